@@ -1,0 +1,164 @@
+// Package event holds the values a stream reports to its user: connection
+// states, payload flags and the Event that carries either. The root package ss
+// re-exports them; they live here so that stream, transport and proxy can use
+// them without importing ss. Numeric values are the libwebsockets ones and
+// travel unchanged in the SSSv1 proxy protocol.
+package event
+
+import "strconv"
+
+// State is an advisory stream state (streams.md §2). Values ≥ 1000 are user
+// states emitted for http_resp_map hits.
+type State uint32
+
+// States, with the libwebsockets numbers.
+const (
+	Creating           State = 1
+	Disconnected       State = 2
+	Unreachable        State = 3
+	AuthFailed         State = 4
+	Connected          State = 5
+	Connecting         State = 6
+	Destroying         State = 7
+	Poll               State = 8
+	AllRetriesFailed   State = 9
+	QoSAckRemote       State = 10
+	QoSNackRemote      State = 11
+	QoSAckLocal        State = 12
+	QoSNackLocal       State = 13
+	Timeout            State = 14
+	ServerTxn          State = 15
+	ServerUpgrade      State = 16
+	EventWaitCancelled State = 17
+	UpstreamLinkRetry  State = 18
+	SinkJoin           State = 19
+	SinkPart           State = 20
+
+	// UserBase is the first user state value.
+	UserBase State = 1000
+)
+
+var stateNames = [...]string{
+	Creating:           "CREATING",
+	Disconnected:       "DISCONNECTED",
+	Unreachable:        "UNREACHABLE",
+	AuthFailed:         "AUTH_FAILED",
+	Connected:          "CONNECTED",
+	Connecting:         "CONNECTING",
+	Destroying:         "DESTROYING",
+	Poll:               "POLL",
+	AllRetriesFailed:   "ALL_RETRIES_FAILED",
+	QoSAckRemote:       "QOS_ACK_REMOTE",
+	QoSNackRemote:      "QOS_NACK_REMOTE",
+	QoSAckLocal:        "QOS_ACK_LOCAL",
+	QoSNackLocal:       "QOS_NACK_LOCAL",
+	Timeout:            "TIMEOUT",
+	ServerTxn:          "SERVER_TXN",
+	ServerUpgrade:      "SERVER_UPGRADE",
+	EventWaitCancelled: "EVENT_WAIT_CANCELLED",
+	UpstreamLinkRetry:  "UPSTREAM_LINK_RETRY",
+	SinkJoin:           "SINK_JOIN",
+	SinkPart:           "SINK_PART",
+}
+
+// String returns the libwebsockets name without its LWSSSCS_ prefix, or
+// USER(n) for user states.
+func (s State) String() string {
+	if s >= UserBase {
+		return "USER(" + strconv.FormatUint(uint64(s), 10) + ")"
+	}
+	if int(s) < len(stateNames) && stateNames[s] != "" {
+		return stateNames[s]
+	}
+	return "STATE(" + strconv.FormatUint(uint64(s), 10) + ")"
+}
+
+// IsUser reports whether s is a user state (≥ 1000).
+func (s State) IsUser() bool { return s >= UserBase }
+
+// Flags are payload flags (streams.md §4).
+type Flags uint32
+
+// Payload flags, with the libwebsockets values.
+const (
+	SOM           Flags = 0x01
+	EOM           Flags = 0x02
+	PollFlag      Flags = 0x04 // wire-only "not data" marker
+	RelatedStart  Flags = 0x08
+	RelatedEnd    Flags = 0x10
+	RideshareFlag Flags = 0x20 // wire-only: a rideshare name precedes the payload
+	PerfJSON      Flags = 0x40
+)
+
+var flagNames = []struct {
+	f Flags
+	n string
+}{
+	{SOM, "SOM"}, {EOM, "EOM"}, {PollFlag, "POLL"}, {RelatedStart, "RELATED_START"},
+	{RelatedEnd, "RELATED_END"}, {RideshareFlag, "RIDESHARE"}, {PerfJSON, "PERF_JSON"},
+}
+
+// String returns the set flags joined by '|', "0" when none.
+func (f Flags) String() string {
+	if f == 0 {
+		return "0"
+	}
+	s := ""
+	for _, fn := range flagNames {
+		if f&fn.f != 0 {
+			if s != "" {
+				s += "|"
+			}
+			s += fn.n
+			f &^= fn.f
+		}
+	}
+	if f != 0 {
+		if s != "" {
+			s += "|"
+		}
+		s += "0x" + strconv.FormatUint(uint64(f), 16)
+	}
+	return s
+}
+
+// Kind says what an Event carries.
+type Kind uint8
+
+// Event kinds.
+const (
+	StateEvent   Kind = 1 // State and Ack are set
+	PayloadEvent Kind = 2 // Payload and Flags are set
+)
+
+// String returns "state" or "payload".
+func (k Kind) String() string {
+	switch k {
+	case StateEvent:
+		return "state"
+	case PayloadEvent:
+		return "payload"
+	}
+	return "kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Event is one entry of a stream's ordered event channel: a state change or a
+// received payload chunk. A Payload handed to the user belongs to the user.
+type Event struct {
+	Kind    Kind
+	State   State
+	Ack     uint32
+	Payload []byte
+	Flags   Flags
+}
+
+// String renders the event compactly, e.g. "CONNECTED" or "rx(SOM|EOM, 5 bytes)".
+func (e Event) String() string {
+	if e.Kind == PayloadEvent {
+		return "rx(" + e.Flags.String() + ", " + strconv.Itoa(len(e.Payload)) + " bytes)"
+	}
+	if e.Ack != 0 {
+		return e.State.String() + "(ack=" + strconv.FormatUint(uint64(e.Ack), 10) + ")"
+	}
+	return e.State.String()
+}
