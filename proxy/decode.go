@@ -1,0 +1,274 @@
+package proxy
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+	"strconv"
+)
+
+const (
+	// decoderBufSize is the read buffer a Decoder allocates on its first
+	// read; it only grows in borrow mode, for frames larger than it.
+	decoderBufSize = 4096
+	// directReadMin: in owning mode, a frame body of at least this many
+	// bytes that is not yet fully buffered is read straight into its own
+	// allocation instead of through the read buffer (no copy).
+	directReadMin = 1024
+	// maxEmptyReads bounds consecutive (0, nil) reads before
+	// io.ErrNoProgress.
+	maxEmptyReads = 100
+)
+
+// Decoder reads SSSv1 frames travelling in one direction from an io.Reader.
+//
+// Ownership: by default every message returned by Next, and every byte slice
+// in it, is newly allocated and belongs to the caller, who may keep it or
+// hand it on (a large payload is read straight into its own allocation, so
+// this costs no extra copy). After SetBorrow(true), Next reuses the message
+// structs and its read buffer: the returned message and its Payload, Value
+// and JSON slices are only valid until the next call to Next, SetBorrow or
+// Reset; copy what you keep (Clone does). Strings are always copies.
+//
+// Errors: io.EOF at a frame boundary is the clean end of the stream; a frame
+// cut by end of stream is a *FrameError wrapping ErrTruncated; malformed
+// frames are *FrameError; other errors come from the reader. Every error is
+// sticky: later calls return it again until Reset.
+//
+// A Decoder is not safe for concurrent use. Its memory is the 4 KiB read
+// buffer, allocated on the first read (in borrow mode it grows to the largest
+// frame seen, at most MaxFrame bytes, until Reset).
+type Decoder struct {
+	r      io.Reader
+	dir    Direction
+	lim    Limits
+	borrow bool
+	sc     *scratch
+
+	buf    []byte // buf[rd:wr] holds bytes read but not yet decoded
+	rd, wr int
+	pos    int64 // stream offset of buf[rd]
+	err    error
+}
+
+// NewDecoder returns a Decoder reading frames sent in direction dir from r
+// (a proxy reads ClientToProxy, a client ProxyToClient), checked against lim.
+func NewDecoder(r io.Reader, dir Direction, lim Limits) *Decoder {
+	return &Decoder{r: r, dir: dir, lim: lim}
+}
+
+// SetLimits replaces the limits for the following frames (a proxy sets the
+// streamtype's proxy_buflen once STREAMTYPE has been resolved).
+func (d *Decoder) SetLimits(lim Limits) { d.lim = lim }
+
+// SetBorrow selects borrow mode (see Decoder): no allocation per frame, but
+// messages are only valid until the next call.
+func (d *Decoder) SetBorrow(on bool) {
+	d.borrow = on
+	if on && d.sc == nil {
+		d.sc = new(scratch)
+	}
+}
+
+// Reset discards buffered bytes and any sticky error and reads from r, as
+// after a link re-establishment. It keeps the direction, limits and mode.
+func (d *Decoder) Reset(r io.Reader) {
+	d.r = r
+	d.rd, d.wr, d.pos, d.err = 0, 0, 0, nil
+	if len(d.buf) > decoderBufSize {
+		d.buf = nil
+	}
+}
+
+// Buffered returns the number of bytes read from the reader but not yet
+// decoded.
+func (d *Decoder) Buffered() int { return d.wr - d.rd }
+
+// Offset returns the stream offset of the next frame.
+func (d *Decoder) Offset() int64 { return d.pos }
+
+// Next returns the next message. See Decoder for ownership and errors.
+func (d *Decoder) Next() (Message, error) {
+	if d.err != nil {
+		return nil, d.err
+	}
+	msg, err := d.next()
+	if err != nil {
+		d.err = err
+		return nil, err
+	}
+	return msg, nil
+}
+
+func (d *Decoder) next() (Message, error) {
+	if err := d.fill(HeaderLen); err != nil {
+		return nil, d.readError(err, CodeOf(d.buf[d.rd:d.wr]), d.wr-d.rd)
+	}
+	c := Code(d.buf[d.rd])
+	l := int(binary.BigEndian.Uint16(d.buf[d.rd+1 : d.rd+3]))
+	if fe := checkHeader(d.dir, d.lim, c, l); fe != nil {
+		fe.Offset = d.pos
+		return nil, fe
+	}
+	total := HeaderLen + l
+	if !d.borrow && l >= directReadMin && d.wr-d.rd < total {
+		return d.direct(c, l)
+	}
+	if err := d.fill(total); err != nil {
+		return nil, d.readError(err, c, d.wr-d.rd)
+	}
+	body := d.buf[d.rd+HeaderLen : d.rd+total]
+	msg, fe := decodeBody(d.dir, d.lim, c, body, d.sc, !d.borrow)
+	if fe != nil {
+		fe.Offset = d.pos
+		return nil, fe
+	}
+	d.rd += total
+	d.pos += int64(total)
+	if d.rd == d.wr {
+		d.rd, d.wr = 0, 0
+	}
+	return msg, nil
+}
+
+// direct reads a large body into its own allocation; the message aliases it.
+func (d *Decoder) direct(c Code, l int) (Message, error) {
+	body := make([]byte, l)
+	n := copy(body, d.buf[d.rd+HeaderLen:d.wr])
+	d.rd, d.wr = 0, 0
+	if m, err := io.ReadFull(d.r, body[n:]); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, d.readError(err, c, HeaderLen+n+m)
+	}
+	msg, fe := decodeBody(d.dir, d.lim, c, body, nil, false)
+	if fe != nil {
+		fe.Offset = d.pos
+		return nil, fe
+	}
+	d.pos += int64(HeaderLen + l)
+	return msg, nil
+}
+
+// CodeOf returns the code of the frame starting at b, or 0 when b is empty.
+func CodeOf(b []byte) Code {
+	if len(b) == 0 {
+		return 0
+	}
+	return Code(b[0])
+}
+
+// readError turns a read failure into the error Next returns.
+// have is the number of the frame's bytes received.
+func (d *Decoder) readError(err error, c Code, have int) error {
+	if err == io.EOF && have == 0 {
+		return io.EOF
+	}
+	if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
+		return &FrameError{Dir: d.dir, Code: c, Offset: d.pos, Field: -1,
+			Reason: "stream ended inside the frame after " + strconv.Itoa(have) + " bytes",
+			Err:    ErrTruncated}
+	}
+	return err
+}
+
+// fill reads until at least n bytes are buffered, n ≤ MaxFrame.
+func (d *Decoder) fill(n int) error {
+	if d.wr-d.rd >= n {
+		return nil
+	}
+	if d.rd+n > len(d.buf) {
+		if n > len(d.buf) {
+			size := max(decoderBufSize, n)
+			if len(d.buf) > 0 {
+				size = min(max(2*len(d.buf), n), MaxFrame)
+			}
+			nb := make([]byte, size)
+			d.wr = copy(nb, d.buf[d.rd:d.wr])
+			d.buf = nb
+		} else {
+			d.wr = copy(d.buf, d.buf[d.rd:d.wr])
+		}
+		d.rd = 0
+	}
+	empty := 0
+	for d.wr-d.rd < n {
+		m, err := d.r.Read(d.buf[d.wr:])
+		if m < 0 || m > len(d.buf)-d.wr {
+			return errors.New("ss: proxy: reader returned an invalid count")
+		}
+		d.wr += m
+		if d.wr-d.rd >= n {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if m == 0 {
+			empty++
+			if empty >= maxEmptyReads {
+				return io.ErrNoProgress
+			}
+		} else {
+			empty = 0
+		}
+	}
+	return nil
+}
+
+// Clone returns a deep copy of m, so that a message from a borrowing Decoder
+// (or Parse) can be kept. It returns nil for an unknown type.
+func Clone(m Message) Message {
+	switch m := m.(type) {
+	case *StreamType:
+		c := *m
+		return &c
+	case *OnwardConnect:
+		return &OnwardConnect{}
+	case *Destroying:
+		return &Destroying{}
+	case *TxPayload:
+		c := *m
+		c.Payload = bytesField(m.Payload, true)
+		return &c
+	case *TxMetadata:
+		c := *m
+		c.Value = bytesField(m.Value, true)
+		return &c
+	case *TxCredit:
+		c := *m
+		return &c
+	case *TimeoutUpdate:
+		c := *m
+		return &c
+	case *PayloadLengthHint:
+		c := *m
+		return &c
+	case *CreateResult:
+		c := *m
+		if m.Rideshares != nil {
+			c.Rideshares = append([]string(nil), m.Rideshares...)
+		}
+		return &c
+	case *ConnState:
+		c := *m
+		return &c
+	case *RxCredit:
+		c := *m
+		return &c
+	case *RxMetadata:
+		c := *m
+		c.Value = bytesField(m.Value, true)
+		return &c
+	case *RxPayload:
+		c := *m
+		c.Payload = bytesField(m.Payload, true)
+		return &c
+	case *Perf:
+		c := *m
+		c.JSON = bytesField(m.JSON, true)
+		return &c
+	}
+	return nil
+}
