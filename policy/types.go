@@ -3,6 +3,7 @@ package policy
 import (
 	"crypto"
 	"crypto/x509"
+	"strings"
 )
 
 // Protocol is a streamtype's wire protocol. The numeric values are the
@@ -316,26 +317,28 @@ type TemplatePart struct {
 
 // Expand substitutes metadata values: value(i) returns the value of the
 // metadata item with index i ("" when unset). A nil Template expands to "".
+// Expansion does no lookups by name and allocates at most the result.
 func (t *Template) Expand(value func(i int) string) string {
 	if t == nil {
 		return ""
 	}
-	if len(t.Parts) == 1 && t.Parts[0].Meta < 0 {
-		return t.Parts[0].Lit
-	}
-	n := 0
-	vals := make([]string, len(t.Parts))
-	for i, p := range t.Parts {
-		if p.Meta < 0 {
-			vals[i] = p.Lit
-		} else {
-			vals[i] = value(p.Meta)
+	switch len(t.Parts) {
+	case 0:
+		return ""
+	case 1:
+		if t.Parts[0].Meta < 0 {
+			return t.Parts[0].Lit
 		}
-		n += len(vals[i])
+		return value(t.Parts[0].Meta)
 	}
-	b := make([]byte, 0, n)
-	for _, v := range vals {
-		b = append(b, v...)
+	var b strings.Builder
+	b.Grow(len(t.Raw))
+	for _, p := range t.Parts {
+		if p.Meta < 0 {
+			b.WriteString(p.Lit)
+		} else {
+			b.WriteString(value(p.Meta))
+		}
 	}
-	return string(b)
+	return b.String()
 }
