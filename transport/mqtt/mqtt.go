@@ -1,0 +1,211 @@
+// Package mqtt is the MQTT 3.1.1 transport (streams.md §11.5): each stream
+// shares a broker connection managed by connmgr, subscribes its substituted
+// mqtt_subscribe filter, publishes each tx message as one PUBLISH on its
+// substituted mqtt_topic, and reports QoS acknowledgements with the message's
+// 1-based sequence number.
+//
+// Sequence numbers count the messages of one connection of the stream (one
+// Run); they start again at 1 after a reconnection, because the transport
+// contract carries no per-stream state between attempts.
+//
+// AWS IoT Shadow mode (streams.md §11.5.7) is not implemented: with aws_iot
+// only the 256-byte topic limit and the x-amzn-mqtt-ca ALPN apply.
+package mqtt
+
+import (
+	"context"
+	"errors"
+	"net"
+
+	"github.com/securestreams/ss/connmgr"
+	"github.com/securestreams/ss/event"
+	"github.com/securestreams/ss/policy"
+	"github.com/securestreams/ss/transport"
+)
+
+// Options tune the MQTT transport; the zero value works.
+type Options struct {
+	// Manager shares broker connections; nil makes the Protocol create its
+	// own (closed by Close).
+	Manager *connmgr.Manager
+	// MaxInFlight bounds the QoS ≥ 1 publishes (and QoS 0 publishes not yet
+	// written) one stream may have unacknowledged; further messages wait
+	// (transmit backpressure). Default 256.
+	MaxInFlight int
+	// RxQueue is each stream's receive queue length (messages) when the
+	// Protocol creates its Manager; default 256 (see connmgr.Config).
+	RxQueue int
+}
+
+// Protocol is the mqtt transport.Protocol.
+type Protocol struct {
+	env         *transport.Env
+	mgr         *connmgr.Manager
+	ownMgr      bool
+	maxInFlight int
+}
+
+var _ transport.Protocol = (*Protocol)(nil)
+
+// New returns the mqtt protocol with its own connection manager.
+func New(env *transport.Env) *Protocol { return NewWithOptions(env, Options{}) }
+
+// NewWithOptions returns the mqtt protocol configured by opt.
+func NewWithOptions(env *transport.Env, opt Options) *Protocol {
+	if env == nil {
+		env = &transport.Env{}
+	}
+	env = env.Defaults()
+	p := &Protocol{env: env, mgr: opt.Manager, maxInFlight: opt.MaxInFlight}
+	if p.maxInFlight <= 0 {
+		p.maxInFlight = 256
+	}
+	if p.mgr == nil {
+		p.mgr = connmgr.New(connmgr.Config{
+			Logger: env.Logger, ConnectTimeout: env.ConnectTimeout, AckTimeout: env.MQTTAckTimeout,
+			RxQueue: opt.RxQueue,
+		})
+		p.ownMgr = true
+	}
+	return p
+}
+
+// Manager returns the connection manager the protocol uses.
+func (p *Protocol) Manager() *connmgr.Manager { return p.mgr }
+
+// Close closes the protocol's own connection manager (all broker
+// connections); idempotent.
+func (p *Protocol) Close(ctx context.Context) error {
+	if p.ownMgr {
+		return p.mgr.Close(ctx)
+	}
+	return nil
+}
+
+// CheckCompatible returns a *connmgr.MismatchError when the stream described
+// by a would share a broker connection that is open with different
+// connection-level settings (keep alive, clean start, will, password). The
+// runtime may call it when a stream is created to fail early; Run fails the
+// attempt with the same error.
+func (p *Protocol) CheckCompatible(a *transport.Attempt) error {
+	ep, err := transport.ResolveEndpoint(a)
+	if err != nil {
+		return nil // the attempt will report it
+	}
+	req := p.request(a, ep, nil)
+	return p.mgr.CheckCompatible(req.Identity, req.Settings)
+}
+
+func (p *Protocol) envOf(a *transport.Attempt) *transport.Env {
+	if a.Env != nil {
+		return a.Env
+	}
+	return p.env
+}
+
+func expand(t *policy.Template, raw string, a *transport.Attempt) string {
+	if t != nil {
+		return t.Expand(a.Value)
+	}
+	return raw
+}
+
+// request builds the broker identity and connection settings of a stream.
+func (p *Protocol) request(a *transport.Attempt, ep *transport.Endpoint, timing *transport.Timing) connmgr.Request {
+	st := a.Type
+	env := p.envOf(a)
+	id := connmgr.Identity{
+		Network: ep.Network, Address: ep.Address, TLS: ep.TLS, ClientCert: -1,
+		ClientID: env.MQTTClientID, Username: env.MQTTUsername,
+	}
+	if ep.TLS {
+		id.ServerName, id.TrustStore, id.ClientCert = ep.ServerName, st.TrustStoreName, st.ClientCert
+	}
+	if ep.Network == "tcp" {
+		id.SOCKS5 = st.ViaSOCKS5
+	}
+	s := connmgr.Settings{
+		Streamtype: st.Name,
+		KeepAlive:  st.MQTTKeepAlive,
+		CleanStart: st.MQTTCleanStart || env.MQTTClientID == "",
+		Password:   env.MQTTPassword,
+	}
+	if wt := expand(st.MQTTWillTopicTmpl, st.MQTTWillTopic, a); wt != "" {
+		s.Will = &connmgr.Will{Topic: wt, Message: expand(st.MQTTWillMessageTmpl, st.MQTTWillMessage, a),
+			QoS: st.MQTTWillQoS, Retain: st.MQTTWillRetain}
+	}
+	var alpn []string
+	if st.AWSIoT {
+		alpn = []string{"x-amzn-mqtt-ca"}
+	}
+	da := *a
+	da.Env = env
+	dial := func(ctx context.Context) (net.Conn, error) {
+		return transport.Dial(ctx, &da, ep, transport.DialOptions{ALPN: alpn}, timing)
+	}
+	return connmgr.Request{Identity: id, Settings: s, Dial: dial}
+}
+
+// Run performs one attempt and, once CONNECTED, the stream's share of the
+// broker connection (streams.md §11.5).
+func (p *Protocol) Run(ctx context.Context, a *transport.Attempt, sink transport.Sink) transport.Result {
+	env := p.envOf(a)
+	st := a.Type
+	ep, err := transport.ResolveEndpoint(a)
+	if err != nil {
+		return transport.Result{Err: err}
+	}
+	timing := &transport.Timing{}
+	req := p.request(a, ep, timing)
+
+	actx, cancel := context.WithTimeout(ctx, env.ConnectTimeout)
+	defer cancel()
+	att, err := p.mgr.Attach(actx, req)
+	if err != nil {
+		return transport.Result{Err: attemptErr(ctx, err)}
+	}
+	defer att.Detach()
+
+	if filter := expand(st.MQTTSubscribeTmpl, st.MQTTSubscribe, a); filter != "" {
+		resumed := !req.Settings.CleanStart && att.SessionPresent()
+		if err := att.Subscribe(actx, filter, st.MQTTQoS, !resumed); err != nil {
+			return transport.Result{Err: attemptErr(ctx, err)}
+		}
+	}
+	if bt := expand(st.MQTTBirthTopicTmpl, st.MQTTBirthTopic, a); bt != "" {
+		b := connmgr.Will{Topic: bt, Message: expand(st.MQTTBirthMessageTmpl, st.MQTTBirthMessage, a),
+			QoS: st.MQTTBirthQoS, Retain: st.MQTTBirthRetain}
+		if err := att.Birth(actx, b); err != nil {
+			p.unsubscribe(att, env)
+			return transport.Result{Err: attemptErr(ctx, err)}
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		p.unsubscribe(att, env)
+		return transport.Result{Err: err}
+	}
+	sink.State(event.Connected, 0)
+
+	s := newSession(p, a, env, sink, att)
+	res := s.run(ctx)
+	if st.Perf {
+		_ = sink.Rx(ctx, transport.PerfReport(timing, 0, -1), event.SOM|event.EOM|event.PerfJSON)
+	}
+	return res
+}
+
+// attemptErr prefers the caller's cancellation over the error it caused.
+func attemptErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		return ctx.Err()
+	}
+	return err
+}
+
+func (p *Protocol) unsubscribe(att *connmgr.Attachment, env *transport.Env) {
+	ctx, cancel := context.WithTimeout(context.Background(), env.MQTTAckTimeout)
+	defer cancel()
+	if err := att.Unsubscribe(ctx); err != nil {
+		env.Logger.Debug("ss: mqtt unsubscribe", "err", err)
+	}
+}
