@@ -230,7 +230,8 @@ func (p *pump) sendClose(wg *sync.WaitGroup, code int) {
 // readEnd turns the reader's error into the Result error, logging closes.
 func (p *pump) readEnd(err error) error {
 	var ce *websocket.CloseError
-	if errors.As(err, &ce) {
+	// gorilla reports a connection ending without a close frame as 1006.
+	if errors.As(err, &ce) && ce.Code != websocket.CloseAbnormalClosure {
 		p.log.Info("ss: ws: closed by peer", "stream", p.a.StreamID, "code", ce.Code, "reason", ce.Text)
 		if ce.Code == websocket.CloseNormalClosure || ce.Code == websocket.CloseNoStatusReceived {
 			return nil
