@@ -170,7 +170,7 @@ type path struct {
 }
 
 func (p *path) child(k string) *path { return &path{parent: p, key: k, idx: -1} }
-func (p *path) index(i int) *path   { return &path{parent: p, idx: i} }
+func (p *path) index(i int) *path    { return &path{parent: p, idx: i} }
 
 func (p *path) String() string {
 	if p == nil {

@@ -62,7 +62,7 @@ type stKey struct {
 	b        func(*Streamtype) *bool
 	s        func(*Streamtype) *string
 	t        func(*Streamtype) **Template
-	u        func(*Streamtype, int64)
+	u        func(*Streamtype) any // pointer to the integer field
 }
 
 // Key ids of keys that pass 2 looks at by id.
@@ -124,8 +124,37 @@ func sk(name string, kind keyKind, applies appMask, f func(*Streamtype) *string)
 func tk(name string, applies appMask, f func(*Streamtype) *string, t func(*Streamtype) **Template) stKey {
 	return stKey{name: name, kind: kSubst, applies: applies, s: f, t: t}
 }
-func uk(name string, min, max int64, applies appMask, f func(*Streamtype, int64)) stKey {
+func uk(name string, min, max int64, applies appMask, f func(*Streamtype) any) stKey {
 	return stKey{name: name, kind: kUint, min: min, max: max, applies: applies, u: f}
+}
+
+// setInt stores v in the integer field a uint key's accessor returns.
+func setInt(field any, v int64) {
+	switch p := field.(type) {
+	case *uint8:
+		*p = uint8(v)
+	case *uint16:
+		*p = uint16(v)
+	case *uint32:
+		*p = uint32(v)
+	case *int:
+		*p = int(v)
+	}
+}
+
+// getInt reads the integer field a uint key's accessor returns.
+func getInt(field any) int64 {
+	switch p := field.(type) {
+	case *uint8:
+		return int64(*p)
+	case *uint16:
+		return int64(*p)
+	case *uint32:
+		return int64(*p)
+	case *int:
+		return int64(*p)
+	}
+	return 0
 }
 
 // stKeys is every streamtype key; the first kidFirstPlain entries are in
@@ -133,10 +162,10 @@ func uk(name string, min, max int64, applies appMask, f func(*Streamtype, int64)
 var stKeys = []stKey{
 	kidProtocol:        {name: "protocol", kind: kSpecial, applies: aAll},
 	kidEndpoint:        tk("endpoint", aAll, func(s *Streamtype) *string { return &s.Endpoint }, func(s *Streamtype) **Template { return &s.EndpointTmpl }),
-	kidPort:            uk("port", 0, 65535, aAll, func(s *Streamtype, v int64) { s.Port = uint16(v) }),
+	kidPort:            uk("port", 0, 65535, aAll, func(s *Streamtype) any { return &s.Port }),
 	kidTLS:             bk("tls", aAll, func(s *Streamtype) *bool { return &s.TLS }),
 	kidTrustStore:      sk("tls_trust_store", kRef, aClients, func(s *Streamtype) *string { return &s.TrustStoreName }),
-	kidClientCert:      uk("client_cert", 0, 254, aClients, func(s *Streamtype, v int64) { s.ClientCert = int(v) }),
+	kidClientCert:      uk("client_cert", 0, 254, aClients, func(s *Streamtype) any { return &s.ClientCert }),
 	kidRetry:           sk("retry", kRef, aClients, func(s *Streamtype) *string { return &s.RetryName }),
 	kidMetadata:        {name: "metadata", kind: kSpecial, applies: aAll},
 	kidRideshare:       sk("rideshare", kRef, aHTTPC, func(s *Streamtype) *string { return &s.RideshareName }),
@@ -150,9 +179,9 @@ var stKeys = []stKey{
 	kidServer:          bk("server", aAll, func(s *Streamtype) *bool { return &s.Server }),
 	kidServerCert:      sk("server_cert", kRef, aServers, func(s *Streamtype) *string { return &s.ServerCertName }),
 	kidServerKey:       sk("server_key", kRef, aServers, func(s *Streamtype) *string { return &s.ServerKeyName }),
-	kidProxyBuflen:     uk("proxy_buflen", 0, math.MaxUint32, aAll, func(s *Streamtype, v int64) { s.ProxyBuflen = uint32(v) }),
-	kidProxyOnAbove:    uk("proxy_buflen_rxflow_on_above", 0, math.MaxUint32, aAll, func(s *Streamtype, v int64) { s.ProxyBuflenRxflowOnAbove = uint32(v) }),
-	kidProxyOffBelow:   uk("proxy_buflen_rxflow_off_below", 0, math.MaxUint32, aAll, func(s *Streamtype, v int64) { s.ProxyBuflenRxflowOffBelow = uint32(v) }),
+	kidProxyBuflen:     uk("proxy_buflen", 0, math.MaxUint32, aAll, func(s *Streamtype) any { return &s.ProxyBuflen }),
+	kidProxyOnAbove:    uk("proxy_buflen_rxflow_on_above", 0, math.MaxUint32, aAll, func(s *Streamtype) any { return &s.ProxyBuflenRxflowOnAbove }),
+	kidProxyOffBelow:   uk("proxy_buflen_rxflow_off_below", 0, math.MaxUint32, aAll, func(s *Streamtype) any { return &s.ProxyBuflenRxflowOffBelow }),
 	kidHTTPMethod:      sk("http_method", kStr, aHTTPC, func(s *Streamtype) *string { return &s.HTTPMethod }),
 	kidHTTPURL:         tk("http_url", aHTTPC|aWSC, func(s *Streamtype) *string { return &s.HTTPURL }, func(s *Streamtype) **Template { return &s.HTTPURLTmpl }),
 	kidRespMap:         {name: "http_resp_map", kind: kSpecial, applies: aHTTPC},
@@ -168,15 +197,15 @@ var stKeys = []stKey{
 	kidWSPrioritizeReads: bk("ws_prioritize_reads", aWSC|aH1S|aH2S, func(s *Streamtype) *bool { return &s.WSPrioritizeReads }),
 	kidMQTTTopic:         tk("mqtt_topic", aMQTT, func(s *Streamtype) *string { return &s.MQTTTopic }, func(s *Streamtype) **Template { return &s.MQTTTopicTmpl }),
 	kidMQTTSubscribe:     tk("mqtt_subscribe", aMQTT, func(s *Streamtype) *string { return &s.MQTTSubscribe }, func(s *Streamtype) **Template { return &s.MQTTSubscribeTmpl }),
-	kidMQTTKeepAlive:     uk("mqtt_keep_alive", 0, 65535, aMQTT, func(s *Streamtype, v int64) { s.MQTTKeepAlive = uint16(v) }),
+	kidMQTTKeepAlive:     uk("mqtt_keep_alive", 0, 65535, aMQTT, func(s *Streamtype) any { return &s.MQTTKeepAlive }),
 	kidMQTTCleanStart:    bk("mqtt_clean_start", aMQTT, func(s *Streamtype) *bool { return &s.MQTTCleanStart }),
 	kidMQTTWillTopic:     tk("mqtt_will_topic", aMQTT, func(s *Streamtype) *string { return &s.MQTTWillTopic }, func(s *Streamtype) **Template { return &s.MQTTWillTopicTmpl }),
 	kidMQTTWillMessage:   tk("mqtt_will_message", aMQTT, func(s *Streamtype) *string { return &s.MQTTWillMessage }, func(s *Streamtype) **Template { return &s.MQTTWillMessageTmpl }),
-	kidMQTTWillQoS:       uk("mqtt_will_qos", 0, 2, aMQTT, func(s *Streamtype, v int64) { s.MQTTWillQoS = uint8(v) }),
+	kidMQTTWillQoS:       uk("mqtt_will_qos", 0, 2, aMQTT, func(s *Streamtype) any { return &s.MQTTWillQoS }),
 	kidMQTTWillRetain:    bk("mqtt_will_retain", aMQTT, func(s *Streamtype) *bool { return &s.MQTTWillRetain }),
 	kidMQTTBirthTopic:    tk("mqtt_birth_topic", aMQTT, func(s *Streamtype) *string { return &s.MQTTBirthTopic }, func(s *Streamtype) **Template { return &s.MQTTBirthTopicTmpl }),
 	kidMQTTBirthMessage:  tk("mqtt_birth_message", aMQTT, func(s *Streamtype) *string { return &s.MQTTBirthMessage }, func(s *Streamtype) **Template { return &s.MQTTBirthMessageTmpl }),
-	kidMQTTBirthQoS:      uk("mqtt_birth_qos", 0, 2, aMQTT, func(s *Streamtype, v int64) { s.MQTTBirthQoS = uint8(v) }),
+	kidMQTTBirthQoS:      uk("mqtt_birth_qos", 0, 2, aMQTT, func(s *Streamtype) any { return &s.MQTTBirthQoS }),
 	kidMQTTBirthRetain:   bk("mqtt_birth_retain", aMQTT, func(s *Streamtype) *bool { return &s.MQTTBirthRetain }),
 
 	// Keys with no special treatment.
@@ -185,8 +214,8 @@ var stKeys = []stKey{
 	bk("allow_redirects", aHTTPC, func(s *Streamtype) *bool { return &s.AllowRedirects }),
 	bk("urgent_tx", aAll, func(s *Streamtype) *bool { return &s.UrgentTx }),
 	bk("urgent_rx", aAll, func(s *Streamtype) *bool { return &s.UrgentRx }),
-	uk("timeout_ms", 0, math.MaxUint32, aAll, func(s *Streamtype, v int64) { s.TimeoutMS = uint32(v) }),
-	uk("attr_priority", 0, 7, aAll, func(s *Streamtype, v int64) { s.AttrPriority = uint8(v) }),
+	uk("timeout_ms", 0, math.MaxUint32, aAll, func(s *Streamtype) any { return &s.TimeoutMS }),
+	uk("attr_priority", 0, 7, aAll, func(s *Streamtype) any { return &s.AttrPriority }),
 	bk("attr_low_latency", aAll, func(s *Streamtype) *bool { return &s.AttrLowLatency }),
 	bk("attr_high_throughput", aAll, func(s *Streamtype) *bool { return &s.AttrHighThroughput }),
 	bk("attr_high_reliability", aAll, func(s *Streamtype) *bool { return &s.AttrHighReliability }),
@@ -195,10 +224,10 @@ var stKeys = []stKey{
 	sk("payload_fmt", kStr, aAll, func(s *Streamtype) *string { return &s.PayloadFmt }),
 	bk("swake_validity", aAll, func(s *Streamtype) *bool { return &s.SwakeValidity }),
 	bk("direct_proto_str", aAll, func(s *Streamtype) *bool { return &s.DirectProtoStr }),
-	uk("client_buflen", 0, math.MaxUint32, aAll, func(s *Streamtype, v int64) { s.ClientBuflen = uint32(v) }),
-	uk("client_buflen_rxflow_on_above", 0, math.MaxUint32, aAll, func(s *Streamtype, v int64) { s.ClientBuflenRxflowOnAbove = uint32(v) }),
-	uk("client_buflen_rxflow_off_below", 0, math.MaxUint32, aAll, func(s *Streamtype, v int64) { s.ClientBuflenRxflowOffBelow = uint32(v) }),
-	uk("http_expect", 100, 599, aHTTPC, func(s *Streamtype, v int64) { s.HTTPExpect = int(v) }),
+	uk("client_buflen", 0, math.MaxUint32, aAll, func(s *Streamtype) any { return &s.ClientBuflen }),
+	uk("client_buflen_rxflow_on_above", 0, math.MaxUint32, aAll, func(s *Streamtype) any { return &s.ClientBuflenRxflowOnAbove }),
+	uk("client_buflen_rxflow_off_below", 0, math.MaxUint32, aAll, func(s *Streamtype) any { return &s.ClientBuflenRxflowOffBelow }),
+	uk("http_expect", 100, 599, aHTTPC, func(s *Streamtype) any { return &s.HTTPExpect }),
 	bk("http_fail_redirect", aHTTPC, func(s *Streamtype) *bool { return &s.HTTPFailRedirect }),
 	sk("http_dsn_header", kHeader, aHTTPC, func(s *Streamtype) *string { return &s.HTTPDSNHeader }),
 	sk("http_fwv_header", kHeader, aHTTPC, func(s *Streamtype) *string { return &s.HTTPFWVHeader }),
@@ -212,7 +241,7 @@ var stKeys = []stKey{
 	bk("nghttp2_quirk_end_stream", aH2C|aH3C, func(s *Streamtype) *bool { return &s.NGHTTP2QuirkEndStream }),
 	bk("h2q_oflow_txcr", aH2C|aH3C, func(s *Streamtype) *bool { return &s.H2QOflowTxcr }),
 	bk("long_poll", aH2C|aH3C, func(s *Streamtype) *bool { return &s.LongPoll }),
-	uk("mqtt_qos", 0, 2, aMQTT, func(s *Streamtype, v int64) { s.MQTTQoS = uint8(v) }),
+	uk("mqtt_qos", 0, 2, aMQTT, func(s *Streamtype) any { return &s.MQTTQoS }),
 	bk("mqtt_retain", aMQTT, func(s *Streamtype) *bool { return &s.MQTTRetain }),
 	bk("aws_iot", aMQTT, func(s *Streamtype) *bool { return &s.AWSIoT }),
 }
@@ -310,7 +339,7 @@ func (d *decoder) streamtypeKey(b *stBuild, id int, km *member, kp *path) {
 		}
 	case kUint:
 		if x, ok := d.integer(v, kp, k.min, k.max); ok {
-			k.u(st, x)
+			setInt(k.u(st), x)
 		}
 	case kStr, kHeader, kSubst, kRef:
 		s, ok := d.str(v, kp)
