@@ -363,3 +363,50 @@ func writeString(buf *bytes.Buffer, s string) {
 	}
 	buf.WriteByte('"')
 }
+
+// Setting is one streamtype key and its value as JSON text.
+type Setting struct {
+	Key   string
+	Value string
+}
+
+// Settings returns every key of st whose value differs from its default, in
+// a fixed key order, with JSON values (for sspolicy dump and logs). Keys
+// that are always written (protocol, and http_method when set) are included.
+func (st *Streamtype) Settings() []Setting {
+	n := encodeStreamtype(st)
+	out := make([]Setting, 0, len(n.members))
+	for i := range n.members {
+		var buf bytes.Buffer
+		writeCompact(&buf, n.members[i].val)
+		out = append(out, Setting{Key: n.members[i].key, Value: buf.String()})
+	}
+	return out
+}
+
+func writeCompact(buf *bytes.Buffer, n *node) {
+	switch n.kind {
+	case nObject:
+		buf.WriteByte('{')
+		for i := range n.members {
+			if i > 0 {
+				buf.WriteString(", ")
+			}
+			writeString(buf, n.members[i].key)
+			buf.WriteString(": ")
+			writeCompact(buf, n.members[i].val)
+		}
+		buf.WriteByte('}')
+	case nArray:
+		buf.WriteByte('[')
+		for i, e := range n.elems {
+			if i > 0 {
+				buf.WriteString(", ")
+			}
+			writeCompact(buf, e)
+		}
+		buf.WriteByte(']')
+	default:
+		writeJSON(buf, n, 0)
+	}
+}
