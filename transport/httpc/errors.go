@@ -1,0 +1,55 @@
+package httpc
+
+import (
+	"errors"
+	"strconv"
+)
+
+// Sentinel errors wrapped by Result.Err.
+var (
+	// ErrStatus is wrapped by *StatusError.
+	ErrStatus = errors.New("ss: http status")
+	// ErrRedirect is wrapped when a redirect is refused or cannot be followed.
+	ErrRedirect = errors.New("ss: http redirect")
+	// ErrBodyLength is wrapped when the request body does not match its
+	// announced Content-Length.
+	ErrBodyLength = errors.New("ss: http request body length mismatch")
+	// ErrSigV4 is wrapped when a SigV4 request cannot be signed (missing
+	// headers, region, service or credentials).
+	ErrSigV4 = errors.New("ss: sigv4")
+	// ErrTimeout is wrapped when a response header or body time limit expires.
+	ErrTimeout = errors.New("ss: http time limit")
+	// ErrClosed is returned by Run after Close.
+	ErrClosed = errors.New("ss: http protocol closed")
+	// ErrUnsupported is wrapped for endpoint forms a protocol cannot use
+	// (h3 over a unix socket or SOCKS5).
+	ErrUnsupported = errors.New("ss: unsupported")
+)
+
+// StatusError is the failure of an attempt that received a response status
+// which fails it (503, 429).
+type StatusError struct {
+	Code int
+}
+
+func (e *StatusError) Error() string {
+	return "ss: http status " + strconv.Itoa(e.Code)
+}
+
+// Is makes errors.Is(err, ErrStatus) true.
+func (e *StatusError) Is(target error) bool { return target == ErrStatus }
+
+type redirectError struct {
+	code   int
+	reason string
+}
+
+func (e *redirectError) Error() string {
+	s := "ss: http redirect"
+	if e.code != 0 {
+		s += " (" + strconv.Itoa(e.code) + ")"
+	}
+	return s + ": " + e.reason
+}
+
+func (e *redirectError) Is(target error) bool { return target == ErrRedirect }

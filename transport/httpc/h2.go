@@ -1,0 +1,96 @@
+package httpc
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"sync"
+	"time"
+
+	"golang.org/x/net/http2"
+
+	"github.com/securestreams/ss/transport"
+)
+
+// h2Pool holds the shared HTTP/2 connections of one Client.
+type h2Pool struct {
+	t    *http2.Transport
+	pool *connPool
+}
+
+func newH2Pool(env *transport.Env) *h2Pool {
+	return &h2Pool{
+		t: &http2.Transport{
+			DisableCompression: true,
+			// Validity keep-alive: PING a connection that has been silent.
+			ReadIdleTimeout: 30 * time.Second,
+			PingTimeout:     15 * time.Second,
+		},
+		pool: newConnPool(env.SharedIdleTimeout),
+	}
+}
+
+func (p *h2Pool) close() { p.pool.close() }
+
+type h2Conn struct {
+	cc   *http2.ClientConn
+	once sync.Once
+}
+
+func (c *h2Conn) usable() bool { return c.cc.CanTakeNewRequest() }
+func (c *h2Conn) close()       { c.once.Do(func() { c.cc.Close() }) }
+
+// h1Fallback carries a TLS connection whose ALPN did not select h2: the
+// transaction runs as HTTP/1.1 on it and it is not shared.
+type h1Fallback struct{ conn net.Conn }
+
+func (e *h1Fallback) Error() string { return "ss: h2 not negotiated" }
+
+// exchangeH2 runs req as one stream of the shared connection of its
+// identity; without TLS, or when ALPN does not select h2, it runs as h1.
+func (r *run) exchangeH2(ctx context.Context, req *outRequest) (*exchange, error) {
+	ep := req.ep
+	if !ep.TLS {
+		return r.exchangeH1(ctx, req, nil)
+	}
+	p := r.c.h2
+	e, reused, err := p.pool.get(ctx, identityKey(r.a, ep), func() (sharedConn, string, error) {
+		dctx, cancel := context.WithTimeout(ctx, r.env.ConnectTimeout)
+		defer cancel()
+		conn, err := transport.Dial(dctx, r.a, ep, transport.DialOptions{ALPN: []string{"h2", "http/1.1"}}, &r.timing)
+		if err != nil {
+			return nil, "", err
+		}
+		if tc, ok := conn.(*tls.Conn); !ok || tc.ConnectionState().NegotiatedProtocol != "h2" {
+			return nil, "", &h1Fallback{conn: conn}
+		}
+		cc, err := p.t.NewClientConn(conn)
+		if err != nil {
+			conn.Close()
+			return nil, "", err
+		}
+		return &h2Conn{cc: cc}, r.timing.Peer, nil
+	})
+	if err != nil {
+		var fb *h1Fallback
+		if errors.As(err, &fb) {
+			return r.exchangeH1(ctx, req, fb.conn)
+		}
+		return nil, err
+	}
+	if reused {
+		r.timing.Peer = e.peer
+	}
+	rctx, t := r.newRequestCtx(ctx, req)
+	r.txnStart = time.Now()
+	resp, err := e.conn.(*h2Conn).cc.RoundTrip(httpRequest(rctx, req))
+	if err != nil {
+		err = causeOf(rctx, err)
+		t.stop()
+		t.cancel(nil)
+		p.pool.release(e)
+		return nil, err
+	}
+	return r.finishExchange(rctx, t, resp, func() { p.pool.release(e) }), nil
+}
