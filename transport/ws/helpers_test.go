@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -41,7 +42,11 @@ type recSink struct {
 }
 
 func newSink() *recSink {
-	return &recSink{change: make(chan struct{}, 1), log: slog.New(slog.DiscardHandler)}
+	s := &recSink{change: make(chan struct{}, 1), log: slog.New(slog.DiscardHandler)}
+	if os.Getenv("WSDEBUG") != "" {
+		s.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return s
 }
 
 func (s *recSink) add(e string) {

@@ -480,7 +480,7 @@ func TestValidityKeepalive(t *testing.T) {
 		}
 	})
 	st := wsType(srv.hostPort())
-	st.Retry = &policy.Retry{Name: "r", SValidPing: 2, SValidHup: 4} // 100 ms / 200 ms
+	st.Retry = &policy.Retry{Name: "r", SValidPing: 2, SValidHup: 20} // 100 ms / 1 s
 	sink := newSink()
 	wait := runAsync(t, attempt(st, newTx()), sink)
 	sink.waitFor(t, "3 confirmations", func([]string) bool { return sink.count("valid") >= 3 })
