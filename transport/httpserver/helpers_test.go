@@ -115,7 +115,7 @@ func (f *fakeTx) Next(ctx context.Context) (transport.Chunk, error) {
 		return transport.Chunk{}, ctx.Err()
 	}
 }
-func (f *fakeTx) Pending() bool   { return len(f.ch) > 0 }
+func (f *fakeTx) Pending() bool  { return len(f.ch) > 0 }
 func (f *fakeTx) LenHint() int64 { return -1 }
 func (f *fakeTx) Response() transport.Response {
 	f.mu.Lock()
@@ -364,7 +364,7 @@ func tlsClient(t *testing.T, h2 bool) *http.Client {
 	} else {
 		p.SetHTTP1(true)
 	}
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: getPKI(t).pool}, Protocols: &p, ForceAttemptHTTP2: h2}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: getPKI(t).pool}, Protocols: &p, ForceAttemptHTTP2: h2, DisableKeepAlives: !h2}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr, Timeout: waitLimit}
 }
