@@ -1,0 +1,32 @@
+package ss
+
+import (
+	"errors"
+
+	"github.com/securestreams/ss/stream"
+)
+
+// Errors. Those returned by streams are shared with package stream, so
+// errors.Is works whichever layer returned them.
+var (
+	// ErrUnknownStreamtype: the policy has no streamtype of that name.
+	ErrUnknownStreamtype = errors.New("ss: unknown streamtype")
+	// ErrUnsupportedProtocol: no transport is registered for the streamtype's
+	// protocol (see protocols.go), or it cannot serve.
+	ErrUnsupportedProtocol = errors.New("ss: unsupported protocol")
+	// ErrServerStreamtype: Create was called for a "server": true
+	// streamtype (use Serve), or Serve for a client streamtype.
+	ErrServerStreamtype = errors.New("ss: wrong streamtype role")
+	// ErrNoPolicy: Config.Policy (or SetPolicy's argument) is nil.
+	ErrNoPolicy = errors.New("ss: no policy")
+	// ErrDestroyed: the stream (or server) has been destroyed.
+	ErrDestroyed = stream.ErrDestroyed
+	// ErrClosed: the runtime has been closed.
+	ErrClosed = stream.ErrClosed
+	// ErrUndeclaredMetadata: the streamtype does not declare the name.
+	ErrUndeclaredMetadata = stream.ErrUndeclaredMetadata
+	// ErrNotServer: Respond on a stream that is not an accepted server stream.
+	ErrNotServer = stream.ErrNotServer
+	// ErrValidityTimeout ends a connection that failed its validity check.
+	ErrValidityTimeout = stream.ErrValidityTimeout
+)

@@ -1,0 +1,103 @@
+package ss
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/securestreams/ss/actor"
+	"github.com/securestreams/ss/policy"
+	"github.com/securestreams/ss/stream"
+	"github.com/securestreams/ss/transport"
+)
+
+// Device is application-provided identity sent in blob headers.
+type Device = transport.Device
+
+// Credentials is one SigV4 credential slot.
+type Credentials = transport.Credentials
+
+// Config configures a Runtime. The zero value of every field works except
+// Policy, which is required.
+type Config struct {
+	// Policy is the policy streams are created from (policy.Parse, Load, or
+	// generated code). Required.
+	Policy *policy.Policy
+	// Logger receives the library's logs; nil is silent.
+	Logger *slog.Logger
+	// DialContext opens network connections (nil: net.Dialer). Tests inject
+	// loopback or fault-injecting dialers here.
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	// ListenPacket opens UDP sockets for QUIC (nil: net.ListenPacket).
+	ListenPacket func(network, addr string) (net.PacketConn, error)
+	// SystemRoots replaces the OS roots for streamtypes without a trust store.
+	SystemRoots *x509.CertPool
+	// Cookies is the jar for streamtypes with http_cookies (nil: none).
+	Cookies http.CookieJar
+	// Token returns the auth token in slot (nil: none).
+	Token func(slot int) []byte
+	// SigV4 returns the SigV4 credentials in slot.
+	SigV4 func(slot int) (Credentials, bool)
+	// ClientCert returns the TLS client certificate in slot.
+	ClientCert func(slot int) (*tls.Certificate, error)
+	// Device is sent in the http_dsn/fwv/devtype headers.
+	Device Device
+	// MQTT broker-connection identity.
+	MQTTClientID, MQTTUsername, MQTTPassword string
+
+	// Time limits (streams.md §11.1); zero means the library default.
+	ConnectTimeout    time.Duration // establishment, 15 s
+	HeaderTimeout     time.Duration // HTTP response headers, 15 s
+	BodyIdleTimeout   time.Duration // HTTP response body idle, 30 s
+	MQTTAckTimeout    time.Duration // QoS ≥ 1 acknowledgement, 9 s
+	SharedIdleTimeout time.Duration // idle shared h2/h3 connection, 60 s
+
+	// RxBuffer and TxBuffer bound the received payload queued for the
+	// application and the tx data queued for the network, per stream, in
+	// bytes (0: 256 KiB each).
+	RxBuffer, TxBuffer int
+
+	// Actors runs the stream actors in an actor system the application owns
+	// (actor.Wrap); nil creates a private one.
+	Actors *actor.System
+
+	// Jitter returns a uniform integer in [0, n) for backoff jitter (nil:
+	// math/rand/v2). Tests make delays exact with it.
+	Jitter func(n int64) int64
+}
+
+func (c *Config) env() *transport.Env {
+	return transport.Env{
+		Logger: c.Logger, DialContext: c.DialContext, ListenPacket: c.ListenPacket,
+		SystemRoots: c.SystemRoots, Cookies: c.Cookies, Token: c.Token, SigV4: c.SigV4,
+		ClientCert: c.ClientCert, Device: c.Device, MQTTClientID: c.MQTTClientID,
+		MQTTUsername: c.MQTTUsername, MQTTPassword: c.MQTTPassword,
+		ConnectTimeout: c.ConnectTimeout, HeaderTimeout: c.HeaderTimeout,
+		BodyIdleTimeout: c.BodyIdleTimeout, MQTTAckTimeout: c.MQTTAckTimeout,
+		SharedIdleTimeout: c.SharedIdleTimeout,
+	}.Defaults()
+}
+
+// Option adjusts one Create or Serve call.
+type Option func(*createOptions) error
+
+type createOptions struct {
+	metadata []stream.Metadata
+}
+
+// WithMetadata sets a metadata value before the stream starts (so it is
+// already substituted into the first attempt's endpoint).
+func WithMetadata(name, value string) Option {
+	return func(o *createOptions) error {
+		if name == "" {
+			return fmt.Errorf("%w: empty name", ErrUndeclaredMetadata)
+		}
+		o.metadata = append(o.metadata, stream.Metadata{Name: name, Value: value})
+		return nil
+	}
+}

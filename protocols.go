@@ -1,0 +1,24 @@
+package ss
+
+import (
+	"github.com/securestreams/ss/policy"
+	"github.com/securestreams/ss/transport"
+	"github.com/securestreams/ss/transport/raw"
+)
+
+// The registration point of protocol adapters. Each transport package adds
+// ONE line to each map it supports, with a constructor of exactly this
+// shape, for example
+//
+//	policy.H1: httpc.NewH1,   // func NewH1(env *transport.Env) transport.Protocol
+//
+// A runtime constructs an adapter the first time a streamtype of its
+// protocol is used, and closes it in Runtime.Close. Protocols missing here
+// make Create (or Serve) fail with ErrUnsupportedProtocol.
+var clientProtocols = map[policy.Protocol]func(env *transport.Env) transport.Protocol{
+	policy.Raw: raw.New,
+}
+
+var serverProtocols = map[policy.Protocol]func(env *transport.Env) transport.ServerProtocol{
+	policy.Raw: raw.NewServer,
+}

@@ -1,0 +1,220 @@
+package ss
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/securestreams/ss/actor"
+	"github.com/securestreams/ss/policy"
+	"github.com/securestreams/ss/stream"
+	"github.com/securestreams/ss/transport"
+)
+
+// Runtime holds a policy and runs streams. Create one per process (or per
+// independent configuration) with New and end it with Close.
+type Runtime struct {
+	env    *transport.Env
+	host   *stream.Host
+	actors *actor.System
+	pol    atomic.Pointer[policy.Policy]
+
+	mu      sync.Mutex
+	clients map[policy.Protocol]transport.Protocol
+	servers map[policy.Protocol]transport.ServerProtocol
+	serving map[*Server]struct{}
+	closed  bool
+	done    chan struct{}
+	err     error
+}
+
+// Stats are runtime-wide counters.
+type Stats struct {
+	// IllegalTransitions counts state transitions the legal-transition table
+	// forbids (a library bug; streams.md §3.2). It should be 0.
+	IllegalTransitions uint64
+	// Streams is the number of live streams (client and accepted).
+	Streams int
+}
+
+// New creates a runtime for cfg. ctx is not retained.
+func New(ctx context.Context, cfg Config) (*Runtime, error) {
+	if cfg.Policy == nil {
+		return nil, ErrNoPolicy
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	rt := &Runtime{
+		env:     cfg.env(),
+		clients: map[policy.Protocol]transport.Protocol{},
+		servers: map[policy.Protocol]transport.ServerProtocol{},
+		serving: map[*Server]struct{}{},
+		done:    make(chan struct{}),
+	}
+	rt.actors = cfg.Actors
+	if rt.actors == nil {
+		rt.actors = actor.NewSystem(cfg.Logger)
+	}
+	rt.host = stream.NewHost(rt.actors, rt.env)
+	rt.host.Rand = cfg.Jitter
+	rt.host.RxBudget, rt.host.TxBudget = cfg.RxBuffer, cfg.TxBuffer
+	rt.pol.Store(cfg.Policy)
+	return rt, nil
+}
+
+// Policy returns the installed policy.
+func (rt *Runtime) Policy() *policy.Policy { return rt.pol.Load() }
+
+// SetPolicy installs p atomically (streams.md §13.1). Streams created
+// afterwards use it; existing streams keep the policy they were created with.
+func (rt *Runtime) SetPolicy(p *policy.Policy) error {
+	if p == nil {
+		return ErrNoPolicy
+	}
+	rt.pol.Store(p)
+	return nil
+}
+
+// Stats returns the runtime's counters.
+func (rt *Runtime) Stats() Stats {
+	return Stats{IllegalTransitions: rt.host.IllegalTransitions(), Streams: rt.host.Streams()}
+}
+
+func (rt *Runtime) streamtype(name string) (*policy.Policy, *policy.Streamtype, error) {
+	pol := rt.pol.Load()
+	st := pol.Streamtype(name)
+	if st == nil {
+		return nil, nil, fmt.Errorf("%w: %q", ErrUnknownStreamtype, name)
+	}
+	return pol, st, nil
+}
+
+func (rt *Runtime) clientProtocol(p policy.Protocol) (transport.Protocol, error) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.closed {
+		return nil, ErrClosed
+	}
+	if t, ok := rt.clients[p]; ok {
+		return t, nil
+	}
+	mk, ok := clientProtocols[p]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s (no client transport registered)", ErrUnsupportedProtocol, p)
+	}
+	t := mk(rt.env)
+	rt.clients[p] = t
+	return t, nil
+}
+
+func (rt *Runtime) serverProtocol(p policy.Protocol) (transport.ServerProtocol, error) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.closed {
+		return nil, ErrClosed
+	}
+	if t, ok := rt.servers[p]; ok {
+		return t, nil
+	}
+	mk, ok := serverProtocols[p]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s (no server transport registered)", ErrUnsupportedProtocol, p)
+	}
+	t := mk(rt.env)
+	rt.servers[p] = t
+	return t, nil
+}
+
+func applyOptions(opts []Option) (createOptions, error) {
+	var o createOptions
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return o, err
+		}
+	}
+	return o, nil
+}
+
+// Create creates a client stream of the named streamtype (streams.md §5.1).
+// Its first event is CREATING; a nailed_up streamtype starts connecting at
+// once, others wait for Send, RequestTx or Connect. It fails, with no
+// events, when the streamtype is unknown, is a server streamtype, or has no
+// registered transport.
+func (rt *Runtime) Create(ctx context.Context, streamtype string, opts ...Option) (*Stream, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	pol, st, err := rt.streamtype(streamtype)
+	if err != nil {
+		return nil, err
+	}
+	if st.Server {
+		return nil, fmt.Errorf("%w: %q is a server streamtype: use Serve", ErrServerStreamtype, streamtype)
+	}
+	proto, err := rt.clientProtocol(st.Protocol)
+	if err != nil {
+		return nil, fmt.Errorf("ss: streamtype %q: %w", streamtype, err)
+	}
+	o, err := applyOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	s, err := stream.New(rt.host, stream.Config{Policy: pol, Type: st, Protocol: proto, Metadata: o.metadata})
+	if err != nil {
+		return nil, err
+	}
+	return &Stream{s: s}, nil
+}
+
+// Close destroys every server and stream, waits until each stream has
+// delivered DESTROYING (or ctx is done: then undelivered events are
+// discarded and channels closed) and every goroutine has ended, and closes
+// the transports. Idempotent: later calls wait for the first and return its
+// result.
+func (rt *Runtime) Close(ctx context.Context) error {
+	rt.mu.Lock()
+	if rt.closed {
+		rt.mu.Unlock()
+		select {
+		case <-rt.done:
+			return rt.err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	rt.closed = true
+	servers := make([]*Server, 0, len(rt.serving))
+	for s := range rt.serving {
+		servers = append(servers, s)
+	}
+	rt.mu.Unlock()
+
+	var errs []error
+	for _, s := range servers {
+		if err := s.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := rt.host.Close(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := rt.actors.Shutdown(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	rt.mu.Lock()
+	for _, t := range rt.clients {
+		if err := t.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	rt.mu.Unlock()
+	rt.err = errors.Join(errs...)
+	close(rt.done)
+	return rt.err
+}
+
+// Done is closed when Close has finished.
+func (rt *Runtime) Done() <-chan struct{} { return rt.done }

@@ -1,0 +1,120 @@
+package ss
+
+import (
+	"context"
+	"time"
+
+	"github.com/securestreams/ss/stream"
+)
+
+// Stream is one stream: a client stream from Runtime.Create or an accepted
+// server stream from Server.Accepted. Every method is safe from any
+// goroutine, including the one ranging over Events. After Destroy every
+// operation returns ErrDestroyed (Destroy itself returns nil).
+type Stream struct {
+	s *stream.Stream
+}
+
+// Streamtype returns the name of the stream's streamtype.
+func (s *Stream) Streamtype() string { return s.s.Type().Name }
+
+// PayloadFormat returns the streamtype's payload_fmt.
+func (s *Stream) PayloadFormat() string { return s.s.PayloadFormat() }
+
+// Rideshare returns the streamtype whose data is currently being sent in a
+// rideshare chain (streams.md §11.2.6); the stream's own streamtype outside
+// one.
+func (s *Stream) Rideshare() string { return s.s.Rideshare() }
+
+// Accepted reports whether s is an accepted server stream.
+func (s *Stream) Accepted() bool { return s.s.Accepted() }
+
+// Send transmits p as one whole message (flags SOM|EOM, length len(p)). It
+// copies p, queues it and returns; it connects an idle stream (POLL,
+// CONNECTING) and blocks while the stream's transmit queue is full
+// (backpressure) or until ctx is done. raw streams write the bytes as-is.
+func (s *Stream) Send(ctx context.Context, p []byte) error { return s.s.Send(ctx, p) }
+
+// Write transmits one fragment of a message with payload flags: SOM on the
+// first fragment, EOM on the last (streams.md §4). It copies p and blocks
+// like Send. Announce the message length first with SetTxLen when it is
+// known (HTTP Content-Length).
+func (s *Stream) Write(ctx context.Context, p []byte, flags Flags) error {
+	return s.s.Write(ctx, p, flags)
+}
+
+// SetTxLen announces n as the total length of the next message or body and
+// asks for transmission (RequestTxLen).
+func (s *Stream) SetTxLen(n int64) error { return s.s.RequestTxLen(n) }
+
+// RequestTx asks for a transmit opportunity: an idle stream starts an attempt
+// (POLL, CONNECTING); during an attempt or a pending retry the request is
+// remembered (streams.md §5.2).
+func (s *Stream) RequestTx(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.s.RequestTx()
+}
+
+// Connect starts an attempt now if the stream is idle or waiting for a
+// retry, resetting the failure counter (streams.md §5.2); it does nothing
+// while connected or connecting. It returns without waiting for the
+// outcome, which arrives as states.
+func (s *Stream) Connect(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.s.Connect()
+}
+
+// Disconnect closes the connection, aborts the running attempt or cancels a
+// pending retry, and leaves the stream idle: no reconnection (streams.md
+// §5.6). DISCONNECTED follows on the event channel when a connection or
+// attempt was running.
+func (s *Stream) Disconnect(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.s.Disconnect()
+}
+
+// SetMetadata sets a declared metadata value (or, on direct_proto_str
+// streamtypes, a raw header "name:"). Values survive reconnections; they
+// are substituted at the next attempt (streams.md §9).
+func (s *Stream) SetMetadata(name, value string) error { return s.s.SetMetadata(name, value) }
+
+// Metadata returns the value of a metadata item and whether it is set; an
+// undeclared name gives "", false.
+func (s *Stream) Metadata(name string) (string, bool) {
+	v, ok, _ := s.s.Metadata(name)
+	return v, ok
+}
+
+// StartTimeout arms the stream timeout (streams.md §8): d > 0 arms d; 0 uses
+// the streamtype's timeout_ms (nothing when that is 0). Starting again
+// replaces it. On expiry TIMEOUT is emitted and nothing else happens.
+func (s *Stream) StartTimeout(d time.Duration) error { return s.s.StartTimeout(d) }
+
+// CancelTimeout cancels the stream timeout.
+func (s *Stream) CancelTimeout() error { return s.s.CancelTimeout() }
+
+// ValidityConfirmed tells the stream its connection is proven alive
+// (streams.md §7).
+func (s *Stream) ValidityConfirmed() { s.s.ValidityConfirmed() }
+
+// Respond sets the status of the current server transaction on an accepted
+// HTTP stream (0 means 200; no call means 404). Response metadata is set
+// with SetMetadata, the body with SetTxLen and Send/Write.
+func (s *Stream) Respond(ctx context.Context, status int) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.s.Respond(status)
+}
+
+// Destroy ends the stream (streams.md §5.7): a connection is closed
+// (DISCONNECTED), timers are cancelled, DESTROYING is emitted and the event
+// channel closes after it. Destroy returns once DESTROYING is queued, so it
+// may be called while handling events. Calling it again returns nil.
+func (s *Stream) Destroy(ctx context.Context) error { return s.s.Destroy(ctx) }

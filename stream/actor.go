@@ -1,0 +1,420 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"net"
+	"time"
+
+	"github.com/securestreams/ss/actor"
+	"github.com/securestreams/ss/event"
+	"github.com/securestreams/ss/policy"
+	"github.com/securestreams/ss/transport"
+)
+
+// phase is where the stream is in its lifecycle (actor-owned).
+type phase uint8
+
+const (
+	idle       phase = iota // no attempt, no connection, no retry pending
+	attempting              // Run in progress, not yet CONNECTED
+	connected               // Run in progress, CONNECTED
+	retryWait               // retry timer armed
+	ending                  // DESTROYING queued
+)
+
+// Timer kinds.
+const (
+	tRetry = iota
+	tTimeout
+	tValidity
+	tHealth
+	nTimers
+)
+
+// actorState is owned by the stream's actor goroutine.
+type actorState struct {
+	phase        phase
+	failures     uint16
+	gen          uint32 // attempt generation
+	cancel       context.CancelCauseFunc
+	sink         *sink
+	stopping     bool // Disconnect: the running attempt was cancelled
+	destroy      bool // Destroy requested
+	connectAfter bool // Connect while stopping
+	txAfter      bool // tx requested while stopping
+	timers       [nTimers]*time.Timer
+	timerGen     [nTimers]uint32
+	validPing    bool  // validity: waiting for the answer to a ping
+	pingAt       int64 // UnixNano of the last ping
+}
+
+// Messages to the actor.
+type (
+	msgConnect       struct{}
+	msgDisconnect    struct{}
+	msgDestroy       struct{}
+	msgTx            struct{}
+	msgStartTimeout  struct{ d time.Duration }
+	msgCancelTimeout struct{}
+	msgTimer         struct {
+		kind uint8
+		gen  uint32
+	}
+	msgRunDone struct {
+		gen uint32
+		res transport.Result
+	}
+	msgSinkState struct {
+		gen uint32
+		st  event.State
+	}
+)
+
+// Receive is the stream actor's behaviour.
+func (s *Stream) Receive(c actor.Context) {
+	switch m := c.Message().(type) {
+	case *actor.Started:
+		s.started()
+	case msgTx:
+		s.onTx()
+	case msgConnect:
+		s.onConnect()
+	case msgDisconnect:
+		s.onDisconnect()
+	case msgDestroy:
+		s.onDestroy()
+	case msgStartTimeout:
+		s.armTimer(tTimeout, m.d)
+	case msgCancelTimeout:
+		s.stopTimer(tTimeout)
+	case msgTimer:
+		if m.gen == s.a.timerGen[m.kind] && s.a.timers[m.kind] != nil {
+			s.a.timers[m.kind] = nil
+			s.onTimer(int(m.kind))
+		}
+	case msgSinkState:
+		if m.gen == s.a.gen && s.a.cancel != nil {
+			s.onSinkState(m.st)
+		}
+	case msgRunDone:
+		if m.gen == s.a.gen {
+			s.onRunDone(m.res)
+		}
+	case *actor.Stopped:
+		// Stopped without Destroy (actor system shutdown, or a supervisor):
+		// end cleanly so the channel is still closed.
+		if s.a.phase != ending {
+			s.a.destroy = true
+			if s.a.cancel != nil {
+				s.a.cancel(ErrDestroyed)
+			}
+			s.finishEvents()
+		}
+		s.h.Actors.Forget(c.Self())
+		s.h.remove(s)
+	}
+}
+
+func (s *Stream) started() {
+	switch {
+	case s.conn != nil:
+		// Accepted server stream: CONNECTING at accept, then serve.
+		s.startAttempt(false)
+	case s.st.Server:
+		// A listening streamtype never connects.
+	case s.st.NailedUp:
+		s.startAttempt(false)
+	}
+}
+
+// onTx: data or RequestTx arrived while the stream was idle.
+func (s *Stream) onTx() {
+	switch {
+	case s.a.stopping:
+		s.a.txAfter = true
+	case s.a.phase == idle && !s.st.Server:
+		s.startAttempt(true)
+	}
+}
+
+func (s *Stream) onConnect() {
+	if s.st.Server || s.conn != nil {
+		return
+	}
+	switch {
+	case s.a.stopping:
+		s.a.connectAfter = true
+	case s.a.phase == idle || s.a.phase == retryWait:
+		s.stopTimer(tRetry)
+		s.a.failures = 0
+		s.startAttempt(false)
+	}
+}
+
+func (s *Stream) onDisconnect() {
+	switch s.a.phase {
+	case attempting, connected:
+		if !s.a.stopping {
+			s.a.stopping = true
+			s.a.connectAfter, s.a.txAfter = false, false
+			s.a.cancel(ErrDisconnect)
+		}
+	case retryWait:
+		s.stopTimer(tRetry)
+		s.goIdle()
+	}
+}
+
+func (s *Stream) onDestroy() {
+	if s.a.destroy || s.a.phase == ending {
+		return
+	}
+	s.a.destroy = true
+	s.tx.close()
+	for k := range s.a.timers {
+		s.stopTimer(k)
+	}
+	if s.a.cancel != nil {
+		s.a.cancel(ErrDestroyed)
+		return // finish when Run has returned
+	}
+	s.finish()
+}
+
+// finish queues DISCONNECTED (if a connection was up) and DESTROYING, and
+// stops the actor.
+func (s *Stream) finish() {
+	if pid := s.finishEvents(); pid != nil {
+		s.h.Actors.Stop(pid)
+	}
+}
+
+func (s *Stream) finishEvents() *actor.PID {
+	s.a.phase = ending
+	s.tx.close()
+	for k := range s.a.timers {
+		s.stopTimer(k)
+	}
+	s.mu.Lock()
+	if s.connected {
+		s.connected = false
+		s.emitLocked(event.Disconnected, 0)
+	}
+	s.emitLocked(event.Destroying, 0)
+	s.ended = true
+	for _, w := range s.waiters {
+		close(w)
+	}
+	s.waiters = nil
+	pid := s.pid
+	s.mu.Unlock()
+	if s.onEnd != nil {
+		s.onEnd(s)
+	}
+	return pid
+}
+
+// startAttempt begins a connection attempt: POLL (when poll and the current
+// state is not POLL already), CONNECTING, then Run in its own goroutine.
+func (s *Stream) startAttempt(poll bool) {
+	s.tx.setKick(false)
+	s.a.gen++
+	s.a.phase = attempting
+	s.mu.Lock()
+	if poll && s.cur != event.Poll {
+		s.emitLocked(event.Poll, 0)
+	}
+	s.emitLocked(event.Connecting, 0)
+	s.connected = false
+	md := make([]transport.MetadataValue, len(s.md))
+	copy(md, s.md)
+	var extra map[string]string
+	if len(s.extraTx) > 0 {
+		extra = make(map[string]string, len(s.extraTx))
+		for k, v := range s.extraTx {
+			extra[k] = v
+		}
+	}
+	s.mu.Unlock()
+	a := &transport.Attempt{Policy: s.pol, Type: s.st, Metadata: md, Extra: extra, Tx: &s.tx, Env: s.h.Env, StreamID: s.id}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	k := &sink{s: s, gen: s.a.gen}
+	s.a.cancel, s.a.sink = cancel, k
+	s.ping.Store(nil)
+	gen := s.a.gen
+	pid := s.pid
+	s.h.wg.Add(1)
+	go func() {
+		defer s.h.wg.Done()
+		var res transport.Result
+		if s.conn != nil {
+			res = s.conn.Serve(ctx, a, k)
+		} else if s.proto != nil {
+			res = s.proto.Run(ctx, a, k)
+		} else {
+			res = transport.Result{Err: errors.New("ss: no transport for protocol " + s.st.Protocol.String())}
+		}
+		k.done.Store(true)
+		cancel(nil)
+		s.h.Actors.Tell(pid, msgRunDone{gen: gen, res: res})
+	}()
+}
+
+// onSinkState acts on a state the transport reported (already queued).
+func (s *Stream) onSinkState(st event.State) {
+	switch st {
+	case event.Connected:
+		if s.a.phase == attempting {
+			s.a.phase = connected
+			if !s.a.stopping && !s.a.destroy {
+				s.armValidity()
+				s.armTimer(tHealth, BackoffFor(s.st.Retry).Health())
+			}
+		}
+	case event.QoSAckRemote, event.QoSNackRemote, event.QoSAckLocal:
+		switch s.st.Protocol {
+		case policy.H1, policy.H2, policy.H3:
+			// Transaction complete (streams.md §6.3 and §8).
+			s.stopTimer(tTimeout)
+			s.a.failures = 0
+		case policy.MQTT:
+			s.stopTimer(tTimeout)
+			if st == event.QoSAckRemote {
+				s.a.failures = 0
+			}
+		}
+	}
+}
+
+// onRunDone handles the end of an attempt or connection (streams.md §5.3,
+// §5.4).
+func (s *Stream) onRunDone(res transport.Result) {
+	s.a.cancel(nil)
+	s.a.cancel, s.a.sink = nil, nil
+	s.stopTimer(tValidity)
+	s.stopTimer(tHealth)
+	s.ping.Store(nil)
+	s.mu.Lock()
+	wasConnected := s.connected
+	s.mu.Unlock()
+	if s.a.destroy {
+		s.finish()
+		return
+	}
+	if s.conn != nil {
+		// Accepted stream: DISCONNECTED, then destroyed automatically.
+		s.mu.Lock()
+		s.connected = false
+		s.emitLocked(event.Disconnected, 0)
+		s.mu.Unlock()
+		s.finish()
+		return
+	}
+	if s.a.stopping {
+		// Disconnect: DISCONNECTED whether connected or still attempting.
+		s.a.stopping = false
+		s.mu.Lock()
+		s.connected = false
+		s.emitLocked(event.Disconnected, 0)
+		s.mu.Unlock()
+		if s.st.Protocol == policy.Raw || s.st.Protocol == policy.WS {
+			s.stopTimer(tTimeout)
+		}
+		s.goIdle()
+		switch {
+		case s.a.connectAfter:
+			s.a.connectAfter, s.a.txAfter = false, false
+			s.onConnect()
+		case s.a.txAfter:
+			s.a.txAfter = false
+			s.onTx()
+		}
+		return
+	}
+	if wasConnected {
+		s.mu.Lock()
+		s.connected = false
+		s.emitLocked(event.Disconnected, 0)
+		s.mu.Unlock()
+		if s.st.Protocol == policy.Raw || s.st.Protocol == policy.WS {
+			s.stopTimer(tTimeout)
+		}
+		switch {
+		case res.Completed:
+			s.goIdle()
+			if s.tx.hasData() {
+				s.onTx() // the next transaction was already queued
+			}
+		case s.st.Opportunistic:
+			s.goIdle()
+		default:
+			s.backoff(res.RetryAfter)
+		}
+		return
+	}
+	// Failed before CONNECTED.
+	s.emit(event.Unreachable, unreachableAck(res.Err))
+	s.backoff(res.RetryAfter)
+}
+
+// unreachableAck is 1 when the failure was DNS resolution with no DNS server
+// answering (streams.md §1.3).
+func unreachableAck(err error) uint32 {
+	var de *net.DNSError
+	if errors.As(err, &de) && (de.IsTimeout || de.IsTemporary) && !de.IsNotFound {
+		return 1
+	}
+	return 0
+}
+
+// backoff takes one backoff step (streams.md §6.2).
+func (s *Stream) backoff(retryAfter time.Duration) {
+	delay, retry := BackoffFor(s.st.Retry).Step(&s.a.failures, retryAfter, s.h.rnd)
+	if !retry {
+		s.emit(event.AllRetriesFailed, 0)
+		s.stopTimer(tTimeout)
+		s.goIdle()
+		return
+	}
+	s.a.phase = retryWait
+	s.armTimer(tRetry, delay)
+}
+
+func (s *Stream) goIdle() {
+	s.a.phase = idle
+	s.tx.setKick(true)
+}
+
+func (s *Stream) onTimer(kind int) {
+	switch kind {
+	case tRetry:
+		if s.a.phase == retryWait {
+			s.startAttempt(true)
+		}
+	case tTimeout:
+		s.emit(event.Timeout, 0)
+	case tHealth:
+		if s.a.phase == connected {
+			s.a.failures = 0
+		}
+	case tValidity:
+		s.onValidity()
+	}
+}
+
+func (s *Stream) armTimer(kind int, d time.Duration) {
+	s.stopTimer(kind)
+	s.a.timerGen[kind]++
+	msg := msgTimer{kind: uint8(kind), gen: s.a.timerGen[kind]}
+	pid := s.pid
+	s.a.timers[kind] = time.AfterFunc(d, func() { s.h.Actors.Tell(pid, msg) })
+}
+
+func (s *Stream) stopTimer(kind int) {
+	if t := s.a.timers[kind]; t != nil {
+		t.Stop()
+		s.a.timers[kind] = nil
+		s.a.timerGen[kind]++
+	}
+}

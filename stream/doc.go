@@ -1,0 +1,24 @@
+// Package stream is the stream actor: the single owner of one stream's state.
+//
+// A Stream holds the state machine with the legal-transition table of
+// streams.md §3, the client lifecycle (§5), retry and backoff (§6),
+// connection validity (§7), the stream timeout (§8), metadata (§9), the
+// transmit queue handed to transports as their transport.TxSource, and the
+// ordered event queue that feeds the user's channel.
+//
+// Concurrency: lifecycle decisions are taken by the stream's protoactor
+// actor; timers are time.AfterFunc timers that send the actor a message.
+// Transports run in their own goroutine (one per attempt) and report through a
+// transport.Sink: Sink.State and Sink.Rx append to the event queue directly
+// (under the queue's mutex, which is what orders states and payload) and tell
+// the actor about the states it must act on. Events reach the user through a
+// pump goroutine that exists only while the queue is non-empty, so an idle
+// stream has no goroutine. Received payload is bounded by a byte budget:
+// Sink.Rx blocks while the user is behind (receive backpressure).
+//
+// Keepalive: a transport that can send a protocol keep-alive (ws PING, h2
+// PING, MQTT PINGREQ) hands the stream a function that sends one, by
+// asserting the Sink to PingSetter. The stream calls it from its validity
+// timer (streams.md §7) and cancels the attempt's context with cause
+// ErrValidityTimeout when no confirmation arrives in time.
+package stream

@@ -1,0 +1,168 @@
+package stream
+
+import (
+	"context"
+
+	"github.com/securestreams/ss/event"
+)
+
+// rxOverhead is what one queued rx event costs against the budget besides
+// its payload, so that zero-length chunks are bounded too.
+const rxOverhead = 64
+
+// The event queue: a FIFO guarded by Stream.mu, drained into the user's
+// channel by a pump goroutine that runs only while the FIFO is non-empty.
+// States are never refused; payload waits for room (receive backpressure).
+// Nothing is queued after DESTROYING, and the pump closes the channel right
+// after delivering it.
+type eventQueue struct {
+	ch        chan event.Event
+	items     []event.Event
+	head      int
+	rxBytes   int           // payload + overhead queued or in the pump's hand
+	space     chan struct{} // closed when rxBytes drops below the budget
+	pumping   bool
+	final     bool // DESTROYING queued
+	abandoned bool // Close gave up: drop everything, close the channel
+}
+
+// pushLocked appends ev and starts the pump if needed. s.mu is held.
+func (s *Stream) pushLocked(ev event.Event) {
+	q := &s.q
+	if q.final {
+		return
+	}
+	if ev.Kind == event.StateEvent && ev.State == event.Destroying {
+		q.final = true
+	}
+	if q.abandoned {
+		if q.final {
+			close(q.ch)
+		}
+		return
+	}
+	q.items = append(q.items, ev)
+	if !q.pumping {
+		q.pumping = true
+		s.h.wg.Add(1)
+		go s.pump()
+	}
+}
+
+// emitLocked checks and records a state change and queues its event. s.mu
+// is held.
+func (s *Stream) emitLocked(st event.State, ack uint32) {
+	if s.q.final {
+		return
+	}
+	if Checked(st) {
+		if !Legal(s.cur, st) {
+			n := s.h.illegal.Add(1)
+			s.h.Logger.Error("ss: illegal state transition", "stream", s.id, "streamtype", s.st.Name,
+				"from", s.cur.String(), "to", st.String(), "count", n)
+		}
+		s.cur = st
+	}
+	s.pushLocked(event.Event{Kind: event.StateEvent, State: st, Ack: ack})
+}
+
+func (s *Stream) emit(st event.State, ack uint32) {
+	s.mu.Lock()
+	s.emitLocked(st, ack)
+	s.mu.Unlock()
+}
+
+// pushRx queues received payload, waiting while the queued payload exceeds
+// the budget. It returns an error when ctx is done or the stream is ending.
+func (s *Stream) pushRx(ctx context.Context, data []byte, flags event.Flags, force bool) error {
+	cost := len(data) + rxOverhead
+	budget := s.h.rxBudget()
+	s.mu.Lock()
+	q := &s.q
+	for !force && q.rxBytes > 0 && q.rxBytes+cost > budget && !q.final && !q.abandoned {
+		if q.space == nil {
+			q.space = make(chan struct{})
+		}
+		space := q.space
+		s.mu.Unlock()
+		select {
+		case <-space:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+		s.mu.Lock()
+	}
+	if q.final || q.abandoned {
+		s.mu.Unlock()
+		return ErrDestroyed
+	}
+	q.rxBytes += cost
+	s.pushLocked(event.Event{Kind: event.PayloadEvent, Payload: data, Flags: flags})
+	s.mu.Unlock()
+	return nil
+}
+
+// pump delivers queued events to the channel in order and exits when the
+// queue is empty (or after DESTROYING, closing the channel).
+func (s *Stream) pump() {
+	defer s.h.wg.Done()
+	q := &s.q
+	release := 0
+	budget := s.h.rxBudget()
+	for {
+		s.mu.Lock()
+		if release > 0 {
+			q.rxBytes -= release
+			release = 0
+			if q.space != nil && q.rxBytes < budget {
+				close(q.space)
+				q.space = nil
+			}
+		}
+		if q.head == len(q.items) {
+			if cap(q.items) > 8 {
+				q.items = nil
+			} else {
+				q.items = q.items[:0]
+			}
+			q.head = 0
+			q.pumping = false
+			s.mu.Unlock()
+			return
+		}
+		ev := q.items[q.head]
+		q.items[q.head] = event.Event{}
+		q.head++
+		s.mu.Unlock()
+
+		select {
+		case q.ch <- ev:
+		case <-s.h.abandon:
+			s.mu.Lock()
+			q.abandoned = true
+			q.items, q.head = nil, 0
+			q.pumping = false
+			if q.space != nil {
+				close(q.space)
+				q.space = nil
+			}
+			if q.final {
+				close(q.ch)
+			}
+			s.mu.Unlock()
+			return
+		}
+		if ev.Kind == event.PayloadEvent {
+			release = len(ev.Payload) + rxOverhead
+			continue
+		}
+		if ev.State == event.Destroying {
+			close(q.ch)
+			s.mu.Lock()
+			q.pumping = false
+			q.items, q.head = nil, 0
+			s.mu.Unlock()
+			return
+		}
+	}
+}

@@ -1,0 +1,92 @@
+package stream
+
+import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+
+	"github.com/securestreams/ss/event"
+	"github.com/securestreams/ss/transport"
+)
+
+// PingSetter is implemented by the transport.Sink a stream hands to
+// Protocol.Run and ServerConn.Serve. A transport with a protocol keep-alive
+// (ws PING, h2/h3 PING, MQTT PINGREQ) calls SetPing once connected with a
+// function that sends one; the function must not block (queue the ping and
+// return). The stream calls it when the streamtype's svalidping time passes
+// without a confirmation (streams.md §7); the transport reports the answer
+// with Sink.ValidityConfirmed. When svalidhup passes without confirmation the
+// stream cancels Run's context with cause ErrValidityTimeout, and the
+// connection ends like any lost connection. Transports need not import this
+// package: asserting the Sink to interface{ SetPing(func()) } is the same.
+type PingSetter interface {
+	SetPing(ping func())
+}
+
+// sink is the transport.Sink of one attempt.
+type sink struct {
+	s    *Stream
+	gen  uint32
+	done atomic.Bool // Run has returned: ignore late calls
+}
+
+var (
+	_ transport.Sink = (*sink)(nil)
+	_ PingSetter     = (*sink)(nil)
+)
+
+// State implements transport.Sink.
+func (k *sink) State(st event.State, ack uint32) {
+	if k.done.Load() {
+		return
+	}
+	s := k.s
+	s.mu.Lock()
+	if st == event.Connected {
+		if s.connected && s.cur == event.Connected {
+			s.mu.Unlock()
+			return
+		}
+		if s.cur == event.Disconnected {
+			s.emitLocked(event.Connecting, 0)
+		}
+		s.connected = true
+		s.lastConfirm.Store(nowNano())
+	}
+	s.emitLocked(st, ack)
+	s.mu.Unlock()
+	switch st {
+	case event.Connected, event.QoSAckRemote, event.QoSNackRemote, event.QoSAckLocal:
+		s.tell(msgSinkState{gen: k.gen, st: st})
+	}
+}
+
+// SetMetadata implements transport.Sink.
+func (k *sink) SetMetadata(name, value string) {
+	if !k.done.Load() {
+		k.s.setReceived(name, value)
+	}
+}
+
+// Rx implements transport.Sink.
+func (k *sink) Rx(ctx context.Context, data []byte, flags event.Flags) error {
+	if k.done.Load() {
+		return ErrDestroyed
+	}
+	// Perf reports are one per attempt and come as the attempt ends: never
+	// hold them back.
+	return k.s.pushRx(ctx, data, flags, flags&event.PerfJSON != 0)
+}
+
+// ValidityConfirmed implements transport.Sink.
+func (k *sink) ValidityConfirmed() { k.s.lastConfirm.Store(nowNano()) }
+
+// Logger implements transport.Sink.
+func (k *sink) Logger() *slog.Logger { return k.s.h.Logger }
+
+// SetPing implements PingSetter.
+func (k *sink) SetPing(ping func()) {
+	if !k.done.Load() {
+		k.s.ping.Store(&ping)
+	}
+}

@@ -1,0 +1,343 @@
+package stream
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/securestreams/ss/actor"
+	"github.com/securestreams/ss/event"
+	"github.com/securestreams/ss/policy"
+	"github.com/securestreams/ss/transport"
+)
+
+// Config describes a stream to create.
+type Config struct {
+	Policy *policy.Policy
+	Type   *policy.Streamtype
+	// Protocol runs the stream's client attempts (nil for accepted streams).
+	Protocol transport.Protocol
+	// Conn is set for an accepted server stream: the stream serves it
+	// instead of connecting (streams.md §10.2).
+	Conn transport.ServerConn
+	// Metadata is applied before the stream starts (declared names, or
+	// "name:" headers on direct_proto_str streamtypes).
+	Metadata []Metadata
+	// OnEnd is called once, from the actor, after DESTROYING was queued.
+	OnEnd func(*Stream)
+}
+
+// Metadata is one name/value pair.
+type Metadata struct{ Name, Value string }
+
+// Stream is one stream. All methods are safe from any goroutine, including
+// the one ranging over Events.
+type Stream struct {
+	h     *Host
+	id    uint64
+	pol   *policy.Policy
+	st    *policy.Streamtype
+	proto transport.Protocol
+	conn  transport.ServerConn
+	onEnd func(*Stream)
+	pid   *actor.PID
+	tx    txQueue
+
+	mu          sync.Mutex // guards the fields below
+	cur         event.State
+	q           eventQueue
+	connected   bool // the running attempt reported CONNECTED
+	md          []transport.MetadataValue
+	extraTx     map[string]string // direct_proto_str headers set by the application
+	extraRx     map[string]string // direct_proto_str headers received
+	rideshare   string
+	ended       bool
+	waiters     []chan struct{} // Destroy callers
+	destroyTold bool
+
+	lastConfirm atomic.Int64 // validity: UnixNano of the last confirmation
+	ping        atomic.Pointer[func()]
+
+	a actorState // owned by the actor goroutine
+}
+
+// New creates a stream, queues CREATING and starts its actor.
+func New(h *Host, cfg Config) (*Stream, error) {
+	s := &Stream{h: h, pol: cfg.Policy, st: cfg.Type, proto: cfg.Protocol, conn: cfg.Conn, onEnd: cfg.OnEnd}
+	s.id = h.nextID.Add(1)
+	s.tx.s = s
+	s.tx.lenHint = -1
+	s.q.ch = make(chan event.Event)
+	if n := len(s.st.Metadata); n > 0 {
+		s.md = make([]transport.MetadataValue, n)
+	}
+	for _, m := range cfg.Metadata {
+		if err := s.SetMetadata(m.Name, m.Value); err != nil {
+			return nil, err
+		}
+	}
+	// Not nailed up: idle from the start, so tx wakes the actor.
+	s.tx.kick = s.conn == nil && !s.st.NailedUp && !s.st.Server
+	if err := h.add(s); err != nil {
+		return nil, err
+	}
+	s.emit(event.Creating, 0)
+	pid, err := h.Actors.Spawn(actor.PropsFromReceiver(s), "ss-")
+	if err != nil {
+		s.mu.Lock()
+		s.q.final = true
+		s.q.abandoned = true
+		s.mu.Unlock()
+		h.remove(s)
+		return nil, err
+	}
+	s.mu.Lock()
+	s.pid = pid
+	lateDestroy := s.destroyTold // Host.Close ran before the actor existed
+	s.mu.Unlock()
+	if lateDestroy {
+		h.Actors.Tell(pid, msgDestroy{})
+	}
+	return s, nil
+}
+
+func (s *Stream) tell(msg any) {
+	s.mu.Lock()
+	pid := s.pid
+	s.mu.Unlock()
+	if pid != nil {
+		s.h.Actors.Tell(pid, msg)
+	}
+}
+
+// ID identifies the stream in logs.
+func (s *Stream) ID() uint64 { return s.id }
+
+// Type returns the streamtype the stream was created with.
+func (s *Stream) Type() *policy.Streamtype { return s.st }
+
+// Policy returns the policy the stream was created with.
+func (s *Stream) Policy() *policy.Policy { return s.pol }
+
+// Events returns the stream's ordered event channel: CREATING first,
+// DESTROYING last, then closed.
+func (s *Stream) Events() <-chan event.Event { return s.q.ch }
+
+// Accepted reports whether the stream is an accepted server stream.
+func (s *Stream) Accepted() bool { return s.conn != nil }
+
+// Send queues p as one whole message (SOM|EOM, length len(p)), copying it,
+// and asks for transmission (connecting an idle stream). It blocks while the
+// transmit queue is full.
+func (s *Stream) Send(ctx context.Context, p []byte) error {
+	return s.tx.push(ctx, transport.Chunk{Data: bytes.Clone(p), Flags: event.SOM | event.EOM, Len: int64(len(p))})
+}
+
+// Write queues one chunk with payload flags (SOM/EOM fragments), copying it.
+func (s *Stream) Write(ctx context.Context, p []byte, flags event.Flags) error {
+	return s.tx.push(ctx, transport.Chunk{Data: bytes.Clone(p), Flags: flags, Len: -1})
+}
+
+// RequestTx asks for a transmit opportunity (RequestTx, streams.md §5.2).
+func (s *Stream) RequestTx() error { return s.tx.request(-1) }
+
+// RequestTxLen is RequestTx announcing n as the length of the next message.
+func (s *Stream) RequestTxLen(n int64) error {
+	if n < 0 {
+		n = 0
+	}
+	return s.tx.request(n)
+}
+
+// Connect asks for a connection attempt, resetting the failure counter.
+func (s *Stream) Connect() error { return s.do(msgConnect{}) }
+
+// Disconnect closes the connection (or aborts the attempt, or cancels the
+// pending retry) and leaves the stream idle (streams.md §5.6).
+func (s *Stream) Disconnect() error { return s.do(msgDisconnect{}) }
+
+// StartTimeout arms the stream timeout: d > 0 arms d; d == 0 uses the
+// streamtype's timeout_ms (nothing when that is 0).
+func (s *Stream) StartTimeout(d time.Duration) error {
+	if d <= 0 {
+		d = time.Duration(s.st.TimeoutMS) * time.Millisecond
+		if d == 0 {
+			return s.errIfEnded()
+		}
+	}
+	return s.do(msgStartTimeout{d: d})
+}
+
+// CancelTimeout cancels the stream timeout.
+func (s *Stream) CancelTimeout() error { return s.do(msgCancelTimeout{}) }
+
+// ValidityConfirmed tells the stream its connection is proven alive.
+func (s *Stream) ValidityConfirmed() { s.lastConfirm.Store(time.Now().UnixNano()) }
+
+// Respond sets the response status of the current server transaction
+// (ServerAck: 0 means 200). It fails on client streams.
+func (s *Stream) Respond(status int) error {
+	if s.conn == nil {
+		return ErrNotServer
+	}
+	return s.tx.respond(status)
+}
+
+// Rideshare returns the streamtype whose data is being transmitted in a
+// rideshare chain (the stream's own streamtype when none).
+func (s *Stream) Rideshare() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rideshare != "" {
+		return s.rideshare
+	}
+	return s.st.Name
+}
+
+// PayloadFormat returns the streamtype's payload_fmt.
+func (s *Stream) PayloadFormat() string { return s.st.PayloadFmt }
+
+func (s *Stream) errIfEnded() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended || s.destroyTold {
+		return ErrDestroyed
+	}
+	return nil
+}
+
+func (s *Stream) do(msg any) error {
+	if err := s.errIfEnded(); err != nil {
+		return err
+	}
+	s.tell(msg)
+	return nil
+}
+
+// Destroy ends the stream (streams.md §5.7) and waits until DESTROYING has
+// been queued (not delivered: it is safe to call while handling events).
+// Destroying again returns nil at once.
+func (s *Stream) Destroy(ctx context.Context) error {
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		return nil
+	}
+	done := make(chan struct{})
+	s.waiters = append(s.waiters, done)
+	told := s.destroyTold
+	s.destroyTold = true
+	pid := s.pid
+	s.mu.Unlock()
+	if !told {
+		s.h.Actors.Tell(pid, msgDestroy{})
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Stream) destroyAsync() {
+	s.mu.Lock()
+	told := s.destroyTold || s.ended
+	s.destroyTold = true
+	pid := s.pid
+	s.mu.Unlock()
+	if !told && pid != nil {
+		s.h.Actors.Tell(pid, msgDestroy{})
+	}
+}
+
+// SetMetadata sets a metadata value (streams.md §9.2): a declared name, or on
+// direct_proto_str streamtypes an undeclared name ending in ':' (a raw
+// header sent with requests or responses).
+func (s *Stream) SetMetadata(name, value string) error {
+	i := s.st.MetadataIndex(name)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return ErrDestroyed
+	}
+	if i >= 0 {
+		s.md[i] = transport.MetadataValue{Value: value, Set: true}
+		return nil
+	}
+	if s.st.DirectProtoStr && strings.HasSuffix(name, ":") && len(name) > 1 {
+		if s.extraTx == nil {
+			s.extraTx = map[string]string{}
+		}
+		s.extraTx[name] = value
+		return nil
+	}
+	return &MetadataError{Name: name, Streamtype: s.st.Name}
+}
+
+// Metadata returns a metadata value and whether it is set. Undeclared
+// "name:" names on direct_proto_str streamtypes return the received header.
+func (s *Stream) Metadata(name string) (string, bool, error) {
+	i := s.st.MetadataIndex(name)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i >= 0 {
+		return s.md[i].Value, s.md[i].Set, nil
+	}
+	if s.st.DirectProtoStr && strings.HasSuffix(name, ":") {
+		v, ok := s.extraRx[strings.ToLower(name)]
+		return v, ok, nil
+	}
+	return "", false, &MetadataError{Name: name, Streamtype: s.st.Name}
+}
+
+// setReceived stores a value captured from the peer.
+func (s *Stream) setReceived(name, value string) {
+	i := s.st.MetadataIndex(name)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i >= 0 {
+		s.md[i] = transport.MetadataValue{Value: value, Set: true}
+		return
+	}
+	if strings.HasSuffix(name, ":") {
+		if s.extraRx == nil {
+			s.extraRx = map[string]string{}
+		}
+		s.extraRx[strings.ToLower(name)] = value
+	}
+}
+
+func (s *Stream) metadataSnapshot() ([]transport.MetadataValue, map[string]string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var md []transport.MetadataValue
+	if len(s.md) > 0 {
+		md = append(md, s.md...)
+	}
+	var extra map[string]string
+	if len(s.extraTx) > 0 {
+		extra = make(map[string]string, len(s.extraTx))
+		for k, v := range s.extraTx {
+			extra[k] = v
+		}
+	}
+	return md, extra
+}
+
+// MetadataError is returned for a name the streamtype does not declare.
+type MetadataError struct {
+	Name, Streamtype string
+}
+
+func (e *MetadataError) Error() string {
+	return "ss: undeclared metadata: streamtype " + quote(e.Streamtype) + " declares no " + quote(e.Name)
+}
+
+// Unwrap returns ErrUndeclaredMetadata.
+func (e *MetadataError) Unwrap() error { return ErrUndeclaredMetadata }
+
+func quote(s string) string { return "\"" + s + "\"" }

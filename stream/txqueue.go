@@ -1,0 +1,230 @@
+package stream
+
+import (
+	"context"
+	"sync"
+
+	"github.com/securestreams/ss/event"
+	"github.com/securestreams/ss/transport"
+)
+
+// txQueue is the stream's transmit queue; transports see it as their
+// transport.TxSource (and, on accepted streams, transport.ServerTx). It is
+// bounded by a byte budget: push waits while it is full.
+type txQueue struct {
+	s  *Stream
+	mu sync.Mutex
+
+	chunks  []transport.Chunk
+	head    int
+	bytes   int
+	space   chan struct{} // closed when bytes drop below the budget
+	avail   chan struct{} // closed when a chunk arrives
+	want    bool          // RequestTx not yet served
+	lenHint int64         // RequestTxLen for the next message, -1 none
+	kick    bool          // the stream is idle: tell the actor about tx
+	closed  bool
+
+	status    int // Respond status (accepted HTTP streams), 0 = not called
+	statusSet bool
+}
+
+var (
+	_ transport.TxSource = (*txQueue)(nil)
+	_ transport.ServerTx = (*txQueue)(nil)
+)
+
+// push queues c (taking ownership of c.Data), waiting for room.
+func (t *txQueue) push(ctx context.Context, c transport.Chunk) error {
+	budget := t.s.h.txBudget()
+	t.mu.Lock()
+	for !t.closed && t.bytes > 0 && t.bytes+len(c.Data) > budget {
+		if t.space == nil {
+			t.space = make(chan struct{})
+		}
+		space := t.space
+		t.mu.Unlock()
+		select {
+		case <-space:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		t.mu.Lock()
+	}
+	if t.closed {
+		t.mu.Unlock()
+		return ErrDestroyed
+	}
+	t.chunks = append(t.chunks, c)
+	t.bytes += len(c.Data)
+	if t.avail != nil {
+		close(t.avail)
+		t.avail = nil
+	}
+	kick := t.kick
+	t.kick = false
+	t.mu.Unlock()
+	if kick {
+		t.s.tell(msgTx{})
+	}
+	return nil
+}
+
+// request records RequestTx / RequestTxLen (n < 0: no length).
+func (t *txQueue) request(n int64) error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return ErrDestroyed
+	}
+	t.want = true
+	if n >= 0 {
+		t.lenHint = n
+	}
+	kick := t.kick
+	t.kick = false
+	t.mu.Unlock()
+	if kick {
+		t.s.tell(msgTx{})
+	}
+	return nil
+}
+
+// setKick arms (or disarms) the idle notification: while armed, the next
+// push or request tells the actor.
+func (t *txQueue) setKick(on bool) {
+	t.mu.Lock()
+	t.kick = on
+	t.mu.Unlock()
+}
+
+func (t *txQueue) close() {
+	t.mu.Lock()
+	t.closed = true
+	t.chunks, t.head, t.bytes = nil, 0, 0
+	if t.space != nil {
+		close(t.space)
+		t.space = nil
+	}
+	if t.avail != nil {
+		close(t.avail)
+		t.avail = nil
+	}
+	t.mu.Unlock()
+}
+
+// Next implements transport.TxSource.
+func (t *txQueue) Next(ctx context.Context) (transport.Chunk, error) {
+	t.mu.Lock()
+	for t.head == len(t.chunks) {
+		if t.closed {
+			t.mu.Unlock()
+			return transport.Chunk{}, ErrDestroyed
+		}
+		if t.avail == nil {
+			t.avail = make(chan struct{})
+		}
+		avail := t.avail
+		t.mu.Unlock()
+		select {
+		case <-avail:
+		case <-ctx.Done():
+			return transport.Chunk{}, context.Cause(ctx)
+		}
+		t.mu.Lock()
+	}
+	c := t.popLocked()
+	t.mu.Unlock()
+	return c, nil
+}
+
+func (t *txQueue) popLocked() transport.Chunk {
+	c := t.chunks[t.head]
+	t.chunks[t.head] = transport.Chunk{}
+	t.head++
+	if t.head == len(t.chunks) {
+		t.head = 0
+		if cap(t.chunks) > 64 {
+			t.chunks = nil
+		} else {
+			t.chunks = t.chunks[:0]
+		}
+	}
+	t.bytes -= len(c.Data)
+	if t.space != nil && t.bytes < t.s.h.txBudget() {
+		close(t.space)
+		t.space = nil
+	}
+	t.want = false
+	if c.Flags&event.SOM != 0 && c.Len < 0 && t.lenHint >= 0 {
+		c.Len = t.lenHint
+		t.lenHint = -1
+	}
+	return c
+}
+
+// NextBatch is Next for writers that can send several chunks at once: it
+// waits for at least one chunk and appends every queued chunk to dst.
+func (t *txQueue) NextBatch(ctx context.Context, dst []transport.Chunk) ([]transport.Chunk, error) {
+	c, err := t.Next(ctx)
+	if err != nil {
+		return dst, err
+	}
+	dst = append(dst, c)
+	t.mu.Lock()
+	for t.head < len(t.chunks) {
+		dst = append(dst, t.popLocked())
+	}
+	t.mu.Unlock()
+	return dst, nil
+}
+
+// Pending implements transport.TxSource.
+func (t *txQueue) Pending() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.want || t.head < len(t.chunks)
+}
+
+// LenHint implements transport.TxSource.
+func (t *txQueue) LenHint() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.lenHint
+}
+
+// hasData reports whether chunks are queued.
+func (t *txQueue) hasData() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.head < len(t.chunks)
+}
+
+// Response implements transport.ServerTx.
+func (t *txQueue) Response() transport.Response {
+	t.mu.Lock()
+	status := t.status
+	if t.statusSet && status == 0 {
+		status = 200
+	}
+	t.mu.Unlock()
+	md, extra := t.s.metadataSnapshot()
+	return transport.Response{Status: status, Metadata: md, Extra: extra}
+}
+
+// NewTransaction implements transport.ServerTx.
+func (t *txQueue) NewTransaction() {
+	t.mu.Lock()
+	t.status, t.statusSet = 0, false
+	t.mu.Unlock()
+}
+
+func (t *txQueue) respond(status int) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return ErrDestroyed
+	}
+	t.status, t.statusSet = status, true
+	return nil
+}

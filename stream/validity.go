@@ -1,0 +1,77 @@
+package stream
+
+import "time"
+
+func nowNano() int64 { return time.Now().UnixNano() }
+
+// validity returns the streamtype's svalidping and svalidhup.
+func (s *Stream) validity() (ping, hup time.Duration) {
+	r := s.st.Retry
+	if r == nil {
+		return 0, 0
+	}
+	return time.Duration(r.SValidPing) * time.Second, time.Duration(r.SValidHup) * time.Second
+}
+
+// armValidity starts connection validity checking at CONNECTED
+// (streams.md §7). Confirmations are timestamps (Sink.ValidityConfirmed
+// stores one without waking the actor); the timer checks them when it fires.
+func (s *Stream) armValidity() {
+	ping, hup := s.validity()
+	if hup == 0 {
+		return
+	}
+	s.a.validPing = false
+	if ping == 0 || ping >= hup {
+		s.armTimer(tValidity, hup)
+	} else {
+		s.armTimer(tValidity, ping)
+	}
+}
+
+func (s *Stream) onValidity() {
+	if s.a.phase != connected || s.a.stopping {
+		return
+	}
+	ping, hup := s.validity()
+	now := nowNano()
+	since := time.Duration(now - s.lastConfirm.Load())
+	if ping == 0 || ping >= hup {
+		if since < hup {
+			s.armTimer(tValidity, hup-since)
+			return
+		}
+		s.validityTimeout()
+		return
+	}
+	if s.a.validPing {
+		if s.lastConfirm.Load() >= s.a.pingAt {
+			// Answered: back to waiting for the ping time.
+			s.a.validPing = false
+			if since < ping {
+				s.armTimer(tValidity, ping-since)
+				return
+			}
+		} else {
+			s.validityTimeout()
+			return
+		}
+	} else if since < ping {
+		s.armTimer(tValidity, ping-since)
+		return
+	}
+	// ping time passed without confirmation: send a keep-alive.
+	s.a.validPing = true
+	s.a.pingAt = now
+	if p := s.ping.Load(); p != nil {
+		(*p)()
+	}
+	s.armTimer(tValidity, hup-ping)
+}
+
+func (s *Stream) validityTimeout() {
+	s.h.Logger.Info("ss: connection validity timeout", "stream", s.id, "streamtype", s.st.Name)
+	if s.a.cancel != nil {
+		s.a.cancel(ErrValidityTimeout)
+	}
+}
