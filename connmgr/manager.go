@@ -165,11 +165,12 @@ func New(cfg Config) *Manager {
 		conns: map[Identity]*conn{}, all: map[*conn]struct{}{}}
 }
 
-// Connections returns the number of broker connections currently open or opening.
+// Connections returns the number of broker connections opening, open or
+// still closing.
 func (m *Manager) Connections() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return len(m.conns)
+	return len(m.all)
 }
 
 // Opened returns how many broker connections this Manager has opened in total.

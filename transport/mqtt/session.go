@@ -303,4 +303,3 @@ func (s *session) publish(ctx context.Context, seq uint32, payload []byte) bool 
 	s.push(entry{seq: seq, kind: sent, tok: tok, deadline: time.Now().Add(s.env.MQTTAckTimeout)})
 	return true
 }
-

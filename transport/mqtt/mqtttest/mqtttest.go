@@ -39,6 +39,7 @@ type Broker struct {
 	Addr string
 
 	rec *recorder
+	ln  net.Listener
 }
 
 // Start starts an embedded broker on addr, which must be a loopback address
@@ -59,18 +60,27 @@ func Start(addr string) (*Broker, error) {
 	if err := srv.AddHook(rec, nil); err != nil {
 		return nil, err
 	}
-	l := listeners.NewTCP(listeners.Config{ID: "t", Address: addr})
-	if err := srv.AddListener(l); err != nil {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if err := srv.AddListener(listeners.NewNet("t", ln)); err != nil {
+		ln.Close()
 		return nil, err
 	}
 	if err := srv.Serve(); err != nil {
+		ln.Close()
 		return nil, err
 	}
-	return &Broker{Server: srv, Addr: l.Address(), rec: rec}, nil
+	return &Broker{Server: srv, Addr: ln.Addr().String(), rec: rec, ln: ln}, nil
 }
 
 // Close stops the broker, giving up after ctx is done (mochi's Close can hang).
 func (b *Broker) Close(ctx context.Context) error {
+	// Stop accepting first: mochi's Close races with a connection being
+	// established.
+	_ = b.ln.Close()
+	time.Sleep(10 * time.Millisecond)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
