@@ -9,6 +9,19 @@ import (
 // Encoding: every AppendBinary appends one whole frame and does not allocate
 // when b has the capacity for it. On error nothing is appended.
 
+// Append appends the frames of msgs to b, in order, for one batched write.
+// On error it returns b unchanged and the first message's error.
+func Append(b []byte, msgs ...Message) ([]byte, error) {
+	out := b
+	for _, m := range msgs {
+		var err error
+		if out, err = m.AppendBinary(out); err != nil {
+			return b, err
+		}
+	}
+	return out, nil
+}
+
 func appendHeader(b []byte, c Code, l int) []byte {
 	return append(b, byte(c), byte(l>>8), byte(l))
 }

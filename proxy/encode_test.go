@@ -181,3 +181,18 @@ func TestRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendAtomic(t *testing.T) {
+	b, err := Append([]byte("x"), &OnwardConnect{}, &StreamType{}, &OnwardConnect{})
+	if !errors.Is(err, ErrField) || string(b) != "x" {
+		t.Errorf("Append = %q, %v", b, err)
+	}
+}
+
+func TestNoDirection(t *testing.T) {
+	for _, in := range [][]byte{hx("5B 00 01 00"), hx("AB 00 00"), hx("57 00 05 05 00 00 00 00")} {
+		if _, _, err := Parse(0, in, Limits{}); !errors.Is(err, ErrUnknownCode) {
+			t.Errorf("Parse(no direction, % X) err = %v", in, err)
+		}
+	}
+}

@@ -100,6 +100,9 @@ func payloadFrameMax(maxPayload int) int {
 // bodyBounds returns the L bounds for code c in direction dir, or the error
 // class when the code is not acceptable (§2.4, §8).
 func bodyBounds(dir Direction, lim Limits, c Code) (minL, maxL int, class error) {
+	if dir != ClientToProxy && dir != ProxyToClient {
+		return 0, 0, ErrUnknownCode // no code is valid without a direction
+	}
 	switch c {
 	case CodeTLSSign, CodeTLSSigned, CodeLinkProbe:
 		return 0, 0, ErrReserved
@@ -124,9 +127,6 @@ func bodyBounds(dir Direction, lim Limits, c Code) (minL, maxL int, class error)
 		case CodeRxPayload, CodeCreateResult, CodeConnState, CodeRxCredit, CodeRxMetadata:
 			return 0, 0, ErrWrongDirection
 		}
-		return 0, 0, ErrUnknownCode
-	}
-	if dir != ProxyToClient {
 		return 0, 0, ErrUnknownCode
 	}
 	switch c {
