@@ -184,7 +184,7 @@ func (a *accepted) wait(t *testing.T) transport.Result {
 type harness struct {
 	t   *testing.T
 	srv *Server
-	ln  transport.Listener
+	lns []transport.Listener
 	acc chan *accepted
 	// clear makes the sinks implement MetadataClearer.
 	clear bool
@@ -215,9 +215,7 @@ func (h *harness) listen(st *policy.Streamtype) transport.Listener {
 	if err != nil {
 		h.t.Fatalf("Listen(%s): %v", st.Name, err)
 	}
-	if h.ln == nil {
-		h.ln = ln
-	}
+	h.lns = append(h.lns, ln)
 	return ln
 }
 
@@ -244,16 +242,8 @@ func (h *harness) none() {
 }
 
 func (h *harness) close() {
-	h.srv.mu.Lock()
-	var ls []*listener
-	for _, l := range h.srv.listeners {
-		if l != nil {
-			ls = append(ls, l)
-		}
-	}
-	h.srv.mu.Unlock()
-	for _, l := range ls {
-		_ = l.Close()
+	for _, ln := range h.lns {
+		_ = ln.Close()
 	}
 	for {
 		select {

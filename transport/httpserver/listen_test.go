@@ -322,3 +322,29 @@ func TestCloseEndsConnections(t *testing.T) {
 	}
 	a.wait(t)
 }
+
+func TestSharingAcrossServerValues(t *testing.T) {
+	env := transport.Env{}.Defaults()
+	h1, h2 := New(env), New(env)
+	ctx := context.Background()
+	noop := func(transport.ServerConn) {}
+	owner := serverType("owner", policy.H1)
+	ln, err := h1.Listen(ctx, owner, env, noop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	sharer := serverType("sharer", policy.H2)
+	sharer.Endpoint, sharer.ListenerOf = "!owner", owner
+	sl, err := h2.Listen(ctx, sharer, env, noop)
+	if err != nil {
+		t.Fatalf("sharer with the same Env: %v", err)
+	}
+	defer sl.Close()
+	if _, err := h2.Listen(ctx, sharer, transport.Env{}.Defaults(), noop); !errors.Is(err, ErrNotListening) {
+		t.Fatalf("sharer with another Env: %v", err)
+	}
+	if _, err := h2.Listen(ctx, sharer, env, noop); !errors.Is(err, ErrListen) {
+		t.Fatalf("sharer twice: %v", err)
+	}
+}

@@ -22,14 +22,27 @@ import (
 // or an h2 connection after this long without a request.
 const idleTimeout = 60 * time.Second
 
-// Server is the h1/h2 transport.ServerProtocol of one runtime. It keeps a
-// registry of its open listeners by streamtype name, so that a streamtype
-// whose endpoint is "!name" can share the listener of streamtype name.
+// Server is the h1/h2 transport.ServerProtocol of one runtime.
+//
+// Open listeners are registered by (Env, streamtype name), so that a
+// streamtype whose endpoint is "!name" can share the listener of streamtype
+// name even when the runtime made separate Server values for h1 and h2: they
+// share the runtime's *transport.Env, which Listen receives.
 type Server struct {
 	env *transport.Env
+}
 
-	mu        sync.Mutex
-	listeners map[string]*listener // owner streamtype name → open listener
+// registry holds every open listener of the process, keyed by the Env
+// passed to Listen (the runtime's) and the owner streamtype's name. A
+// listener removes itself when it closes.
+var registry = struct {
+	sync.Mutex
+	m map[registryKey]*listener
+}{m: make(map[registryKey]*listener)}
+
+type registryKey struct {
+	scope any // the *transport.Env given to Listen, or the *Server when nil
+	name  string
 }
 
 // New returns the h1/h2 server protocol. env may be nil (defaults apply).
@@ -39,7 +52,7 @@ func New(env *transport.Env) transport.ServerProtocol {
 	} else {
 		env = env.Defaults()
 	}
-	return &Server{env: env, listeners: make(map[string]*listener)}
+	return &Server{env: env}
 }
 
 // Listen opens the listener of the h1/h2 server streamtype st and calls
@@ -59,40 +72,42 @@ func (s *Server) Listen(ctx context.Context, st *policy.Streamtype, env *transpo
 	if st.Protocol != policy.H1 && st.Protocol != policy.H2 {
 		return nil, fmt.Errorf("%w: streamtype %q: protocol %s is not served here (want h1 or h2)", ErrListen, st.Name, st.Protocol)
 	}
+	var scope any = env
 	if env == nil {
-		env = s.env
+		scope, env = s, s.env
 	} else {
 		env = env.Defaults()
 	}
 	r := &route{st: st, accept: accept, env: env}
 	if owner, ok := sharedOwner(st); ok {
-		return s.join(ctx, owner, r)
+		return join(ctx, registryKey{scope, owner}, r)
 	}
 
-	s.mu.Lock()
-	if _, busy := s.listeners[st.Name]; busy {
-		s.mu.Unlock()
+	key := registryKey{scope, st.Name}
+	registry.Lock()
+	if _, busy := registry.m[key]; busy {
+		registry.Unlock()
 		return nil, fmt.Errorf("%w: streamtype %q is already listening", ErrListen, st.Name)
 	}
 	// Reserve the name while the socket opens.
-	s.listeners[st.Name] = nil
-	s.mu.Unlock()
+	registry.m[key] = nil
+	registry.Unlock()
 
 	l, err := openListener(st, env, r)
-	s.mu.Lock()
+	registry.Lock()
 	if err != nil {
-		delete(s.listeners, st.Name)
+		delete(registry.m, key)
 	} else {
-		s.listeners[st.Name] = l
+		registry.m[key] = l
 		l.unregister = func() {
-			s.mu.Lock()
-			if s.listeners[st.Name] == l {
-				delete(s.listeners, st.Name)
+			registry.Lock()
+			if registry.m[key] == l {
+				delete(registry.m, key)
 			}
-			s.mu.Unlock()
+			registry.Unlock()
 		}
 	}
-	s.mu.Unlock()
+	registry.Unlock()
 	if err != nil {
 		return nil, err
 	}
@@ -112,13 +127,13 @@ func sharedOwner(st *policy.Streamtype) (string, bool) {
 	return "", false
 }
 
-// join adds r to the open listener of owner.
-func (s *Server) join(ctx context.Context, owner string, r *route) (transport.Listener, error) {
-	s.mu.Lock()
-	l := s.listeners[owner]
-	s.mu.Unlock()
+// join adds r to the open listener registered under owner.
+func join(ctx context.Context, owner registryKey, r *route) (transport.Listener, error) {
+	registry.Lock()
+	l := registry.m[owner]
+	registry.Unlock()
 	if l == nil {
-		return nil, fmt.Errorf("%w: streamtype %q wants the listener of %q", ErrNotListening, r.st.Name, owner)
+		return nil, fmt.Errorf("%w: streamtype %q wants the listener of %q", ErrNotListening, r.st.Name, owner.name)
 	}
 	if err := l.addSharer(r); err != nil {
 		return nil, err
