@@ -8,9 +8,11 @@ import (
 )
 
 const (
-	// decoderBufSize is the read buffer a Decoder allocates on its first
+	// DefaultBufferSize is the read buffer a Decoder allocates on its first
 	// read; it only grows in borrow mode, for frames larger than it.
-	decoderBufSize = 4096
+	DefaultBufferSize = 4096
+	// MinBufferSize is the smallest read buffer SetBufferSize accepts.
+	MinBufferSize = 64
 	// directReadMin: in owning mode, a frame body of at least this many
 	// bytes that is not yet fully buffered is read straight into its own
 	// allocation instead of through the read buffer (no copy).
@@ -35,9 +37,11 @@ const (
 // frames are *FrameError; other errors come from the reader. Every error is
 // sticky: later calls return it again until Reset.
 //
-// A Decoder is not safe for concurrent use. Its memory is the 4 KiB read
-// buffer, allocated on the first read (in borrow mode it grows to the largest
-// frame seen, at most MaxFrame bytes, until Reset).
+// A Decoder is not safe for concurrent use. Its memory is the read buffer
+// (DefaultBufferSize unless SetBufferSize), allocated on the first read and
+// kept while Next waits for data; in borrow mode it grows to the largest frame
+// seen, at most MaxFrame bytes, until Reset. In owning mode it never grows:
+// a frame that does not fit is read straight into its own allocation.
 type Decoder struct {
 	r      io.Reader
 	dir    Direction
@@ -45,6 +49,7 @@ type Decoder struct {
 	borrow bool
 	sc     *scratch
 
+	size   int    // read buffer size; 0: DefaultBufferSize
 	buf    []byte // buf[rd:wr] holds bytes read but not yet decoded
 	rd, wr int
 	pos    int64 // stream offset of buf[rd]
@@ -70,12 +75,25 @@ func (d *Decoder) SetBorrow(on bool) {
 	}
 }
 
+// SetBufferSize sets the read buffer size (at least MinBufferSize), taking
+// effect when the buffer is next allocated: on the first read or after Reset.
+// A smaller buffer saves memory per idle link; a larger one saves reads when
+// many small frames arrive together.
+func (d *Decoder) SetBufferSize(n int) { d.size = max(n, MinBufferSize) }
+
+func (d *Decoder) bufSize() int {
+	if d.size == 0 {
+		return DefaultBufferSize
+	}
+	return d.size
+}
+
 // Reset discards buffered bytes and any sticky error and reads from r, as
 // after a link re-establishment. It keeps the direction, limits and mode.
 func (d *Decoder) Reset(r io.Reader) {
 	d.r = r
 	d.rd, d.wr, d.pos, d.err = 0, 0, 0, nil
-	if len(d.buf) > decoderBufSize {
+	if len(d.buf) != d.bufSize() {
 		d.buf = nil
 	}
 }
@@ -111,7 +129,7 @@ func (d *Decoder) next() (Message, error) {
 		return nil, fe
 	}
 	total := HeaderLen + l
-	if !d.borrow && l >= directReadMin && d.wr-d.rd < total {
+	if !d.borrow && d.wr-d.rd < total && (l >= directReadMin || total > len(d.buf)) {
 		return d.direct(c, l)
 	}
 	if err := d.fill(total); err != nil {
@@ -180,7 +198,7 @@ func (d *Decoder) fill(n int) error {
 	}
 	if d.rd+n > len(d.buf) {
 		if n > len(d.buf) {
-			size := max(decoderBufSize, n)
+			size := max(d.bufSize(), n)
 			if len(d.buf) > 0 {
 				size = min(max(2*len(d.buf), n), MaxFrame)
 			}

@@ -385,7 +385,7 @@ func TestDecoderOwnership(t *testing.T) {
 			t.Errorf("owned payload %d overwritten", i)
 		}
 	}
-	if len(d.buf) > decoderBufSize {
+	if len(d.buf) > DefaultBufferSize {
 		t.Errorf("owning decoder grew its buffer to %d", len(d.buf))
 	}
 
@@ -513,5 +513,51 @@ func TestStrings(t *testing.T) {
 	enc := encodeError(CodePerf, ErrField, "x")
 	if enc.Error() != "ss: proxy: encode PERF: x" {
 		t.Error(enc)
+	}
+}
+
+// TestSmallBuffer: with a 64-byte buffer, owning mode never grows it and
+// borrow mode grows it for larger frames; both decode everything.
+func TestSmallBuffer(t *testing.T) {
+	var stream []byte
+	for _, n := range []int{0, 40, 45, 46, 47, 100, 1000, 1023, 1024, 3000} {
+		stream, _ = (&RxPayload{Payload: rep(byte(n), n)}).AppendBinary(stream)
+	}
+	stream = append(stream, hx(goldenProxyStream)...)
+	want, err := decodeAll(ProxyToClient, stream, Limits{}, false, nil)
+	if err != io.EOF || len(want) != 16 {
+		t.Fatal(len(want), err)
+	}
+	for _, borrow := range []bool{false, true} {
+		for _, wrap := range []func(io.Reader) io.Reader{nil, iotest.OneByteReader, iotest.HalfReader} {
+			var r io.Reader = bytes.NewReader(stream)
+			if wrap != nil {
+				r = wrap(r)
+			}
+			d := NewDecoder(r, ProxyToClient, Limits{})
+			d.SetBufferSize(1)
+			d.SetBorrow(borrow)
+			var got []Message
+			for {
+				m, err := d.Next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, Clone(m))
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("borrow %v: mismatch", borrow)
+			}
+			if !borrow && len(d.buf) != MinBufferSize {
+				t.Fatalf("owning decoder buffer %d", len(d.buf))
+			}
+			d.Reset(bytes.NewReader(nil))
+			if d.buf != nil && len(d.buf) != MinBufferSize {
+				t.Fatalf("Reset kept a %d-byte buffer", len(d.buf))
+			}
+		}
 	}
 }
