@@ -1,0 +1,166 @@
+package ss_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/securestreams/ss"
+	"github.com/securestreams/ss/internal/testutil"
+	"github.com/securestreams/ss/policy"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, testutil.GoleakOptions()...)
+}
+
+// rawType returns a raw client streamtype.
+func rawType(name, endpoint string, port int) *policy.Streamtype {
+	return &policy.Streamtype{Name: name, Protocol: policy.Raw, Endpoint: endpoint, Port: uint16(port), ClientCert: -1}
+}
+
+func retry(conceal uint16, pct uint8, backoff ...uint32) *policy.Retry {
+	return &policy.Retry{Name: "r", Backoff: backoff, Conceal: conceal, JitterPct: pct}
+}
+
+func newPolicy(sts ...*policy.Streamtype) *policy.Policy {
+	return &policy.Policy{SchemaVersion: 1, Streamtypes: sts}
+}
+
+// newRuntime creates a runtime whose Close (with IllegalTransitions == 0)
+// is checked at cleanup.
+func newRuntime(t *testing.T, cfg ss.Config) *ss.Runtime {
+	t.Helper()
+	rt, err := ss.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := rt.Close(ctx); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		if n := rt.Stats().IllegalTransitions; n != 0 {
+			t.Errorf("IllegalTransitions = %d, want 0", n)
+		}
+	})
+	return rt
+}
+
+// recorder reads a stream's events and renders them for exact comparison:
+// states by name, payload as rx(FLAGS,"data") with consecutive raw chunks
+// merged.
+type recorder struct {
+	t  *testing.T
+	s  *ss.Stream
+	ev []ss.Event
+	at []time.Time
+}
+
+func record(t *testing.T, s *ss.Stream) *recorder { return &recorder{t: t, s: s} }
+
+// until reads events until pred is true for one (included), or fails after d.
+func (r *recorder) until(d time.Duration, pred func(ss.Event) bool) ss.Event {
+	r.t.Helper()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		select {
+		case ev, ok := <-r.s.Events():
+			if !ok {
+				r.t.Fatalf("channel closed; events so far: %s", r.String())
+			}
+			r.ev = append(r.ev, ev)
+			r.at = append(r.at, time.Now())
+			if pred(ev) {
+				return ev
+			}
+		case <-timer.C:
+			r.t.Fatalf("timeout after %v; events so far: %s", d, r.String())
+		}
+	}
+}
+
+func (r *recorder) untilState(d time.Duration, st ss.State) ss.Event {
+	r.t.Helper()
+	return r.until(d, func(ev ss.Event) bool { return ev.Kind == ss.StateEvent && ev.State == st })
+}
+
+// untilBytes reads until n payload bytes have arrived in total.
+func (r *recorder) untilBytes(d time.Duration, n int) {
+	r.t.Helper()
+	r.until(d, func(ss.Event) bool { return len(r.payload()) >= n })
+}
+
+// closed reads the rest and checks the channel closes after DESTROYING.
+func (r *recorder) closed(d time.Duration) {
+	r.t.Helper()
+	r.untilState(d, ss.Destroying)
+	select {
+	case ev, ok := <-r.s.Events():
+		if ok {
+			r.t.Fatalf("event after DESTROYING: %v", ev)
+		}
+	case <-time.After(d):
+		r.t.Fatal("channel not closed after DESTROYING")
+	}
+}
+
+func (r *recorder) payload() string {
+	var b strings.Builder
+	for _, ev := range r.ev {
+		if ev.Kind == ss.PayloadEvent && ev.Flags&ss.PerfJSON == 0 {
+			b.Write(ev.Payload)
+		}
+	}
+	return b.String()
+}
+
+func (r *recorder) String() string {
+	var parts []string
+	for i := 0; i < len(r.ev); i++ {
+		ev := r.ev[i]
+		if ev.Kind == ss.StateEvent {
+			parts = append(parts, ev.String())
+			continue
+		}
+		data := string(ev.Payload)
+		for i+1 < len(r.ev) && r.ev[i+1].Kind == ss.PayloadEvent && r.ev[i+1].Flags == 0 && ev.Flags == 0 {
+			i++
+			data += string(r.ev[i].Payload)
+		}
+		parts = append(parts, fmt.Sprintf("rx(%s,%q)", ev.Flags, data))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// expect compares the rendered events.
+func (r *recorder) expect(want ...string) {
+	r.t.Helper()
+	if got := r.String(); got != strings.Join(want, ", ") {
+		r.t.Fatalf("events:\n got  %s\n want %s", got, strings.Join(want, ", "))
+	}
+}
+
+// gap returns the time between the i-th occurrence of state a and the next
+// occurrence of state b after it.
+func (r *recorder) gaps(a, b ss.State) []time.Duration {
+	var out []time.Duration
+	for i, ev := range r.ev {
+		if ev.Kind != ss.StateEvent || ev.State != a {
+			continue
+		}
+		for j := i + 1; j < len(r.ev); j++ {
+			if r.ev[j].Kind == ss.StateEvent && r.ev[j].State == b {
+				out = append(out, r.at[j].Sub(r.at[i]))
+				break
+			}
+		}
+	}
+	return out
+}
