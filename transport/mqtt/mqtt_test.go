@@ -304,3 +304,114 @@ func TestDisconnectWhileAttaching(t *testing.T) {
 		t.Fatalf("connections left: manager %d broker %d", f.p.Manager().Connections(), f.broker.Connected())
 	}
 }
+
+func TestBrokerRestart(t *testing.T) {
+	f := newFixture(t)
+	port := f.broker.Port()
+	col, _ := f.broker.Collect("r")
+	st := streamtype("restart", f.broker.Addr, func(st *policy.Streamtype) {
+		st.MQTTTopic, st.MQTTSubscribe, st.MQTTQoS = "r", "s/#", 1
+	})
+	r := start(f.p, f.env, st, nil)
+	r.sink.waitN(t, 1)
+	for i := 1; i <= 20; i++ {
+		r.tx.send(fmt.Sprint(i))
+	}
+	r.sink.waitN(t, 21)
+	for i := 21; i <= 1000; i++ {
+		r.tx.send(fmt.Sprint(i))
+	}
+	r.sink.waitN(t, 100)
+	if err := f.broker.Close(ctx10(t)); err != nil {
+		t.Fatal(err)
+	}
+	res := r.wait(t)
+	if !errors.Is(res.Err, connmgr.ErrConnectionLost) {
+		t.Fatalf("result %v", res.Err)
+	}
+	got := map[string]bool{}
+	for _, m := range col.Messages() {
+		got[string(m.Payload)] = true
+	}
+	evs := r.sink.events()
+	seen := map[int]bool{}
+	acked := 0
+	for _, e := range evs[1:] {
+		var seq int
+		switch {
+		case strings.HasPrefix(e, "QOS_ACK_REMOTE("):
+			fmt.Sscanf(e, "QOS_ACK_REMOTE(%d)", &seq)
+			acked++
+			if !got[fmt.Sprint(seq)] {
+				t.Errorf("message %d acknowledged but the broker never had it", seq)
+			}
+		case strings.HasPrefix(e, "QOS_NACK_REMOTE("):
+			fmt.Sscanf(e, "QOS_NACK_REMOTE(%d)", &seq)
+		default:
+			t.Fatalf("unexpected event %q in %v", e, evs)
+		}
+		if seen[seq] {
+			t.Fatalf("message %d reported twice: %v", seq, evs)
+		}
+		seen[seq] = true
+	}
+	// Every message taken from the tx queue is accounted for.
+	if len(seen) != 1000-len(r.tx.ch) {
+		t.Fatalf("%d messages reported, %d still queued: %v", len(seen), len(r.tx.ch), evs)
+	}
+	t.Logf("before the restart: %d acknowledged, %d not", acked, len(seen)-acked)
+
+	// The stream's retry reattaches: one new broker connection, resubscribed.
+	b2, err := mqtttest.Start(fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.broker = b2
+	col2, _ := b2.Collect("r")
+	r2 := start(f.p, f.env, st, nil)
+	r2.sink.waitN(t, 1)
+	if s := b2.Subscribes(); len(s) != 1 || s[0] != "s/#" {
+		t.Fatalf("resubscribed %v", s)
+	}
+	b2.Publish("s/1", []byte("after"), false, 1)
+	r2.tx.send("new")
+	evs2 := r2.sink.waitN(t, 3)
+	if count(evs2, `rx(SOM|EOM,"after")`) != 1 || count(evs2, "QOS_ACK_REMOTE(1)") != 1 {
+		t.Fatalf("after restart: %v", evs2)
+	}
+	if _, err := col2.Wait(ctx10(t), 1); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.p.Manager().Opened(); n != 2 {
+		t.Fatalf("opened %d broker connections", n)
+	}
+	r2.stop(t)
+}
+
+func TestMosquitto(t *testing.T) {
+	addr := mqtttest.Mosquitto(t)
+	env := (&transport.Env{MQTTAckTimeout: 3 * time.Second, ConnectTimeout: 3 * time.Second}).Defaults()
+	p := New(env)
+	defer p.Close(ctx10(t))
+	sub := start(p, env, streamtype("msub", addr, func(st *policy.Streamtype) { st.MQTTSubscribe = "m/+"; st.MQTTQoS = 1 }), nil)
+	sub.sink.waitN(t, 1)
+	pub := start(p, env, streamtype("mpub", addr, func(st *policy.Streamtype) { st.MQTTTopic = "m/1"; st.MQTTQoS = 1 }), nil)
+	pub.sink.waitN(t, 1)
+	pub.tx.send("one")
+	pub.tx.send("two")
+	equal(t, pub.sink.waitN(t, 3), []string{"CONNECTED", "QOS_ACK_REMOTE(1)", "QOS_ACK_REMOTE(2)"})
+	equal(t, sub.sink.waitN(t, 3), []string{"CONNECTED", `rx(SOM|EOM,"one")`, `rx(SOM|EOM,"two")`})
+	if n := p.Manager().Connections(); n != 1 {
+		t.Fatalf("%d broker connections", n)
+	}
+	q0 := start(p, env, streamtype("mq0", addr, func(st *policy.Streamtype) { st.MQTTTopic = "m/2" }), nil)
+	q0.tx.send("z")
+	equal(t, q0.sink.waitN(t, 2), []string{"CONNECTED", "QOS_ACK_LOCAL(1)"})
+	sub.sink.waitN(t, 4)
+	for _, r := range []*running{pub, sub, q0} {
+		r.stop(t)
+	}
+	if n := p.Manager().Connections(); n != 0 {
+		t.Fatalf("%d broker connections left", n)
+	}
+}

@@ -40,6 +40,9 @@ type Broker struct {
 
 	rec *recorder
 	ln  net.Listener
+
+	closeOnce sync.Once
+	closed    chan struct{}
 }
 
 // Start starts an embedded broker on addr, which must be a loopback address
@@ -72,22 +75,24 @@ func Start(addr string) (*Broker, error) {
 		ln.Close()
 		return nil, err
 	}
-	return &Broker{Server: srv, Addr: ln.Addr().String(), rec: rec, ln: ln}, nil
+	return &Broker{Server: srv, Addr: ln.Addr().String(), rec: rec, ln: ln, closed: make(chan struct{})}, nil
 }
 
-// Close stops the broker, giving up after ctx is done (mochi's Close can hang).
+// Close stops the broker, giving up after ctx is done (mochi's Close can
+// hang). Idempotent.
 func (b *Broker) Close(ctx context.Context) error {
-	// Stop accepting first: mochi's Close races with a connection being
-	// established.
-	_ = b.ln.Close()
-	time.Sleep(10 * time.Millisecond)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = b.Server.Close()
-	}()
+	b.closeOnce.Do(func() {
+		// Stop accepting first: mochi's Close races with a connection being
+		// established.
+		_ = b.ln.Close()
+		time.Sleep(10 * time.Millisecond)
+		go func() {
+			defer close(b.closed)
+			_ = b.Server.Close()
+		}()
+	})
 	select {
-	case <-done:
+	case <-b.closed:
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("mqtttest: broker close: %w", ctx.Err())
