@@ -61,15 +61,19 @@ var validitySecond = time.Second
 //     a message (TEXT, or BINARY when a.Type.WSBinary), a chunk without SOM
 //     is a continuation frame, EOM sets FIN. A chunk failing CheckFraming is
 //     logged and dropped. a.Tx may be nil (nothing is sent).
-//   - validity: when a.Type.Retry has SValidHup > 0, a PING is sent after
-//     SValidPing seconds without a PONG and the connection is closed
-//     (ErrValidity) when SValidHup seconds pass without one (streams.md §7).
-//     The timer starts when RunConn starts.
+//   - validity (streams.md §7): when sink has a SetPing(func()) method (the
+//     stream runtime's sink, stream.PingSetter), RunConn registers a function
+//     that queues a PING and leaves the timer to the stream, which cancels
+//     ctx (cause ErrValidityTimeout) on svalidhup. With any other sink,
+//     RunConn runs the timer itself when a.Type.Retry has SValidHup > 0: a
+//     PING after SValidPing seconds without a PONG, and the connection is
+//     closed (ErrValidity) when SValidHup seconds pass without one; the timer
+//     starts when RunConn starts.
 //   - ws_prioritize_reads needs nothing here: reading runs on its own
 //     goroutine and never waits for queued writes.
 //
 // The Result: ctx done → a close frame 1000 is sent (best effort, ≤ 1 s) and
-// Err is ctx.Err(). A close frame from the peer is answered; code 1000 or
+// Err is context.Cause(ctx). A close frame from the peer is answered; code 1000 or
 // 1005 (no status) gives Err nil, any other code an error wrapping
 // ErrPeerClosed and the *websocket.CloseError (code and reason are also
 // logged). A lost connection gives an error wrapping ErrConnLost; the
@@ -94,6 +98,10 @@ func RunConn(ctx context.Context, c *websocket.Conn, a *transport.Attempt, sink 
 	}
 	return p.run(ctx)
 }
+
+// pingSetter is the stream runtime's Sink extension (stream.PingSetter):
+// it runs the validity timer and calls the function when a PING is due.
+type pingSetter interface{ SetPing(ping func()) }
 
 // isClient reports whether c is the client end. gorilla keeps the role in an
 // unexported field; reading it is the only way to know which frames to mask
@@ -163,23 +171,40 @@ func (p *pump) run(ctx context.Context) transport.Result {
 		}()
 	}
 
-	v := newValidity(p.a)
+	// The stream runtime runs the §7 timer itself when its sink takes a
+	// ping function; otherwise (another Sink) RunConn runs it.
+	pingReq := make(chan struct{}, 1)
+	v := &validity{}
+	if ps, ok := p.sink.(pingSetter); ok {
+		ps.SetPing(func() {
+			select {
+			case pingReq <- struct{}{}:
+			default:
+			}
+		})
+	} else {
+		v = newValidity(p.a)
+	}
 	defer v.stop()
 	for {
 		select {
 		case <-ctx.Done():
 			p.sendClose(&wg, websocket.CloseNormalClosure)
-			return transport.Result{Err: ctx.Err()}
+			return transport.Result{Err: context.Cause(ctx)}
+		case <-pingReq:
+			if err := p.w.writeControl(opPing, nil, time.Now().Add(controlWait)); err != nil {
+				p.log.Debug("ss: ws: ping not sent", "stream", p.a.StreamID, "err", err)
+			}
 		case err := <-p.readDone:
 			if ctx.Err() != nil { // the reader saw ctx first
 				p.sendClose(&wg, websocket.CloseNormalClosure)
-				return transport.Result{Err: ctx.Err()}
+				return transport.Result{Err: context.Cause(ctx)}
 			}
 			return transport.Result{Err: p.readEnd(err)}
 		case err := <-p.writeDone:
 			if ctx.Err() != nil {
 				p.sendClose(&wg, websocket.CloseNormalClosure)
-				return transport.Result{Err: ctx.Err()}
+				return transport.Result{Err: context.Cause(ctx)}
 			}
 			// The writer fails when the connection does; the reader usually
 			// has the better reason (a close frame already on its way).
@@ -191,7 +216,7 @@ func (p *pump) run(ctx context.Context) transport.Result {
 			case <-t.C:
 			case <-ctx.Done():
 				t.Stop()
-				return transport.Result{Err: ctx.Err()}
+				return transport.Result{Err: context.Cause(ctx)}
 			}
 			p.log.Info("ss: ws: write failed", "stream", p.a.StreamID, "err", err)
 			return transport.Result{Err: fmt.Errorf("%w: write: %w", ErrConnLost, err)}

@@ -739,3 +739,56 @@ func TestRxSinkError(t *testing.T) {
 		t.Fatalf("Err = %v", res.Err)
 	}
 }
+
+// pingSink is a recSink with the stream runtime's SetPing extension.
+type pingSink struct {
+	*recSink
+	ping chan func()
+}
+
+func (s *pingSink) SetPing(f func()) { s.ping <- f }
+
+// TestSetPing: with a sink that takes a ping function the stream runs the
+// timer; RunConn only sends PINGs on request and never times out itself.
+func TestSetPing(t *testing.T) {
+	shortValidity(t)
+	pings := make(chan struct{}, 10)
+	srv := newWSServer(t, func(c *websocket.Conn) {
+		def := c.PingHandler()
+		c.SetPingHandler(func(s string) error { pings <- struct{}{}; return def(s) })
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				return
+			}
+		}
+	})
+	st := wsType(srv.hostPort())
+	st.Retry = &policy.Retry{Name: "r", SValidPing: 1, SValidHup: 2} // would be 50/100 ms
+	sink := &pingSink{recSink: newSink(), ping: make(chan func(), 1)}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	done := make(chan transport.Result, 1)
+	go func() { done <- New(nil).Run(ctx, attempt(st, newTx()), sink) }()
+	var ping func()
+	select {
+	case ping = <-sink.ping:
+	case <-time.After(5 * time.Second):
+		t.Fatal("SetPing not called")
+	}
+	time.Sleep(300 * time.Millisecond) // no own timer: no ping, no timeout
+	if len(pings) != 0 || len(done) != 0 {
+		t.Fatalf("RunConn ran its own validity timer (pings %d, ended %v)", len(pings), len(done) != 0)
+	}
+	ping()
+	ping() // coalesced or sent twice: both fine
+	select {
+	case <-pings:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no PING after the ping function was called")
+	}
+	sink.waitFor(t, "confirmation", func(e []string) bool { return slices.Contains(e, "valid") })
+	cause := errors.New("validity timeout cause")
+	cancel(cause)
+	if res := <-done; !errors.Is(res.Err, cause) {
+		t.Fatalf("Err = %v, want the ctx cause", res.Err)
+	}
+}
