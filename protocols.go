@@ -4,6 +4,7 @@ import (
 	"github.com/securestreams/ss/policy"
 	"github.com/securestreams/ss/transport"
 	"github.com/securestreams/ss/transport/raw"
+	"github.com/securestreams/ss/transport/ws"
 )
 
 // The registration point of protocol adapters. Each transport package adds
@@ -17,6 +18,7 @@ import (
 // make Create (or Serve) fail with ErrUnsupportedProtocol.
 var clientProtocols = map[policy.Protocol]func(env *transport.Env) transport.Protocol{
 	policy.Raw: raw.New,
+	policy.WS:  ws.New,
 }
 
 var serverProtocols = map[policy.Protocol]func(env *transport.Env) transport.ServerProtocol{
