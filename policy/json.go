@@ -219,7 +219,7 @@ func (s *scanner) literal(word string, kind nodeKind) *node {
 	}
 	s.pos += len(word)
 	if s.pos < len(s.data) && isIdentByte(s.data[s.pos]) {
-		s.fail(CodeSyntax, "invalid literal, expected "+word)
+		s.failAt(CodeSyntax, int(line), col, "invalid literal, expected "+word)
 		return nil
 	}
 	return &node{kind: kind, line: line, col: col}
@@ -373,7 +373,7 @@ func (s *scanner) str() (string, bool) {
 				}
 				buf = utf8.AppendRune(buf, r)
 			default:
-				s.pos--
+				s.pos -= 2
 				s.fail(CodeSyntax, "invalid escape sequence \\"+string(rune(e))+" in string")
 				return "", false
 			}

@@ -383,7 +383,7 @@ func (d *decoder) checkRideshare() {
 		}
 		joined := strings.Join(names, ",")
 		if len(names) > 3 || len(joined) >= 128 {
-			d.keyWarn(b, kidRideshare, CodeProxyLimit, "rideshare chain "+joined+" has "+strconv.Itoa(len(names))+" streamtypes ("+strconv.Itoa(len(joined))+" bytes); the SS proxy carries at most 3 and under 128 bytes")
+			d.warnAt(CodeProxyLimit, b.keyPath(kidRideshare), b.keys[kidRideshare].val, "rideshare chain "+joined+" has "+strconv.Itoa(len(names))+" streamtypes ("+strconv.Itoa(len(joined))+" bytes); the SS proxy carries at most 3 and under 128 bytes")
 		}
 	}
 }
