@@ -3,7 +3,7 @@ package ss
 import (
 	"github.com/securestreams/ss/policy"
 	"github.com/securestreams/ss/transport"
-	"github.com/securestreams/ss/transport/httpserver"
+	"github.com/securestreams/ss/transport/mqtt"
 	"github.com/securestreams/ss/transport/raw"
 	"github.com/securestreams/ss/transport/ws"
 )
@@ -18,12 +18,11 @@ import (
 // protocol is used, and closes it in Runtime.Close. Protocols missing here
 // make Create (or Serve) fail with ErrUnsupportedProtocol.
 var clientProtocols = map[policy.Protocol]func(env *transport.Env) transport.Protocol{
-	policy.Raw: raw.New,
-	policy.WS:  ws.New,
+	policy.Raw:  raw.New,
+	policy.MQTT: mqtt.New,
+	policy.WS:   ws.New,
 }
 
 var serverProtocols = map[policy.Protocol]func(env *transport.Env) transport.ServerProtocol{
 	policy.Raw: raw.NewServer,
-	policy.H1:  httpserver.New,
-	policy.H2:  httpserver.New,
 }

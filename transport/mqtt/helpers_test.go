@@ -226,7 +226,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	env := (&transport.Env{MQTTAckTimeout: 3 * time.Second, ConnectTimeout: 3 * time.Second}).Defaults()
-	f := &fixture{t: t, broker: b, env: env, p: New(env)}
+	f := &fixture{t: t, broker: b, env: env, p: NewProtocol(env, Options{})}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

@@ -47,11 +47,12 @@ type Protocol struct {
 
 var _ transport.Protocol = (*Protocol)(nil)
 
-// New returns the mqtt protocol with its own connection manager.
-func New(env *transport.Env) *Protocol { return NewWithOptions(env, Options{}) }
+// New returns the mqtt protocol with its own connection manager, in the
+// shape the runtime's protocol registry wants.
+func New(env *transport.Env) transport.Protocol { return NewProtocol(env, Options{}) }
 
-// NewWithOptions returns the mqtt protocol configured by opt.
-func NewWithOptions(env *transport.Env, opt Options) *Protocol {
+// NewProtocol returns the mqtt protocol configured by opt.
+func NewProtocol(env *transport.Env, opt Options) *Protocol {
 	if env == nil {
 		env = &transport.Env{}
 	}

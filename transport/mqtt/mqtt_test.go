@@ -391,7 +391,7 @@ func TestBrokerRestart(t *testing.T) {
 func TestMosquitto(t *testing.T) {
 	addr := mqtttest.Mosquitto(t)
 	env := (&transport.Env{MQTTAckTimeout: 3 * time.Second, ConnectTimeout: 3 * time.Second}).Defaults()
-	p := New(env)
+	p := NewProtocol(env, Options{})
 	defer p.Close(ctx10(t))
 	sub := start(p, env, streamtype("msub", addr, func(st *policy.Streamtype) { st.MQTTSubscribe = "m/+"; st.MQTTQoS = 1 }), nil)
 	sub.sink.waitN(t, 1)
