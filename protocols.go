@@ -3,6 +3,7 @@ package ss
 import (
 	"github.com/securestreams/ss/policy"
 	"github.com/securestreams/ss/transport"
+	"github.com/securestreams/ss/transport/httpserver"
 	"github.com/securestreams/ss/transport/mqtt"
 	"github.com/securestreams/ss/transport/raw"
 	"github.com/securestreams/ss/transport/ws"
@@ -25,4 +26,6 @@ var clientProtocols = map[policy.Protocol]func(env *transport.Env) transport.Pro
 
 var serverProtocols = map[policy.Protocol]func(env *transport.Env) transport.ServerProtocol{
 	policy.Raw: raw.NewServer,
+	policy.H1:  httpserver.New,
+	policy.H2:  httpserver.New,
 }
