@@ -454,7 +454,7 @@ func TestParseReaderChunked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := diff(want, got); d != "" {
+	if d := Diff(want, got); d != "" {
 		t.Errorf("chunked parse differs at %s", d)
 	}
 	if _, _, err := ParseReader(errReader{}, Options{}); err == nil || errors.Is(err, ErrInvalid) {

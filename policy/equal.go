@@ -11,11 +11,12 @@ import (
 // one generated from it by sspolicy gen, and one rebuilt by an empty overlay
 // are Equal.
 func Equal(a, b *Policy) bool {
-	return diff(a, b) == ""
+	return Diff(a, b) == ""
 }
 
-// diff returns the path of the first difference between a and b, or "".
-func diff(a, b *Policy) string {
+// Diff returns the Go path of the first difference between a and b (for
+// example "p.Streamtypes[3].Port"), or "" when they are Equal.
+func Diff(a, b *Policy) string {
 	return deepDiff(reflect.ValueOf(a), reflect.ValueOf(b), map[[2]uintptr]bool{}, "p")
 }
 
