@@ -17,12 +17,13 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/securestreams/ss/event"
+	"github.com/securestreams/ss/internal/testutil"
 	"github.com/securestreams/ss/policy"
 	"github.com/securestreams/ss/transport"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, testutil.GoleakOptions()...)
 }
 
 func eq(t *testing.T, got, want []string) {
