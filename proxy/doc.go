@@ -12,8 +12,11 @@
 // sent by the proxy and tolerated from a client.
 //
 // Encoding appends a whole frame to a caller-supplied slice
-// ([Message.AppendBinary]); with enough capacity it does not allocate, so a
-// writer can batch many frames into one buffer and write it at once. For large
+// ([Message.AppendBinary], or [Append] for several); with enough capacity it
+// does not allocate, so a writer can batch many frames into one buffer and
+// write it at once. Encoders refuse (appending nothing) what the spec says a
+// sender must never send: names outside their length limits, empty metadata
+// values, oversized CREATE_RESULT lists, an empty PERF report. For large
 // payloads, [RxPayload.AppendHeader] and [TxPayload.AppendHeader] append only
 // the frame header so the payload can be written without copying (for
 // example with net.Buffers).
@@ -33,6 +36,10 @@
 //		case *proxy.TxPayload:
 //		}
 //	}
+//
+// By default the messages Next returns, payloads included, belong to the
+// caller; [Decoder.SetBorrow] trades that for zero allocations per frame,
+// with messages valid only until the next call ([Clone] copies one).
 //
 // [Parse] is the push-style primitive underneath: it decodes one frame from
 // the start of a byte slice, or reports that more bytes are needed, and never
