@@ -181,9 +181,9 @@ func (p *Protocol) Run(ctx context.Context, a *transport.Attempt, sink transport
 			return transport.Result{Err: attemptErr(ctx, err)}
 		}
 	}
-	if err := ctx.Err(); err != nil {
+	if ctx.Err() != nil {
 		p.unsubscribe(att, env)
-		return transport.Result{Err: err}
+		return transport.Result{Err: context.Cause(ctx)}
 	}
 	sink.State(event.Connected, 0)
 
@@ -198,7 +198,7 @@ func (p *Protocol) Run(ctx context.Context, a *transport.Attempt, sink transport
 // attemptErr prefers the caller's cancellation over the error it caused.
 func attemptErr(ctx context.Context, err error) error {
 	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
-		return ctx.Err()
+		return context.Cause(ctx)
 	}
 	return err
 }

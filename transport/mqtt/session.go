@@ -169,7 +169,7 @@ func (s *session) run(ctx context.Context) transport.Result {
 			stop()
 			s.p.unsubscribe(s.att, s.env)
 			s.drainFIFO()
-			return transport.Result{Err: ctx.Err()}
+			return transport.Result{Err: context.Cause(ctx)}
 		case <-s.att.Done():
 			stop()
 			spare = s.deliver(ctx, spare) // data received before the loss comes first
