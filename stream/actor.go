@@ -37,6 +37,7 @@ type actorState struct {
 	phase        phase
 	failures     uint16
 	gen          uint32 // attempt generation
+	self         *actor.PID
 	cancel       context.CancelCauseFunc
 	sink         *sink
 	stopping     bool // Disconnect: the running attempt was cancelled
@@ -75,6 +76,7 @@ type (
 func (s *Stream) Receive(c actor.Context) {
 	switch m := c.Message().(type) {
 	case *actor.Started:
+		s.a.self = c.Self()
 		s.started()
 	case msgTx:
 		s.onTx()
@@ -207,7 +209,7 @@ func (s *Stream) finishEvents() *actor.PID {
 		close(w)
 	}
 	s.waiters = nil
-	pid := s.pid
+	pid := s.a.self
 	s.mu.Unlock()
 	if s.onEnd != nil {
 		s.onEnd(s)
@@ -243,7 +245,7 @@ func (s *Stream) startAttempt(poll bool) {
 	s.a.cancel, s.a.sink = cancel, k
 	s.ping.Store(nil)
 	gen := s.a.gen
-	pid := s.pid
+	pid := s.a.self
 	s.h.wg.Add(1)
 	go func() {
 		defer s.h.wg.Done()
@@ -407,7 +409,7 @@ func (s *Stream) armTimer(kind int, d time.Duration) {
 	s.stopTimer(kind)
 	s.a.timerGen[kind]++
 	msg := msgTimer{kind: uint8(kind), gen: s.a.timerGen[kind]}
-	pid := s.pid
+	pid := s.a.self
 	s.a.timers[kind] = time.AfterFunc(d, func() { s.h.Actors.Tell(pid, msg) })
 }
 
