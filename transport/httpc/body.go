@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/securestreams/ss/event"
 	"github.com/securestreams/ss/policy"
@@ -143,6 +144,30 @@ type bodyReader struct {
 	src bodySource
 	cur []byte
 	err error
+	// failed receives an error of the source other than io.EOF, so that the
+	// attempt reports it rather than the round tripper's rendering of it.
+	failed *errBox
+	// abort cancels the request, so that a failing body resets the stream
+	// instead of ending it as if complete.
+	abort func(error)
+}
+
+// errBox holds an error set by another goroutine.
+type errBox struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (b *errBox) set(err error) {
+	b.mu.Lock()
+	b.err = err
+	b.mu.Unlock()
+}
+
+func (b *errBox) get() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
 }
 
 func (r *bodyReader) Read(p []byte) (int, error) {
@@ -151,6 +176,12 @@ func (r *bodyReader) Read(p []byte) (int, error) {
 			return 0, r.err
 		}
 		r.cur, r.err = r.src.next()
+		if r.err != nil && r.err != io.EOF && r.failed != nil {
+			r.failed.set(r.err)
+			if r.abort != nil {
+				r.abort(r.err)
+			}
+		}
 	}
 	n := copy(p, r.cur)
 	r.cur = r.cur[n:]

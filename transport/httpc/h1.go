@@ -35,7 +35,9 @@ func (r *run) exchangeH1(ctx context.Context, req *outRequest, conn net.Conn) (*
 		}
 		conn = c
 	}
-	stopClose := context.AfterFunc(rctx, func() { conn.Close() })
+	// On cancellation unblock I/O at once (without a TLS close_notify that
+	// would let the peer end the body normally); release closes.
+	stopClose := context.AfterFunc(rctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	abort := func(err error) (*exchange, error) {
 		stopClose()
 		conn.Close()

@@ -84,7 +84,14 @@ func (r *run) exchangeH2(ctx context.Context, req *outRequest) (*exchange, error
 	}
 	rctx, t := r.newRequestCtx(ctx, req)
 	r.txnStart = time.Now()
-	resp, err := e.conn.(*h2Conn).cc.RoundTrip(httpRequest(rctx, req))
+	var bodyErr errBox
+	resp, err := e.conn.(*h2Conn).cc.RoundTrip(httpRequest(rctx, req, &bodyErr, t.cancel))
+	if be := bodyErr.get(); be != nil {
+		if err == nil {
+			resp.Body.Close()
+		}
+		err = be
+	}
 	if err != nil {
 		err = causeOf(rctx, err)
 		t.stop()

@@ -211,7 +211,7 @@ func (r *run) storeCookies(req *outRequest, resp *http.Response) {
 
 // httpRequest converts req into a net/http request for the h2 and h3
 // round trippers (no User-Agent, no Accept-Encoding).
-func httpRequest(ctx context.Context, req *outRequest) *http.Request {
+func httpRequest(ctx context.Context, req *outRequest, failed *errBox, abort func(error)) *http.Request {
 	h := make(http.Header, len(req.headers)+2)
 	for _, x := range req.headers {
 		k := strings.ToLower(x.name)
@@ -231,7 +231,7 @@ func httpRequest(ctx context.Context, req *outRequest) *http.Request {
 			h["content-type"] = []string{b.contentType}
 		}
 		hr.ContentLength = b.length
-		hr.Body = &bodyReader{src: b.src}
+		hr.Body = &bodyReader{src: b.src, failed: failed, abort: abort}
 	}
 	return hr.WithContext(ctx)
 }

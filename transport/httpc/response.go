@@ -94,7 +94,7 @@ func (r *run) readBody(ex *exchange, buf []byte) (int, error) {
 		ex.arm()
 	}
 	n, err := ex.resp.Body.Read(buf)
-	if err != nil && err != io.EOF {
+	if err != nil {
 		if c := ex.cause(); c != nil && !errors.Is(c, context.Canceled) && !errors.Is(err, c) {
 			err = fmt.Errorf("%w (%v)", c, err)
 		}
@@ -246,4 +246,3 @@ func retryAfter(h http.Header, now time.Time) time.Duration {
 	}
 	return 0
 }
-
