@@ -13,15 +13,18 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/securestreams/ss"
 	"github.com/securestreams/ss/event"
 	"github.com/securestreams/ss/policy"
 	"github.com/securestreams/ss/transport"
 	"github.com/securestreams/ss/transport/ws"
 )
 
-// The WebSocket pairs: /ss runs the ws transport's Protocol (handshake and
-// RunConn) driven through its Sink and TxSource, /raw is a plain gorilla
-// client; both talk to the same loopback gorilla server in the same run.
+// The WebSocket pairs: /ss is a stream of the ss runtime (ss.New, Create,
+// Send, Events) over the ws transport, /raw a plain gorilla client; both talk
+// to the same kind of loopback gorilla server in the same run. /transport
+// drives the ws Protocol directly through its Sink and TxSource (no stream
+// actor), to split the runtime's cost from the transport's.
 //
 //	go test -run XXX -bench 'WS' -count 5 ./bench/
 
@@ -154,9 +157,48 @@ func dialRaw(b *testing.B, hostPort string) *websocket.Conn {
 	return c
 }
 
+// startStream creates a ws stream of a new runtime and waits for CONNECTED.
+func startStream(b *testing.B, hostPort string) *ss.Stream {
+	st := &policy.Streamtype{Name: "wsbench", Protocol: policy.WS, Endpoint: hostPort, ClientCert: -1, WSBinary: true, NailedUp: true}
+	rt, err := ss.New(context.Background(), ss.Config{Policy: &policy.Policy{SchemaVersion: 1, Streamtypes: []*policy.Streamtype{st}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		rt.Close(ctx)
+	})
+	s, err := rt.Create(context.Background(), "wsbench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for ev := range s.Events() {
+		if ev.Kind == ss.StateEvent && ev.State == ss.Connected {
+			return s
+		}
+	}
+	b.Fatal("stream ended before CONNECTED")
+	return nil
+}
+
 func BenchmarkWS64BEcho(b *testing.B) {
 	msg := make([]byte, 64)
 	b.Run("ss", func(b *testing.B) {
+		srv := newWSBenchServer(b, true)
+		s := startStream(b, srv.hostPort())
+		ctx := context.Background()
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := s.Send(ctx, msg); err != nil {
+				b.Fatal(err)
+			}
+			if ev := <-s.Events(); ev.Kind != ss.PayloadEvent || len(ev.Payload) != len(msg) {
+				b.Fatalf("unexpected %v", ev)
+			}
+		}
+	})
+	b.Run("transport", func(b *testing.B) {
 		srv := newWSBenchServer(b, true)
 		tx, rx := startSS(b, srv.hostPort())
 		b.ReportAllocs()
@@ -185,6 +227,21 @@ func BenchmarkWS64BEcho(b *testing.B) {
 func BenchmarkWS16KiBOneWay(b *testing.B) {
 	msg := make([]byte, 16<<10)
 	b.Run("ss", func(b *testing.B) {
+		srv := newWSBenchServer(b, false)
+		s := startStream(b, srv.hostPort())
+		ctx := context.Background()
+		b.SetBytes(int64(len(msg)))
+		b.ReportAllocs()
+		n := int64(0)
+		for b.Loop() {
+			if err := s.Send(ctx, msg); err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		srv.waitReceived(b, n)
+	})
+	b.Run("transport", func(b *testing.B) {
 		srv := newWSBenchServer(b, false)
 		tx, _ := startSS(b, srv.hostPort())
 		b.SetBytes(int64(len(msg)))
