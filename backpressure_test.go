@@ -16,13 +16,14 @@ import (
 const patternLen = 65521
 
 var pattern = func() []byte {
-	p := make([]byte, patternLen*2)
+	p := make([]byte, patternLen*3)
 	x := uint32(1)
 	for i := range patternLen {
 		x = x*1103515245 + 12345
 		p[i] = byte(x >> 16)
 	}
 	copy(p[patternLen:], p[:patternLen])
+	copy(p[2*patternLen:], p[:patternLen])
 	return p
 }()
 
