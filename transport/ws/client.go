@@ -192,6 +192,7 @@ func requestHeader(a *transport.Attempt, sink transport.Sink) http.Header {
 	st, env := a.Type, a.Env
 	h := http.Header{"User-Agent": {""}} // "" suppresses net/http's default
 	add := func(name, value string) {
+		name = strings.TrimSuffix(name, ":")
 		if reserved(name) {
 			sink.Logger().Warn("ss: ws: handshake header not sent (set by the handshake)", "stream", a.StreamID, "header", name)
 			return
@@ -234,8 +235,12 @@ func requestHeader(a *transport.Attempt, sink transport.Sink) http.Header {
 		}
 		add(m.Header, a.Metadata[i].Value)
 	}
-	for name, v := range a.Extra {
-		add(strings.TrimSuffix(name, ":"), v)
+	if st.DirectProtoStr {
+		for name, v := range a.Extra {
+			if n := strings.TrimSuffix(name, ":"); n != "" {
+				add(n, v)
+			}
+		}
 	}
 	return h
 }
