@@ -1,0 +1,129 @@
+package policy
+
+import "strings"
+
+// DefaultBaseDelayMS is the retry base delay when a policy has no backoff
+// table (policy.md §4.2).
+const DefaultBaseDelayMS = 3000
+
+// DefaultProxyBuflen is the proxy and client buffer size used when the
+// streamtype leaves proxy_buflen or client_buflen at 0 (policy.md §4.7).
+const DefaultProxyBuflen = 32768
+
+// BaseDelayMS returns the table delay, before jitter, after the k-th
+// consecutive failure (k >= 1): backoff[min(k-1, len-1)], or
+// DefaultBaseDelayMS without a table. A nil Retry has no table either.
+func (r *Retry) BaseDelayMS(k int) uint32 {
+	if r == nil || len(r.Backoff) == 0 {
+		return DefaultBaseDelayMS
+	}
+	i := k - 1
+	if i < 0 {
+		i = 0
+	}
+	if i >= len(r.Backoff) {
+		i = len(r.Backoff) - 1
+	}
+	return r.Backoff[i]
+}
+
+// MaxAttempts returns how many attempts in a row a stream makes before
+// ALL_RETRIES_FAILED (conceal + 1), or 0 for "forever" (conceal 65535).
+// A nil Retry allows exactly one attempt.
+func (r *Retry) MaxAttempts() int {
+	if r == nil {
+		return 1
+	}
+	if r.Conceal == 65535 {
+		return 0
+	}
+	return int(r.Conceal) + 1
+}
+
+// ProxyBuffer returns the effective proxy buffer size and rx flow-control
+// thresholds with the defaults of policy.md §4.7 applied.
+func (st *Streamtype) ProxyBuffer() (buflen, onAbove, offBelow uint32) {
+	buflen = st.ProxyBuflen
+	if buflen == 0 {
+		buflen = DefaultProxyBuflen
+	}
+	onAbove = st.ProxyBuflenRxflowOnAbove
+	if onAbove == 0 {
+		onAbove = buflen
+	}
+	offBelow = st.ProxyBuflenRxflowOffBelow
+	if offBelow == 0 {
+		offBelow = onAbove / 2
+	}
+	return buflen, onAbove, offBelow
+}
+
+// ClientBuffer returns the effective client_buflen sent to proxied clients.
+func (st *Streamtype) ClientBuffer() uint32 {
+	if st.ClientBuflen == 0 {
+		return DefaultProxyBuflen
+	}
+	return st.ClientBuflen
+}
+
+// Option returns the value of the server option name.
+func (st *Streamtype) Option(name string) (string, bool) {
+	for _, o := range st.Options {
+		if o.Name == name {
+			return o.Value, true
+		}
+	}
+	return "", false
+}
+
+// IsHTTP reports whether the streamtype's protocol is h1, h2 or h3.
+func (st *Streamtype) IsHTTP() bool { return st.Protocol <= H3 }
+
+// ReportGlobs returns the comma-separated globs of Report, with the spaces
+// around them removed and empty entries dropped.
+func (m *Metrics) ReportGlobs() []string {
+	var out []string
+	for _, g := range strings.Split(m.Report, ",") {
+		if g = strings.TrimSpace(g); g != "" {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// Reports reports whether the metric called name matches one of the
+// policy's report globs ('*' matches any run of bytes, '?' one byte).
+func (m *Metrics) Reports(name string) bool {
+	for _, g := range m.ReportGlobs() {
+		if globMatch(g, name) {
+			return true
+		}
+	}
+	return false
+}
+
+func globMatch(pattern, s string) bool {
+	// Iterative matcher with single-star backtracking: linear in practice.
+	p, i := 0, 0
+	starP, starI := -1, 0
+	for i < len(s) {
+		switch {
+		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == s[i]):
+			p++
+			i++
+		case p < len(pattern) && pattern[p] == '*':
+			starP, starI = p, i
+			p++
+		case starP >= 0:
+			p = starP + 1
+			starI++
+			i = starI
+		default:
+			return false
+		}
+	}
+	for p < len(pattern) && pattern[p] == '*' {
+		p++
+	}
+	return p == len(pattern)
+}
