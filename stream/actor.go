@@ -58,6 +58,7 @@ type (
 	msgTx            struct{}
 	msgStartTimeout  struct{ d time.Duration }
 	msgCancelTimeout struct{}
+	msgConfirmed     struct{} // validity confirmed while a keep-alive was outstanding
 	msgTimer         struct {
 		kind uint8
 		gen  uint32
@@ -90,6 +91,8 @@ func (s *Stream) Receive(c actor.Context) {
 		s.armTimer(tTimeout, m.d)
 	case msgCancelTimeout:
 		s.stopTimer(tTimeout)
+	case msgConfirmed:
+		s.onPong()
 	case msgTimer:
 		if m.gen == s.a.timerGen[m.kind] && s.a.timers[m.kind] != nil {
 			s.a.timers[m.kind] = nil

@@ -79,7 +79,7 @@ func (k *sink) Rx(ctx context.Context, data []byte, flags event.Flags) error {
 }
 
 // ValidityConfirmed implements transport.Sink.
-func (k *sink) ValidityConfirmed() { k.s.lastConfirm.Store(nowNano()) }
+func (k *sink) ValidityConfirmed() { k.s.ValidityConfirmed() }
 
 // Logger implements transport.Sink.
 func (k *sink) Logger() *slog.Logger { return k.s.h.Logger }

@@ -59,6 +59,7 @@ type Stream struct {
 	destroyTold bool
 
 	lastConfirm atomic.Int64 // validity: UnixNano of the last confirmation
+	awaitPong   atomic.Bool  // validity: a keep-alive is outstanding
 	ping        atomic.Pointer[func()]
 
 	a actorState // owned by the actor goroutine
@@ -175,7 +176,12 @@ func (s *Stream) StartTimeout(d time.Duration) error {
 func (s *Stream) CancelTimeout() error { return s.do(msgCancelTimeout{}) }
 
 // ValidityConfirmed tells the stream its connection is proven alive.
-func (s *Stream) ValidityConfirmed() { s.lastConfirm.Store(time.Now().UnixNano()) }
+func (s *Stream) ValidityConfirmed() {
+	s.lastConfirm.Store(nowNano())
+	if s.awaitPong.CompareAndSwap(true, false) {
+		s.tell(msgConfirmed{})
+	}
+}
 
 // Respond sets the response status of the current server transaction
 // (ServerAck: 0 means 200). It fails on client streams.

@@ -22,6 +22,7 @@ func (s *Stream) armValidity() {
 		return
 	}
 	s.a.validPing = false
+	s.awaitPong.Store(false)
 	if ping == 0 || ping >= hup {
 		s.armTimer(tValidity, hup)
 	} else {
@@ -63,10 +64,24 @@ func (s *Stream) onValidity() {
 	// ping time passed without confirmation: send a keep-alive.
 	s.a.validPing = true
 	s.a.pingAt = now
+	s.awaitPong.Store(true)
 	if p := s.ping.Load(); p != nil {
 		(*p)()
 	}
 	s.armTimer(tValidity, hup-ping)
+}
+
+// onPong: a confirmation arrived while a keep-alive was outstanding: wait
+// the ping time again from that confirmation (streams.md §7: the timer is
+// re-armed every time validity is confirmed).
+func (s *Stream) onPong() {
+	if s.a.phase != connected || !s.a.validPing {
+		return
+	}
+	s.a.validPing = false
+	ping, _ := s.validity()
+	since := time.Duration(nowNano() - s.lastConfirm.Load())
+	s.armTimer(tValidity, max(ping-since, 0))
 }
 
 func (s *Stream) validityTimeout() {
