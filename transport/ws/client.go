@@ -14,7 +14,6 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/securestreams/ss/event"
-	"github.com/securestreams/ss/policy"
 	"github.com/securestreams/ss/transport"
 )
 
@@ -96,6 +95,11 @@ func dial(ctx context.Context, a *transport.Attempt, sink transport.Sink, t *tra
 		jarURL.Scheme = "http"
 	}
 	hdr := requestHeader(a, sink)
+	if usesSigV4(st) {
+		if err := signV4(ctx, a, ep, host, hdr); err != nil {
+			return nil, err
+		}
+	}
 	jar := env.Cookies
 	if !st.HTTPCookies {
 		jar = nil
@@ -185,7 +189,8 @@ func reserved(name string) bool {
 }
 
 // requestHeader builds the §11.2.2 header pipeline for the handshake: token
-// auth, device blob headers, mapped metadata, direct_proto_str extras. Names
+// auth, device blob headers, mapped metadata, direct_proto_str extras (SigV4
+// and cookies are added by dial). Names
 // are written as given (net/http sorts them by name). No User-Agent unless
 // mapped.
 func requestHeader(a *transport.Attempt, sink transport.Sink) http.Header {
@@ -207,7 +212,7 @@ func requestHeader(a *transport.Attempt, sink transport.Sink) http.Header {
 	}
 	if st.HTTPAuthHeader != "" {
 		slot := 0
-		if st.UseAuth != nil && st.UseAuth.Type != policy.AuthSigV4 {
+		if st.UseAuth != nil && !usesSigV4(st) {
 			slot = int(st.UseAuth.Blob)
 		}
 		var tok []byte

@@ -793,3 +793,40 @@ func TestSetPing(t *testing.T) {
 		t.Fatalf("Err = %v, want the ctx cause", res.Err)
 	}
 }
+
+func TestSigV4(t *testing.T) {
+	srv := newWSServer(t, echo)
+	st := wsType(srv.hostPort())
+	st.HTTPURL = "/mqtt?x=1"
+	st.UseAuth = &policy.Auth{Name: "aws", Type: policy.AuthSigV4, Blob: 1}
+	st.AWSRegion, st.AWSService = "region", "service"
+	st.Metadata = []*policy.MetadataItem{
+		{Name: "region", Index: 0}, {Name: "service", Index: 1},
+		{Name: "date", Header: "x-amz-date", Index: 2}, {Name: "hash", Header: "x-amz-content-sha256", Index: 3},
+	}
+	a := attempt(st, newTx())
+	for i, v := range []string{"us-east-1", "iotdevicegateway", "20240101T000000Z", "UNSIGNED-PAYLOAD"} {
+		a.Metadata[i] = transport.MetadataValue{Value: v, Set: true}
+	}
+	a.Env.SigV4 = func(slot int) (transport.Credentials, bool) {
+		return transport.Credentials{AccessKeyID: "AKID", SecretAccessKey: "secret", SessionToken: "tok"}, slot == 1
+	}
+	sink := newSink()
+	wait := runAsync(t, a, sink)
+	sink.waitEvents(t, 1)
+	wait(true)
+	r := srv.lastReq()
+	auth := r.Header.Get("Authorization")
+	want := "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/iotdevicegateway/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-security-token, Signature="
+	if !strings.HasPrefix(auth, want) || r.Header.Get("X-Amz-Security-Token") != "tok" {
+		t.Fatalf("Authorization %q, token %q", auth, r.Header.Get("X-Amz-Security-Token"))
+	}
+
+	// Unsigned: the attempt fails before connecting.
+	a.Metadata[2] = transport.MetadataValue{}
+	sink = newSink()
+	res := New(nil).Run(context.Background(), a, sink)
+	if !errors.Is(res.Err, ErrSigV4) || len(sink.Events(true)) != 0 {
+		t.Fatalf("Err = %v, events %q", res.Err, sink.Events(true))
+	}
+}
