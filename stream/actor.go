@@ -78,6 +78,9 @@ func (s *Stream) Receive(c actor.Context) {
 	switch m := c.Message().(type) {
 	case *actor.Started:
 		s.a.self = c.Self()
+		s.mu.Lock()
+		s.pid = s.a.self // before New has stored it: the attempt's sink needs it
+		s.mu.Unlock()
 		s.started()
 	case msgTx:
 		s.onTx()
