@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"slices"
@@ -828,5 +829,36 @@ func TestSigV4(t *testing.T) {
 	res := New(nil).Run(context.Background(), a, sink)
 	if !errors.Is(res.Err, ErrSigV4) || len(sink.Events(true)) != 0 {
 		t.Fatalf("Err = %v, events %q", res.Err, sink.Events(true))
+	}
+}
+
+func TestUnixSocket(t *testing.T) {
+	path := t.TempDir() + "/ws.sock"
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts := make(chan string, 1)
+	var wg sync.WaitGroup
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		up := websocket.Upgrader{}
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		wg.Add(1)
+		defer wg.Done()
+		hosts <- r.Host // after Add: the test reads it before Wait
+		defer c.Close()
+		echo(c)
+	})}
+	go hs.Serve(ln)
+	defer func() { hs.Close(); wg.Wait() }()
+	sink := newSink()
+	wait := runAsync(t, attempt(wsType("+"+path), newTx(msg("unix"))), sink)
+	eq(t, sink.waitEvents(t, 2), []string{"CONNECTED", "rx SOM|EOM unix"})
+	wait(true)
+	if h := <-hosts; h != "localhost" {
+		t.Fatalf("Host %q, want localhost", h)
 	}
 }
