@@ -15,6 +15,7 @@ type decoder struct {
 	pol   *Policy
 
 	viaNode *node // top-level via-socks5 value
+	paths   []path // slab for path segments
 
 	retries named[*Retry]
 	certs   named[*Cert]
@@ -22,6 +23,29 @@ type decoder struct {
 	auths   named[*authBuild]
 	metrics named[*Metrics]
 	sts     named[*stBuild]
+}
+
+// child returns the path of key k under p, allocated from a slab.
+func (d *decoder) child(p *path, k string) *path {
+	q := d.newPath()
+	q.parent, q.key, q.idx = p, k, -1
+	return q
+}
+
+// index returns the path of element i of the array at p.
+func (d *decoder) index(p *path, i int) *path {
+	q := d.newPath()
+	q.parent, q.idx = p, i
+	return q
+}
+
+func (d *decoder) newPath() *path {
+	if len(d.paths) == 0 {
+		d.paths = make([]path, 128)
+	}
+	q := &d.paths[0]
+	d.paths = d.paths[1:]
+	return q
 }
 
 func newDecoder(opts Options) *decoder {
@@ -173,7 +197,7 @@ func (d *decoder) checkDupKeys(obj *node, p *path) {
 		for i := 1; i < len(ms); i++ {
 			for j := 0; j < i; j++ {
 				if ms[j].key == ms[i].key {
-					d.warnKey(CodeDuplicateKey, p.child(ms[i].key), &ms[i], "key "+q(ms[i].key)+" repeated in one object (first at "+posText(ms[j].line, ms[j].col)+")")
+					d.warnKey(CodeDuplicateKey, d.child(p, ms[i].key), &ms[i], "key "+q(ms[i].key)+" repeated in one object (first at "+posText(ms[j].line, ms[j].col)+")")
 					break
 				}
 			}
@@ -183,7 +207,7 @@ func (d *decoder) checkDupKeys(obj *node, p *path) {
 	seen := make(map[string]int, len(ms))
 	for i := range ms {
 		if j, ok := seen[ms[i].key]; ok {
-			d.warnKey(CodeDuplicateKey, p.child(ms[i].key), &ms[i], "key "+q(ms[i].key)+" repeated in one object (first at "+posText(ms[j].line, ms[j].col)+")")
+			d.warnKey(CodeDuplicateKey, d.child(p, ms[i].key), &ms[i], "key "+q(ms[i].key)+" repeated in one object (first at "+posText(ms[j].line, ms[j].col)+")")
 			continue
 		}
 		seen[ms[i].key] = i
@@ -212,7 +236,7 @@ func (d *decoder) document(root *node) {
 	d.checkDupKeys(root, nil)
 	for i := range root.members {
 		m := &root.members[i]
-		p := (*path)(nil).child(m.key)
+		p := d.child(nil, m.key)
 		v := m.val
 		switch m.key {
 		case "release":
@@ -305,7 +329,7 @@ func (d *decoder) arrayOfObjects(v *node, p *path, fn func(obj *node, p *path)) 
 		return
 	}
 	for i, e := range v.elems {
-		ep := p.index(i)
+		ep := d.index(p, i)
 		if e.kind != nObject {
 			d.errAt(CodeType, ep, e, "expected an object, found "+e.describe())
 			continue
@@ -320,7 +344,7 @@ func (d *decoder) namedObjects(v *node, p *path, fn func(m *member, p *path)) {
 	d.arrayOfObjects(v, p, func(obj *node, ep *path) {
 		for i := range obj.members {
 			m := &obj.members[i]
-			fn(m, ep.child(m.key))
+			fn(m, d.child(ep, m.key))
 		}
 	})
 }
@@ -350,7 +374,7 @@ func (d *decoder) retryEntry(m *member, p *path) {
 	var ping *member
 	for i := range obj.members {
 		km := &obj.members[i]
-		kp := p.child(km.key)
+		kp := d.child(p, km.key)
 		v := km.val
 		switch km.key {
 		case "backoff":
@@ -363,7 +387,7 @@ func (d *decoder) retryEntry(m *member, p *path) {
 				d.errAt(CodeTooMany, kp, v, "backoff has "+strconv.Itoa(len(v.elems))+" entries, at most 64 are allowed")
 			}
 			for j, e := range v.elems {
-				if x, ok := d.integer(e, kp.index(j), 0, math.MaxInt32); ok {
+				if x, ok := d.integer(e, d.index(kp, j), 0, math.MaxInt32); ok {
 					r.Backoff = append(r.Backoff, uint32(x))
 				}
 			}
@@ -389,7 +413,7 @@ func (d *decoder) retryEntry(m *member, p *path) {
 		}
 	}
 	if r.SValidPing > 0 && r.SValidHup == 0 && ping != nil {
-		d.warnKey(CodeNotApplicable, p.child("svalidping"), ping, "svalidping has no effect without svalidhup (validity checking is off)")
+		d.warnKey(CodeNotApplicable, d.child(p, "svalidping"), ping, "svalidping has no effect without svalidhup (validity checking is off)")
 	}
 	if d.retries.add(r.Name, r) {
 		d.warnKey(CodeDuplicateName, p, m, "retry policy "+q(r.Name)+" defined again; this definition replaces the earlier one")
@@ -435,7 +459,7 @@ func (d *decoder) trustStoreElem(obj *node, p *path) {
 	if nameM == nil { // shape B: every member is a store
 		for i := range obj.members {
 			m := &obj.members[i]
-			mp := p.child(m.key)
+			mp := d.child(p, m.key)
 			if !d.nameOK(m, mp, "trust store") {
 				continue
 			}
@@ -453,7 +477,7 @@ func (d *decoder) trustStoreElem(obj *node, p *path) {
 	nameOK := false
 	for i := range obj.members {
 		m := &obj.members[i]
-		mp := p.child(m.key)
+		mp := d.child(p, m.key)
 		switch m.key {
 		case "name":
 			if s, ok := d.str(m.val, mp); ok {
@@ -514,7 +538,7 @@ func (d *decoder) authElem(obj *node, p *path) {
 	nameOK := true
 	for i := range obj.members {
 		m := &obj.members[i]
-		mp := p.child(m.key)
+		mp := d.child(p, m.key)
 		v := m.val
 		switch m.key {
 		case "name":
@@ -569,7 +593,7 @@ func (d *decoder) authElem(obj *node, p *path) {
 		return
 	}
 	if d.auths.add(ab.a.Name, ab) {
-		d.warnAt(CodeDuplicateName, p.child("name"), nameM.val, "auth scheme "+q(ab.a.Name)+" defined again; this definition replaces the earlier one")
+		d.warnAt(CodeDuplicateName, d.child(p, "name"), nameM.val, "auth scheme "+q(ab.a.Name)+" defined again; this definition replaces the earlier one")
 	}
 }
 
@@ -582,7 +606,7 @@ func (d *decoder) metricsElem(obj *node, p *path) {
 	nameOK := true
 	for i := range obj.members {
 		m := &obj.members[i]
-		mp := p.child(m.key)
+		mp := d.child(p, m.key)
 		v := m.val
 		switch m.key {
 		case "name":
@@ -622,6 +646,6 @@ func (d *decoder) metricsElem(obj *node, p *path) {
 		return
 	}
 	if d.metrics.add(mt.Name, mt) {
-		d.warnAt(CodeDuplicateName, p.child("name"), nameM.val, "metrics policy "+q(mt.Name)+" defined again; this definition replaces the earlier one")
+		d.warnAt(CodeDuplicateName, d.child(p, "name"), nameM.val, "metrics policy "+q(mt.Name)+" defined again; this definition replaces the earlier one")
 	}
 }

@@ -89,6 +89,42 @@ type scanner struct {
 	lineStart int
 	depth     int
 	err       *Diagnostic
+
+	// Allocation helpers: nodes come from slabs, and the members and
+	// elements of open containers collect on shared stacks so that each
+	// container gets one exactly sized slice.
+	slab   []node
+	mstack []member
+	estack []*node
+}
+
+func (s *scanner) newNode(kind nodeKind, line, col int32) *node {
+	if len(s.slab) == 0 {
+		s.slab = make([]node, 64)
+	}
+	n := &s.slab[0]
+	s.slab = s.slab[1:]
+	n.kind, n.line, n.col = kind, line, col
+	return n
+}
+
+// internKey returns the canonical string for a known key, without
+// allocating, or a new string.
+func internKey(b []byte) string {
+	if k, ok := knownKeys[string(b)]; ok {
+		return k
+	}
+	return string(b)
+}
+
+var knownKeys = map[string]string{}
+
+func init() {
+	for _, list := range [][]string{stKeyNames, topKeys, retryKeys, authKeys, metricsKeys, trustStoreKeys} {
+		for _, k := range list {
+			knownKeys[k] = k
+		}
+	}
 }
 
 // parseJSON builds the tree of a whole policy document. On failure it
@@ -189,7 +225,9 @@ func (s *scanner) value() *node {
 		if !ok {
 			return nil
 		}
-		return &node{kind: nString, line: line, col: col, text: str}
+		n := s.newNode(nString, line, col)
+		n.text = str
+		return n
 	case c == '-' || (c >= '0' && c <= '9'):
 		return s.number()
 	case c == 't':
@@ -222,7 +260,7 @@ func (s *scanner) literal(word string, kind nodeKind) *node {
 		s.failAt(CodeSyntax, int(line), col, "invalid literal, expected "+word)
 		return nil
 	}
-	return &node{kind: kind, line: line, col: col}
+	return s.newNode(kind, line, col)
 }
 
 func isIdentByte(c byte) bool {
@@ -291,11 +329,15 @@ func (s *scanner) number() *node {
 		s.fail(CodeSyntax, "invalid number")
 		return nil
 	}
-	return &node{kind: nNumber, nonInt: nonInt, line: line, col: col, text: string(d[start:s.pos])}
+	n := s.newNode(nNumber, line, col)
+	n.nonInt, n.text = nonInt, string(d[start:s.pos])
+	return n
 }
 
-// str reads a string starting at the opening quote.
-func (s *scanner) str() (string, bool) {
+// str reads a string starting at the opening quote. Keys are interned.
+func (s *scanner) str() (string, bool) { return s.strKey(false) }
+
+func (s *scanner) strKey(key bool) (string, bool) {
 	d := s.data
 	s.pos++ // opening quote
 	start := s.pos
@@ -305,6 +347,9 @@ func (s *scanner) str() (string, bool) {
 		c := d[i]
 		if c == '"' {
 			s.pos = i + 1
+			if key {
+				return internKey(d[start:i]), true
+			}
 			return string(d[start:i]), true
 		}
 		if c == '\\' || c < 0x20 || c >= 0x80 {
@@ -422,7 +467,7 @@ func (s *scanner) hex4() (rune, bool) {
 }
 
 func (s *scanner) object() *node {
-	n := &node{kind: nObject, line: int32(s.line), col: s.col()}
+	n := s.newNode(nObject, int32(s.line), s.col())
 	s.depth++
 	if s.depth > maxDepth {
 		s.fail(CodeSyntax, "nesting deeper than "+strconv.Itoa(maxDepth)+" levels")
@@ -437,6 +482,12 @@ func (s *scanner) object() *node {
 	}
 	if s.data[s.pos] == '}' {
 		s.pos++
+		return n
+	}
+	base := len(s.mstack)
+	defer func() { s.mstack = s.mstack[:base] }()
+	finish := func() *node {
+		n.members = append([]member(nil), s.mstack[base:]...)
 		return n
 	}
 	afterComma := false
@@ -458,7 +509,7 @@ func (s *scanner) object() *node {
 			return nil
 		}
 		kline, kcol := int32(s.line), s.col()
-		key, ok := s.str()
+		key, ok := s.strKey(true)
 		if !ok {
 			return nil
 		}
@@ -476,7 +527,7 @@ func (s *scanner) object() *node {
 		if v == nil {
 			return nil
 		}
-		n.members = append(n.members, member{key: key, line: kline, col: kcol, val: v})
+		s.mstack = append(s.mstack, member{key: key, line: kline, col: kcol, val: v})
 		s.skipSpace()
 		if s.pos >= len(s.data) {
 			s.truncated("inside an object")
@@ -488,7 +539,7 @@ func (s *scanner) object() *node {
 			afterComma = true
 		case '}':
 			s.pos++
-			return n
+			return finish()
 		case ']':
 			s.fail(CodeSyntax, "']' cannot close an object")
 			return nil
@@ -500,7 +551,7 @@ func (s *scanner) object() *node {
 }
 
 func (s *scanner) array() *node {
-	n := &node{kind: nArray, line: int32(s.line), col: s.col()}
+	n := s.newNode(nArray, int32(s.line), s.col())
 	s.depth++
 	if s.depth > maxDepth {
 		s.fail(CodeSyntax, "nesting deeper than "+strconv.Itoa(maxDepth)+" levels")
@@ -517,12 +568,18 @@ func (s *scanner) array() *node {
 		s.pos++
 		return n
 	}
+	base := len(s.estack)
+	defer func() { s.estack = s.estack[:base] }()
+	finish := func() *node {
+		n.elems = append([]*node(nil), s.estack[base:]...)
+		return n
+	}
 	for {
 		v := s.value()
 		if v == nil {
 			return nil
 		}
-		n.elems = append(n.elems, v)
+		s.estack = append(s.estack, v)
 		s.skipSpace()
 		if s.pos >= len(s.data) {
 			s.truncated("inside an array")
@@ -531,7 +588,7 @@ func (s *scanner) array() *node {
 		switch s.data[s.pos] {
 		case ']':
 			s.pos++
-			return n
+			return finish()
 		case ',':
 			s.pos++
 			s.skipSpace()
@@ -541,7 +598,7 @@ func (s *scanner) array() *node {
 			}
 			if s.data[s.pos] == ']' { // the accepted trailing comma
 				s.pos++
-				return n
+				return finish()
 			}
 		case '}':
 			s.fail(CodeSyntax, "'}' cannot close an array")

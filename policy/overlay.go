@@ -33,7 +33,7 @@ func ApplyOverlay(base *Policy, fragment []byte, opts Options) (*Policy, []Diagn
 	var patches []*member
 	for i := range root.members {
 		m := &root.members[i]
-		p := (*path)(nil).child(m.key)
+		p := d.child(nil, m.key)
 		switch {
 		case m.key == "s":
 			d.arrayOfObjects(m.val, p, func(obj *node, ep *path) {
@@ -80,7 +80,7 @@ func Overlay(base *Policy, fragment []byte) (*Policy, []Diagnostic, error) {
 func (d *decoder) checkDupKeysDeep(obj *node, p *path) {
 	for i := range obj.members {
 		if v := obj.members[i].val; v.kind == nObject {
-			d.checkDupKeys(v, p.child(obj.members[i].key))
+			d.checkDupKeys(v, d.child(p, obj.members[i].key))
 		}
 	}
 }

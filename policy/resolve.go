@@ -41,7 +41,7 @@ func (d *decoder) resolveStore(sb *storeBuild) *TrustStore {
 		d.errAt(CodeEmptyStack, sb.stackPath, sb.stack, "trust store "+q(sb.name)+" has no certificates")
 	}
 	for i, e := range sb.stack.elems {
-		ep := sb.stackPath.index(i)
+		ep := d.index(sb.stackPath, i)
 		name, ok := d.str(e, ep)
 		if !ok {
 			continue

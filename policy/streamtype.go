@@ -303,7 +303,7 @@ func (d *decoder) streamtypeEntry(m *member, p *path) {
 	d.checkDupKeys(obj, p)
 	for i := range obj.members {
 		km := &obj.members[i]
-		kp := p.child(km.key)
+		kp := d.child(p, km.key)
 		id, ok := stKeyIdx[km.key]
 		if !ok {
 			d.unknownKey(km, kp, stKeyNames, "a streamtype")
@@ -400,7 +400,7 @@ func (d *decoder) metadata(b *stBuild, v *node, p *path) {
 	d.arrayOfObjects(v, p, func(obj *node, ep *path) {
 		for i := range obj.members {
 			m := &obj.members[i]
-			mp := ep.child(m.key)
+			mp := d.child(ep, m.key)
 			if !d.nameOK(m, mp, "metadata") {
 				continue
 			}
@@ -431,7 +431,7 @@ func (d *decoder) respMap(st *Streamtype, v *node, p *path) {
 	d.arrayOfObjects(v, p, func(obj *node, ep *path) {
 		for i := range obj.members {
 			m := &obj.members[i]
-			mp := ep.child(m.key)
+			mp := d.child(ep, m.key)
 			status, err := strconv.Atoi(m.key)
 			if err != nil || !isIntText(m.key) || status < 100 || status > 599 {
 				d.errKey(CodeFormat, mp, m, "http_resp_map key "+q(m.key)+" is not an HTTP status 100..599")
@@ -461,7 +461,7 @@ func (d *decoder) options(st *Streamtype, v *node, p *path) {
 	d.arrayOfObjects(v, p, func(obj *node, ep *path) {
 		for i := range obj.members {
 			m := &obj.members[i]
-			mp := ep.child(m.key)
+			mp := d.child(ep, m.key)
 			if !d.nameOK(m, mp, "option") {
 				continue
 			}
