@@ -14,7 +14,7 @@ type decoder struct {
 	diags []Diagnostic
 	pol   *Policy
 
-	viaNode *node // top-level via-socks5 value
+	viaNode *node  // top-level via-socks5 value
 	paths   []path // slab for path segments
 
 	retries named[*Retry]
