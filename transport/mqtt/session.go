@@ -33,7 +33,17 @@ type session struct {
 	// owned by the tx goroutine until it has exited
 	seq     uint32
 	partial uint32 // message being assembled when tx stopped (0: none)
+
+	// guarded by mu
+	publishing uint32 // message inside Publish (0: none)
+	abandoned  bool   // the tx goroutine outlives the session: drop what it pushes
 }
+
+// txGrace is how long the end of a lost connection waits for the tx
+// goroutine. paho's Publish can block up to its write timeout when the
+// connection drops under it; after txGrace that message is reported as not
+// acknowledged and the goroutine finishes on its own.
+const txGrace = 200 * time.Millisecond
 
 type entryKind uint8
 
@@ -65,6 +75,13 @@ func newSession(p *Protocol, a *transport.Attempt, env *transport.Env, sink tran
 
 func (s *session) push(e entry) {
 	s.mu.Lock()
+	if e.seq == s.publishing {
+		s.publishing = 0
+	}
+	if s.abandoned {
+		s.mu.Unlock()
+		return
+	}
 	s.fifo = append(s.fifo, e)
 	s.mu.Unlock()
 	select {
@@ -131,10 +148,36 @@ func (s *session) nack() event.State {
 
 func (s *session) run(ctx context.Context) transport.Result {
 	txctx, stopTx := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { s.tx(txctx) })
-	stop := func() { stopTx(); wg.Wait() }
-	defer stop()
+	txDone := make(chan struct{})
+	go func() {
+		defer close(txDone)
+		s.tx(txctx)
+	}()
+	defer stopTx()
+	// stop ends the tx goroutine; false when it is stuck in Publish and was
+	// abandoned (its message is then reported by drainFIFO).
+	stop := func(grace time.Duration) bool {
+		stopTx()
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		select {
+		case <-txDone:
+			return true
+		case <-t.C:
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		select {
+		case <-txDone:
+			return true
+		default:
+		}
+		s.abandoned = true
+		if seq := s.publishing; seq != 0 {
+			s.fifo = append(s.fifo, entry{seq: seq, kind: unsent})
+		}
+		return false
+	}
 
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -166,14 +209,14 @@ func (s *session) run(ctx context.Context) transport.Result {
 		}
 		select {
 		case <-ctx.Done():
-			stop()
+			joined := stop(txGrace)
 			s.p.unsubscribe(s.att, s.env)
-			s.drainFIFO()
+			s.drainFIFO(joined)
 			return transport.Result{Err: context.Cause(ctx)}
 		case <-s.att.Done():
-			stop()
+			joined := stop(txGrace)
 			spare = s.deliver(ctx, spare) // data received before the loss comes first
-			s.drainFIFO()
+			s.drainFIFO(joined)
 			err := s.att.Err()
 			if err == nil {
 				err = connmgr.ErrConnectionLost
@@ -210,7 +253,7 @@ func (s *session) deliver(ctx context.Context, spare []connmgr.Message) []connmg
 // drainFIFO reports every entry still queued once the tx goroutine has
 // stopped: acknowledged ones as such, the rest as not acknowledged, then a
 // message left half-assembled.
-func (s *session) drainFIFO() {
+func (s *session) drainFIFO(joined bool) {
 	for {
 		e, ok := s.peek()
 		if !ok {
@@ -226,7 +269,7 @@ func (s *session) drainFIFO() {
 		}
 		s.report(e)
 	}
-	if s.partial != 0 {
+	if joined && s.partial != 0 { // else still owned by the tx goroutine
 		s.sink.State(s.nack(), s.partial)
 		s.partial = 0
 	}
@@ -299,6 +342,9 @@ func (s *session) publish(ctx context.Context, seq uint32, payload []byte) bool 
 		s.push(entry{seq: seq, kind: unsent})
 		return false
 	}
+	s.mu.Lock()
+	s.publishing = seq
+	s.mu.Unlock()
 	tok := s.att.Publish(topic, s.qos, s.retry, payload)
 	s.push(entry{seq: seq, kind: sent, tok: tok, deadline: time.Now().Add(s.env.MQTTAckTimeout)})
 	return true
