@@ -395,3 +395,84 @@ func httptestServer(t *testing.T, h http.Handler) *httptest.Server {
 	t.Cleanup(s.Close)
 	return s
 }
+
+// socks5 is a minimal SOCKS5 server (no authentication, CONNECT only) on
+// loopback; it records the requested destinations.
+type socks5 struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	dests []string
+	wg    sync.WaitGroup
+}
+
+func newSOCKS5(t *testing.T) *socks5 {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &socks5{ln: ln}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				s.serve(c)
+			}()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); s.wg.Wait() })
+	return s
+}
+
+func (s *socks5) serve(c net.Conn) {
+	defer c.Close()
+	var b [262]byte
+	// greeting: VER NMETHODS METHODS
+	if _, err := io.ReadFull(c, b[:2]); err != nil || b[0] != 5 {
+		return
+	}
+	if _, err := io.ReadFull(c, b[:b[1]]); err != nil {
+		return
+	}
+	c.Write([]byte{5, 0})
+	// request: VER CMD RSV ATYP DST.ADDR DST.PORT
+	if _, err := io.ReadFull(c, b[:4]); err != nil || b[1] != 1 {
+		return
+	}
+	var host string
+	switch b[3] {
+	case 1:
+		io.ReadFull(c, b[:4])
+		host = net.IP(b[:4]).String()
+	case 3:
+		io.ReadFull(c, b[:1])
+		n := int(b[0])
+		io.ReadFull(c, b[:n])
+		host = string(b[:n])
+	default:
+		return
+	}
+	io.ReadFull(c, b[:2])
+	dest := net.JoinHostPort(host, fmt.Sprint(binary.BigEndian.Uint16(b[:2])))
+	s.mu.Lock()
+	s.dests = append(s.dests, dest)
+	s.mu.Unlock()
+	up, err := net.Dial("tcp", dest)
+	if err != nil {
+		c.Write([]byte{5, 5, 0, 1, 0, 0, 0, 0, 0, 0})
+		return
+	}
+	defer up.Close()
+	c.Write([]byte{5, 0, 0, 1, 0, 0, 0, 0, 0, 0})
+	done := make(chan struct{})
+	go func() { io.Copy(up, c); up.(*net.TCPConn).CloseWrite(); close(done) }()
+	io.Copy(c, up)
+	c.Close()
+	<-done
+}

@@ -862,3 +862,20 @@ func TestUnixSocket(t *testing.T) {
 		t.Fatalf("Host %q, want localhost", h)
 	}
 }
+
+func TestSOCKS5(t *testing.T) {
+	srv := newWSServer(t, echo)
+	socks := newSOCKS5(t)
+	_, port, _ := net.SplitHostPort(srv.hostPort())
+	st := wsType("localhost:" + port) // the name goes to the proxy
+	st.ViaSOCKS5 = socks.ln.Addr().String()
+	sink := newSink()
+	wait := runAsync(t, attempt(st, newTx(msg("via socks"))), sink)
+	eq(t, sink.waitEvents(t, 2), []string{"CONNECTED", "rx SOM|EOM via socks"})
+	wait(true)
+	socks.mu.Lock()
+	defer socks.mu.Unlock()
+	if !slices.Equal(socks.dests, []string{"localhost:" + port}) {
+		t.Fatalf("proxy asked for %q", socks.dests)
+	}
+}
