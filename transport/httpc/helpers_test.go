@@ -27,12 +27,13 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/securestreams/ss/event"
+	"github.com/securestreams/ss/internal/testutil"
 	"github.com/securestreams/ss/policy"
 	"github.com/securestreams/ss/transport"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, testutil.GoleakOptions()...)
 }
 
 // testCA is a CA generated for the tests with a leaf for 127.0.0.1/localhost.
