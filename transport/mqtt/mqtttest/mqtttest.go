@@ -55,17 +55,23 @@ func Start(addr string) (*Broker, error) {
 	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
 		return nil, fmt.Errorf("mqtttest: %q is not a loopback address", addr)
 	}
-	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)})
-	if err := srv.AddHook(new(allowAll), nil); err != nil {
-		return nil, err
-	}
-	rec := &recorder{}
-	if err := srv.AddHook(rec, nil); err != nil {
-		return nil, err
-	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
+	}
+	return Serve(ln)
+}
+
+// Serve starts an embedded broker on a listener the caller opened (a TLS
+// listener, a unix socket); Close closes it. Every client is allowed.
+func Serve(ln net.Listener) (*Broker, error) {
+	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)})
+	rec := &recorder{}
+	for _, h := range []mochi.Hook{new(allowAll), rec} {
+		if err := srv.AddHook(h, nil); err != nil {
+			ln.Close()
+			return nil, err
+		}
 	}
 	if err := srv.AddListener(listeners.NewNet("t", ln)); err != nil {
 		ln.Close()
