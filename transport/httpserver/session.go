@@ -161,17 +161,22 @@ func (s *session) handle(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	stop := context.AfterFunc(s.ctx, cancel)
 	defer stop()
+	if !s.h2 && s.a.Type.WSSubprotocol != "" && isUpgrade(r) {
+		if s.ctx.Err() != nil {
+			s.fail(s.ctx.Err())
+			panic(http.ErrAbortHandler)
+		}
+		s.upgrade(w, r)
+		return
+	}
+	// Publish the request before checking ctx: abort either sees it or
+	// happened before the check below.
+	s.setCurrent(http.NewResponseController(w))
+	defer s.setCurrent(nil)
 	if s.ctx.Err() != nil {
 		s.fail(s.ctx.Err())
 		panic(http.ErrAbortHandler)
 	}
-
-	if !s.h2 && s.a.Type.WSSubprotocol != "" && isUpgrade(r) {
-		s.upgrade(w, r)
-		return
-	}
-	s.setCurrent(http.NewResponseController(w))
-	defer s.setCurrent(nil)
 	if err := s.transaction(ctx, w, r); err != nil {
 		if s.ctx.Err() != nil {
 			err = s.ctx.Err()
