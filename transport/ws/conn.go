@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -123,6 +124,7 @@ type pump struct {
 	readDone  chan error
 	writeDone chan error
 	confirmed chan struct{}
+	pinging   atomic.Bool
 }
 
 func (p *pump) run(ctx context.Context) transport.Result {
@@ -192,9 +194,7 @@ func (p *pump) run(ctx context.Context) transport.Result {
 			p.sendClose(&wg, websocket.CloseNormalClosure)
 			return transport.Result{Err: context.Cause(ctx)}
 		case <-pingReq:
-			if err := p.w.writeControl(opPing, nil, time.Now().Add(controlWait)); err != nil {
-				p.log.Debug("ss: ws: ping not sent", "stream", p.a.StreamID, "err", err)
-			}
+			p.ping(&wg)
 		case err := <-p.readDone:
 			if ctx.Err() != nil { // the reader saw ctx first
 				p.sendClose(&wg, websocket.CloseNormalClosure)
@@ -227,11 +227,26 @@ func (p *pump) run(ctx context.Context) transport.Result {
 				p.log.Info("ss: ws: validity timeout", "stream", p.a.StreamID)
 				return transport.Result{Err: ErrValidity}
 			}
-			if err := p.w.writeControl(opPing, nil, time.Now().Add(controlWait)); err != nil {
-				p.log.Debug("ss: ws: ping not sent", "stream", p.a.StreamID, "err", err)
-			}
+			p.ping(&wg)
 		}
 	}
+}
+
+// ping sends a PING from its own goroutine, so that a writer blocked by a
+// peer that does not read never blocks RunConn's loop; at most one is in
+// flight.
+func (p *pump) ping(wg *sync.WaitGroup) {
+	if !p.pinging.CompareAndSwap(false, true) {
+		return
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer p.pinging.Store(false)
+		if err := p.w.writeControl(opPing, nil, time.Now().Add(controlWait)); err != nil {
+			p.log.Debug("ss: ws: ping not sent", "stream", p.a.StreamID, "err", err)
+		}
+	}()
 }
 
 // sendClose writes a close frame, waiting at most controlWait for the writer

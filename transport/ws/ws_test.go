@@ -879,3 +879,31 @@ func TestSOCKS5(t *testing.T) {
 		t.Fatalf("proxy asked for %q", socks.dests)
 	}
 }
+
+// TestCancelWhileWriteBlocked: a peer that stops reading blocks the writer;
+// PINGs and cancellation must still work.
+func TestCancelWhileWriteBlocked(t *testing.T) {
+	shortValidity(t)
+	stop := make(chan struct{})
+	srv := newWSServer(t, func(c *websocket.Conn) { <-stop }) // never reads
+	defer close(stop)
+	st := wsType(srv.hostPort())
+	st.Retry = &policy.Retry{Name: "r", SValidPing: 1, SValidHup: 100}
+	big := make([]byte, 4<<20)
+	tx := newTx()
+	for range 16 {
+		tx.ch <- transport.Chunk{Data: big, Flags: event.SOM | event.EOM, Len: -1}
+	}
+	sink := newSink()
+	wait := runAsync(t, attempt(st, tx), sink)
+	sink.waitEvents(t, 1)
+	time.Sleep(300 * time.Millisecond) // the writer blocks; pings are due
+	start := time.Now()
+	res := wait(true)
+	if el := time.Since(start); el > 3*time.Second {
+		t.Fatalf("Run took %v to return after cancel", el)
+	}
+	if !errors.Is(res.Err, context.Canceled) {
+		t.Fatalf("Err = %v", res.Err)
+	}
+}
