@@ -26,8 +26,13 @@ type Credentials = transport.Credentials
 // Policy, which is required.
 type Config struct {
 	// Policy is the policy streams are created from (policy.Parse, Load, or
-	// generated code). Required.
+	// generated code). Required unless Proxy is set.
 	Policy *policy.Policy
+	// Proxy, when set, makes every stream a proxied stream fulfilled by the
+	// SS proxy at this address (wire.md; "unix:@proxy.ss.lws",
+	// "unix:/path" or "tcp:host:port"; see proxy.ParseAddress). Policy is
+	// then optional: when it has the streamtype it is used for local checks.
+	Proxy string
 	// Logger receives the library's logs; nil is silent.
 	Logger *slog.Logger
 	// DialContext opens network connections (nil: net.Dialer). Tests inject

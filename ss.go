@@ -9,6 +9,7 @@ import (
 
 	"github.com/securestreams/ss/actor"
 	"github.com/securestreams/ss/policy"
+	"github.com/securestreams/ss/proxy"
 	"github.com/securestreams/ss/stream"
 	"github.com/securestreams/ss/transport"
 )
@@ -20,6 +21,7 @@ type Runtime struct {
 	host   *stream.Host
 	actors *actor.System
 	pol    atomic.Pointer[policy.Policy]
+	proxy  *proxy.Client // Config.Proxy: streams are fulfilled by an SS proxy
 
 	mu      sync.Mutex
 	clients map[policy.Protocol]transport.Protocol
@@ -41,7 +43,7 @@ type Stats struct {
 
 // New creates a runtime for cfg. ctx is not retained.
 func New(ctx context.Context, cfg Config) (*Runtime, error) {
-	if cfg.Policy == nil {
+	if cfg.Policy == nil && cfg.Proxy == "" {
 		return nil, ErrNoPolicy
 	}
 	if err := ctx.Err(); err != nil {
@@ -53,6 +55,9 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		servers: map[policy.Protocol]transport.ServerProtocol{},
 		serving: map[*Server]struct{}{},
 		done:    make(chan struct{}),
+	}
+	if err := rt.initProxy(&cfg); err != nil {
+		return nil, err
 	}
 	rt.actors = cfg.Actors
 	if rt.actors == nil {
@@ -146,6 +151,9 @@ func applyOptions(opts []Option) (createOptions, error) {
 func (rt *Runtime) Create(ctx context.Context, streamtype string, opts ...Option) (*Stream, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if rt.proxy != nil {
+		return rt.createProxied(ctx, streamtype, opts)
 	}
 	pol, st, err := rt.streamtype(streamtype)
 	if err != nil {

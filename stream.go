@@ -12,7 +12,8 @@ import (
 // goroutine, including the one ranging over Events. After Destroy every
 // operation returns ErrDestroyed (Destroy itself returns nil).
 type Stream struct {
-	s *stream.Stream
+	s  *stream.Stream
+	px *proxied // proxied streams only (Config.Proxy)
 }
 
 // Streamtype returns the name of the stream's streamtype.
@@ -82,11 +83,19 @@ func (s *Stream) Disconnect(ctx context.Context) error {
 // SetMetadata sets a declared metadata value (or, on direct_proto_str
 // streamtypes, a raw header "name:"). Values survive reconnections; they
 // are substituted at the next attempt (streams.md §9).
-func (s *Stream) SetMetadata(name, value string) error { return s.s.SetMetadata(name, value) }
+func (s *Stream) SetMetadata(name, value string) error {
+	if s.px != nil {
+		return s.px.setMetadata(name, value)
+	}
+	return s.s.SetMetadata(name, value)
+}
 
 // Metadata returns the value of a metadata item and whether it is set; an
 // undeclared name gives "", false.
 func (s *Stream) Metadata(name string) (string, bool) {
+	if s.px != nil {
+		return s.px.cs.Metadata(name)
+	}
 	v, ok, _ := s.s.Metadata(name)
 	return v, ok
 }

@@ -1,0 +1,129 @@
+package ss
+
+import (
+	"context"
+	"fmt"
+	"net"
+
+	"github.com/securestreams/ss/policy"
+	"github.com/securestreams/ss/proxy"
+	"github.com/securestreams/ss/stream"
+)
+
+// ServeProxy runs an SS proxy (wire.md) on ln: every link a proxied client
+// opens is fulfilled by a client stream of rt, created from rt's policy and
+// destroyed when the link closes. It returns nil once ctx is done (after
+// closing ln and every link), or the listener's error. See ProxyServer to
+// adjust the server first.
+func (rt *Runtime) ServeProxy(ctx context.Context, ln net.Listener) error {
+	return rt.ProxyServer().Serve(ctx, ln)
+}
+
+// ProxyServer returns an SS proxy server whose onward streams are rt's
+// streams; call its Serve method with a listener (proxy.Listen).
+func (rt *Runtime) ProxyServer() *proxy.Server {
+	return &proxy.Server{Onward: onward{rt}, Logger: rt.env.Logger}
+}
+
+// onward adapts a Runtime to proxy.Onward.
+type onward struct{ rt *Runtime }
+
+func (o onward) Create(ctx context.Context, req proxy.CreateRequest) (proxy.OnwardStream, proxy.OnwardInfo, error) {
+	var info proxy.OnwardInfo
+	if o.rt.proxy != nil {
+		return nil, info, fmt.Errorf("%w: a proxied runtime cannot serve as a proxy", ErrUnsupportedProtocol)
+	}
+	_, st, err := o.rt.streamtype(req.Streamtype)
+	if err != nil {
+		return nil, info, err
+	}
+	s, err := o.rt.Create(ctx, req.Streamtype)
+	if err != nil {
+		return nil, info, err
+	}
+	for r := st; r != nil && len(info.Rideshares) < 8; r = r.Rideshare {
+		info.Rideshares = append(info.Rideshares, r.Name)
+	}
+	buflen, on, off := st.ProxyBuffer()
+	info.ClientBuflen = st.ClientBuflen
+	info.ProxyBuflen, info.RxflowOnAbove, info.RxflowOffBelow = int(buflen), int(on), int(off)
+	for _, m := range st.Metadata {
+		info.Metadata = append(info.Metadata, m.Name)
+	}
+	return s, info, nil
+}
+
+// initProxy makes rt a proxied client when cfg.Proxy is set.
+func (rt *Runtime) initProxy(cfg *Config) error {
+	if cfg.Proxy == "" {
+		return nil
+	}
+	c, err := proxy.NewClient(proxy.ClientConfig{Address: cfg.Proxy, DialContext: cfg.DialContext})
+	if err != nil {
+		return err
+	}
+	rt.proxy = c
+	if cfg.Policy == nil {
+		cfg.Policy = &policy.Policy{SchemaVersion: 1}
+	}
+	return nil
+}
+
+// remoteDriver adapts a proxied stream's link to stream.RemoteDriver.
+type remoteDriver struct{ *proxy.ClientStream }
+
+func (d remoteDriver) Start(r *stream.Remote) { d.ClientStream.Start(r) }
+
+// createProxied creates a stream fulfilled by the proxy (streams.md §16):
+// its events come from the proxy link; CREATING arrives once the proxy has
+// accepted the stream, UPSTREAM_LINK_RETRY while it cannot be reached.
+// The local policy, when it has the streamtype, is used for checks
+// (server streamtypes, declared metadata) and the streamtype's properties;
+// otherwise the proxy's policy alone decides.
+func (rt *Runtime) createProxied(ctx context.Context, name string, opts []Option) (*Stream, error) {
+	pol := rt.pol.Load()
+	st := pol.Streamtype(name)
+	local := st != nil
+	if local && st.Server {
+		return nil, fmt.Errorf("%w: %q is a server streamtype and cannot be proxied", ErrServerStreamtype, name)
+	}
+	if !local {
+		st = &policy.Streamtype{Name: name, ClientCert: -1}
+	}
+	o, err := applyOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := rt.proxy.NewStream(name)
+	if err != nil {
+		return nil, err
+	}
+	px := &proxied{cs: cs, st: st, local: local}
+	for _, m := range o.metadata {
+		if err := px.setMetadata(m.Name, m.Value); err != nil {
+			return nil, err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s, err := stream.NewRemote(rt.host, stream.Config{Policy: pol, Type: st}, remoteDriver{cs})
+	if err != nil {
+		return nil, err
+	}
+	return &Stream{s: s, px: px}, nil
+}
+
+// proxied is the proxy-specific part of a proxied Stream.
+type proxied struct {
+	cs    *proxy.ClientStream
+	st    *policy.Streamtype
+	local bool // st comes from the local policy
+}
+
+func (p *proxied) setMetadata(name, value string) error {
+	if p.local && p.st.MetadataIndex(name) < 0 && !(p.st.DirectProtoStr && len(name) > 1 && name[len(name)-1] == ':') {
+		return &stream.MetadataError{Name: name, Streamtype: p.st.Name}
+	}
+	return p.cs.SetMetadata(name, value)
+}

@@ -1,0 +1,603 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/securestreams/ss/event"
+	"github.com/securestreams/ss/transport"
+)
+
+// Client defaults (wire.md §7.4).
+const (
+	// DefaultRetryInterval is the client's link retry interval.
+	DefaultRetryInterval = time.Second
+	// DefaultCreateTimeout bounds the wait for CREATE_RESULT.
+	DefaultCreateTimeout = 3 * time.Second
+	// DefaultMaxTxFrame is the largest TX_PAYLOAD payload the client sends
+	// in one frame (the lws client's default).
+	DefaultMaxTxFrame = 4061
+)
+
+// Client errors.
+var (
+	// ErrStreamTypeName: the streamtype name cannot travel in STREAMTYPE
+	// (1..31 bytes).
+	ErrStreamTypeName = errors.New("ss: proxy: streamtype name must be 1..31 bytes")
+	// ErrMetadata: the metadata item cannot travel in a METADATA frame to an
+	// lws proxy (name 1..30 bytes, value not empty; streams.md §9.2).
+	ErrMetadata = errors.New("ss: proxy: metadata cannot be proxied")
+)
+
+// Local is the application-side stream a ClientStream drives
+// (*stream.Remote implements it).
+type Local interface {
+	State(st event.State, ack uint32)
+	Connected() bool
+	Current() event.State
+	Rx(ctx context.Context, data []byte, flags event.Flags) error
+	TakeTx(dst []transport.Chunk) []transport.Chunk
+	PeekTx() (lenHint int64, pending bool, headLen int64)
+	ArmTx() bool
+	SetRideshare(name string)
+	Go(f func())
+	Logger() *slog.Logger
+	Since() time.Duration
+}
+
+// ClientConfig configures proxied streams.
+type ClientConfig struct {
+	// Address is the proxy (ParseAddress forms; "" is DefaultAddress).
+	Address string
+	// DialContext opens the link (nil: net.Dialer).
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	// RetryInterval is the link retry interval (0: 1 s).
+	RetryInterval time.Duration
+	// CreateTimeout bounds the wait for CREATE_RESULT (0: 3 s).
+	CreateTimeout time.Duration
+	// MaxTxFrame is the largest payload per TX_PAYLOAD frame (0: 4061; at
+	// most MaxPayload).
+	MaxTxFrame int
+	// PID is sent in STREAMTYPE (0: os.Getpid()).
+	PID uint32
+	// Credit is the initial receive window offered to the onward peer (0:
+	// DefaultCredit).
+	Credit int32
+}
+
+// Client opens proxied streams' links (wire.md §11.1).
+type Client struct {
+	cfg           ClientConfig
+	network, addr string
+}
+
+// NewClient checks cfg and returns a Client.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	network, addr, err := ParseAddress(cfg.Address)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.DialContext == nil {
+		d := &net.Dialer{}
+		cfg.DialContext = d.DialContext
+	}
+	if cfg.RetryInterval <= 0 {
+		cfg.RetryInterval = DefaultRetryInterval
+	}
+	if cfg.CreateTimeout <= 0 {
+		cfg.CreateTimeout = DefaultCreateTimeout
+	}
+	if cfg.MaxTxFrame <= 0 {
+		cfg.MaxTxFrame = DefaultMaxTxFrame
+	}
+	cfg.MaxTxFrame = min(cfg.MaxTxFrame, MaxPayload)
+	if cfg.PID == 0 {
+		cfg.PID = uint32(os.Getpid())
+	}
+	if cfg.Credit == 0 {
+		cfg.Credit = DefaultCredit
+	}
+	return &Client{cfg: cfg, network: network, addr: addr}, nil
+}
+
+// NewStream prepares the link of one proxied stream of the named
+// streamtype; it starts when the stream calls Start.
+func (c *Client) NewStream(streamtype string) (*ClientStream, error) {
+	if len(streamtype) < 1 || len(streamtype) > MaxStreamTypeName {
+		return nil, fmt.Errorf("%w: %q", ErrStreamTypeName, streamtype)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &ClientStream{c: c, name: streamtype, ctx: ctx, cancel: cancel,
+		notify: make(chan struct{}, 1), md: map[string]string{}, appSet: map[string]bool{},
+		dirty: map[string]bool{}, hintSent: -1}, nil
+}
+
+// Client link states (wire.md §6.1).
+type linkState uint8
+
+const (
+	linkDown        linkState = iota // dialing, or SENDING_INITIAL_TX / WAITING_CREATE_RESULT
+	linkLocal                        // LOCAL_CONNECTED
+	linkOperational                  // OPERATIONAL
+)
+
+// ClientStream is the link of one proxied stream. It implements the
+// driver side of a remote stream (stream.RemoteDriver): Start, Tx, Connect,
+// Disconnect, StartTimeout, CancelTimeout, Close.
+type ClientStream struct {
+	c      *Client
+	name   string
+	local  Local
+	ctx    context.Context
+	cancel context.CancelFunc
+	notify chan struct{}
+
+	mu            sync.Mutex
+	state         linkState
+	conn          net.Conn
+	txReq         bool // the application asked for tx since the last look
+	connReq       bool // the application called Connect
+	connectSent   bool // ONWARD_CONNECT sent in this request cycle
+	wantConn      bool // re-send ONWARD_CONNECT after a link re-establishment
+	disconnect    bool // Disconnect: drop the link, come back idle
+	timeout       *uint32
+	md            map[string]string // current values (set or received)
+	appSet        map[string]bool   // names the application set
+	dirty         map[string]bool   // set values not yet sent on this link
+	hintSent      int64
+	txCredit      int64 // advisory: credit granted by the onward peer
+	peerCredit    int64 // advisory: the client's estimate of the peer's credit
+	pendingCredit int32 // TXCR_UPDATE to send
+}
+
+// Start implements the driver: it starts the link goroutine.
+func (cs *ClientStream) Start(l Local) {
+	cs.local = l
+	cs.peerCredit = int64(cs.c.cfg.Credit)
+	l.Go(cs.run)
+}
+
+func (cs *ClientStream) kick() {
+	select {
+	case cs.notify <- struct{}{}:
+	default:
+	}
+}
+
+// Tx implements the driver: the application queued data or asked for tx.
+func (cs *ClientStream) Tx() {
+	cs.mu.Lock()
+	cs.txReq = true
+	cs.mu.Unlock()
+	cs.kick()
+}
+
+// Connect implements the driver.
+func (cs *ClientStream) Connect() {
+	cs.mu.Lock()
+	cs.connReq = true
+	cs.mu.Unlock()
+	cs.kick()
+}
+
+// Disconnect implements the driver: the link is closed (which ends the
+// onward stream at the proxy) and re-established without a connect request.
+func (cs *ClientStream) Disconnect() {
+	cs.mu.Lock()
+	cs.disconnect = true
+	cs.connReq, cs.txReq, cs.wantConn = false, false, false
+	conn := cs.conn
+	cs.mu.Unlock()
+	if conn != nil {
+		conn.Close()
+	}
+}
+
+// StartTimeout implements the driver (TIMEOUT_UPDATE, sent with priority).
+func (cs *ClientStream) StartTimeout(d time.Duration) {
+	ms := uint32(min(max(d.Milliseconds(), 1), int64(TimeoutCancel-1)))
+	cs.mu.Lock()
+	cs.timeout = &ms
+	cs.mu.Unlock()
+	cs.kick()
+}
+
+// CancelTimeout implements the driver.
+func (cs *ClientStream) CancelTimeout() {
+	v := TimeoutCancel
+	cs.mu.Lock()
+	cs.timeout = &v
+	cs.mu.Unlock()
+	cs.kick()
+}
+
+// Close implements the driver: the link is closed (no DESTROYING frame).
+func (cs *ClientStream) Close() {
+	cs.cancel()
+	cs.mu.Lock()
+	conn := cs.conn
+	cs.mu.Unlock()
+	if conn != nil {
+		conn.Close()
+	}
+}
+
+// SetMetadata sets a metadata value to send to the proxy (queued until the
+// link is up; sent again after every link re-establishment).
+func (cs *ClientStream) SetMetadata(name, value string) error {
+	if len(name) < 1 || len(name) > MaxMetadataName || value == "" {
+		return fmt.Errorf("%w: name %q (1..30 bytes), value of %d bytes (≥ 1)", ErrMetadata, name, len(value))
+	}
+	cs.mu.Lock()
+	cs.md[name] = value
+	cs.appSet[name] = true
+	cs.dirty[name] = true
+	cs.mu.Unlock()
+	cs.kick()
+	return nil
+}
+
+// Metadata returns the current value of name: set by the application or
+// received from the proxy, whichever came last.
+func (cs *ClientStream) Metadata(name string) (string, bool) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	v, ok := cs.md[name]
+	return v, ok
+}
+
+// TxCredit returns the advisory credit granted by the onward peer minus
+// what was sent since (wire.md §7.1).
+func (cs *ClientStream) TxCredit() int64 {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.txCredit
+}
+
+// AddPeerTxCredit grants the onward peer n more bytes of receive window
+// (TXCR_UPDATE, h2/h3 onward streams).
+func (cs *ClientStream) AddPeerTxCredit(n int32) {
+	cs.mu.Lock()
+	cs.peerCredit += int64(n)
+	cs.pendingCredit += n
+	cs.mu.Unlock()
+	cs.kick()
+}
+
+func (cs *ClientStream) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-cs.ctx.Done():
+		return false
+	}
+}
+
+// run is the link loop: dial, create, serve, and again after link loss.
+func (cs *ClientStream) run() {
+	cfg := &cs.c.cfg
+	log := cs.local.Logger()
+	dec := NewDecoder(nil, ProxyToClient, Limits{})
+	created := false
+	for cs.ctx.Err() == nil {
+		dctx, cancel := context.WithTimeout(cs.ctx, cfg.CreateTimeout)
+		conn, err := cfg.DialContext(dctx, cs.c.network, cs.c.addr)
+		cancel()
+		if err != nil {
+			if cs.ctx.Err() != nil {
+				return
+			}
+			cs.local.State(event.UpstreamLinkRetry, uint32(cs.local.Since().Milliseconds()))
+			if !cs.sleep(cfg.RetryInterval) {
+				return
+			}
+			continue
+		}
+		cs.mu.Lock()
+		cs.conn = conn
+		closed := cs.ctx.Err() != nil
+		cs.mu.Unlock()
+		if closed {
+			conn.Close()
+			return
+		}
+		dec.Reset(conn)
+		if err := cs.handshake(conn, dec); err != nil {
+			log.Info("ss: proxy client: link not created", "streamtype", cs.name, "err", err)
+			conn.Close()
+			cs.mu.Lock()
+			cs.conn = nil
+			cs.mu.Unlock()
+			if !cs.sleep(cfg.RetryInterval) {
+				return
+			}
+			continue
+		}
+		if !created {
+			created = true
+			cs.local.State(event.Creating, 0)
+		}
+		err = cs.session(conn, dec)
+		conn.Close()
+		cs.mu.Lock()
+		cs.conn = nil
+		cs.state = linkDown
+		disc := cs.disconnect
+		cs.disconnect = false
+		if !disc {
+			cs.wantConn = cs.wantConn || cs.connectSent
+		}
+		cs.connectSent = false
+		cs.hintSent = -1
+		cs.mu.Unlock()
+		if cs.ctx.Err() != nil {
+			return
+		}
+		if disc {
+			switch cs.local.Current() {
+			case event.Connected, event.Connecting, event.Poll, event.QoSAckRemote, event.QoSNackRemote,
+				event.QoSAckLocal, event.QoSNackLocal, event.Timeout, event.ServerTxn, event.ServerUpgrade:
+				cs.local.State(event.Disconnected, 0)
+			}
+			continue
+		}
+		log.Info("ss: proxy client: link lost", "streamtype", cs.name, "err", err)
+		if cs.local.Connected() {
+			cs.local.State(event.Disconnected, 0)
+		}
+		if !cs.sleep(cfg.RetryInterval) {
+			return
+		}
+	}
+}
+
+// handshake sends STREAMTYPE and waits for a successful CREATE_RESULT.
+func (cs *ClientStream) handshake(conn net.Conn, dec *Decoder) error {
+	cfg := &cs.c.cfg
+	b, err := (&StreamType{PID: cfg.PID, Credit: cfg.Credit, Name: cs.name}).AppendBinary(nil)
+	if err != nil {
+		return err
+	}
+	if _, err := conn.Write(b); err != nil {
+		return err
+	}
+	conn.SetReadDeadline(time.Now().Add(cfg.CreateTimeout))
+	msg, err := dec.Next()
+	conn.SetReadDeadline(time.Time{})
+	if err != nil {
+		return err
+	}
+	cr, ok := msg.(*CreateResult)
+	if !ok {
+		return fmt.Errorf("ss: proxy client: %s before CREATE_RESULT", msg.Code())
+	}
+	if !cr.OK() {
+		return errors.New("ss: proxy client: the proxy could not create the stream")
+	}
+	return nil
+}
+
+// session runs one established link until it is lost or closed.
+func (cs *ClientStream) session(conn net.Conn, dec *Decoder) error {
+	cs.mu.Lock()
+	cs.state = linkLocal
+	for name := range cs.appSet {
+		cs.dirty[name] = true
+	}
+	if cs.wantConn {
+		cs.connReq = true
+		cs.wantConn = false
+	}
+	cs.mu.Unlock()
+	readDone := make(chan error, 1)
+	cs.local.Go(func() { readDone <- cs.read(dec) })
+	var buf []byte
+	var chunks []transport.Chunk
+	for {
+		var err error
+		buf, chunks, err = cs.flush(conn, buf[:0], chunks[:0])
+		if err != nil {
+			conn.Close()
+			return <-readDone
+		}
+		select {
+		case <-cs.notify:
+		case err := <-readDone:
+			return err
+		case <-cs.ctx.Done():
+			conn.Close()
+			return <-readDone
+		}
+	}
+}
+
+// flush writes what the link state allows: TIMEOUT_UPDATE first, then
+// METADATA, PAYLOAD_LENGTH_HINT and ONWARD_CONNECT (LOCAL_CONNECTED) or
+// TX_PAYLOAD (OPERATIONAL).
+func (cs *ClientStream) flush(conn net.Conn, b []byte, chunks []transport.Chunk) ([]byte, []transport.Chunk, error) {
+	cfg := &cs.c.cfg
+	cs.mu.Lock()
+	st := cs.state
+	if cs.timeout != nil {
+		b, _ = (&TimeoutUpdate{Millis: *cs.timeout}).AppendBinary(b)
+		cs.timeout = nil
+	}
+	if cs.pendingCredit != 0 {
+		b, _ = (&TxCredit{Delta: cs.pendingCredit}).AppendBinary(b)
+		cs.pendingCredit = 0
+	}
+	for name := range cs.dirty {
+		if v := cs.md[name]; v != "" {
+			b, _ = (&TxMetadata{Name: name, Value: []byte(v)}).AppendBinary(b)
+		}
+		delete(cs.dirty, name)
+	}
+	lenHint, pending, headLen := cs.local.PeekTx()
+	switch st {
+	case linkLocal:
+		if !cs.connectSent && (cs.connReq || (cs.txReq && pending)) {
+			hint := lenHint
+			if hint < 0 && !cs.connReq {
+				hint = headLen
+			}
+			if hint >= 0 {
+				b, _ = (&PayloadLengthHint{Length: uint32(min(hint, 0xFFFFFFFF))}).AppendBinary(b)
+			}
+			b, _ = (&OnwardConnect{}).AppendBinary(b)
+			cs.connectSent = true
+		}
+		if cs.connectSent {
+			cs.connReq, cs.txReq = false, false
+		}
+	case linkOperational:
+		cs.connReq, cs.txReq = false, false
+		if lenHint >= 0 && lenHint != cs.hintSent {
+			b, _ = (&PayloadLengthHint{Length: uint32(min(lenHint, 0xFFFFFFFF))}).AppendBinary(b)
+			cs.hintSent = lenHint
+		}
+	}
+	cs.mu.Unlock()
+	if st == linkOperational {
+		for {
+			chunks = cs.local.TakeTx(chunks[:0])
+			sent := 0
+			for _, c := range chunks {
+				b = appendTx(b, c, cfg.MaxTxFrame)
+				sent += len(c.Data)
+			}
+			if sent > 0 {
+				cs.mu.Lock()
+				cs.txCredit -= int64(sent)
+				cs.hintSent = -1
+				cs.mu.Unlock()
+			}
+			if len(b) > 0 {
+				if _, err := conn.Write(b); err != nil {
+					return b[:0], chunks, err
+				}
+			}
+			b = b[:0]
+			if cap(b) > 256<<10 {
+				b = nil
+			}
+			if !cs.local.ArmTx() {
+				break
+			}
+		}
+		clear(chunks)
+		return b, chunks, nil
+	}
+	cs.local.ArmTx()
+	if len(b) > 0 {
+		if _, err := conn.Write(b); err != nil {
+			return b[:0], chunks, err
+		}
+	}
+	return b[:0], chunks, nil
+}
+
+// appendTx appends c as TX_PAYLOAD frames of at most max payload bytes:
+// SOM and RELATED_START on the first piece, EOM and RELATED_END on the last
+// when the chunk is split (wire.md §3.4).
+func appendTx(b []byte, c transport.Chunk, max int) []byte {
+	m := TxPayload{TimeUS: monoUS()}
+	const keep = event.SOM | event.EOM | event.RelatedStart | event.RelatedEnd
+	if len(c.Data) <= max {
+		m.Flags = c.Flags & keep
+		m.Payload = c.Data
+		b, _ = m.AppendHeader(b)
+		return append(b, c.Data...)
+	}
+	p := c.Data
+	first := true
+	for len(p) > 0 {
+		piece := p[:min(len(p), max)]
+		p = p[len(piece):]
+		m.Flags = 0
+		if first {
+			m.Flags |= c.Flags&event.SOM | event.RelatedStart
+		}
+		if len(p) == 0 {
+			m.Flags |= c.Flags&event.EOM | event.RelatedEnd
+		}
+		m.Payload = piece
+		b, _ = m.AppendHeader(b)
+		b = append(b, piece...)
+		first = false
+	}
+	return b
+}
+
+// read handles proxy frames until the link ends.
+func (cs *ClientStream) read(dec *Decoder) error {
+	for {
+		msg, err := dec.Next()
+		if err != nil {
+			return err
+		}
+		switch m := msg.(type) {
+		case *ConnState:
+			cs.onState(m.State, m.Ack)
+		case *RxPayload:
+			if m.Rideshare != "" {
+				cs.local.SetRideshare(m.Rideshare)
+			}
+			cs.mu.Lock()
+			cs.peerCredit -= int64(len(m.Payload))
+			cs.mu.Unlock()
+			if err := cs.local.Rx(cs.ctx, m.Payload, m.Flags&^(event.RideshareFlag|event.PollFlag|event.PerfJSON)); err != nil {
+				return err
+			}
+		case *RxMetadata:
+			cs.mu.Lock()
+			cs.md[m.Name] = string(m.Value)
+			cs.mu.Unlock()
+		case *RxCredit:
+			cs.mu.Lock()
+			cs.txCredit += int64(m.Delta)
+			cs.mu.Unlock()
+		case *Perf:
+			if err := cs.local.Rx(cs.ctx, m.JSON, event.SOM|event.EOM|event.PerfJSON); err != nil {
+				return err
+			}
+		case *CreateResult:
+			return errors.New("ss: proxy client: CREATE_RESULT while not waiting for one")
+		default:
+			return fmt.Errorf("ss: proxy client: unexpected %s", msg.Code())
+		}
+	}
+}
+
+// onState applies a CONNSTATE (wire.md §6.1).
+func (cs *ClientStream) onState(st event.State, ack uint32) {
+	switch st {
+	case event.Creating, event.Destroying, event.EventWaitCancelled, event.UpstreamLinkRetry,
+		event.SinkJoin, event.SinkPart:
+		return
+	case event.Connected:
+		cs.mu.Lock()
+		if cs.state == linkOperational {
+			cs.mu.Unlock()
+			return
+		}
+		cs.state = linkOperational
+		cs.mu.Unlock()
+		cs.local.State(st, ack)
+		cs.kick()
+		return
+	case event.Disconnected, event.Unreachable, event.AuthFailed:
+		cs.mu.Lock()
+		cs.state = linkLocal
+		cs.connectSent = false
+		cs.mu.Unlock()
+	}
+	cs.local.State(st, ack)
+}

@@ -1,0 +1,519 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/securestreams/ss/event"
+)
+
+// DefaultStreamTypeTimeout is how long the proxy waits for a new link's
+// STREAMTYPE (wire.md §7.4).
+const DefaultStreamTypeTimeout = 3 * time.Second
+
+// Onward creates the proxy's onward streams: ordinary streams of the
+// proxy's runtime, fulfilled on the clients' behalf (wire.md §6.3). The root
+// package adapts a *ss.Runtime (Runtime.ServeProxy); tests may fake it.
+type Onward interface {
+	// Create creates a client stream of the named streamtype for a proxied
+	// client. It fails for unknown and server streamtypes.
+	Create(ctx context.Context, req CreateRequest) (OnwardStream, OnwardInfo, error)
+}
+
+// CreateRequest is what a client's STREAMTYPE asks for.
+type CreateRequest struct {
+	Streamtype string
+	// Credit is the initial receive window the client offers the onward
+	// peer (h2/h3 only).
+	Credit int32
+	// PID is the client's process id, for logs.
+	PID uint32
+}
+
+// OnwardInfo is what the proxy needs to know about a created stream's
+// streamtype.
+type OnwardInfo struct {
+	// Rideshares is the streamtype's name followed by the streamtypes
+	// reached through rideshare links (sent in CREATE_RESULT).
+	Rideshares []string
+	// ClientBuflen is the policy's client_buflen as written (0 if unset).
+	ClientBuflen uint32
+	// ProxyBuflen bounds one TX_PAYLOAD (0: DefaultProxyBuflen).
+	ProxyBuflen int
+	// RxflowOnAbove and RxflowOffBelow bound the bytes waiting to be
+	// written to the client (0: ProxyBuflen and half of it).
+	RxflowOnAbove, RxflowOffBelow int
+	// Metadata are the declared metadata names; values the onward stream
+	// captures from its peer are forwarded as METADATA frames.
+	Metadata []string
+}
+
+// OnwardStream is the part of a stream (*ss.Stream) the proxy uses.
+type OnwardStream interface {
+	Events() <-chan event.Event
+	Write(ctx context.Context, p []byte, flags event.Flags) error
+	SetTxLen(n int64) error
+	RequestTx(ctx context.Context) error
+	Connect(ctx context.Context) error
+	SetMetadata(name, value string) error
+	Metadata(name string) (string, bool)
+	StartTimeout(d time.Duration) error
+	CancelTimeout() error
+	Rideshare() string
+	Destroy(ctx context.Context) error
+}
+
+// Server is the proxy side of SSSv1 (wire.md §6.3, §11.2): one link per
+// client stream, each fulfilled by an onward stream.
+type Server struct {
+	// Onward creates the onward streams. Required.
+	Onward Onward
+	// Logger receives link-level logs (nil: silent).
+	Logger *slog.Logger
+	// StreamTypeTimeout bounds the wait for STREAMTYPE (0: 3 s).
+	StreamTypeTimeout time.Duration
+	// ReadBufferSize is each link's decoder buffer (0: 1024 bytes; it grows
+	// for larger frames).
+	ReadBufferSize int
+
+	nextID  atomic.Uint64
+	illegal atomic.Uint64
+	live    atomic.Int64
+
+	mu     sync.Mutex
+	links  map[*link]struct{}
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// IllegalTransitions counts onward transitions withheld from clients
+// because lws clients would reject them (wire.md §7.3 rule 5; a bug).
+func (s *Server) IllegalTransitions() uint64 { return s.illegal.Load() }
+
+// Links returns the number of open links.
+func (s *Server) Links() int { return int(s.live.Load()) }
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
+}
+
+// Serve accepts links on ln until ctx is done or ln fails, then closes ln,
+// closes every link (destroying its onward stream) and waits for them. It
+// returns nil when ctx ended it, else the accept error.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if s.Onward == nil {
+		return errors.New("ss: proxy: Server.Onward is nil")
+	}
+	s.mu.Lock()
+	if s.links == nil {
+		s.links = map[*link]struct{}{}
+	}
+	s.mu.Unlock()
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	var err error
+	var delay time.Duration
+	for {
+		c, aerr := ln.Accept()
+		if aerr != nil {
+			if ctx.Err() == nil {
+				var ne net.Error
+				if errors.As(aerr, &ne) && ne.Timeout() {
+					continue
+				}
+				if !errors.Is(aerr, net.ErrClosed) && isTemporary(aerr) {
+					delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+					time.Sleep(delay)
+					continue
+				}
+				err = aerr
+			}
+			break
+		}
+		delay = 0
+		s.start(ctx, c)
+	}
+	ln.Close()
+	s.closeLinks()
+	s.wg.Wait()
+	return err
+}
+
+func isTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
+func (s *Server) start(ctx context.Context, c net.Conn) {
+	l := &link{srv: s, conn: c, id: s.nextID.Add(1), log: s.logger()}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		c.Close()
+		return
+	}
+	s.links[l] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	s.live.Add(1)
+	go func() {
+		defer s.wg.Done()
+		l.run(ctx)
+		s.live.Add(-1)
+		s.mu.Lock()
+		delete(s.links, l)
+		s.mu.Unlock()
+	}()
+}
+
+func (s *Server) closeLinks() {
+	s.mu.Lock()
+	s.closed = true
+	for l := range s.links {
+		l.conn.Close()
+	}
+	s.mu.Unlock()
+}
+
+// link is one client connection and its onward stream.
+type link struct {
+	srv  *Server
+	conn net.Conn
+	id   uint64
+	log  *slog.Logger
+	name string // streamtype|v1|pid, for logs
+
+	os   OnwardStream
+	info OnwardInfo
+	own  string // the streamtype's own name
+
+	closing atomic.Bool // the onward stream is being destroyed: send nothing more
+
+	mdMu  sync.Mutex
+	mdVal map[string]string // last value known to the client per declared name
+
+	fw      stateForwarder
+	states  []event.State
+	onAbove int
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 8192); return &b }}
+
+func (l *link) close(reason string, err error) {
+	if err != nil {
+		l.log.Warn("ss: proxy: closing link", "link", l.id, "stream", l.name, "reason", reason, "err", err)
+	} else {
+		l.log.Info("ss: proxy: closing link", "link", l.id, "stream", l.name, "reason", reason)
+	}
+}
+
+func (l *link) run(ctx context.Context) {
+	defer l.conn.Close()
+	dec := NewDecoder(l.conn, ClientToProxy, Limits{})
+	dec.SetBorrow(true)
+	n := l.srv.ReadBufferSize
+	if n <= 0 {
+		n = 1024
+	}
+	dec.SetBufferSize(n)
+	wait := l.srv.StreamTypeTimeout
+	if wait <= 0 {
+		wait = DefaultStreamTypeTimeout
+	}
+	l.conn.SetReadDeadline(time.Now().Add(wait))
+	msg, err := dec.Next()
+	if err != nil {
+		l.close("no valid STREAMTYPE", err)
+		return
+	}
+	stm, ok := msg.(*StreamType)
+	if !ok {
+		l.close("first frame is "+msg.Code().String()+", not STREAMTYPE", nil)
+		return
+	}
+	l.conn.SetReadDeadline(time.Time{})
+	l.name = stm.Name + "|v1|" + strconv.FormatUint(uint64(stm.PID), 10)
+	os, info, err := l.srv.Onward.Create(ctx, CreateRequest{Streamtype: stm.Name, Credit: stm.Credit, PID: stm.PID})
+	if err != nil {
+		b, _ := (&CreateResult{Result: ResultFailed}).AppendBinary(nil)
+		l.conn.Write(b)
+		l.close("create failed", err)
+		return
+	}
+	l.os, l.info, l.own = os, info, stm.Name
+	if l.info.ProxyBuflen <= 0 {
+		l.info.ProxyBuflen = DefaultProxyBuflen
+	}
+	l.onAbove = l.info.RxflowOnAbove
+	if l.onAbove <= 0 {
+		l.onAbove = l.info.ProxyBuflen
+	}
+	names := info.Rideshares
+	if len(names) == 0 {
+		names = []string{stm.Name}
+	}
+	fit, dropped := FitRideshares(names)
+	if len(dropped) > 0 {
+		l.log.Warn("ss: proxy: rideshare names left out of CREATE_RESULT", "link", l.id, "stream", l.name, "dropped", dropped)
+	}
+	b, err := (&CreateResult{Result: ResultOK, ClientBuflen: info.ClientBuflen, Rideshares: fit}).AppendBinary(nil)
+	if err == nil {
+		_, err = l.conn.Write(b)
+	}
+	if err != nil {
+		l.close("writing CREATE_RESULT", err)
+		l.destroy()
+		l.drain()
+		return
+	}
+	l.log.Debug("ss: proxy: link created", "link", l.id, "stream", l.name)
+	dec.SetLimits(Limits{MaxTxPayload: l.info.ProxyBuflen})
+	fwdDone := make(chan struct{})
+	go func() {
+		defer close(fwdDone)
+		l.forward()
+	}()
+	l.read(ctx, dec)
+	l.destroy()
+	l.conn.Close()
+	<-fwdDone
+}
+
+// destroy destroys the onward stream; no frame is sent afterwards.
+func (l *link) destroy() {
+	l.closing.Store(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	l.os.Destroy(ctx)
+}
+
+// drain reads the onward events until the channel closes.
+func (l *link) drain() {
+	for range l.os.Events() {
+	}
+}
+
+// read applies client frames to the onward stream until the link ends.
+func (l *link) read(ctx context.Context, dec *Decoder) {
+	for {
+		msg, err := dec.Next()
+		if err != nil {
+			switch {
+			case errors.Is(err, io.EOF):
+				l.close("client closed the link", nil)
+			case l.closing.Load():
+				l.close("onward stream ended", nil)
+			default:
+				var fe *FrameError
+				if errors.As(err, &fe) {
+					l.close("malformed frame", err)
+				} else {
+					l.close("read error", err)
+				}
+			}
+			return
+		}
+		switch m := msg.(type) {
+		case *StreamType:
+			l.close("second STREAMTYPE", nil)
+			return
+		case *Destroying:
+			l.close("client sent DESTROYING", nil)
+			return
+		case *OnwardConnect:
+			err = l.os.Connect(ctx)
+		case *TxPayload:
+			if len(m.Payload) > l.info.ProxyBuflen {
+				l.close("TX_PAYLOAD larger than proxy_buflen", nil)
+				return
+			}
+			err = l.os.Write(ctx, m.Payload, m.Flags&^(event.RideshareFlag|event.PollFlag))
+		case *TxMetadata:
+			v := string(m.Value)
+			if err := l.os.SetMetadata(m.Name, v); err != nil {
+				l.close("METADATA rejected", err)
+				return
+			}
+			l.mdMu.Lock()
+			if l.mdVal == nil {
+				l.mdVal = map[string]string{}
+			}
+			l.mdVal[m.Name] = v
+			l.mdMu.Unlock()
+		case *TxCredit:
+			// h2/h3 window updates are not adjustable in this runtime: ignored.
+		case *TimeoutUpdate:
+			switch m.Millis {
+			case TimeoutCancel:
+				err = l.os.CancelTimeout()
+			default:
+				err = l.os.StartTimeout(time.Duration(m.Millis) * time.Millisecond)
+			}
+		case *PayloadLengthHint:
+			err = l.os.SetTxLen(int64(m.Length))
+		case *Perf:
+			// tolerated from a client, skipped
+		default:
+			l.close("unexpected "+msg.Code().String(), nil)
+			return
+		}
+		if err != nil {
+			l.close("onward stream refused "+msg.Code().String(), err)
+			return
+		}
+	}
+}
+
+// forward turns onward events into frames, in order, batching what is
+// ready into one write. While a write blocks (slow client) the events are
+// not drained, so the onward stream stops reading its peer (wire.md §7.2).
+func (l *link) forward() {
+	ch := l.os.Events()
+	var bp *[]byte
+	dead := false
+	for {
+		ev, ok := <-ch
+		if !ok {
+			l.conn.Close()
+			return
+		}
+		if bp == nil {
+			bp = bufPool.Get().(*[]byte)
+		}
+		buf := l.appendEvent((*bp)[:0], ev)
+	batch:
+		for len(buf) < l.onAbove {
+			select {
+			case ev, ok = <-ch:
+				if !ok {
+					break batch
+				}
+				buf = l.appendEvent(buf, ev)
+			default:
+				break batch
+			}
+		}
+		if len(buf) > 0 && !dead && !l.closing.Load() {
+			if _, err := l.conn.Write(buf); err != nil {
+				dead = true
+				l.conn.Close()
+			}
+		}
+		if cap(buf) > 256<<10 {
+			buf = nil // do not keep huge buffers in the pool
+		}
+		*bp = buf[:0]
+		bufPool.Put(bp)
+		bp = nil
+		if !ok {
+			l.conn.Close()
+			return
+		}
+	}
+}
+
+var monoStart = time.Now()
+
+func monoUS() uint64 { return uint64(time.Since(monoStart).Microseconds()) }
+
+// appendEvent appends the frames for one onward event.
+func (l *link) appendEvent(b []byte, ev event.Event) []byte {
+	if ev.Kind == event.StateEvent {
+		if len(l.info.Metadata) > 0 && ev.State != event.Destroying {
+			b = l.appendMetadata(b)
+		}
+		var withheld bool
+		l.states, withheld = l.fw.forward(l.states[:0], ev.State)
+		if withheld {
+			n := l.srv.illegal.Add(1)
+			l.log.Error("ss: proxy: transition not forwarded (lws clients reject it)", "link", l.id,
+				"stream", l.name, "from", l.fw.last.String(), "to", ev.State.String(), "count", n)
+		}
+		for _, st := range l.states {
+			ack := ev.Ack
+			if st != ev.State && st == event.Poll {
+				ack = 0
+			}
+			b, _ = (&ConnState{State: st, Ack: ack}).AppendBinary(b)
+		}
+		return b
+	}
+	if ev.Flags&event.PerfJSON != 0 {
+		if len(ev.Payload) > 0 {
+			p := ev.Payload
+			if len(p) > MaxBody {
+				p = p[:MaxBody]
+			}
+			b, _ = (&Perf{JSON: p}).AppendBinary(b)
+		}
+		return b
+	}
+	m := RxPayload{Flags: ev.Flags & (event.SOM | event.EOM | event.RelatedStart | event.RelatedEnd), TimeUS: monoUS()}
+	if rs := l.os.Rideshare(); rs != l.own && rs != "" && len(rs) <= MaxRideshareName {
+		m.Rideshare = rs
+	}
+	max := MaxPayload
+	if m.Rideshare != "" {
+		max -= 1 + len(m.Rideshare)
+	}
+	p := ev.Payload
+	first := true
+	for {
+		piece := p
+		if len(piece) > max {
+			piece = p[:max]
+		}
+		p = p[len(piece):]
+		m.Flags = ev.Flags & (event.RelatedStart | event.RelatedEnd)
+		if first && ev.Flags&event.SOM != 0 {
+			m.Flags |= event.SOM
+		}
+		if len(p) == 0 && ev.Flags&event.EOM != 0 {
+			m.Flags |= event.EOM
+		}
+		m.Payload = piece
+		b, _ = m.AppendBinary(b)
+		first = false
+		if len(p) == 0 {
+			return b
+		}
+	}
+}
+
+// appendMetadata appends METADATA frames for declared values the onward
+// stream captured since the client last knew them (wire.md §4.4: before the
+// state that follows the response headers).
+func (l *link) appendMetadata(b []byte) []byte {
+	l.mdMu.Lock()
+	defer l.mdMu.Unlock()
+	for _, name := range l.info.Metadata {
+		v, ok := l.os.Metadata(name)
+		if !ok || v == "" {
+			continue
+		}
+		if old, known := l.mdVal[name]; known && old == v {
+			continue
+		}
+		if l.mdVal == nil {
+			l.mdVal = map[string]string{}
+		}
+		l.mdVal[name] = v
+		nb, err := (&RxMetadata{Name: name, Value: []byte(v)}).AppendBinary(b)
+		if err != nil {
+			l.log.Warn("ss: proxy: metadata not forwarded", "link", l.id, "stream", l.name, "name", name, "err", err)
+			continue
+		}
+		b = nb
+	}
+	return b
+}

@@ -1,0 +1,270 @@
+package stream
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/securestreams/ss/actor"
+	"github.com/securestreams/ss/event"
+	"github.com/securestreams/ss/transport"
+)
+
+// RemoteDriver runs the connection lifecycle of a remote stream: a stream
+// whose states, received payload and metadata come from elsewhere (an SS
+// proxy link, wire.md) instead of local attempts. The stream keeps its
+// ordinary event queue (order, receive backpressure, CREATING once,
+// DESTROYING last, transition checking) and transmit queue; the driver
+// reports what happens through the Remote handed to Start and learns about
+// the application's requests through the other methods, which are called
+// from the stream's actor and must not block.
+type RemoteDriver interface {
+	// Start is called once, before any other method, with the stream's
+	// handle.
+	Start(r *Remote)
+	// Tx: the application queued data or asked for a transmit opportunity
+	// (Send, Write, RequestTx, RequestTxLen). The notification is one-shot:
+	// the driver re-arms it with Remote.ArmTx once it has looked at the
+	// transmit queue.
+	Tx()
+	// Connect: the application called Connect.
+	Connect()
+	// Disconnect: the application called Disconnect.
+	Disconnect()
+	// StartTimeout: the application armed the stream timeout (d > 0).
+	StartTimeout(d time.Duration)
+	// CancelTimeout: the application cancelled the stream timeout.
+	CancelTimeout()
+	// Close: the stream is being destroyed. The driver stops (closing its
+	// link); later calls it makes on the Remote are ignored. It must not
+	// block.
+	Close()
+}
+
+// Remote is a remote stream as its RemoteDriver sees it. Its methods are safe
+// from any goroutine.
+type Remote struct {
+	s     *Stream
+	start time.Time
+}
+
+// NewRemote creates a remote stream driven by d. Unlike New it queues no
+// CREATING: the driver reports it (for a proxied stream, once the proxy has
+// accepted the stream) with Remote.State. cfg.Protocol and cfg.Conn are
+// ignored; cfg.Metadata is not applied (the driver owns metadata).
+func NewRemote(h *Host, cfg Config, d RemoteDriver) (*Stream, error) {
+	s := &Stream{h: h, pol: cfg.Policy, st: cfg.Type, onEnd: cfg.OnEnd}
+	s.id = h.nextID.Add(1)
+	s.tx.s = s
+	s.tx.lenHint = -1
+	s.tx.kick = true
+	s.q.ch = make(chan event.Event)
+	if n := len(s.st.Metadata); n > 0 {
+		s.md = make([]transport.MetadataValue, n)
+	}
+	if err := h.add(s); err != nil {
+		return nil, err
+	}
+	r := &Remote{s: s, start: time.Now()}
+	ra := &remoteActor{s: s, d: d}
+	pid, err := h.Actors.Spawn(actor.PropsFromReceiver(ra), "ssr-")
+	if err != nil {
+		s.mu.Lock()
+		s.q.final = true
+		s.q.abandoned = true
+		s.mu.Unlock()
+		h.remove(s)
+		return nil, err
+	}
+	s.mu.Lock()
+	s.pid = pid
+	lateDestroy := s.destroyTold
+	s.mu.Unlock()
+	d.Start(r)
+	if lateDestroy {
+		h.Actors.Tell(pid, msgDestroy{})
+	}
+	return s, nil
+}
+
+// remoteActor is the actor of a remote stream: it turns the application's
+// requests into driver calls and ends the stream.
+type remoteActor struct {
+	s    *Stream
+	d    RemoteDriver
+	self *actor.PID
+	done bool
+}
+
+func (ra *remoteActor) Receive(c actor.Context) {
+	switch m := c.Message().(type) {
+	case *actor.Started:
+		ra.self = c.Self()
+	case msgTx:
+		if !ra.done {
+			ra.d.Tx()
+		}
+	case msgConnect:
+		if !ra.done {
+			ra.d.Connect()
+		}
+	case msgDisconnect:
+		if !ra.done {
+			ra.d.Disconnect()
+		}
+	case msgStartTimeout:
+		if !ra.done {
+			ra.d.StartTimeout(m.d)
+		}
+	case msgCancelTimeout:
+		if !ra.done {
+			ra.d.CancelTimeout()
+		}
+	case msgDestroy:
+		if !ra.done {
+			ra.finish()
+			ra.s.h.Actors.Stop(ra.self)
+		}
+	case *actor.Stopped:
+		if !ra.done {
+			ra.finish()
+		}
+		ra.s.h.Actors.Forget(c.Self())
+		ra.s.h.remove(ra.s)
+	}
+}
+
+// finish stops the driver and queues DISCONNECTED (when CONNECTED had been
+// delivered and not ended) and DESTROYING.
+func (ra *remoteActor) finish() {
+	ra.done = true
+	s := ra.s
+	ra.d.Close()
+	s.tx.close()
+	s.mu.Lock()
+	if s.connected {
+		s.connected = false
+		s.emitLocked(event.Disconnected, 0)
+	}
+	s.emitLocked(event.Destroying, 0)
+	s.ended = true
+	for _, w := range s.waiters {
+		close(w)
+	}
+	s.waiters = nil
+	s.mu.Unlock()
+	if s.onEnd != nil {
+		s.onEnd(s)
+	}
+}
+
+// Stream returns the stream.
+func (r *Remote) Stream() *Stream { return r.s }
+
+// Logger returns the stream's logger (never nil).
+func (r *Remote) Logger() *slog.Logger { return r.s.h.Logger }
+
+// Since returns the time since the stream was created (UPSTREAM_LINK_RETRY's
+// ack is its milliseconds).
+func (r *Remote) Since() time.Duration { return time.Since(r.start) }
+
+// State checks and queues a state (streams.md §3.2). CONNECTED marks the
+// stream connected until DISCONNECTED, UNREACHABLE, AUTH_FAILED or
+// ALL_RETRIES_FAILED, so that Destroy reports DISCONNECTED first. DESTROYING
+// is refused (only Destroy ends a stream).
+func (r *Remote) State(st event.State, ack uint32) {
+	if st == event.Destroying {
+		return
+	}
+	s := r.s
+	s.mu.Lock()
+	switch st {
+	case event.Connected:
+		s.connected = true
+	case event.Disconnected, event.Unreachable, event.AuthFailed, event.AllRetriesFailed:
+		s.connected = false
+	}
+	s.emitLocked(st, ack)
+	s.mu.Unlock()
+}
+
+// Connected reports whether CONNECTED was delivered and the connection has
+// not been reported ended.
+func (r *Remote) Connected() bool {
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	return r.s.connected
+}
+
+// Current returns the stream's current (last checked) state.
+func (r *Remote) Current() event.State {
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	return r.s.cur
+}
+
+// Rx queues received payload; it blocks while the application's queue is
+// over its budget (receive backpressure) and fails when ctx is done or the
+// stream is ending. data is retained.
+func (r *Remote) Rx(ctx context.Context, data []byte, flags event.Flags) error {
+	return r.s.pushRx(ctx, data, flags, flags&event.PerfJSON != 0)
+}
+
+// TakeTx appends every chunk queued for transmission to dst without
+// waiting, releasing their room in the transmit queue.
+func (r *Remote) TakeTx(dst []transport.Chunk) []transport.Chunk {
+	t := &r.s.tx
+	t.mu.Lock()
+	for t.head < len(t.chunks) {
+		dst = append(dst, t.popLocked())
+	}
+	t.mu.Unlock()
+	return dst
+}
+
+// PeekTx describes the transmit queue: the RequestTxLen hint (-1 none),
+// whether a transmit request or data is pending, and the length hint
+// carried by the first queued chunk when it starts a message (-1 none).
+func (r *Remote) PeekTx() (lenHint int64, pending bool, headLen int64) {
+	t := &r.s.tx
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	headLen = -1
+	if t.head < len(t.chunks) {
+		c := t.chunks[t.head]
+		if c.Flags&event.SOM != 0 && c.Len >= 0 {
+			headLen = c.Len
+		}
+	}
+	return t.lenHint, t.want || t.head < len(t.chunks), headLen
+}
+
+// ArmTx re-arms the one-shot Tx notification and reports whether chunks are
+// queued (they arrived before the notification was armed).
+func (r *Remote) ArmTx() bool {
+	t := &r.s.tx
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return false
+	}
+	t.kick = true
+	return t.head < len(t.chunks)
+}
+
+// Go runs f in a goroutine that the runtime's Close waits for.
+func (r *Remote) Go(f func()) {
+	r.s.h.wg.Add(1)
+	go func() {
+		defer r.s.h.wg.Done()
+		f()
+	}()
+}
+
+// SetRideshare records the rideshare streamtype of the data being received
+// (Stream.Rideshare).
+func (r *Remote) SetRideshare(name string) {
+	r.s.mu.Lock()
+	r.s.rideshare = name
+	r.s.mu.Unlock()
+}
