@@ -1,0 +1,281 @@
+package bench
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"io"
+	"log"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/quic-go/quic-go/http3"
+	"golang.org/x/net/http2"
+
+	"github.com/securestreams/ss"
+	"github.com/securestreams/ss/event"
+	"github.com/securestreams/ss/policy"
+	"github.com/securestreams/ss/transport"
+	"github.com/securestreams/ss/transport/httpc"
+)
+
+// The HTTP client pairs: GET of a 1 KiB body from the same loopback server
+// in the same run.
+//
+//   - /ss: one transaction of an ss stream (Create, RequestTx, events up to
+//     DISCONNECTED, Destroy) over the h1/h2/h3 client transport. When the
+//     runtime has no h1/h2/h3 registration yet it falls back to /transport
+//     (and says so in the log).
+//   - /transport: the httpc Protocol's Run driven directly with a minimal
+//     Sink (no stream actor), to split the runtime's cost from the
+//     transport's.
+//   - /raw: the library underneath: net/http (h1, keep-alives off, since ss
+//     h1 uses one connection per transaction), x/net/http2 (h2, one shared
+//     TLS connection) and quic-go http3 (h3, one shared QUIC connection).
+//
+//	go test -run XXX -bench 'H[123]Get1KiB' -count 5 ./bench/
+
+var httpBody = make([]byte, 1024)
+
+type httpBenchServer struct {
+	port int
+	pool *x509.CertPool
+}
+
+// newHTTPBenchServer serves 1 KiB bodies: plain h1, TLS h1+h2, or h3.
+func newHTTPBenchServer(b *testing.B, proto policy.Protocol) *httpBenchServer {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "1024")
+		w.Write(httpBody)
+	})
+	s := &httpBenchServer{}
+	var cert tls.Certificate
+	s.pool, cert = httpBenchCA(b)
+	switch proto {
+	case policy.H3:
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		hs := &http3.Server{Handler: h, TLSConfig: http3.ConfigureTLSConfig(&tls.Config{Certificates: []tls.Certificate{cert}}), Logger: slog.New(slog.DiscardHandler)}
+		done := make(chan struct{})
+		go func() { defer close(done); hs.Serve(pc) }()
+		s.port = pc.LocalAddr().(*net.UDPAddr).Port
+		b.Cleanup(func() { hs.Close(); pc.Close(); <-done })
+	default:
+		hts := httptest.NewUnstartedServer(h)
+		hts.Config.ErrorLog = log.New(io.Discard, "", 0)
+		if proto == policy.H2 {
+			hts.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+			hts.EnableHTTP2 = true
+			hts.StartTLS()
+		} else {
+			hts.Start()
+		}
+		s.port = hts.Listener.Addr().(*net.TCPAddr).Port
+		b.Cleanup(hts.Close)
+	}
+	return s
+}
+
+func httpBenchCA(b *testing.B) (*x509.CertPool, tls.Certificate) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "bench CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(der)
+	lkey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ltmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	lder, err := x509.CreateCertificate(rand.Reader, ltmpl, ca, &lkey.PublicKey, key)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	return pool, tls.Certificate{Certificate: [][]byte{lder}, PrivateKey: lkey}
+}
+
+func (s *httpBenchServer) streamtype(proto policy.Protocol) *policy.Streamtype {
+	st := &policy.Streamtype{Name: "httpbench", Protocol: proto, Endpoint: "127.0.0.1", Port: uint16(s.port),
+		ClientCert: -1, HTTPMethod: "GET", HTTPURL: "/1k"}
+	if proto != policy.H1 {
+		st.TLS = true
+		st.TrustStoreName = "ca"
+		st.TrustStore = &policy.TrustStore{Name: "ca", Pool: s.pool}
+	}
+	return st
+}
+
+// httpSink counts body bytes and remembers the final QoS state.
+type httpSink struct {
+	n   int
+	ack bool
+	log *slog.Logger
+}
+
+func (s *httpSink) State(st event.State, _ uint32) {
+	if st == event.QoSAckRemote {
+		s.ack = true
+	}
+}
+func (s *httpSink) SetMetadata(string, string) {}
+func (s *httpSink) ValidityConfirmed()         {}
+func (s *httpSink) Logger() *slog.Logger       { return s.log }
+func (s *httpSink) Rx(_ context.Context, data []byte, _ event.Flags) error {
+	s.n += len(data)
+	return nil
+}
+
+type noTx struct{}
+
+func (noTx) Next(ctx context.Context) (transport.Chunk, error) {
+	<-ctx.Done()
+	return transport.Chunk{}, ctx.Err()
+}
+func (noTx) Pending() bool  { return false }
+func (noTx) LenHint() int64 { return -1 }
+
+func benchHTTPTransport(b *testing.B, proto policy.Protocol, srv *httpBenchServer) {
+	env := transport.Env{}.Defaults()
+	p := httpc.New(proto, env)
+	b.Cleanup(func() { p.Close(context.Background()) })
+	st := srv.streamtype(proto)
+	a := &transport.Attempt{Policy: &policy.Policy{}, Type: st, Tx: noTx{}, Env: env}
+	sink := &httpSink{log: env.Logger}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		sink.n, sink.ack = 0, false
+		res := p.Run(ctx, a, sink)
+		if res.Err != nil || sink.n != 1024 || !sink.ack {
+			b.Fatalf("result %+v, %d bytes, ack %v", res, sink.n, sink.ack)
+		}
+	}
+}
+
+func benchHTTPss(b *testing.B, proto policy.Protocol, srv *httpBenchServer) {
+	st := srv.streamtype(proto)
+	rt, err := ss.New(context.Background(), ss.Config{Policy: &policy.Policy{SchemaVersion: 1, Streamtypes: []*policy.Streamtype{st}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		rt.Close(ctx)
+	})
+	ctx := context.Background()
+	if s, err := rt.Create(ctx, "httpbench"); errors.Is(err, ss.ErrUnsupportedProtocol) {
+		b.Log("no " + proto.String() + " registration in the ss runtime: measuring the Protocol directly")
+		benchHTTPTransport(b, proto, srv)
+		return
+	} else if err != nil {
+		b.Fatal(err)
+	} else {
+		s.Destroy(ctx)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		s, err := rt.Create(ctx, "httpbench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.RequestTx(ctx); err != nil {
+			b.Fatal(err)
+		}
+		n, ack := 0, false
+		for ev := range s.Events() {
+			if ev.Kind == ss.PayloadEvent {
+				n += len(ev.Payload)
+				continue
+			}
+			if ev.State == ss.QoSAckRemote {
+				ack = true
+			}
+			if ev.State == ss.Disconnected || ev.State == ss.AllRetriesFailed {
+				break
+			}
+		}
+		if n != 1024 || !ack {
+			b.Fatalf("%d bytes, ack %v", n, ack)
+		}
+		s.Destroy(ctx)
+		for range s.Events() {
+		}
+	}
+}
+
+func benchHTTPraw(b *testing.B, rt http.RoundTripper, url string) {
+	c := &http.Client{Transport: rt}
+	buf := make([]byte, 4096)
+	b.ReportAllocs()
+	for b.Loop() {
+		resp, err := c.Get(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, _ := io.ReadFull(resp.Body, buf[:1024])
+		resp.Body.Close()
+		if n != 1024 || resp.StatusCode != 200 {
+			b.Fatalf("%d bytes, status %d", n, resp.StatusCode)
+		}
+	}
+}
+
+func BenchmarkH1Get1KiB(b *testing.B) {
+	srv := newHTTPBenchServer(b, policy.H1)
+	url := "http://127.0.0.1:" + strconv.Itoa(srv.port) + "/1k"
+	b.Run("ss", func(b *testing.B) { benchHTTPss(b, policy.H1, srv) })
+	b.Run("transport", func(b *testing.B) { benchHTTPTransport(b, policy.H1, srv) })
+	b.Run("raw", func(b *testing.B) {
+		t := &http.Transport{DisableKeepAlives: true, DisableCompression: true}
+		defer t.CloseIdleConnections()
+		benchHTTPraw(b, t, url)
+	})
+}
+
+func BenchmarkH2Get1KiB(b *testing.B) {
+	srv := newHTTPBenchServer(b, policy.H2)
+	url := "https://127.0.0.1:" + strconv.Itoa(srv.port) + "/1k"
+	b.Run("ss", func(b *testing.B) { benchHTTPss(b, policy.H2, srv) })
+	b.Run("transport", func(b *testing.B) { benchHTTPTransport(b, policy.H2, srv) })
+	b.Run("raw", func(b *testing.B) {
+		t := &http2.Transport{TLSClientConfig: &tls.Config{RootCAs: srv.pool}, DisableCompression: true}
+		defer t.CloseIdleConnections()
+		benchHTTPraw(b, t, url)
+	})
+}
+
+func BenchmarkH3Get1KiB(b *testing.B) {
+	srv := newHTTPBenchServer(b, policy.H3)
+	url := "https://127.0.0.1:" + strconv.Itoa(srv.port) + "/1k"
+	b.Run("ss", func(b *testing.B) { benchHTTPss(b, policy.H3, srv) })
+	b.Run("transport", func(b *testing.B) { benchHTTPTransport(b, policy.H3, srv) })
+	b.Run("raw", func(b *testing.B) {
+		t := &http3.Transport{TLSClientConfig: &tls.Config{RootCAs: srv.pool}, DisableCompression: true}
+		defer t.Close()
+		benchHTTPraw(b, t, url)
+	})
+}
