@@ -216,6 +216,11 @@ type exchange struct {
 	cause func() error
 	// arm resets the body idle timer; nil when there is none.
 	arm func()
+	// ctx is the request's context.
+	ctx context.Context
+	// ping sends a protocol keep-alive on the connection (h2 PING) and
+	// returns when it is answered; nil when the protocol has none.
+	ping func(ctx context.Context) error
 }
 
 // timers handles the response-header and body-idle limits of one request
@@ -313,7 +318,7 @@ func (r *run) finishExchange(rctx context.Context, t *timers, resp *http.Respons
 	t.headersArrived()
 	r.txnResp = time.Since(r.txnStart)
 	r.status = resp.StatusCode
-	ex := &exchange{resp: resp}
+	ex := &exchange{resp: resp, ctx: rctx}
 	if d := r.env.BodyIdleTimeout; d > 0 && !r.a.Type.LongPoll {
 		t.mu.Lock()
 		t.body = time.AfterFunc(d, func() { t.cancel(errBodyTimeout) })

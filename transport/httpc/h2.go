@@ -99,5 +99,7 @@ func (r *run) exchangeH2(ctx context.Context, req *outRequest) (*exchange, error
 		p.pool.release(e)
 		return nil, err
 	}
-	return r.finishExchange(rctx, t, resp, func() { p.pool.release(e) }), nil
+	ex := r.finishExchange(rctx, t, resp, func() { p.pool.release(e) })
+	ex.ping = e.conn.(*h2Conn).cc.Ping
+	return ex, nil
 }

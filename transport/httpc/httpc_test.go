@@ -859,3 +859,62 @@ func TestClosed(t *testing.T) {
 		t.Fatal(res.Err)
 	}
 }
+
+// pingRecorder is a recorder whose Sink takes a keep-alive function, like
+// the stream runtime's.
+type pingRecorder struct {
+	*recorder
+	ping      chan func()
+	confirmed chan struct{}
+}
+
+func (r *pingRecorder) SetPing(f func()) { r.ping <- f }
+func (r *pingRecorder) ValidityConfirmed() {
+	select {
+	case r.confirmed <- struct{}{}:
+	default:
+	}
+}
+
+func TestH2PingValidity(t *testing.T) {
+	release := make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "first")
+		w.(http.Flusher).Flush()
+		<-release
+		io.WriteString(w, "last")
+	})
+	s := startServer(t, policy.H2, true, h)
+	st := s.streamtype(policy.H2, "/")
+	st.LongPoll = true
+	rec := &pingRecorder{recorder: newRecorder(), ping: make(chan func(), 1), confirmed: make(chan struct{}, 1)}
+	c := New(policy.H2, testEnv())
+	defer c.Close(context.Background())
+	done := make(chan transport.Result, 1)
+	go func() { done <- c.Run(context.Background(), attempt(st, testEnv(), nil), rec) }()
+	var ping func()
+	select {
+	case ping = <-rec.ping:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no SetPing")
+	}
+	ping()
+	select {
+	case <-rec.confirmed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("PING not acknowledged")
+	}
+	close(release)
+	if res := <-done; res.Err != nil || !res.Completed {
+		t.Fatalf("result %+v", res)
+	}
+	ping() // after the transaction: ignored
+	seq := rec.seq()
+	var body string
+	for _, b := range rec.rx {
+		body += string(b)
+	}
+	if body != "firstlast" || seq[0] != "CONNECTED" || !strings.HasPrefix(seq[1], "rx(SOM,") || strings.Join(seq[len(seq)-2:], " ") != "rx(EOM,) QOS_ACK_REMOTE" {
+		t.Fatalf("events %q, body %q", seq, body)
+	}
+}

@@ -24,6 +24,8 @@ var rxBufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b
 // deliver reports a final response (streams.md §11.2.4 steps 3–6): captured
 // metadata, the mapped user state, CONNECTED, the body, QOS_ACK/NACK_REMOTE.
 func (r *run) deliver(ctx context.Context, ex *exchange) transport.Result {
+	var pings pinger
+	defer pings.stop()
 	defer ex.close()
 	st, sink := r.a.Type, r.sink
 	resp := ex.resp
@@ -50,6 +52,17 @@ func (r *run) deliver(ctx context.Context, ex *exchange) transport.Result {
 		}
 	}
 	sink.State(event.Connected, 0)
+	if ps, ok := sink.(pingSetter); ok && ex.ping != nil {
+		// Validity keep-alive (streams.md §7): the stream asks for a PING
+		// when svalidping passes; the PING ACK confirms the connection.
+		ps.SetPing(func() {
+			pings.start(func() {
+				if ex.ping(ex.ctx) == nil {
+					sink.ValidityConfirmed()
+				}
+			})
+		})
+	}
 
 	var err error
 	if st.HTTPMultipartSSIn {
@@ -245,4 +258,41 @@ func retryAfter(h http.Header, now time.Time) time.Duration {
 		return d
 	}
 	return 0
+}
+
+// pingSetter is implemented by the stream runtime's Sink (stream.PingSetter).
+type pingSetter interface{ SetPing(ping func()) }
+
+// pinger runs at most one keep-alive at a time, never after stop, and stop
+// waits for the running one.
+type pinger struct {
+	mu     sync.Mutex
+	closed bool
+	busy   bool
+	wg     sync.WaitGroup
+}
+
+func (p *pinger) start(f func()) {
+	p.mu.Lock()
+	if p.closed || p.busy {
+		p.mu.Unlock()
+		return
+	}
+	p.busy = true
+	p.wg.Add(1)
+	p.mu.Unlock()
+	go func() {
+		defer p.wg.Done()
+		f()
+		p.mu.Lock()
+		p.busy = false
+		p.mu.Unlock()
+	}()
+}
+
+func (p *pinger) stop() {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	p.wg.Wait()
 }
