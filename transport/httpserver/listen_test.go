@@ -348,3 +348,22 @@ func TestSharingAcrossServerValues(t *testing.T) {
 		t.Fatalf("sharer twice: %v", err)
 	}
 }
+
+func TestUnixSocketInUseIsNotStolen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "busy.sock")
+	other, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	st := serverType("srv", policy.H1)
+	st.Endpoint = "+" + path
+	if _, err := New(nil).Listen(context.Background(), st, nil, func(transport.ServerConn) {}); !errors.Is(err, ErrListen) {
+		t.Fatalf("Listen on a live socket: %v", err)
+	}
+	if c, err := net.Dial("unix", path); err != nil {
+		t.Fatalf("the other listener lost its socket: %v", err)
+	} else {
+		c.Close()
+	}
+}

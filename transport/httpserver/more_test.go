@@ -2,6 +2,8 @@ package httpserver
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/securestreams/ss/event"
 	"github.com/securestreams/ss/policy"
+	"github.com/securestreams/ss/transport"
 )
 
 func TestHEADKeepsLengthHintOut(t *testing.T) {
@@ -265,4 +268,62 @@ func FuzzRequestFields(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestServeFromAcceptWithCancelledContext is what a runtime does when it
+// refuses a connection: Serve with a cancelled ctx inside the accept func.
+// It must return at once and close the connection (h2: reset the stream).
+func TestServeFromAcceptWithCancelledContext(t *testing.T) {
+	cases := []struct {
+		name  string
+		st    func() *policy.Streamtype
+		share bool
+		h2    bool
+	}{
+		{name: "h1", st: func() *policy.Streamtype { return serverType("srv", policy.H1) }},
+		{name: "h1-shared", st: func() *policy.Streamtype { return serverType("srv", policy.H1) }, share: true},
+		{name: "h2", st: func() *policy.Streamtype { return withTLS(t, serverType("srv", policy.H2)) }, h2: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			st := tc.st()
+			results := make(chan transport.Result, 4)
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			env := transport.Env{}.Defaults()
+			srv := New(env)
+			ln, err := srv.Listen(context.Background(), st, env, func(c transport.ServerConn) {
+				results <- c.Serve(ctx, &transport.Attempt{Type: st, Tx: newFakeTx(st)}, newRecSink())
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			if tc.share {
+				sh := serverType("sharer", policy.H1)
+				sh.Endpoint, sh.ListenerOf = "!srv", st
+				sl, err := srv.Listen(context.Background(), sh, env, func(transport.ServerConn) {})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer sl.Close()
+			}
+			c := client(t, false)
+			if tc.h2 {
+				c = tlsClient(t, true)
+			}
+			r := <-get(c, baseURL(ln, tc.h2)+"/", nil)
+			if r.err == nil {
+				t.Fatalf("client got a response: %+v", r.resp)
+			}
+			select {
+			case res := <-results:
+				if !errors.Is(res.Err, context.Canceled) {
+					t.Errorf("Serve: %v", res.Err)
+				}
+			case <-time.After(waitLimit):
+				t.Fatal("Serve did not return")
+			}
+		})
+	}
 }

@@ -245,11 +245,18 @@ func listenAddress(st *policy.Streamtype) (network, addr string, err error) {
 }
 
 // removeStaleSocket removes a unix socket file left by an earlier process
-// (lws does the same); anything that is not a socket is left alone.
+// (lws unlinks it too). A socket that still accepts connections, and
+// anything that is not a socket, is left alone (Listen then fails).
 func removeStaleSocket(path string) {
-	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
-		_ = os.Remove(path)
+	fi, err := os.Lstat(path)
+	if err != nil || fi.Mode()&os.ModeSocket == 0 {
+		return
 	}
+	if c, err := net.DialTimeout("unix", path, 100*time.Millisecond); err == nil {
+		_ = c.Close()
+		return
+	}
+	_ = os.Remove(path)
 }
 
 // serverTLS builds the server TLS configuration from server_cert/server_key:

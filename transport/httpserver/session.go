@@ -34,9 +34,11 @@ type session struct {
 	doneOnce sync.Once
 	hijacked atomic.Bool
 
-	mu  sync.Mutex
-	err error
-	rc  *http.ResponseController // the request being handled (h2 abort)
+	mu   sync.Mutex
+	err  error
+	busy bool                     // a handler is between enter and leave (may call sink)
+	idle chan struct{}            // closed by leave when Serve waits for !busy
+	rc   *http.ResponseController // the request being handled (h2 abort)
 
 	// Request-handler state (h1 requests are handled one at a time).
 	txns int             // transactions and upgrades seen
@@ -62,7 +64,9 @@ func (s *session) RemoteAddr() net.Addr { return s.conn.RemoteAddr() }
 // Serve runs the accepted stream's side of the connection until it ends or
 // ctx is cancelled (the stream was destroyed): then an h1 connection is
 // closed, an h2 stream is reset, and an upgraded websocket is closed by the
-// ws pump. It returns once nothing will call sink any more.
+// ws pump. It returns once nothing will call sink any more. Serve may be
+// called from inside the accept func with a cancelled ctx (a runtime
+// refusing the connection): it closes the connection and returns at once.
 func (s *session) Serve(ctx context.Context, a *transport.Attempt, sink transport.Sink) transport.Result {
 	s.ctx, s.a, s.sink = ctx, a, sink
 	close(s.started)
@@ -70,11 +74,58 @@ func (s *session) Serve(ctx context.Context, a *transport.Attempt, sink transpor
 	case <-s.done:
 	case <-ctx.Done():
 		s.abort()
-		<-s.done
+		s.waitIdle()
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return transport.Result{Err: s.err}
+	err := s.err
+	if err == nil {
+		err = ctx.Err()
+	}
+	return transport.Result{Err: err}
+}
+
+// enter marks a handler as working for the stream (it may call the sink
+// until leave); false when the stream is already destroyed.
+func (s *session) enter(rc *http.ResponseController) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ctx.Err() != nil {
+		return false
+	}
+	s.busy, s.rc = true, rc
+	return true
+}
+
+func (s *session) leave() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.busy, s.rc = false, nil
+	if s.idle != nil {
+		close(s.idle)
+		s.idle = nil
+	}
+}
+
+// waitIdle waits until no handler is working for the stream.
+func (s *session) waitIdle() {
+	for {
+		s.mu.Lock()
+		if !s.busy {
+			s.mu.Unlock()
+			return
+		}
+		if s.idle == nil {
+			s.idle = make(chan struct{})
+		}
+		idle := s.idle
+		s.mu.Unlock()
+		select {
+		case <-idle:
+		case <-s.done:
+			return
+		}
+	}
 }
 
 // abort ends the connection on behalf of a destroyed stream.
@@ -106,12 +157,6 @@ func (s *session) fail(err error) {
 	if s.err == nil {
 		s.err = err
 	}
-	s.mu.Unlock()
-}
-
-func (s *session) setCurrent(rc *http.ResponseController) {
-	s.mu.Lock()
-	s.rc = rc
 	s.mu.Unlock()
 }
 
@@ -157,25 +202,18 @@ func (s *session) handle(w http.ResponseWriter, r *http.Request) {
 		s.fail(ErrConnClosed)
 		panic(http.ErrAbortHandler)
 	}
+	if !s.enter(http.NewResponseController(w)) {
+		s.fail(s.ctx.Err())
+		panic(http.ErrAbortHandler)
+	}
+	defer s.leave()
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	stop := context.AfterFunc(s.ctx, cancel)
 	defer stop()
 	if !s.h2 && s.a.Type.WSSubprotocol != "" && isUpgrade(r) {
-		if s.ctx.Err() != nil {
-			s.fail(s.ctx.Err())
-			panic(http.ErrAbortHandler)
-		}
 		s.upgrade(w, r)
 		return
-	}
-	// Publish the request before checking ctx: abort either sees it or
-	// happened before the check below.
-	s.setCurrent(http.NewResponseController(w))
-	defer s.setCurrent(nil)
-	if s.ctx.Err() != nil {
-		s.fail(s.ctx.Err())
-		panic(http.ErrAbortHandler)
 	}
 	if err := s.transaction(ctx, w, r); err != nil {
 		if s.ctx.Err() != nil {
