@@ -39,6 +39,19 @@ var ErrGenerate = errors.New("ss: policy: cannot generate static policy")
 // kept, and identifiers derived from names are sanitised and de-duplicated.
 // The output is deterministic.
 func Generate(p *Policy, o GenOptions) ([]byte, error) {
+	src, err := generateSource(p, o)
+	if err != nil {
+		return nil, err
+	}
+	out, err := format.Source(src)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrGenerate, err)
+	}
+	return out, nil
+}
+
+// generateSource returns the unformatted source of Generate.
+func generateSource(p *Policy, o GenOptions) ([]byte, error) {
 	if p == nil {
 		return nil, fmt.Errorf("%w: nil policy", ErrGenerate)
 	}
@@ -87,11 +100,7 @@ func Generate(p *Policy, o GenOptions) ([]byte, error) {
 	b.WriteString(".\nfunc " + o.Func + "() *policy.Policy {\n")
 	b.Write(body)
 	b.WriteString("}\n")
-	out, err := format.Source(b.Bytes())
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrGenerate, err)
-	}
-	return out, nil
+	return b.Bytes(), nil
 }
 
 type generator struct {
