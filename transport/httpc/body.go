@@ -39,6 +39,9 @@ type txBody struct {
 	done   bool
 	// onEnd runs once when the body has been fully produced.
 	onEnd func()
+	// onRideshare, when set, is told the streamtype whose message comes
+	// next in a rideshare chain.
+	onRideshare func(name string)
 }
 
 func (b *txBody) next() ([]byte, error) {
@@ -77,6 +80,9 @@ func (b *txBody) next() ([]byte, error) {
 				b.inPart = false
 				if b.part.Rideshare != nil {
 					b.part = b.part.Rideshare
+					if b.onRideshare != nil {
+						b.onRideshare(b.part.Name)
+					}
 					continue
 				}
 				b.queued = append(b.queued, []byte("\r\n--"+b.boundary+"--\r\n"))
@@ -234,6 +240,9 @@ func (r *run) planBody(ctx context.Context, method string) (*bodyPlan, error) {
 		length = mappedCL
 	}
 	tb := &txBody{ctx: ctx, tx: a.Tx, first: &first, declared: length, part: st}
+	if rs, ok := r.sink.(rideshareSetter); ok && st.Rideshare != nil {
+		tb.onRideshare = rs.SetRideshare
+	}
 	p := &bodyPlan{length: length, src: tb}
 	switch {
 	case multipart:
@@ -280,3 +289,8 @@ func drain(src bodySource) ([]byte, error) {
 		buf = append(buf, p...)
 	}
 }
+
+// rideshareSetter is implemented by a Sink that tracks the streamtype of the
+// message being sent in a rideshare chain (Stream.Rideshare, streams.md
+// §11.2.6). It may be called from another goroutine than Run's.
+type rideshareSetter interface{ SetRideshare(name string) }

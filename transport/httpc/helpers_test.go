@@ -185,6 +185,7 @@ type recorder struct {
 	rx     [][]byte
 	meta   map[string]string
 	rxErr  error
+	rides  []string
 	// rxHook runs before each Rx is recorded (for blocking tests).
 	rxHook func()
 }
@@ -225,6 +226,12 @@ func (r *recorder) Rx(ctx context.Context, data []byte, flags event.Flags) error
 }
 
 func (r *recorder) ValidityConfirmed() {}
+
+func (r *recorder) SetRideshare(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.rides = append(r.rides, name)
+}
 
 func (r *recorder) Logger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 

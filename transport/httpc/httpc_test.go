@@ -636,6 +636,7 @@ func TestMultipartOut(t *testing.T) {
 			t.Fatal(res.Err)
 		}
 		eq(t, rec.seq(), []string{"CONNECTED", "QOS_ACK_REMOTE"})
+		eq(t, rec.rides, []string{"next"})
 		mu.Lock()
 		defer mu.Unlock()
 		want := []part{{"file1", "a.txt", "text/plain", "hello world"}, {"meta", "", "application/json", `{"k":1}`}}
