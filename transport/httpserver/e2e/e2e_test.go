@@ -357,3 +357,54 @@ func TestWebsocketWrongSubprotocol(t *testing.T) {
 	s := accepted(t, srv)
 	s.end("CREATING", "CONNECTING", "DISCONNECTED", "DESTROYING")
 }
+
+func TestServerCloseDestroysAccepted(t *testing.T) {
+	_, srv := serve(t, serverType("srv", policy.H1))
+	res := do(client(t, false), http.MethodGet, "http://"+srv.Addr().String()+"/", "")
+	s := accepted(t, srv)
+	s.until("SERVER_TXN")
+	if err := srv.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if r := recv(t, res); r.err == nil {
+		t.Fatalf("client got a response: %+v", r.resp)
+	}
+	s.end("CREATING", "CONNECTING", "CONNECTED", "SERVER_TXN", "DISCONNECTED", "DESTROYING")
+}
+
+func TestSharedListenerThroughRuntime(t *testing.T) {
+	owner := serverType("owner", policy.H1, "path")
+	sharer := serverType("sharer", policy.H1, "path")
+	sharer.Endpoint, sharer.ListenerOf = "!owner", owner
+	sharer.WSSubprotocol = "chat"
+	rt, osrv := serve(t, owner, sharer)
+	ssrv, err := rt.Serve(context.Background(), "sharer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ssrv.Close(context.Background()) })
+	if ssrv.Addr().String() != osrv.Addr().String() {
+		t.Fatalf("sharer listens on %v, owner on %v", ssrv.Addr(), osrv.Addr())
+	}
+	d := websocket.Dialer{Subprotocols: []string{"chat"}, HandshakeTimeout: waitLimit}
+	wc, _, err := d.Dial("ws://"+osrv.Addr().String()+"/chat", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := accepted(t, ssrv)
+	s.until("SERVER_UPGRADE")
+	s.meta("path", "/chat")
+	wc.Close()
+	s.end("CREATING", "CONNECTING", "CONNECTED", "SERVER_UPGRADE", "DISCONNECTED", "DESTROYING")
+
+	res := do(client(t, false), http.MethodGet, "http://"+osrv.Addr().String()+"/plain", "")
+	o := accepted(t, osrv)
+	o.until("SERVER_TXN")
+	o.meta("path", "/plain")
+	_ = o.s.Respond(context.Background(), 200)
+	_ = o.s.Send(context.Background(), []byte("owner"))
+	if r := recv(t, res); r.err != nil || r.body != "owner" {
+		t.Fatalf("plain: %+v %v", r.resp, r.err)
+	}
+	o.end("CREATING", "CONNECTING", "CONNECTED", "SERVER_TXN", "DISCONNECTED", "DESTROYING")
+}
