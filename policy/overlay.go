@@ -37,9 +37,14 @@ func ApplyOverlay(base *Policy, fragment []byte, opts Options) (*Policy, []Diagn
 		switch {
 		case m.key == "s":
 			d.arrayOfObjects(m.val, p, func(obj *node, ep *path) {
-				d.checkDupKeysDeep(obj, ep)
 				for j := range obj.members {
-					patches = append(patches, &obj.members[j])
+					pm := &obj.members[j]
+					// Patching drops repeated keys, so report them here;
+					// new streamtypes are checked when decoded.
+					if pm.val.kind == nObject && base.Streamtype(pm.key) != nil {
+						d.checkDupKeys(pm.val, d.child(ep, pm.key))
+					}
+					patches = append(patches, pm)
 				}
 			})
 		case m.key == "schema-version":
@@ -73,16 +78,6 @@ func ApplyOverlay(base *Policy, fragment []byte, opts Options) (*Policy, []Diagn
 // Overlay is ApplyOverlay with default options.
 func Overlay(base *Policy, fragment []byte) (*Policy, []Diagnostic, error) {
 	return ApplyOverlay(base, fragment, Options{})
-}
-
-// checkDupKeysDeep reports duplicate keys inside each streamtype object of
-// an overlay element (they would be lost by patching).
-func (d *decoder) checkDupKeysDeep(obj *node, p *path) {
-	for i := range obj.members {
-		if v := obj.members[i].val; v.kind == nObject {
-			d.checkDupKeys(v, d.child(p, obj.members[i].key))
-		}
-	}
 }
 
 // streamtypesObject returns the single object inside the encoded policy's

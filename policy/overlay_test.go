@@ -208,3 +208,24 @@ func TestOverlayErrors(t *testing.T) {
 		t.Errorf("chained overlay: %v", err)
 	}
 }
+
+func TestOverlayDuplicateKeysReportedOnce(t *testing.T) {
+	base := exampleBase(t)
+	for _, frag := range []string{
+		`{"s": [{"api_get": {"port": 1, "port": 2}}]}`,
+		`{"s": [{"fresh": {"endpoint": "e", "http_method": "GET", "port": 1, "port": 2}}]}`,
+	} {
+		p, diags, err := ApplyOverlay(base, []byte(pol(frag)), Options{})
+		if err != nil || len(diags) != 1 || diags[0].Code != CodeDuplicateKey || diags[0].Line != 1 {
+			t.Errorf("%s: %v%s", frag, err, diagsText(diags))
+			continue
+		}
+		for _, st := range p.Streamtypes {
+			if st.Name == "api_get" || st.Name == "fresh" {
+				if st.Port != 2 && (st.Name == "fresh" || strings.Contains(frag, "api_get")) {
+					t.Errorf("%s: port %d, want the later value 2", st.Name, st.Port)
+				}
+			}
+		}
+	}
+}
