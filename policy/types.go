@@ -149,7 +149,7 @@ type MetadataItem struct {
 	Name string
 	// Header is the mapped HTTP header name with one trailing ':' removed,
 	// "" when the item is only a value holder. HeaderRaw keeps the text as written.
-	Header    string
+	Header    string // as written (compare case-insensitively)
 	HeaderRaw string
 	Index     int // position in Streamtype.Metadata (declaration order)
 }
@@ -174,9 +174,9 @@ type Streamtype struct {
 	// General keys (policy.md §4.7).
 	Protocol            Protocol
 	Endpoint            string    // as written; "" when absent
-	EndpointTmpl        *Template // precompiled Endpoint
+	EndpointTmpl        *Template // precompiled Endpoint; nil when Endpoint is ""
 	Port                uint16
-	TLS                 bool
+	TLS                 bool        // as written; h3 uses TLS even when false (a conflict warning at load)
 	TrustStoreName      string      // "" for system roots
 	TrustStore          *TrustStore // resolved, nil for system roots
 	ClientCert          int         // -1 when absent, else 0..254
@@ -230,8 +230,8 @@ type Streamtype struct {
 	// HTTP keys (policy.md §4.9).
 	HTTPMethod            string // effective: "GET" default for h1/h2/h3 clients
 	HTTPURL               string
-	HTTPURLTmpl           *Template
-	HTTPExpect            int // 0 = any 2xx
+	HTTPURLTmpl           *Template // nil when HTTPURL is ""
+	HTTPExpect            int       // 0 = any 2xx
 	HTTPFailRedirect      bool
 	HTTPRespMap           []RespMapEntry // document order, first mapping of a status wins
 	HTTPAuthHeader        string         // trailing ':' removed
