@@ -102,6 +102,9 @@ func TestH2NoContentLength(t *testing.T) {
 	if r.err != nil || r.body != "abc" || r.resp.ProtoMajor != 2 || r.resp.ContentLength != -1 {
 		t.Fatalf("response: %+v %q %v", r.resp, r.body, r.err)
 	}
+	if _, ok := r.resp.Header["Content-Type"]; ok {
+		t.Errorf("Content-Type added by the library: %q", r.resp.Header["Content-Type"])
+	}
 }
 
 func TestH2DirectProtoStrHeaders(t *testing.T) {
