@@ -2,8 +2,10 @@ package httpserver
 
 import "errors"
 
-// Sentinel errors. Every error returned or reported by this package wraps one
-// of them.
+// Sentinel errors. Listen errors wrap ErrListen or ErrNotListening. A Serve
+// Result error is nil (the peer ended the connection normally), ctx.Err()
+// (the stream was destroyed), an error wrapping ErrConnClosed or
+// ErrSubprotocol, or the ws pump's error after an upgrade.
 var (
 	// ErrListen is wrapped by every Listen failure.
 	ErrListen = errors.New("ss: httpserver: cannot listen")
