@@ -23,18 +23,16 @@ var (
 // that exactly the headers of streams.md §11.2.2 go out, with names as
 // given and in declaration order.
 func (r *run) exchangeH1(ctx context.Context, req *outRequest, conn net.Conn) (*exchange, error) {
-	rctx, t := r.newRequestCtx(ctx, req)
 	if conn == nil {
-		dctx, cancel := context.WithTimeout(rctx, r.env.ConnectTimeout)
+		dctx, cancel := context.WithTimeout(ctx, r.env.ConnectTimeout)
 		c, err := transport.Dial(dctx, r.a, req.ep, transport.DialOptions{ALPN: []string{"http/1.1"}}, &r.timing)
 		cancel()
 		if err != nil {
-			t.stop()
-			t.cancel(nil)
 			return nil, err
 		}
 		conn = c
 	}
+	rctx, t := r.newRequestCtx(ctx, req)
 	// On cancellation unblock I/O at once (without a TLS close_notify that
 	// would let the peer end the body normally); release closes.
 	stopClose := context.AfterFunc(rctx, func() { conn.SetDeadline(time.Unix(1, 0)) })

@@ -919,3 +919,23 @@ func TestH2PingValidity(t *testing.T) {
 		t.Fatalf("events %q, body %q", seq, body)
 	}
 }
+
+func TestH1UnixSocket(t *testing.T) {
+	path := t.TempDir() + "/h1.sock"
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.Host+" "+r.URL.Path)
+	})}
+	done := make(chan struct{})
+	go func() { defer close(done); hs.Serve(ln) }()
+	defer func() { hs.Close(); <-done }()
+	st := &policy.Streamtype{Name: "u", Protocol: policy.H1, Endpoint: "+" + path, ClientCert: -1, HTTPMethod: "GET", HTTPURL: "v1/u"}
+	res, rec := runOnce(t, st, attempt(st, testEnv(), nil))
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	eq(t, rec.seq(), []string{"CONNECTED", "rx(SOM,localhost /v1/u)", "rx(EOM,)", "QOS_ACK_REMOTE"})
+}
