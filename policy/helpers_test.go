@@ -40,3 +40,13 @@ func TestHelpers(t *testing.T) {
 		t.Error("globMatch")
 	}
 }
+
+func TestLoad(t *testing.T) {
+	p, err := Load("testdata/example.json")
+	if err != nil || len(p.Streamtypes) != 17 {
+		t.Fatalf("Load: %v", err)
+	}
+	if _, err := Load("testdata/missing.json"); err == nil {
+		t.Error("Load of a missing file succeeded")
+	}
+}

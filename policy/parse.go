@@ -58,6 +58,13 @@ func ParseFile(name string, opts Options) (*Policy, []Diagnostic, error) {
 	return Parse(data, opts)
 }
 
+// Load reads and parses the policy file name with default options. It is
+// ParseFile for callers that do not need the warnings.
+func Load(name string) (*Policy, error) {
+	p, _, err := ParseFile(name, Options{})
+	return p, err
+}
+
 // finish applies strict mode, orders the diagnostics by position and builds
 // the result.
 func (d *decoder) finish() (*Policy, []Diagnostic, error) {
