@@ -1,11 +1,15 @@
 package policy
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // seedCorpus adds every test policy and every testdata file to f.
@@ -165,4 +169,42 @@ func BenchmarkExpand(b *testing.B) {
 	for b.Loop() {
 		tm.Expand(value)
 	}
+}
+
+// FuzzJSONDifferential checks the tokenizer against encoding/json: every
+// valid JSON object (valid UTF-8, within the nesting limit) must parse to
+// the same value.
+func FuzzJSONDifferential(f *testing.F) {
+	seedCorpus(f)
+	for _, s := range []string{`{"a": [1, -0.5e+3, "\ud83d\ude00\u0000", true, false, null, {}]}`, `{"a":"\ud800x", "a": 2}`, "{\"\\u00e9\": \"\\\"\\\\\\/\\b\\f\\n\\r\\t\"}"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if !json.Valid(data) || !utf8.Valid(data) {
+			return
+		}
+		var want any
+		if err := json.Unmarshal(data, &want); err != nil {
+			return
+		}
+		if _, ok := want.(map[string]any); !ok {
+			return
+		}
+		root, syn := parseJSON(data)
+		if syn != nil {
+			if strings.Contains(syn.Msg, "nesting deeper") {
+				return
+			}
+			t.Fatalf("valid JSON rejected: %s", syn)
+		}
+		var buf bytes.Buffer
+		writeJSON(&buf, root, 0)
+		var got any
+		if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
+			t.Fatalf("re-encoded tree is not JSON: %v\n%s", err, buf.Bytes())
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("tree differs from encoding/json:\n got %#v\nwant %#v", got, want)
+		}
+	})
 }
