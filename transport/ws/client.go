@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 
@@ -148,8 +149,12 @@ func dial(ctx context.Context, a *transport.Attempt, sink transport.Sink, t *tra
 		captureHeaders(a, sink, resp.Header)
 	}
 	if err != nil {
-		if ctx.Err() != nil {
+		switch {
+		case ctx.Err() != nil:
 			err = fmt.Errorf("%w: %w", err, ctx.Err())
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// gorilla's conn deadline is the ctx deadline; it may fire first.
+			err = fmt.Errorf("%w: %w", err, context.DeadlineExceeded)
 		}
 		if errors.Is(err, websocket.ErrBadHandshake) && resp != nil {
 			return nil, fmt.Errorf("%w: %s answered %d %s (expected 101 with a valid accept key)", ErrHandshake, ep.Address, resp.StatusCode, http.StatusText(resp.StatusCode))

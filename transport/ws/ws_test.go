@@ -907,3 +907,16 @@ func TestCancelWhileWriteBlocked(t *testing.T) {
 		t.Fatalf("Err = %v", res.Err)
 	}
 }
+
+func TestConnectTimeout(t *testing.T) {
+	hang := make(chan struct{})
+	srv := httptestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-hang }))
+	defer close(hang)
+	a := attempt(wsType(strings.TrimPrefix(srv.URL, "http://")), newTx())
+	a.Env.ConnectTimeout = 200 * time.Millisecond
+	start := time.Now()
+	res := New(nil).Run(context.Background(), a, newSink())
+	if el := time.Since(start); !errors.Is(res.Err, context.DeadlineExceeded) || el > 2*time.Second {
+		t.Fatalf("Err = %v after %v, want deadline exceeded after ~200ms", res.Err, el)
+	}
+}
