@@ -214,8 +214,10 @@ type exchange struct {
 	close func()
 	// cause reports why the request context was cancelled, if it was.
 	cause func() error
-	// arm resets the body idle timer; nil when there is none.
-	arm func()
+	// arm starts the body idle timer before a read and disarm stops it
+	// after (so a Sink.Rx blocked by backpressure is not idle time); nil
+	// when there is no limit.
+	arm, disarm func()
 	// ctx is the request's context.
 	ctx context.Context
 	// ping sends a protocol keep-alive on the connection (h2 PING) and
@@ -322,8 +324,10 @@ func (r *run) finishExchange(rctx context.Context, t *timers, resp *http.Respons
 	if d := r.env.BodyIdleTimeout; d > 0 && !r.a.Type.LongPoll {
 		t.mu.Lock()
 		t.body = time.AfterFunc(d, func() { t.cancel(errBodyTimeout) })
+		t.body.Stop()
 		t.mu.Unlock()
 		ex.arm = func() { t.body.Reset(d) }
+		ex.disarm = func() { t.body.Stop() }
 	}
 	var once sync.Once
 	ex.close = func() {

@@ -939,3 +939,26 @@ func TestH1UnixSocket(t *testing.T) {
 	}
 	eq(t, rec.seq(), []string{"CONNECTED", "rx(SOM,localhost /v1/u)", "rx(EOM,)", "QOS_ACK_REMOTE"})
 }
+
+// TestSlowSinkIsNotIdle: time spent blocked in Sink.Rx (backpressure) does
+// not count against the body idle limit.
+func TestSlowSinkIsNotIdle(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "one")
+		w.(http.Flusher).Flush()
+		io.WriteString(w, "two")
+	})
+	forEachProto(t, h, func(t *testing.T, s *server, p policy.Protocol) {
+		env := testEnv()
+		env.BodyIdleTimeout = 200 * time.Millisecond
+		st := s.streamtype(p, "/")
+		c := New(p, env)
+		defer c.Close(context.Background())
+		rec := newRecorder()
+		rec.rxHook = func() { time.Sleep(400 * time.Millisecond) }
+		res := c.Run(context.Background(), attempt(st, env, nil), rec)
+		if res.Err != nil || !res.Completed {
+			t.Fatalf("result %+v", res)
+		}
+	})
+}

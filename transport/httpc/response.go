@@ -107,6 +107,9 @@ func (r *run) readBody(ex *exchange, buf []byte) (int, error) {
 		ex.arm()
 	}
 	n, err := ex.resp.Body.Read(buf)
+	if ex.disarm != nil {
+		ex.disarm()
+	}
 	if err != nil {
 		if c := ex.cause(); c != nil && !errors.Is(c, context.Canceled) && !errors.Is(err, c) {
 			err = fmt.Errorf("%w (%v)", c, err)
