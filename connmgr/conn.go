@@ -427,3 +427,28 @@ func (a *Attachment) Detach() {
 	c.mu.Unlock()
 	c.m.release(c)
 }
+
+// Sibling returns another attachment to the same broker connection (for
+// extra subscriptions of the same stream, e.g. AWS IoT Shadow responses). It
+// fails when the connection is no longer usable. Detach it like any other.
+func (a *Attachment) Sibling() (*Attachment, error) {
+	c := a.c
+	m := c.m
+	m.mu.Lock()
+	if c.closing || m.closed {
+		m.mu.Unlock()
+		return nil, ErrClosed
+	}
+	c.refs++
+	m.mu.Unlock()
+	n := &Attachment{c: c, done: make(chan struct{}), notify: make(chan struct{}, 1), space: make(chan struct{}, 1)}
+	c.mu.Lock()
+	if c.dead {
+		c.mu.Unlock()
+		m.release(c)
+		return nil, c.deathErr()
+	}
+	c.atts[n] = struct{}{}
+	c.mu.Unlock()
+	return n, nil
+}

@@ -93,7 +93,7 @@ func (r *recSink) State(s event.State, ack uint32) {
 	}
 	r.add(s.String())
 }
-func (r *recSink) SetMetadata(name, value string) {}
+func (r *recSink) SetMetadata(name, value string) { r.add(fmt.Sprintf("meta(%s=%s)", name, value)) }
 func (r *recSink) Rx(ctx context.Context, data []byte, flags event.Flags) error {
 	if r.hold != nil {
 		select {
@@ -120,7 +120,7 @@ func (r *recSink) events() []string {
 // waitFor waits until cond holds for the events recorded so far.
 func (r *recSink) waitFor(t *testing.T, what string, cond func(evs []string) bool) []string {
 	t.Helper()
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(30 * time.Second)
 	for {
 		evs := r.events()
 		if cond(evs) {

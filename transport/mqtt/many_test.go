@@ -6,10 +6,13 @@ import (
 	"time"
 
 	"github.com/securestreams/ss/policy"
+	"github.com/securestreams/ss/transport"
 )
 
 func TestManyStreamsOneConnection(t *testing.T) {
 	f := newFixture(t)
+	// 1,000 SUBACKs from one broker take a while on a loaded machine.
+	env := (&transport.Env{MQTTAckTimeout: 30 * time.Second, ConnectTimeout: 30 * time.Second}).Defaults()
 	st := streamtype("many", f.broker.Addr, func(st *policy.Streamtype) {
 		st.Metadata = []*policy.MetadataItem{{Name: "i"}}
 		st.MQTTSubscribe, st.MQTTQoS = "many/${i}", 1
@@ -18,7 +21,7 @@ func TestManyStreamsOneConnection(t *testing.T) {
 	t0 := time.Now()
 	rs := make([]*running, n)
 	for i := range rs {
-		rs[i] = start(f.p, f.env, st, map[string]string{"i": fmt.Sprint(i)})
+		rs[i] = start(f.p, env, st, map[string]string{"i": fmt.Sprint(i)})
 	}
 	for _, r := range rs {
 		r.sink.waitN(t, 1)

@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"sync"
 
 	"github.com/securestreams/ss/connmgr"
 	"github.com/securestreams/ss/event"
@@ -43,6 +44,7 @@ type Protocol struct {
 	mgr         *connmgr.Manager
 	ownMgr      bool
 	maxInFlight int
+	txs         sync.WaitGroup // tx goroutines, which may outlive their Run briefly
 }
 
 var _ transport.Protocol = (*Protocol)(nil)
@@ -75,12 +77,25 @@ func NewProtocol(env *transport.Env, opt Options) *Protocol {
 func (p *Protocol) Manager() *connmgr.Manager { return p.mgr }
 
 // Close closes the protocol's own connection manager (all broker
-// connections); idempotent.
+// connections) and waits, bounded by ctx, for its goroutines; idempotent.
 func (p *Protocol) Close(ctx context.Context) error {
+	var err error
 	if p.ownMgr {
-		return p.mgr.Close(ctx)
+		err = p.mgr.Close(ctx)
 	}
-	return nil
+	done := make(chan struct{})
+	go func() {
+		p.txs.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		if err == nil {
+			err = ctx.Err()
+		}
+	}
+	return err
 }
 
 // CheckCompatible returns a *connmgr.MismatchError when the stream described

@@ -37,6 +37,7 @@ type session struct {
 	// guarded by mu
 	publishing uint32 // message inside Publish (0: none)
 	abandoned  bool   // the tx goroutine outlives the session: drop what it pushes
+	shadow     *shadowReq
 }
 
 // txGrace is how long the end of a lost connection waits for the tx
@@ -137,6 +138,13 @@ func (s *session) report(e entry) {
 		st = s.nack()
 	}
 	s.sink.State(st, e.seq)
+	if st == event.QoSNackRemote || st == event.QoSNackLocal {
+		s.mu.Lock()
+		if s.shadow != nil && s.shadow.seq == e.seq {
+			s.shadow.finish()
+		}
+		s.mu.Unlock()
+	}
 }
 
 func (s *session) nack() event.State {
@@ -149,7 +157,9 @@ func (s *session) nack() event.State {
 func (s *session) run(ctx context.Context) transport.Result {
 	txctx, stopTx := context.WithCancel(ctx)
 	txDone := make(chan struct{})
+	s.p.txs.Add(1)
 	go func() {
+		defer s.p.txs.Done()
 		defer close(txDone)
 		s.tx(txctx)
 	}()
@@ -207,7 +217,18 @@ func (s *session) run(ctx context.Context) transport.Result {
 			headDone = e.tok.Done()
 			timer.Reset(d)
 		}
+		var sh *shadowReq
+		var sh0, sh1 <-chan struct{}
+		s.mu.Lock()
+		if sh = s.shadow; sh != nil {
+			sh0, sh1 = sh.subs[0].Ready(), sh.subs[1].Ready()
+		}
+		s.mu.Unlock()
 		select {
+		case <-sh0:
+			s.deliverShadow(ctx, sh, sh.subs[0])
+		case <-sh1:
+			s.deliverShadow(ctx, sh, sh.subs[1])
 		case <-ctx.Done():
 			joined := stop(txGrace)
 			s.p.unsubscribe(s.att, s.env)
@@ -342,10 +363,23 @@ func (s *session) publish(ctx context.Context, seq uint32, payload []byte) bool 
 		s.push(entry{seq: seq, kind: unsent})
 		return false
 	}
+	var sh *shadowReq
+	if s.a.Type.AWSIoT && isShadowTopic(topic) {
+		var err error
+		if sh, err = s.shadowStart(ctx, topic, seq); err != nil {
+			s.env.Logger.Debug("ss: mqtt shadow subscriptions failed", "stream", s.a.StreamID, "err", err)
+			<-s.slots
+			s.push(entry{seq: seq, kind: unsent})
+			return ctx.Err() == nil
+		}
+	}
 	s.mu.Lock()
 	s.publishing = seq
 	s.mu.Unlock()
 	tok := s.att.Publish(topic, s.qos, s.retry, payload)
 	s.push(entry{seq: seq, kind: sent, tok: tok, deadline: time.Now().Add(s.env.MQTTAckTimeout)})
+	if sh != nil {
+		s.shadowWait(ctx, sh)
+	}
 	return true
 }
