@@ -2,14 +2,24 @@
 // shares a broker connection managed by connmgr, subscribes its substituted
 // mqtt_subscribe filter, publishes each tx message as one PUBLISH on its
 // substituted mqtt_topic, and reports QoS acknowledgements with the message's
-// 1-based sequence number.
+// 1-based sequence number. With aws_iot, Shadow topics get their
+// accepted/rejected responses (§11.5.7).
+//
+// Within Run, one goroutine makes every Sink call (states and rx stay in
+// order) and a second turns tx chunks into PUBLISHes; any number of QoS ≥ 1
+// messages may be in flight (Options.MaxInFlight bounds them, which is
+// transmit backpressure), and their acknowledgements are reported in publish
+// order. When the broker connection is lost, every unacknowledged message is
+// reported QOS_NACK_REMOTE before Run returns; the stream's retry policy then
+// reattaches (see connmgr).
 //
 // Sequence numbers count the messages of one connection of the stream (one
 // Run); they start again at 1 after a reconnection, because the transport
 // contract carries no per-stream state between attempts.
 //
-// AWS IoT Shadow mode (streams.md §11.5.7) is not implemented: with aws_iot
-// only the 256-byte topic limit and the x-amzn-mqtt-ca ALPN apply.
+// Not done: sending MQTT PINGREQ on the stream's validity schedule (paho has
+// no API for it; the broker keep-alive still runs at mqtt_keep_alive), DUP
+// re-sends before the ack timeout.
 package mqtt
 
 import (
