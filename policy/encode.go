@@ -3,6 +3,7 @@ package policy
 import (
 	"bytes"
 	"encoding/base64"
+	"fmt"
 	"strconv"
 	"unicode/utf8"
 )
@@ -35,6 +36,9 @@ func arrNode(elems ...*node) *node { return &node{kind: nArray, elems: elems} }
 // streamtype key whose value differs from its default, no comments. Parsing
 // the result gives a policy equal to p.
 func (p *Policy) MarshalJSON() ([]byte, error) {
+	if msg := checkNoNil(p); msg != "" {
+		return nil, fmt.Errorf("%w: %s", ErrInvalid, msg)
+	}
 	var buf bytes.Buffer
 	writeJSON(&buf, encodePolicy(p), 0)
 	buf.WriteByte('\n')

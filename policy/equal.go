@@ -117,3 +117,52 @@ func scalarEqual(a, b reflect.Value) bool {
 	}
 	return false
 }
+
+// checkNoNil reports nil entries in a hand-built policy, which ApplyOverlay,
+// MarshalJSON and Generate cannot walk.
+func checkNoNil(p *Policy) string {
+	if p == nil {
+		return "nil policy"
+	}
+	for i, r := range p.Retry {
+		if r == nil {
+			return "Retry[" + itoa(i) + "] is nil"
+		}
+	}
+	for i, c := range p.Certs {
+		if c == nil {
+			return "Certs[" + itoa(i) + "] is nil"
+		}
+	}
+	for i, ts := range p.TrustStores {
+		if ts == nil {
+			return "TrustStores[" + itoa(i) + "] is nil"
+		}
+		for j, c := range ts.Stack {
+			if c == nil {
+				return "TrustStores[" + itoa(i) + "].Stack[" + itoa(j) + "] is nil"
+			}
+		}
+	}
+	for i, a := range p.Auth {
+		if a == nil {
+			return "Auth[" + itoa(i) + "] is nil"
+		}
+	}
+	for i, m := range p.Metrics {
+		if m == nil {
+			return "Metrics[" + itoa(i) + "] is nil"
+		}
+	}
+	for i, st := range p.Streamtypes {
+		if st == nil {
+			return "Streamtypes[" + itoa(i) + "] is nil"
+		}
+		for j, m := range st.Metadata {
+			if m == nil {
+				return "Streamtypes[" + itoa(i) + "].Metadata[" + itoa(j) + "] is nil"
+			}
+		}
+	}
+	return ""
+}

@@ -52,8 +52,8 @@ func Generate(p *Policy, o GenOptions) ([]byte, error) {
 
 // generateSource returns the unformatted source of Generate.
 func generateSource(p *Policy, o GenOptions) ([]byte, error) {
-	if p == nil {
-		return nil, fmt.Errorf("%w: nil policy", ErrGenerate)
+	if msg := checkNoNil(p); msg != "" {
+		return nil, fmt.Errorf("%w: %s", ErrGenerate, msg)
 	}
 	pkg := o.Package
 	if pkg == "" {

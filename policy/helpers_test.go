@@ -50,3 +50,21 @@ func TestLoad(t *testing.T) {
 		t.Error("Load of a missing file succeeded")
 	}
 }
+
+func TestHandBuiltPoliciesWithNilEntries(t *testing.T) {
+	for _, p := range []*Policy{
+		{Retry: []*Retry{nil}}, {Certs: []*Cert{nil}}, {TrustStores: []*TrustStore{nil}},
+		{TrustStores: []*TrustStore{{Stack: []*Cert{nil}}}}, {Auth: []*Auth{nil}}, {Metrics: []*Metrics{nil}},
+		{Streamtypes: []*Streamtype{nil}}, {Streamtypes: []*Streamtype{{Metadata: []*MetadataItem{nil}}}},
+	} {
+		if _, err := p.MarshalJSON(); err == nil {
+			t.Errorf("MarshalJSON(%+v) succeeded", p)
+		}
+		if _, err := Generate(p, GenOptions{}); err == nil {
+			t.Errorf("Generate(%+v) succeeded", p)
+		}
+		if _, _, err := ApplyOverlay(p, []byte(`{}`), Options{}); err == nil {
+			t.Errorf("ApplyOverlay(%+v) succeeded", p)
+		}
+	}
+}

@@ -1,6 +1,9 @@
 package policy
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // ErrNilBase is returned by ApplyOverlay for a nil base policy.
 var ErrNilBase = errors.New("ss: policy: overlay on a nil base policy")
@@ -22,6 +25,9 @@ var overlaySections = map[string]bool{
 func ApplyOverlay(base *Policy, fragment []byte, opts Options) (*Policy, []Diagnostic, error) {
 	if base == nil {
 		return nil, nil, ErrNilBase
+	}
+	if msg := checkNoNil(base); msg != "" {
+		return nil, nil, fmt.Errorf("%w: base policy: %s", ErrInvalid, msg)
 	}
 	root, syn := parseJSON(fragment)
 	if syn != nil {
