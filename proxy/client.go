@@ -449,9 +449,17 @@ func (cs *ClientStream) flush(conn net.Conn, b []byte, chunks []transport.Chunk)
 				hint = headLen
 			}
 			if hint >= 0 {
+				// The hint connects an idle onward stream by itself (POLL,
+				// CONNECTING, as a local Send does). An ONWARD_CONNECT
+				// behind it would race with a fast failure: arriving
+				// during the retry wait it would reset the failure count
+				// and connect at once.
 				b, _ = (&PayloadLengthHint{Length: uint32(min(hint, 0xFFFFFFFF))}).AppendBinary(b)
+				cs.hintSent = hint
 			}
-			b, _ = (&OnwardConnect{}).AppendBinary(b)
+			if hint < 0 || cs.connReq {
+				b, _ = (&OnwardConnect{}).AppendBinary(b)
+			}
 			cs.connectSent = true
 		}
 		if cs.connectSent {
