@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -457,5 +458,89 @@ func TestProxyGoldenExchange(t *testing.T) {
 	want := h("56000d00000000002c6d696e7465737457000501000000005700050800000000570005060000000057000505000000005500150000000000000000000000002da7dcc8776f726c64")
 	if !bytes.Equal(got, want) {
 		t.Fatalf("proxy→client:\n got  %x\n want %x", got, want)
+	}
+}
+
+// TestProxyFlowControl: a fast onward producer and a slow proxied client:
+// every byte arrives in order and the heap stays bounded (nothing is
+// buffered without limit on the way).
+func TestProxyFlowControl(t *testing.T) {
+	const total = 32 << 20
+	pattern := func(off int, b []byte) {
+		for i := range b {
+			b[i] = byte((off + i) * 7 >> 3)
+		}
+	}
+	srv := testutil.Listen(t, "tcp", "", nil, func(c net.Conn) {
+		buf := make([]byte, 64<<10)
+		for off := 0; off < total; off += len(buf) {
+			pattern(off, buf)
+			if _, err := c.Write(buf); err != nil {
+				return
+			}
+		}
+		io.Copy(io.Discard, c)
+	})
+	st := rawType("firehose", "127.0.0.1", srv.Port())
+	st.NailedUp = true
+	addr, _ := inProcessProxy(t, newPolicy(st))
+	rt := newRuntime(t, ss.Config{Proxy: addr})
+	runtime.GC()
+	var base runtime.MemStats
+	runtime.ReadMemStats(&base)
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		var ms runtime.MemStats
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			runtime.ReadMemStats(&ms)
+			if ms.HeapAlloc > peak.Load() {
+				peak.Store(ms.HeapAlloc)
+			}
+		}
+	}()
+	ctx := context.Background()
+	s, err := rt.Create(ctx, "firehose")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	want := make([]byte, 0, 64<<10)
+	deadline := time.After(60 * time.Second)
+	for got < total {
+		select {
+		case ev := <-s.Events():
+			if ev.Kind != ss.PayloadEvent {
+				continue
+			}
+			want = want[:len(ev.Payload)]
+			pattern(got, want)
+			if !bytes.Equal(ev.Payload, want) {
+				t.Fatalf("payload differs at offset %d", got)
+			}
+			got += len(ev.Payload)
+			if got%(1<<20) < len(ev.Payload) {
+				time.Sleep(15 * time.Millisecond) // slow consumer
+			}
+		case <-deadline:
+			t.Fatalf("only %d of %d bytes", got, total)
+		}
+	}
+	close(stop)
+	<-sampled
+	s.Destroy(ctx)
+	for range s.Events() {
+	}
+	grew := int64(peak.Load()) - int64(base.HeapAlloc)
+	t.Logf("%d bytes in order; heap peak %.1f MiB above the start", got, float64(grew)/(1<<20))
+	if grew > 16<<20 {
+		t.Fatalf("heap grew by %d bytes while %d bytes passed: not bounded", grew, total)
 	}
 }
