@@ -26,11 +26,13 @@ type eventQueue struct {
 	abandoned bool // Close gave up: drop everything, close the channel
 }
 
-// pushLocked appends ev and starts the pump if needed. s.mu is held.
-func (s *Stream) pushLocked(ev event.Event) {
+// pushLocked delivers ev at once if the reader is waiting, else queues it
+// and starts the pump if needed; it reports whether ev was queued. s.mu is
+// held.
+func (s *Stream) pushLocked(ev event.Event) (queued bool) {
 	q := &s.q
 	if q.final {
-		return
+		return false
 	}
 	if ev.Kind == event.StateEvent && ev.State == event.Destroying {
 		q.final = true
@@ -39,7 +41,20 @@ func (s *Stream) pushLocked(ev event.Event) {
 		if q.final {
 			close(q.ch)
 		}
-		return
+		return false
+	}
+	if !q.pumping && q.head == len(q.items) {
+		// Fast path: the reader is already waiting on the channel; hand the
+		// event over without a pump goroutine. Order holds: nothing is
+		// queued and no pump is running.
+		select {
+		case q.ch <- ev:
+			if q.final {
+				close(q.ch)
+			}
+			return
+		default:
+		}
 	}
 	q.items = append(q.items, ev)
 	if !q.pumping {
@@ -47,6 +62,7 @@ func (s *Stream) pushLocked(ev event.Event) {
 		s.h.wg.Add(1)
 		go s.pump()
 	}
+	return true
 }
 
 // emitLocked checks and records a state change and queues its event. s.mu
@@ -96,8 +112,9 @@ func (s *Stream) pushRx(ctx context.Context, data []byte, flags event.Flags, for
 		s.mu.Unlock()
 		return ErrDestroyed
 	}
-	q.rxBytes += cost
-	s.pushLocked(event.Event{Kind: event.PayloadEvent, Payload: data, Flags: flags})
+	if s.pushLocked(event.Event{Kind: event.PayloadEvent, Payload: data, Flags: flags}) {
+		q.rxBytes += cost
+	}
 	s.mu.Unlock()
 	return nil
 }
