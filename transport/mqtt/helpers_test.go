@@ -153,7 +153,7 @@ func count(evs []string, prefix string) int {
 // txq is a scripted TxSource.
 type txq struct{ ch chan transport.Chunk }
 
-func newTx() *txq { return &txq{ch: make(chan transport.Chunk, 1024)} }
+func newTx() *txq { return &txq{ch: make(chan transport.Chunk, 8)} }
 
 func (q *txq) Next(ctx context.Context) (transport.Chunk, error) {
 	select {

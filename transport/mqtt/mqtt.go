@@ -210,6 +210,7 @@ func (p *Protocol) Run(ctx context.Context, a *transport.Attempt, sink transport
 		p.unsubscribe(att, env)
 		return transport.Result{Err: context.Cause(ctx)}
 	}
+	cancel() // the establishment limit ends here
 	sink.State(event.Connected, 0)
 
 	s := newSession(p, a, env, sink, att)

@@ -189,8 +189,13 @@ func (s *session) run(ctx context.Context) transport.Result {
 		return false
 	}
 
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
+	var timer *time.Timer // the head's ack deadline; made on first use
+	var timerC <-chan time.Time
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	var spare []connmgr.Message
 	for {
 		var headDone <-chan struct{}
@@ -215,7 +220,12 @@ func (s *session) run(ctx context.Context) transport.Result {
 				continue
 			}
 			headDone = e.tok.Done()
-			timer.Reset(d)
+			if timer == nil {
+				timer = time.NewTimer(d)
+				timerC = timer.C
+			} else {
+				timer.Reset(d)
+			}
 		}
 		var sh *shadowReq
 		var sh0, sh1 <-chan struct{}
@@ -250,7 +260,7 @@ func (s *session) run(ctx context.Context) transport.Result {
 			}
 		case <-s.wake:
 		case <-headDone:
-		case <-timer.C:
+		case <-timerC:
 		}
 	}
 }
