@@ -17,6 +17,8 @@ type decoder struct {
 	viaNode *node  // top-level via-socks5 value
 	paths   []path // slab for path segments
 
+	badCerts map[string]bool // certs entries that failed to decode
+
 	retries named[*Retry]
 	certs   named[*Cert]
 	stores  named[*storeBuild]
@@ -431,6 +433,10 @@ func (d *decoder) certEntry(m *member, p *path) {
 	c, msg := decodeCert(m.key, s)
 	if c == nil {
 		d.errAt(CodeBadCert, p, m.val, msg)
+		if d.badCerts == nil {
+			d.badCerts = map[string]bool{}
+		}
+		d.badCerts[m.key] = true
 		return
 	}
 	if d.certs.add(c.Name, c) {

@@ -482,3 +482,21 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 type errReader struct{}
 
 func (errReader) Read([]byte) (int, error) { return 0, errors.New("boom") }
+
+func TestUnknownRefHints(t *testing.T) {
+	d := expectCode(t, withSections(`{"x": {"endpoint": "e", "http_method": "GET", "retry": "r"}}`), CodeUnknownRef)
+	if !strings.Contains(d.Msg, `did you mean "r1"? (names match exactly; lws would have matched it by prefix)`) {
+		t.Error(d.Msg)
+	}
+	d = expectCode(t, withSections(`{"x": {"endpoint": "e", "http_method": "GET", "use_auth": "sgi"}}`), CodeUnknownRef)
+	if !strings.Contains(d.Msg, `did you mean "sig"?`) {
+		t.Error(d.Msg)
+	}
+	// A certs entry that failed to decode is reported once, where it is
+	// defined, not again at every reference.
+	_, diags, _ := ParseString(pol(`{"certs": [{"c": "AAAA"}], "trust_stores": [{"t": ["c"]}],
+		"s": [{"srv": {"server": true, "port": 1, "tls": true, "server_cert": "c", "server_key": "c"}}]}`), Options{})
+	if len(withCode(diags, CodeBadCert)) != 1 || len(withCode(diags, CodeUnknownRef)) != 0 {
+		t.Errorf("diagnostics:%s", diagsText(diags))
+	}
+}

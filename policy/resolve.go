@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -23,7 +24,7 @@ func (d *decoder) resolve() {
 			if b, ok := d.sts.get(ab.a.StreamtypeName); ok {
 				ab.a.Streamtype = b.st
 			} else {
-				d.errAt(CodeUnknownRef, ab.stPath, ab.stNode, "auth "+q(ab.a.Name)+" names streamtype "+q(ab.a.StreamtypeName)+", which does not exist")
+				d.errAt(CodeUnknownRef, ab.stPath, ab.stNode, "auth "+q(ab.a.Name)+" names streamtype "+q(ab.a.StreamtypeName)+", which does not exist"+hint(ab.a.StreamtypeName, d.sts.idx))
 			}
 		}
 		p.Auth = append(p.Auth, ab.a)
@@ -52,7 +53,9 @@ func (d *decoder) resolveStore(sb *storeBuild) *TrustStore {
 		}
 		c, ok := d.certs.get(name)
 		if !ok {
-			d.errAt(CodeUnknownRef, ep, e, "trust store "+q(sb.name)+" lists certs entry "+q(name)+", which does not exist")
+			if !d.badCerts[name] { // a bad entry was reported where it is defined
+				d.errAt(CodeUnknownRef, ep, e, "trust store "+q(sb.name)+" lists certs entry "+q(name)+", which does not exist"+hint(name, d.certs.idx))
+			}
 			continue
 		}
 		if c.Kind != KindCertificate {
@@ -117,7 +120,7 @@ func (d *decoder) resolveStreamtype(b *stBuild) {
 		}
 		k := &stKeys[id]
 		if k.applies&mask == 0 {
-			msg := k.name + " has no effect on a " + roleText(st.Protocol, st.Server) + " streamtype (ignored)"
+			msg := k.name + " has no effect on " + roleText(st.Protocol, st.Server) + " streamtypes (ignored)"
 			if id == kidHTTPMethod && st.Protocol == WS && client {
 				msg = "http_method has no effect on a ws client: the websocket handshake is always a GET (ignored)"
 			}
@@ -141,21 +144,21 @@ func (d *decoder) resolveStreamtype(b *stBuild) {
 		if r, ok := d.retries.get(st.RetryName); ok {
 			st.Retry = r
 		} else {
-			d.valErr(b, kidRetry, CodeUnknownRef, "no retry policy named "+q(st.RetryName))
+			d.valErr(b, kidRetry, CodeUnknownRef, "no retry policy named "+q(st.RetryName)+hint(st.RetryName, d.retries.idx))
 		}
 	}
 	if has(kidTrustStore) {
 		if sb, ok := d.stores.get(st.TrustStoreName); ok {
 			st.TrustStore = d.pol.TrustStores[d.stores.idx[sb.name]]
 		} else {
-			d.valErr(b, kidTrustStore, CodeUnknownRef, "no trust store named "+q(st.TrustStoreName))
+			d.valErr(b, kidTrustStore, CodeUnknownRef, "no trust store named "+q(st.TrustStoreName)+hint(st.TrustStoreName, d.stores.idx))
 		}
 	}
 	if has(kidUseAuth) {
 		if ab, ok := d.auths.get(st.UseAuthName); ok {
 			st.UseAuth = ab.a
 		} else {
-			d.valErr(b, kidUseAuth, CodeUnknownRef, "no auth scheme named "+q(st.UseAuthName))
+			d.valErr(b, kidUseAuth, CodeUnknownRef, "no auth scheme named "+q(st.UseAuthName)+hint(st.UseAuthName, d.auths.idx))
 		}
 	}
 	if has(kidRideshare) {
@@ -165,14 +168,14 @@ func (d *decoder) resolveStreamtype(b *stBuild) {
 				d.valErr(b, kidRideshare, CodeConflict, "rideshare target "+q(st.RideshareName)+" is "+rb.st.Protocol.String()+"; it must be h1, h2 or h3")
 			}
 		} else {
-			d.valErr(b, kidRideshare, CodeUnknownRef, "no streamtype named "+q(st.RideshareName))
+			d.valErr(b, kidRideshare, CodeUnknownRef, "no streamtype named "+q(st.RideshareName)+hint(st.RideshareName, d.sts.idx))
 		}
 	}
 	st.ServerCert = d.certRef(b, kidServerCert, st.ServerCertName, KindCertificate)
 	st.ServerKey = d.certRef(b, kidServerKey, st.ServerKeyName, KindPrivateKey)
 	sigv4 := st.UseAuth != nil && st.UseAuth.Type == AuthSigV4
 	if sigv4 && mask&(aHTTPC|aWSC) == 0 && client {
-		d.keyWarn(b, kidUseAuth, CodeNotApplicable, "a sigv4 auth scheme has no effect on a "+roleText(st.Protocol, st.Server)+" streamtype")
+		d.keyWarn(b, kidUseAuth, CodeNotApplicable, "a sigv4 auth scheme has no effect on "+roleText(st.Protocol, st.Server)+" streamtypes")
 	}
 	for _, id := range []int{kidAWSRegion, kidAWSService} {
 		if !has(id) {
@@ -236,6 +239,27 @@ func (d *decoder) resolveStreamtype(b *stBuild) {
 	}
 }
 
+// hint suggests a close name for an unknown reference, noting that lws
+// would have matched a longer name by prefix.
+func hint(ref string, names map[string]int) string {
+	known := make([]string, 0, len(names))
+	prefix := ""
+	for n := range names {
+		known = append(known, n)
+		if strings.HasPrefix(n, ref) && (prefix == "" || n < prefix) {
+			prefix = n
+		}
+	}
+	if prefix != "" {
+		return "; did you mean " + q(prefix) + "? (names match exactly; lws would have matched it by prefix)"
+	}
+	sort.Strings(known)
+	if s := suggest(ref, known); s != "" {
+		return "; did you mean " + q(s) + "?"
+	}
+	return ""
+}
+
 func utoa(v uint32) string { return strconv.FormatUint(uint64(v), 10) }
 
 func (d *decoder) certRef(b *stBuild, id int, name string, kind CertKind) *Cert {
@@ -244,7 +268,9 @@ func (d *decoder) certRef(b *stBuild, id int, name string, kind CertKind) *Cert 
 	}
 	c, ok := d.certs.get(name)
 	if !ok {
-		d.valErr(b, id, CodeUnknownRef, "no certs entry named "+q(name))
+		if !d.badCerts[name] {
+			d.valErr(b, id, CodeUnknownRef, "no certs entry named "+q(name)+hint(name, d.certs.idx))
+		}
 		return nil
 	}
 	if c.Kind != kind {
