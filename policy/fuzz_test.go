@@ -49,6 +49,15 @@ func FuzzParse(f *testing.F) {
 		if hasErr != (err != nil) {
 			t.Fatalf("error diagnostics %v but err %v", hasErr, err)
 		}
+		for i := 1; i < len(diags); i++ {
+			if a, b := diags[i-1], diags[i]; a.Line > b.Line || (a.Line == b.Line && a.Col > b.Col) {
+				t.Fatalf("diagnostics out of order: %s, %s", a, b)
+			}
+		}
+		sp, sdiags, serr := Parse(data, Options{Strict: true})
+		if (serr == nil) != (len(diags) == 0) || len(sdiags) != len(diags) || (sp == nil) != (serr != nil) {
+			t.Fatalf("strict mode: %d diagnostics, err %v; normal mode: %d diagnostics", len(sdiags), serr, len(diags))
+		}
 		if out, ferr := Format(data); ferr == nil {
 			if _, syn := parseJSON(out); syn != nil {
 				t.Fatalf("Format output does not parse: %s\n%s", syn, out)
