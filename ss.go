@@ -162,6 +162,9 @@ func (rt *Runtime) Create(ctx context.Context, streamtype string, opts ...Option
 	if st.Server {
 		return nil, fmt.Errorf("%w: %q is a server streamtype: use Serve", ErrServerStreamtype, streamtype)
 	}
+	if st.LocalSink {
+		return nil, fmt.Errorf("%w: streamtype %q: local_sink streams are not supported", ErrUnsupportedProtocol, streamtype)
+	}
 	proto, err := rt.clientProtocol(st.Protocol)
 	if err != nil {
 		return nil, fmt.Errorf("ss: streamtype %q: %w", streamtype, err)
