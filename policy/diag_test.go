@@ -500,3 +500,16 @@ func TestUnknownRefHints(t *testing.T) {
 		t.Errorf("diagnostics:%s", diagsText(diags))
 	}
 }
+
+func TestPresenceSurvivesEncoding(t *testing.T) {
+	// An empty http_method is the GET default; a server's port 0 (an
+	// ephemeral port) is kept through MarshalJSON and overlays.
+	p, diags := mustParse(t, pol(`{"s": [{"x": {"endpoint": "e", "http_method": ""}, "srv": {"server": true, "port": 0}}]}`), Options{})
+	if p.Streamtype("x").HTTPMethod != "GET" || len(withCode(diags, CodeMissingKey)) != 1 || diags[0].Path != "s[0].x.http_method" {
+		t.Errorf("diagnostics:%s", diagsText(diags))
+	}
+	p2, _, err := ApplyOverlay(p, []byte(`{}`), Options{})
+	if err != nil || !Equal(p, p2) {
+		t.Errorf("overlay: %v %s", err, Diff(p, p2))
+	}
+}

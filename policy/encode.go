@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -190,7 +191,10 @@ func encodeStreamtype(st *Streamtype) *node {
 			}
 		case kUint:
 			v := getInt(k.u(st))
-			if (id == kidClientCert && v >= 0) || (id != kidClientCert && v != 0) {
+			// A server's port is required (even 0, an ephemeral port)
+			// unless it listens on a unix socket or shares a listener.
+			serverPort := id == kidPort && st.Server && !strings.HasPrefix(st.Endpoint, "+") && !strings.HasPrefix(st.Endpoint, "!")
+			if (id == kidClientCert && v >= 0) || (id != kidClientCert && v != 0) || serverPort {
 				o.set(k.name, intNode(v))
 			}
 		case kStr, kHeader, kSubst, kRef:

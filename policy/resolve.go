@@ -306,8 +306,12 @@ func (d *decoder) clientRules(b *stBuild) {
 			d.keyWarn(b, kidClientCert, CodeNotApplicable, "client_cert has no effect without TLS")
 		}
 	}
-	if st.Protocol <= H3 && !has(kidHTTPMethod) {
-		d.nameWarn(b, CodeMissingKey, "HTTP client streamtype "+q(st.Name)+" has no \"http_method\"; GET is used")
+	if st.Protocol <= H3 && st.HTTPMethod == "" {
+		if has(kidHTTPMethod) {
+			d.warnAt(CodeMissingKey, b.keyPath(kidHTTPMethod), b.keys[kidHTTPMethod].val, "http_method is empty; GET is used")
+		} else {
+			d.nameWarn(b, CodeMissingKey, "HTTP client streamtype "+q(st.Name)+" has no \"http_method\"; GET is used")
+		}
 		st.HTTPMethod = "GET"
 	}
 	if st.Protocol == MQTT && st.MQTTTopic == "" && st.MQTTSubscribe == "" {
