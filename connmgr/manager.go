@@ -1,6 +1,7 @@
 package connmgr
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -381,7 +382,20 @@ func (c *conn) pahoOptions(dial func(ctx context.Context) (net.Conn, error)) *pa
 	o.SetCustomOpenConnectionFn(func(*url.URL, paho.ClientOptions) (net.Conn, error) {
 		ctx, cancel := context.WithTimeout(c.m.ctx, cfg.ConnectTimeout)
 		defer cancel()
-		return dial(ctx)
+		nc, err := dial(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return &bufferedConn{Conn: nc, r: bufio.NewReaderSize(nc, 4096)}, nil
 	})
 	return o
 }
+
+// bufferedConn reads through a buffer: paho reads each packet's fixed header
+// one byte at a time, which costs a system call per byte on a bare socket.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
