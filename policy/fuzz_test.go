@@ -106,8 +106,18 @@ func FuzzOverlay(f *testing.F) {
 		if (err == nil) != (p != nil) {
 			t.Fatalf("err %v with policy %v", err, p != nil)
 		}
-		if p != nil && p == base {
+		if p == nil {
+			return
+		}
+		if p == base {
 			t.Fatal("overlay returned the base")
+		}
+		again, diags, err := ApplyOverlay(p, []byte(`{}`), Options{})
+		if err != nil {
+			t.Fatalf("empty overlay on the result failed: %v%s", err, diagsText(diags))
+		}
+		if d := Diff(p, again); d != "" {
+			t.Fatalf("empty overlay changed the result at %s", d)
 		}
 	})
 }
