@@ -32,6 +32,7 @@ func main() {
 		run  func(context.Context) error
 	}{
 		{"raw+tls", rawTLS},
+		{"websocket", websocket},
 	}
 	for _, p := range parts {
 		fmt.Printf("== %s\n", p.name)
