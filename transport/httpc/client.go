@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -85,9 +86,7 @@ type run struct {
 	a    *transport.Attempt
 	env  *transport.Env
 	sink transport.Sink
-	log  interface {
-		Debug(msg string, args ...any)
-	}
+	log  *slog.Logger
 
 	timing   transport.Timing
 	txnStart time.Time

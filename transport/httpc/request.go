@@ -245,7 +245,7 @@ func endpointFromURL(u *url.URL) (*transport.Endpoint, error) {
 	case "https":
 		ep.Port, ep.TLS = 443, true
 	default:
-		return nil, &redirectError{reason: "unsupported scheme " + strconvQuote(u.Scheme)}
+		return nil, &redirectError{reason: "unsupported scheme " + strconv.Quote(u.Scheme)}
 	}
 	ep.Host = u.Hostname()
 	if ep.Host == "" {
@@ -263,5 +263,3 @@ func endpointFromURL(u *url.URL) (*transport.Endpoint, error) {
 	ep.Path = transport.NormalizePath(u.RequestURI())
 	return ep, nil
 }
-
-func strconvQuote(s string) string { return strconv.Quote(s) }
