@@ -32,7 +32,7 @@ func main() {
 		run  func(context.Context) error
 	}{
 		{"raw+tls", rawTLS},
-		{"websocket", websocket},
+		{"websocket", wsEcho},
 	}
 	for _, p := range parts {
 		fmt.Printf("== %s\n", p.name)

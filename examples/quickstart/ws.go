@@ -25,10 +25,10 @@ const wsPolicy = `{
   }]
 }`
 
-// websocket runs an ss WebSocket echo server and an ss ws client: one whole
+// wsEcho runs an ss WebSocket echo server and an ss ws client: one whole
 // message (Send) and one sent as two frames (Write with SOM, then EOM); each
 // comes back as one message, SOM|EOM.
-func websocket(ctx context.Context) error {
+func wsEcho(ctx context.Context) error {
 	port, err := freePort()
 	if err != nil {
 		return err

@@ -9,7 +9,7 @@ import (
 func TestWebSocket(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := websocket(ctx); err != nil {
+	if err := wsEcho(ctx); err != nil {
 		t.Fatal(err)
 	}
 }
