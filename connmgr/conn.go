@@ -43,7 +43,16 @@ type conn struct {
 	birthSent bool
 
 	routeBuf []*Attachment // used only by the (ordered, single) paho handler
+
+	// unrouted holds messages no attachment's filter matched, on a
+	// persistent session only (guarded by mu): a broker resuming a session sends what it
+	// queued right after CONNACK, before the streams have subscribed again.
+	// Subscribe hands them over. Bounded by maxUnrouted (oldest dropped, logged).
+	unrouted []Message
+	dropped  int
 }
+
+const maxUnrouted = 1024
 
 func (c *conn) connect(dial func(ctx context.Context) (net.Conn, error)) {
 	c.client = paho.NewClient(c.pahoOptions(dial))
@@ -148,6 +157,10 @@ func (c *conn) route(_ paho.Client, msg paho.Message) {
 		}
 	}
 	c.mu.RUnlock()
+	if len(buf) == 0 && !c.settings.CleanStart && c.id.ClientID != "" {
+		c.keepUnrouted(Message{Topic: topic, Payload: msg.Payload(), QoS: msg.Qos(), Retained: msg.Retained()})
+		return
+	}
 	payload := msg.Payload()
 	for i, a := range buf {
 		p := payload
@@ -158,6 +171,36 @@ func (c *conn) route(_ paho.Client, msg paho.Message) {
 	}
 	clear(buf)
 	c.routeBuf = buf[:0]
+}
+
+func (c *conn) keepUnrouted(m Message) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dead {
+		return
+	}
+	if len(c.unrouted) >= maxUnrouted {
+		c.unrouted = slices.Delete(c.unrouted, 0, 1)
+		c.dropped++
+		c.m.log.Warn("ss: mqtt message for no subscribed stream dropped", "broker", c.id.String(), "dropped", c.dropped)
+	}
+	c.unrouted = append(c.unrouted, m)
+}
+
+// takeUnrouted removes and returns the kept messages matching filter; c.mu must be held.
+func (c *conn) takeUnroutedLocked(filter string) []Message {
+	var out []Message
+	keep := c.unrouted[:0]
+	for _, m := range c.unrouted {
+		if Match(filter, m.Topic) {
+			out = append(out, m)
+		} else {
+			keep = append(keep, m)
+		}
+	}
+	clear(c.unrouted[len(keep):])
+	c.unrouted = keep
+	return out
 }
 
 func (c *conn) wait(ctx context.Context, a *Attachment, tok paho.Token, what string) error {
@@ -334,7 +377,17 @@ func (a *Attachment) Subscribe(ctx context.Context, filter string, qos byte, wir
 	a.filter, a.qos = filter, qos
 	c.subs = append(slices.Clone(c.subs), a)
 	c.filters[filter]++
+	held := c.takeUnroutedLocked(filter)
 	c.mu.Unlock()
+	if len(held) > 0 { // at most maxUnrouted: past the queue bound, but bounded
+		a.qmu.Lock()
+		a.q = append(a.q, held...)
+		a.qmu.Unlock()
+		select {
+		case a.notify <- struct{}{}:
+		default:
+		}
+	}
 	if !wire {
 		c.subMu.Unlock()
 		return nil

@@ -331,3 +331,52 @@ func TestCloseWithAttachments(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestResumedSessionKeepsEarlyMessages: a broker resuming a persistent
+// session sends what it queued right after CONNACK, before the stream has
+// registered its filter again; the message must still reach it.
+func TestResumedSessionKeepsEarlyMessages(t *testing.T) {
+	b := broker(t)
+	m := New(Config{})
+	defer closeManager(t, m)
+	ctx := ctxT(t)
+	req := request(b.Addr, "persist", 0)
+	req.Identity.ClientID, req.Settings.CleanStart = "ss-persist", false
+	a, err := m.Attach(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.SessionPresent() {
+		t.Fatal("fresh session reported present")
+	}
+	if err := a.Subscribe(ctx, "p/#", 1, true); err != nil {
+		t.Fatal(err)
+	}
+	a.Detach() // DISCONNECT, subscription kept in the session
+	if !mqtttest.WaitFor(ctx, func() bool { return b.Connected() == 0 }) {
+		t.Fatal("not disconnected")
+	}
+	if err := b.Publish("p/1", []byte("while away"), false, 1); err != nil {
+		t.Fatal(err)
+	}
+	a2, err := m.Attach(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a2.Detach()
+	if !a2.SessionPresent() {
+		t.Fatal("session not resumed")
+	}
+	time.Sleep(50 * time.Millisecond) // let the queued message arrive first
+	if err := a2.Subscribe(ctx, "p/#", 1, false); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-a2.Ready():
+	case <-time.After(5 * time.Second):
+		t.Fatal("queued message not delivered")
+	}
+	if msgs := a2.Receive(nil); len(msgs) != 1 || string(msgs[0].Payload) != "while away" {
+		t.Fatalf("got %+v", msgs)
+	}
+}
