@@ -33,6 +33,7 @@ func main() {
 	}{
 		{"raw+tls", rawTLS},
 		{"websocket", wsEcho},
+		{"mqtt", mqttPubSub},
 	}
 	for _, p := range parts {
 		fmt.Printf("== %s\n", p.name)
