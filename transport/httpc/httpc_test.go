@@ -962,3 +962,51 @@ func TestSlowSinkIsNotIdle(t *testing.T) {
 		}
 	})
 }
+
+func TestH2ConcurrentShareOneConnection(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(20 * time.Millisecond)
+		io.WriteString(w, r.Proto)
+	})
+	s := startServer(t, policy.H2, true, h)
+	env := testEnv()
+	c := New(policy.H2, env)
+	defer c.Close(context.Background())
+	st := s.streamtype(policy.H2, "/")
+	var wg sync.WaitGroup
+	for i := 0; i < 5; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rec := newRecorder()
+			if res := c.Run(context.Background(), attempt(st, env, nil), rec); res.Err != nil || string(rec.rx[0]) != "HTTP/2.0" {
+				t.Errorf("result %+v, rx %q", res, rec.rx)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := s.accepts.Load(); n != 1 {
+		t.Fatalf("%d connections for 5 concurrent transactions", n)
+	}
+}
+
+// TestH2FallbackToH1: a TLS server without h2 in ALPN gets HTTP/1.1.
+func TestH2FallbackToH1(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.Proto+" "+r.Header.Get("Connection"))
+	})
+	s := startServer(t, policy.H1, true, h)
+	st := s.streamtype(policy.H2, "/")
+	c := New(policy.H2, testEnv())
+	defer c.Close(context.Background())
+	for i := 0; i < 2; i++ {
+		rec := newRecorder()
+		if res := c.Run(context.Background(), attempt(st, testEnv(), nil), rec); res.Err != nil {
+			t.Fatal(res.Err)
+		}
+		eq(t, rec.seq(), []string{"CONNECTED", "rx(SOM,HTTP/1.1 close)", "rx(EOM,)", "QOS_ACK_REMOTE"})
+	}
+	if c.h2poolLen() != 0 {
+		t.Fatal("an HTTP/1.1 connection was pooled")
+	}
+}
