@@ -177,14 +177,20 @@ func TestGenerateRoundTrip(t *testing.T) {
 
 	texts := validCorpus(t)
 	var list strings.Builder
-	list.WriteString("package main\n\nvar cases = []rtCase{\n")
+	list.WriteString("package main\n\nimport \"github.com/securestreams/ss/policy\"\n\nvar cases = []rtCase{\n")
 	for i, s := range texts {
 		p, _, err := ParseString(s, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		fn := fmt.Sprintf("P%03d", i)
-		src, err := Generate(p, GenOptions{Package: "main", Func: fn})
+		opts := GenOptions{Package: "main", Func: fn}
+		build := fn
+		if i%2 == 1 { // also exercise the package-level variable form
+			opts = GenOptions{Package: "main", Var: "V" + fn, Source: fn + ".json"}
+			build = "func() *policy.Policy { return V" + fn + " }"
+		}
+		src, err := Generate(p, opts)
 		if err != nil {
 			t.Fatalf("policy %d: %v", i, err)
 		}
@@ -194,7 +200,7 @@ func TestGenerateRoundTrip(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, strings.ToLower(fn)+".json"), []byte(s), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		fmt.Fprintf(&list, "\t{%q, %s},\n", strings.ToLower(fn)+".json", fn)
+		fmt.Fprintf(&list, "\t{%q, %s},\n", strings.ToLower(fn)+".json", build)
 	}
 	list.WriteString("}\n")
 	if err := os.WriteFile(filepath.Join(dir, "cases.go"), []byte(list.String()), 0o644); err != nil {
