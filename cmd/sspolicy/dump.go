@@ -16,8 +16,9 @@ func dump(w io.Writer, file string, p *policy.Policy) {
 	fmt.Fprintf(w, "  product:        %s\n", orNone(p.Product))
 	fmt.Fprintf(w, "  schema-version: %d\n", p.SchemaVersion)
 	fmt.Fprintf(w, "  via-socks5:     %s\n", orNone(p.ViaSOCKS5))
-	fmt.Fprintf(w, "  %d retry policies, %d certs entries, %d trust stores, %d auth schemes, %d metrics policies, %d streamtypes\n",
-		len(p.Retry), len(p.Certs), len(p.TrustStores), len(p.Auth), len(p.Metrics), len(p.Streamtypes))
+	fmt.Fprintf(w, "  %s, %s, %s, %s, %s, %s\n", plural(len(p.Retry), "retry policy"), plural(len(p.Certs), "certs entry"),
+		plural(len(p.TrustStores), "trust store"), plural(len(p.Auth), "auth scheme"), plural(len(p.Metrics), "metrics policy"),
+		plural(len(p.Streamtypes), "streamtype"))
 
 	for _, r := range p.Retry {
 		fmt.Fprintf(w, "\nretry %s\n  %s\n", r.Name, retryText(r))
@@ -52,6 +53,19 @@ func dump(w io.Writer, file string, p *policy.Policy) {
 	for _, st := range p.Streamtypes {
 		dumpStreamtype(w, st)
 	}
+}
+
+// plural returns "1 thing" or "n things" (policy -> policies, entry -> entries).
+func plural(n int, noun string) string {
+	if n != 1 {
+		switch {
+		case strings.HasSuffix(noun, "cy"), strings.HasSuffix(noun, "ry"):
+			noun = noun[:len(noun)-1] + "ies"
+		default:
+			noun += "s"
+		}
+	}
+	return strconv.Itoa(n) + " " + noun
 }
 
 func orNone(s string) string {
@@ -123,7 +137,7 @@ func dumpStreamtype(w io.Writer, st *policy.Streamtype) {
 		fmt.Fprintf(w, "  server cert: %s, key %s\n", st.ServerCertName, st.ServerKeyName)
 	case st.Server:
 	case st.TrustStore != nil:
-		fmt.Fprintf(w, "  trust store: %s (%d certificates)\n", st.TrustStore.Name, len(st.TrustStore.Stack))
+		fmt.Fprintf(w, "  trust store: %s (%s)\n", st.TrustStore.Name, plural(len(st.TrustStore.Stack), "certificate"))
 	case st.TLS || st.Protocol == policy.H3:
 		fmt.Fprintf(w, "  trust store: system roots\n")
 	default:

@@ -117,13 +117,14 @@ func TestDump(t *testing.T) {
 	}
 	for _, want := range []string{
 		"release:        2026.11-example",
+		"  3 retry policies, 2 certs entries, 2 trust stores, 2 auth schemes, 1 metrics policy, 17 streamtypes\n",
 		"retry forever\n  backoff: [500 1000 2000 4000 8000 16000 30000 60000 120000] ms (9 entries); conceal: 65535 (retry forever); jitter: none",
 		"retry fast\n  backoff: [100 200] ms (2 entries); conceal: 2 (at most 3 attempts in a row); jitter: 30%",
 		"example_test_cert: certificate, subject CN=example.test",
 		"example_test_key: private key",
 		"trust store example_test_alt: example_test_cert",
 		"auth device_token: type token, blob 1, token refreshed by streamtype token_refresh",
-		"streamtype api_get (h1 client)\n  endpoint:    example.test\n  port:        8443\n  protocol:    h1\n  tls:         true\n  trust store: example_test (1 certificates)\n  retry:       default: backoff: [1000 2000 3000 5000 10000] ms (5 entries); conceal: 5 (at most 6 attempts in a row); jitter: 20%; svalidping 30 s, svalidhup 35 s",
+		"streamtype api_get (h1 client)\n  endpoint:    example.test\n  port:        8443\n  protocol:    h1\n  tls:         true\n  trust store: example_test (1 certificate)\n  retry:       default: backoff: [1000 2000 3000 5000 10000] ms (5 entries); conceal: 5 (at most 6 attempts in a row); jitter: 20%; svalidping 30 s, svalidhup 35 s",
 		"  metadata:    item, lang, ua (header user-agent), etag (header etag), ctype (header content-type)",
 		"    http_resp_map: [{\"530\": 1530}, {\"531\": 1531}]",
 		"    attr_priority: 3",
