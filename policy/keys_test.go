@@ -80,6 +80,7 @@ var keyCases = []keyCase{
 	{"rideshare", bH1 + `"rideshare": "other"`, "RideshareName", "other"},
 	{"payload_fmt", bH1 + `"payload_fmt": "application/cbor"`, "PayloadFmt", "application/cbor"},
 	{"local_sink", `"local_sink": true, "protocol": "raw"`, "LocalSink", true},
+	{"local_sink", `"local_sink": true`, "HTTPMethod", "GET"},
 	{"swake_validity", bH1 + `"swake_validity": true`, "SwakeValidity", true},
 	{"direct_proto_str", bH1 + `"direct_proto_str": true`, "DirectProtoStr", true},
 	{"via-socks5", bH1 + `"via-socks5": "user:pw@[::1]:1080"`, "ViaSOCKS5Own", "user:pw@[::1]:1080"},

@@ -307,14 +307,17 @@ func (d *decoder) clientRules(b *stBuild) {
 		}
 	}
 	if st.Protocol <= H3 && st.HTTPMethod == "" {
-		if has(kidHTTPMethod) {
+		switch {
+		case st.LocalSink && !has(kidHTTPMethod):
+			// A process-local sink makes no requests: no warning.
+		case has(kidHTTPMethod):
 			d.warnAt(CodeMissingKey, b.keyPath(kidHTTPMethod), b.keys[kidHTTPMethod].val, "http_method is empty; GET is used")
-		} else {
+		default:
 			d.nameWarn(b, CodeMissingKey, "HTTP client streamtype "+q(st.Name)+" has no \"http_method\"; GET is used")
 		}
 		st.HTTPMethod = "GET"
 	}
-	if st.Protocol == MQTT && st.MQTTTopic == "" && st.MQTTSubscribe == "" {
+	if st.Protocol == MQTT && st.MQTTTopic == "" && st.MQTTSubscribe == "" && !st.LocalSink {
 		d.nameWarn(b, CodeNotApplicable, "mqtt client streamtype "+q(st.Name)+" has neither mqtt_topic nor mqtt_subscribe; it can do nothing")
 	}
 }
