@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -177,6 +178,7 @@ type running struct {
 	done   chan transport.Result
 	sink   *recSink
 	tx     *txq
+	id     uint64
 }
 
 func (r *running) stop(t *testing.T) transport.Result {
@@ -196,16 +198,20 @@ func (r *running) wait(t *testing.T) transport.Result {
 	return transport.Result{}
 }
 
-var streamIDs uint64
+var streamIDs atomic.Uint64
 
 func start(p *Protocol, env *transport.Env, st *policy.Streamtype, meta map[string]string) *running {
+	return startAs(p, env, st, meta, streamIDs.Add(1))
+}
+
+// startAs runs an attempt of the stream with the given id.
+func startAs(p *Protocol, env *transport.Env, st *policy.Streamtype, meta map[string]string, id uint64) *running {
 	md := make([]transport.MetadataValue, len(st.Metadata))
 	for k, v := range meta {
 		md[st.MetadataIndex(k)] = transport.MetadataValue{Value: v, Set: true}
 	}
-	streamIDs++
-	r := &running{done: make(chan transport.Result, 1), sink: newSink(), tx: newTx()}
-	a := &transport.Attempt{Type: st, Metadata: md, Tx: r.tx, Env: env, StreamID: streamIDs}
+	r := &running{done: make(chan transport.Result, 1), sink: newSink(), tx: newTx(), id: id}
+	a := &transport.Attempt{Type: st, Metadata: md, Tx: r.tx, Env: env, StreamID: id}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	go func() { r.done <- p.Run(ctx, a, r.sink) }()

@@ -13,9 +13,10 @@
 // reported QOS_NACK_REMOTE before Run returns; the stream's retry policy then
 // reattaches (see connmgr).
 //
-// Sequence numbers count the messages of one connection of the stream (one
-// Run); they start again at 1 after a reconnection, because the transport
-// contract carries no per-stream state between attempts.
+// Sequence numbers count the messages of the stream across its connections
+// (kept by Attempt.StreamID). The contract does not say when a stream is
+// destroyed, so the count of a stream that stays unconnected for more than
+// 10 minutes is forgotten and starts again at 1.
 //
 // Not done: sending MQTT PINGREQ on the stream's validity schedule (paho has
 // no API for it; the broker keep-alive still runs at mqtt_keep_alive), DUP
@@ -53,6 +54,7 @@ type Protocol struct {
 	env         *transport.Env
 	mgr         *connmgr.Manager
 	ownMgr      bool
+	seqs        seqStore
 	maxInFlight int
 	txs         sync.WaitGroup // tx goroutines, which may outlive their Run briefly
 }

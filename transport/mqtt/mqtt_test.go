@@ -415,3 +415,19 @@ func TestMosquitto(t *testing.T) {
 		t.Fatalf("%d broker connections left", n)
 	}
 }
+
+// TestSequenceAcrossReconnection: QoS events number the messages of the
+// stream, not of one connection.
+func TestSequenceAcrossReconnection(t *testing.T) {
+	f := newFixture(t)
+	st := streamtype("seq", f.broker.Addr, func(st *policy.Streamtype) { st.MQTTTopic, st.MQTTQoS = "s", 1 })
+	r := start(f.p, f.env, st, nil)
+	r.tx.send("a")
+	r.tx.send("b")
+	r.sink.waitN(t, 3)
+	r.stop(t)
+	r2 := startAs(f.p, f.env, st, nil, r.id)
+	r2.tx.send("c")
+	equal(t, r2.sink.waitN(t, 2), []string{"CONNECTED", "QOS_ACK_REMOTE(3)"})
+	r2.stop(t)
+}

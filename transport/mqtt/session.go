@@ -68,7 +68,7 @@ func newSession(p *Protocol, a *transport.Attempt, env *transport.Env, sink tran
 		max = 256
 	}
 	return &session{
-		p: p, a: a, env: env, sink: sink, att: att,
+		p: p, a: a, env: env, sink: sink, att: att, seq: p.seqs.take(a.StreamID),
 		qos: a.Type.MQTTQoS, retry: a.Type.MQTTRetain, max: max,
 		wake: make(chan struct{}, 1), slots: make(chan struct{}, p.maxInFlight),
 	}
@@ -308,6 +308,7 @@ func (s *session) drainFIFO(joined bool) {
 
 // tx assembles chunks SOM..EOM into messages and publishes them.
 func (s *session) tx(ctx context.Context) {
+	defer func() { s.p.seqs.put(s.a.StreamID, s.seq) }()
 	var (
 		buf   []byte
 		cur   uint32 // message being assembled, 0 when none
