@@ -28,4 +28,13 @@
 // ErrSlowConsumer (its stream sees the connection end and reconnects). So a
 // slow stream can hold the others up for a bounded time only, no message is
 // dropped without its stream being told, and no queue grows without bound.
+//
+// On a persistent session (client id set, clean start off) a broker sends
+// what it queued right after CONNACK, before the streams have subscribed
+// again: messages no filter matches are then kept (at most 1,024; overflow is
+// logged) and handed to the attachment that subscribes a matching filter.
+//
+// The network connection is opened by Request.Dial (the transport's dialer:
+// unix sockets, SOCKS5, trust stores, socket options); paho never dials
+// itself, never reconnects by itself, and its handlers never block.
 package connmgr
