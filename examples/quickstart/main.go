@@ -33,6 +33,7 @@ func main() {
 	}{
 		{"raw+tls", rawTLS},
 		{"websocket", wsEcho},
+		{"http server", httpServe},
 		{"mqtt", mqttPubSub},
 	}
 	for _, p := range parts {
