@@ -7,6 +7,7 @@ package e2e_test
 import (
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -407,4 +408,65 @@ func TestSharedListenerThroughRuntime(t *testing.T) {
 		t.Fatalf("plain: %+v %v", r.resp, r.err)
 	}
 	o.end("CREATING", "CONNECTING", "CONNECTED", "SERVER_TXN", "DISCONNECTED", "DESTROYING")
+}
+
+// TestParsedPolicy serves from a parsed JSON policy: a TLS h2 server with
+// its certificate and key in the policy, and a "!name" sharer of it.
+func TestParsedPolicy(t *testing.T) {
+	ca := testutil.NewCA(t)
+	leaf := ca.Issue(t, "127.0.0.1")
+	b64 := func(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+	doc := fmt.Sprintf(`{
+	  "release": "e2e",
+	  "certs": [{ "c": "%s", "k": "%s" }],
+	  "s": [{
+	    "srv": { "server": true, "protocol": "h2", "endpoint": "127.0.0.1", "port": 0,
+	             "tls": true, "server_cert": "c", "server_key": "k",
+	             "metadata": [{ "path": "", "mime": "content-type:" }] },
+	    "ws": { "server": true, "protocol": "h1", "endpoint": "!srv", "ws_subprotocol": "x" }
+	  }]
+	}`, b64(leaf.DER), b64(leaf.KeyDER))
+	p, _, err := policy.Parse([]byte(doc), policy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := p.Streamtype("ws"); st.ListenerOf == nil || st.ListenerOf.Name != "srv" {
+		t.Fatalf("ListenerOf = %v", st.ListenerOf)
+	}
+	rt, err := ss.New(context.Background(), ss.Config{Policy: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	defer rt.Close(ctx)
+	srv, err := rt.Serve(ctx, "srv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close(ctx)
+	ws, err := rt.Serve(ctx, "ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close(ctx)
+
+	var protos http.Protocols
+	protos.SetHTTP2(true)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool}, Protocols: &protos}
+	defer tr.CloseIdleConnections()
+	res := do(&http.Client{Transport: tr, Timeout: waitLimit}, http.MethodGet, "https://"+srv.Addr().String()+"/parsed", "")
+	s := accepted(t, srv)
+	s.until("SERVER_TXN")
+	s.meta("path", "/parsed")
+	_ = s.s.Respond(ctx, 0)
+	_ = s.s.SetMetadata("mime", "text/x-e2e")
+	_ = s.s.Send(ctx, []byte("parsed"))
+	r := recv(t, res)
+	if r.err != nil || r.resp.ProtoMajor != 2 || r.resp.StatusCode != 200 || r.body != "parsed" || r.resp.Header.Get("Content-Type") != "text/x-e2e" {
+		t.Fatalf("response: %+v %q %v", r.resp, r.body, r.err)
+	}
+	s.end("CREATING", "CONNECTING", "CONNECTED", "SERVER_TXN", "DISCONNECTED", "DESTROYING")
+	if n := rt.Stats().IllegalTransitions; n != 0 {
+		t.Errorf("IllegalTransitions = %d", n)
+	}
 }
