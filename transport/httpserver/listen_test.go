@@ -367,3 +367,32 @@ func TestUnixSocketInUseIsNotStolen(t *testing.T) {
 		c.Close()
 	}
 }
+
+func TestTLSHandshakeTimeout(t *testing.T) {
+	env := transport.Env{ConnectTimeout: 200 * time.Millisecond}.Defaults()
+	accepted := make(chan struct{}, 1)
+	ln, err := New(env).Listen(context.Background(), withTLS(t, serverType("srv", policy.H1)), env, func(transport.ServerConn) { accepted <- struct{}{} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Send nothing: the server gives up on the handshake and closes.
+	_ = c.SetReadDeadline(time.Now().Add(waitLimit))
+	start := time.Now()
+	if _, err := c.Read(make([]byte, 1)); err == nil {
+		t.Fatal("read data from a server that should have closed")
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("closed after %v, want about 200ms", d)
+	}
+	select {
+	case <-accepted:
+		t.Fatal("a stream was accepted without a handshake")
+	default:
+	}
+}
