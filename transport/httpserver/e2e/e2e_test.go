@@ -470,3 +470,35 @@ func TestParsedPolicy(t *testing.T) {
 		t.Errorf("IllegalTransitions = %d", n)
 	}
 }
+
+func TestDirectProtoStr(t *testing.T) {
+	st := serverType("srv", policy.H1)
+	st.DirectProtoStr = true
+	_, srv := serve(t, st)
+	ctx := context.Background()
+	req, _ := http.NewRequest(http.MethodGet, "http://"+srv.Addr().String()+"/", nil)
+	req.Header.Set("X-Request-Thing", "abc")
+	ch := make(chan result, 1)
+	go func() {
+		resp, err := client(t, false).Do(req)
+		if err != nil {
+			ch <- result{err: err}
+			return
+		}
+		resp.Body.Close()
+		ch <- result{resp: resp}
+	}()
+	s := accepted(t, srv)
+	s.until("SERVER_TXN")
+	s.meta("X-Request-Thing:", "abc") // names are case-insensitive
+	if err := s.s.SetMetadata("x-reply:", "r1"); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.s.Respond(ctx, 200)
+	_ = s.s.Send(ctx, nil)
+	r := recv(t, ch)
+	if r.err != nil || r.resp.Header.Get("X-Reply") != "r1" {
+		t.Fatalf("response: %+v %v", r.resp, r.err)
+	}
+	s.end("CREATING", "CONNECTING", "CONNECTED", "SERVER_TXN", "DISCONNECTED", "DESTROYING")
+}
