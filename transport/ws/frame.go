@@ -175,7 +175,16 @@ func maskCopy(dst, src []byte, key [4]byte, pos int) {
 	}
 	k32 := uint64(binary.LittleEndian.Uint32(rk[:]))
 	k64 := k32 | k32<<32
+	dst = dst[:len(src)]
 	i := 0
+	for ; i+32 <= len(src); i += 32 {
+		s, d := src[i:i+32:i+32], dst[i:i+32:i+32]
+		le := binary.LittleEndian
+		le.PutUint64(d[0:], le.Uint64(s[0:])^k64)
+		le.PutUint64(d[8:], le.Uint64(s[8:])^k64)
+		le.PutUint64(d[16:], le.Uint64(s[16:])^k64)
+		le.PutUint64(d[24:], le.Uint64(s[24:])^k64)
+	}
 	for ; i+8 <= len(src); i += 8 {
 		binary.LittleEndian.PutUint64(dst[i:], binary.LittleEndian.Uint64(src[i:])^k64)
 	}
