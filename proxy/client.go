@@ -154,6 +154,9 @@ type ClientStream struct {
 	txCredit      int64 // advisory: credit granted by the onward peer
 	peerCredit    int64 // advisory: the client's estimate of the peer's credit
 	pendingCredit int32 // TXCR_UPDATE to send
+
+	hdrs []byte      // TX frame headers of one write (writer goroutine)
+	bufs net.Buffers // one vectored write (writer goroutine)
 }
 
 // Start implements the driver: it starts the link goroutine.
@@ -474,33 +477,31 @@ func (cs *ClientStream) flush(conn net.Conn, b []byte, chunks []transport.Chunk)
 	}
 	cs.mu.Unlock()
 	if st == linkOperational {
-		for {
-			chunks = cs.local.TakeTx(chunks[:0])
-			sent := 0
-			for _, c := range chunks {
-				b = appendTx(b, c, cfg.MaxTxFrame)
-				sent += len(c.Data)
-			}
-			if sent > 0 {
-				cs.mu.Lock()
-				cs.txCredit -= int64(sent)
-				cs.hintSent = -1
-				cs.mu.Unlock()
-			}
-			if len(b) > 0 {
-				if _, err := conn.Write(b); err != nil {
-					return b[:0], chunks, err
-				}
+		if len(b) > 0 {
+			if _, err := conn.Write(b); err != nil {
+				return b[:0], chunks, err
 			}
 			b = b[:0]
-			if cap(b) > 256<<10 {
-				b = nil
+		}
+		for {
+			chunks = cs.local.TakeTx(chunks[:0])
+			if len(chunks) > 0 {
+				sent, err := cs.writeTx(conn, chunks, cfg.MaxTxFrame)
+				clear(chunks)
+				if sent > 0 {
+					cs.mu.Lock()
+					cs.txCredit -= int64(sent)
+					cs.hintSent = -1
+					cs.mu.Unlock()
+				}
+				if err != nil {
+					return b, chunks, err
+				}
 			}
 			if !cs.local.ArmTx() {
 				break
 			}
 		}
-		clear(chunks)
 		return b, chunks, nil
 	}
 	cs.local.ArmTx()
@@ -512,36 +513,65 @@ func (cs *ClientStream) flush(conn net.Conn, b []byte, chunks []transport.Chunk)
 	return b[:0], chunks, nil
 }
 
-// appendTx appends c as TX_PAYLOAD frames of at most max payload bytes:
-// SOM and RELATED_START on the first piece, EOM and RELATED_END on the last
-// when the chunk is split (wire.md §3.4).
-func appendTx(b []byte, c transport.Chunk, max int) []byte {
-	m := TxPayload{TimeUS: monoUS()}
+// writeTx writes chunks as TX_PAYLOAD frames of at most max payload bytes
+// in one vectored write, headers in one buffer and payloads in place: SOM
+// and RELATED_START on the first piece, EOM and RELATED_END on the last
+// when a chunk is split (wire.md §3.4).
+func (cs *ClientStream) writeTx(conn net.Conn, chunks []transport.Chunk, limit int) (int, error) {
 	const keep = event.SOM | event.EOM | event.RelatedStart | event.RelatedEnd
-	if len(c.Data) <= max {
-		m.Flags = c.Flags & keep
-		m.Payload = c.Data
-		b, _ = m.AppendHeader(b)
-		return append(b, c.Data...)
+	pieces, sent := 0, 0
+	for _, c := range chunks {
+		pieces += max(1, (len(c.Data)+limit-1)/limit)
+		sent += len(c.Data)
 	}
-	p := c.Data
-	first := true
-	for len(p) > 0 {
-		piece := p[:min(len(p), max)]
-		p = p[len(piece):]
-		m.Flags = 0
-		if first {
-			m.Flags |= c.Flags&event.SOM | event.RelatedStart
-		}
-		if len(p) == 0 {
-			m.Flags |= c.Flags&event.EOM | event.RelatedEnd
-		}
-		m.Payload = piece
-		b, _ = m.AppendHeader(b)
-		b = append(b, piece...)
-		first = false
+	need := pieces * (HeaderLen + PayloadHeaderLen)
+	if cap(cs.hdrs) < need {
+		cs.hdrs = make([]byte, 0, need)
 	}
-	return b
+	hdrs := cs.hdrs[:0]
+	bufs := cs.bufs[:0]
+	m := TxPayload{TimeUS: monoUS()}
+	for _, c := range chunks {
+		p := c.Data
+		first := true
+		for {
+			piece := p[:min(len(p), limit)]
+			p = p[len(piece):]
+			if first && len(p) == 0 {
+				m.Flags = c.Flags & keep
+			} else {
+				m.Flags = 0
+				if first {
+					m.Flags |= c.Flags&event.SOM | event.RelatedStart
+				}
+				if len(p) == 0 {
+					m.Flags |= c.Flags&event.EOM | event.RelatedEnd
+				}
+			}
+			m.Payload = piece
+			at := len(hdrs)
+			hdrs, _ = m.AppendHeader(hdrs)
+			bufs = append(bufs, hdrs[at:len(hdrs):len(hdrs)])
+			if len(piece) > 0 {
+				bufs = append(bufs, piece)
+			}
+			first = false
+			if len(p) == 0 {
+				break
+			}
+		}
+	}
+	keepBufs := bufs
+	_, err := bufs.WriteTo(conn)
+	clear(keepBufs)
+	cs.bufs = keepBufs[:0]
+	if cap(cs.hdrs) > 4096 {
+		cs.hdrs = nil
+	}
+	if cap(cs.bufs) > 256 {
+		cs.bufs = nil
+	}
+	return sent, err
 }
 
 // read handles proxy frames until the link ends.
