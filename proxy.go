@@ -50,7 +50,15 @@ func (o onward) Create(ctx context.Context, req proxy.CreateRequest) (proxy.Onwa
 	for _, m := range st.Metadata {
 		info.Metadata = append(info.Metadata, m.Name)
 	}
-	return s, info, nil
+	return onwardStream{s}, info, nil
+}
+
+// onwardStream is a Stream as the proxy uses it: payloads the proxy decoded
+// into their own allocation are handed over without a copy.
+type onwardStream struct{ *Stream }
+
+func (o onwardStream) WriteOwned(ctx context.Context, p []byte, flags Flags) error {
+	return o.s.WriteOwned(ctx, p, flags)
 }
 
 // initProxy makes rt a proxied client when cfg.Proxy is set.

@@ -43,6 +43,7 @@ type Local interface {
 	Current() event.State
 	Rx(ctx context.Context, data []byte, flags event.Flags) error
 	TakeTx(dst []transport.Chunk) []transport.Chunk
+	NextTx(ctx context.Context, dst []transport.Chunk) ([]transport.Chunk, error)
 	PeekTx() (lenHint int64, pending bool, headLen int64)
 	ArmTx() bool
 	SetRideshare(name string)
@@ -155,7 +156,8 @@ type ClientStream struct {
 	peerCredit    int64 // advisory: the client's estimate of the peer's credit
 	pendingCredit int32 // TXCR_UPDATE to send
 
-	hdrs []byte      // TX frame headers of one write (writer goroutine)
+	wmu  sync.Mutex  // serialises writes to the link
+	hdrs []byte      // TX frame headers of one write (under wmu)
 	bufs net.Buffers // one vectored write (writer goroutine)
 }
 
@@ -388,7 +390,10 @@ func (cs *ClientStream) handshake(conn net.Conn, dec *Decoder) error {
 	return nil
 }
 
-// session runs one established link until it is lost or closed.
+// session runs one established link until it is lost or closed. This
+// goroutine writes the control frames; in OPERATIONAL a tx pump goroutine
+// writes TX_PAYLOAD as the application queues data (no actor hop on the
+// data path). Writes are serialised by wmu.
 func (cs *ClientStream) session(conn net.Conn, dec *Decoder) error {
 	cs.mu.Lock()
 	cs.state = linkLocal
@@ -402,14 +407,40 @@ func (cs *ClientStream) session(conn net.Conn, dec *Decoder) error {
 	cs.mu.Unlock()
 	readDone := make(chan error, 1)
 	cs.local.Go(func() { readDone <- cs.read(dec) })
+	var pump struct {
+		cancel context.CancelFunc
+		done   chan struct{}
+	}
+	stopPump := func() {
+		if pump.cancel != nil {
+			pump.cancel()
+			<-pump.done
+			pump.cancel, pump.done = nil, nil
+		}
+	}
+	defer stopPump()
 	var buf []byte
-	var chunks []transport.Chunk
 	for {
+		var st linkState
 		var err error
-		buf, chunks, err = cs.flush(conn, buf[:0], chunks[:0])
+		buf, st, err = cs.flush(conn, buf[:0])
 		if err != nil {
 			conn.Close()
 			return <-readDone
+		}
+		switch {
+		case st == linkOperational && pump.cancel == nil:
+			var pctx context.Context
+			pctx, pump.cancel = context.WithCancel(cs.ctx)
+			done := make(chan struct{})
+			pump.done = done
+			cs.local.Go(func() {
+				defer close(done)
+				cs.pump(pctx, conn)
+			})
+		case st != linkOperational && pump.cancel != nil:
+			stopPump()
+			cs.kick() // look at the tx queue again in LOCAL_CONNECTED
 		}
 		select {
 		case <-cs.notify:
@@ -422,13 +453,67 @@ func (cs *ClientStream) session(conn net.Conn, dec *Decoder) error {
 	}
 }
 
-// flush writes what the link state allows: TIMEOUT_UPDATE first, then
-// METADATA, PAYLOAD_LENGTH_HINT and ONWARD_CONNECT (LOCAL_CONNECTED) or
-// TX_PAYLOAD (OPERATIONAL).
-func (cs *ClientStream) flush(conn net.Conn, b []byte, chunks []transport.Chunk) ([]byte, []transport.Chunk, error) {
-	cfg := &cs.c.cfg
+// pump writes queued tx data while the link is OPERATIONAL.
+func (cs *ClientStream) pump(ctx context.Context, conn net.Conn) {
+	var chunks []transport.Chunk
+	var ctl []byte
+	for {
+		var err error
+		chunks, err = cs.local.NextTx(ctx, chunks[:0])
+		if err != nil {
+			return
+		}
+		cs.wmu.Lock()
+		ctl, _ = cs.control(ctl[:0]) // METADATA set before this data goes first
+		if len(ctl) > 0 {
+			_, err = conn.Write(ctl)
+		}
+		var sent int
+		if err == nil {
+			sent, err = cs.writeTx(conn, chunks, cs.c.cfg.MaxTxFrame)
+		}
+		cs.wmu.Unlock()
+		clear(chunks)
+		if sent > 0 {
+			cs.mu.Lock()
+			cs.txCredit -= int64(sent)
+			cs.hintSent = -1
+			cs.mu.Unlock()
+		}
+		if err != nil {
+			conn.Close()
+			return
+		}
+	}
+}
+
+// flush writes the control frames the link state allows and returns the
+// link state.
+func (cs *ClientStream) flush(conn net.Conn, b []byte) ([]byte, linkState, error) {
+	cs.wmu.Lock()
+	defer cs.wmu.Unlock()
+	b, st := cs.control(b)
+	if st != linkOperational {
+		cs.local.ArmTx()
+	}
+	if len(b) > 0 {
+		if _, err := conn.Write(b); err != nil {
+			return b[:0], st, err
+		}
+	}
+	return b[:0], st, nil
+}
+
+// control appends what is to be sent besides tx data: TIMEOUT_UPDATE
+// first, TXCR_UPDATE, METADATA, then PAYLOAD_LENGTH_HINT and ONWARD_CONNECT
+// (LOCAL_CONNECTED) or an explicit length hint (OPERATIONAL).
+func (cs *ClientStream) control(b []byte) ([]byte, linkState) {
 	cs.mu.Lock()
+	defer cs.mu.Unlock()
 	st := cs.state
+	if st == linkDown {
+		return b, st
+	}
 	if cs.timeout != nil {
 		b, _ = (&TimeoutUpdate{Millis: *cs.timeout}).AppendBinary(b)
 		cs.timeout = nil
@@ -475,42 +560,7 @@ func (cs *ClientStream) flush(conn net.Conn, b []byte, chunks []transport.Chunk)
 			cs.hintSent = lenHint
 		}
 	}
-	cs.mu.Unlock()
-	if st == linkOperational {
-		if len(b) > 0 {
-			if _, err := conn.Write(b); err != nil {
-				return b[:0], chunks, err
-			}
-			b = b[:0]
-		}
-		for {
-			chunks = cs.local.TakeTx(chunks[:0])
-			if len(chunks) > 0 {
-				sent, err := cs.writeTx(conn, chunks, cfg.MaxTxFrame)
-				clear(chunks)
-				if sent > 0 {
-					cs.mu.Lock()
-					cs.txCredit -= int64(sent)
-					cs.hintSent = -1
-					cs.mu.Unlock()
-				}
-				if err != nil {
-					return b, chunks, err
-				}
-			}
-			if !cs.local.ArmTx() {
-				break
-			}
-		}
-		return b, chunks, nil
-	}
-	cs.local.ArmTx()
-	if len(b) > 0 {
-		if _, err := conn.Write(b); err != nil {
-			return b[:0], chunks, err
-		}
-	}
-	return b[:0], chunks, nil
+	return b, st
 }
 
 // writeTx writes chunks as TX_PAYLOAD frames of at most max payload bytes

@@ -219,8 +219,12 @@ func (l *link) close(reason string, err error) {
 
 func (l *link) run(ctx context.Context) {
 	defer l.conn.Close()
-	dec := NewDecoder(l.conn, ClientToProxy, Limits{})
-	dec.SetBorrow(true)
+	// Owning mode: a TX payload is read straight into its own allocation
+	// and handed to the onward stream without a copy (ownedWriter).
+	// The burst reader saves system calls while data streams in.
+	br := &burstReader{r: l.conn}
+	defer br.release()
+	dec := NewDecoder(br, ClientToProxy, Limits{})
 	n := l.srv.ReadBufferSize
 	if n <= 0 {
 		n = 1024
@@ -337,7 +341,7 @@ func (l *link) read(ctx context.Context, dec *Decoder) {
 				l.close("TX_PAYLOAD larger than proxy_buflen", nil)
 				return
 			}
-			err = l.os.Write(ctx, m.Payload, m.Flags&^(event.RideshareFlag|event.PollFlag))
+			err = l.tx(ctx, m)
 		case *TxMetadata:
 			v := string(m.Value)
 			if err := l.os.SetMetadata(m.Name, v); err != nil {
@@ -372,6 +376,23 @@ func (l *link) read(ctx context.Context, dec *Decoder) {
 			return
 		}
 	}
+}
+
+// tx queues a TX_PAYLOAD for the onward stream, handing the payload over
+// without a copy when the stream supports it (the decoder runs in owning
+// mode, so the payload is the frame's own allocation).
+func (l *link) tx(ctx context.Context, m *TxPayload) error {
+	flags := m.Flags &^ (event.RideshareFlag | event.PollFlag)
+	if ow, ok := l.os.(ownedWriter); ok {
+		return ow.WriteOwned(ctx, m.Payload, flags)
+	}
+	return l.os.Write(ctx, m.Payload, flags)
+}
+
+// ownedWriter is implemented by onward streams that can take ownership of
+// a payload instead of copying it.
+type ownedWriter interface {
+	WriteOwned(ctx context.Context, p []byte, flags event.Flags) error
 }
 
 // forward turns onward events into frames, in order, batching what is

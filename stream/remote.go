@@ -268,3 +268,16 @@ func (r *Remote) SetRideshare(name string) {
 	r.s.rideshare = name
 	r.s.mu.Unlock()
 }
+
+// NextTx waits for at least one queued chunk (or ctx) and appends every
+// queued chunk to dst, releasing their room in the transmit queue.
+func (r *Remote) NextTx(ctx context.Context, dst []transport.Chunk) ([]transport.Chunk, error) {
+	return r.s.tx.NextBatch(ctx, dst)
+}
+
+// WriteOwned is Write without the copy: the stream takes ownership of p,
+// which the caller must not touch afterwards (a proxy hands over payloads
+// it decoded into their own allocation).
+func (s *Stream) WriteOwned(ctx context.Context, p []byte, flags event.Flags) error {
+	return s.tx.push(ctx, transport.Chunk{Data: p, Flags: flags, Len: -1})
+}
