@@ -21,9 +21,12 @@ import (
 
 // The MQTT pairs measure the publish→receive rate through the same embedded
 // mochi broker in the same run: /ss is a publishing stream and a subscribed
-// stream of one ss runtime (they share one broker connection), /raw one paho
-// client that publishes and is subscribed. Both keep at most mqttWindow
-// messages published but not yet received.
+// stream of one ss runtime (they share one broker connection), /transport the
+// same two streams driven through the mqtt Protocol directly (no stream
+// actor), /raw one plain paho client that publishes and is subscribed. All
+// keep at most mqttWindow messages published but not yet received. ss reads
+// the broker connection through a buffer (connmgr), which plain paho does
+// not: paho reads fixed headers a byte at a time.
 //
 //	go test -run XXX -bench 'MQTT' -count 5 ./bench/
 
