@@ -1,7 +1,6 @@
 package stream
 
 import (
-	"bytes"
 	"context"
 	"strings"
 	"sync"
@@ -134,12 +133,12 @@ func (s *Stream) Accepted() bool { return s.conn != nil }
 // and asks for transmission (connecting an idle stream). It blocks while the
 // transmit queue is full.
 func (s *Stream) Send(ctx context.Context, p []byte) error {
-	return s.tx.push(ctx, transport.Chunk{Data: bytes.Clone(p), Flags: event.SOM | event.EOM, Len: int64(len(p))})
+	return s.tx.push(ctx, transport.Chunk{Data: cloneTx(p), Flags: event.SOM | event.EOM, Len: int64(len(p))})
 }
 
 // Write queues one chunk with payload flags (SOM/EOM fragments), copying it.
 func (s *Stream) Write(ctx context.Context, p []byte, flags event.Flags) error {
-	return s.tx.push(ctx, transport.Chunk{Data: bytes.Clone(p), Flags: flags, Len: -1})
+	return s.tx.push(ctx, transport.Chunk{Data: cloneTx(p), Flags: flags, Len: -1})
 }
 
 // RequestTx asks for a transmit opportunity (RequestTx, streams.md §5.2).

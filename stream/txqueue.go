@@ -179,6 +179,16 @@ func (t *txQueue) NextBatch(ctx context.Context, dst []transport.Chunk) ([]trans
 	return dst, nil
 }
 
+// Release hands back chunks a transport has completely written: their
+// buffers are reused by later Send/Write calls. Transports that keep no
+// reference to a chunk's Data after writing it may call it (optional; the
+// raw transport does).
+func (t *txQueue) Release(chunks []transport.Chunk) {
+	for i := range chunks {
+		releaseTx(chunks[i].Data)
+	}
+}
+
 // Pending implements transport.TxSource.
 func (t *txQueue) Pending() bool {
 	t.mu.Lock()

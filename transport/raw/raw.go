@@ -67,9 +67,11 @@ func (c *Client) perf(a *transport.Attempt, sink transport.Sink, t *transport.Ti
 func (c *Client) Close(context.Context) error { return nil }
 
 // batcher is implemented by the stream's transmit queue: all queued chunks
-// at once, for one writev.
+// at once, for one writev, and Release to recycle their buffers once
+// written.
 type batcher interface {
 	NextBatch(ctx context.Context, dst []transport.Chunk) ([]transport.Chunk, error)
+	Release(chunks []transport.Chunk)
 }
 
 // Pipe moves bytes between conn and the stream until the peer closes (nil),
@@ -146,17 +148,18 @@ func writeLoop(ctx context.Context, conn net.Conn, tx transport.TxSource) error 
 				if _, err := conn.Write(chunks[0].Data); err != nil {
 					return err
 				}
-				chunks[0] = transport.Chunk{}
-				continue
+			} else {
+				bufs = bufs[:0]
+				for i := range chunks {
+					bufs = append(bufs, chunks[i].Data)
+				}
+				if _, err := bufs.WriteTo(conn); err != nil {
+					return err
+				}
+				clear(bufs[:cap(bufs)])
 			}
-			bufs = bufs[:0]
-			for i := range chunks {
-				bufs = append(bufs, chunks[i].Data)
-				chunks[i] = transport.Chunk{}
-			}
-			if _, err := bufs.WriteTo(conn); err != nil {
-				return err
-			}
+			b.Release(chunks)
+			clear(chunks)
 		}
 	}
 	for {
