@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -37,6 +38,14 @@ type conn struct {
 	filters map[string]int // filter → attachments subscribed to it
 	dead    bool
 	err     error
+
+	nc *bufferedConn // guarded by mu; set when paho opens the connection
+
+	// Pings requested by streams (Attachment.Ping): confirmed by the next
+	// bytes received.
+	pings    atomic.Int32
+	pingMu   sync.Mutex
+	pingWait []func()
 
 	subMu     sync.Mutex // orders SUBSCRIBE/UNSUBSCRIBE bookkeeping with the wire
 	birthMu   sync.Mutex
@@ -504,4 +513,40 @@ func (a *Attachment) Sibling() (*Attachment, error) {
 	c.atts[n] = struct{}{}
 	c.mu.Unlock()
 	return n, nil
+}
+
+// pinged runs the confirmations waiting for bytes from the broker.
+func (c *conn) pinged() {
+	c.pingMu.Lock()
+	w := c.pingWait
+	c.pingWait = nil
+	c.pings.Store(0)
+	c.pingMu.Unlock()
+	for _, f := range w {
+		f()
+	}
+}
+
+var pingreq = []byte{0xc0, 0x00}
+
+// Ping sends an MQTT PINGREQ on the broker connection without blocking;
+// confirmed is called (on the connection's reader goroutine; it must not
+// block) when the broker next sends anything, which proves the connection
+// alive (streams.md §7).
+func (a *Attachment) Ping(confirmed func()) {
+	c := a.c
+	c.mu.RLock()
+	nc, dead := c.nc, c.dead
+	c.mu.RUnlock()
+	if nc == nil || dead {
+		return
+	}
+	c.pingMu.Lock()
+	c.pingWait = append(c.pingWait, confirmed)
+	first := c.pings.Add(1) == 1
+	c.pingMu.Unlock()
+	if first {
+		// A write error surfaces through paho's own reads and writes.
+		go func() { _, _ = nc.Write(pingreq) }()
+	}
 }

@@ -386,16 +386,37 @@ func (c *conn) pahoOptions(dial func(ctx context.Context) (net.Conn, error)) *pa
 		if err != nil {
 			return nil, err
 		}
-		return &bufferedConn{Conn: nc, r: bufio.NewReaderSize(nc, 4096)}, nil
+		bc := &bufferedConn{Conn: nc, r: bufio.NewReaderSize(nc, 4096), c: c}
+		c.mu.Lock()
+		c.nc = bc
+		c.mu.Unlock()
+		return bc, nil
 	})
 	return o
 }
 
-// bufferedConn reads through a buffer: paho reads each packet's fixed header
-// one byte at a time, which costs a system call per byte on a bare socket.
+// bufferedConn is the network connection paho uses. It reads through a
+// buffer (paho reads each packet's fixed header one byte at a time, a system
+// call per byte on a bare socket), serialises writes so that a PINGREQ can be
+// slipped in between paho's packets (paho writes each packet with one Write),
+// and tells the connection when bytes arrive while a ping is pending.
 type bufferedConn struct {
 	net.Conn
-	r *bufio.Reader
+	r   *bufio.Reader
+	c   *conn
+	wmu sync.Mutex
 }
 
-func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+func (b *bufferedConn) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if n > 0 && b.c.pings.Load() > 0 {
+		b.c.pinged()
+	}
+	return n, err
+}
+
+func (b *bufferedConn) Write(p []byte) (int, error) {
+	b.wmu.Lock()
+	defer b.wmu.Unlock()
+	return b.Conn.Write(p)
+}

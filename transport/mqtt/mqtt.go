@@ -18,9 +18,11 @@
 // destroyed, so the count of a stream that stays unconnected for more than
 // 10 minutes is forgotten and starts again at 1.
 //
-// Not done: sending MQTT PINGREQ on the stream's validity schedule (paho has
-// no API for it; the broker keep-alive still runs at mqtt_keep_alive), DUP
-// re-sends before the ack timeout.
+// Connection validity (streams.md §7): received messages and acknowledgements
+// confirm it, and the stream's ping sends an MQTT PINGREQ (written between
+// paho's packets by connmgr) whose answer confirms it.
+//
+// Not done: DUP re-sends before the ack timeout (optional in the spec).
 package mqtt
 
 import (
@@ -214,6 +216,11 @@ func (p *Protocol) Run(ctx context.Context, a *transport.Attempt, sink transport
 	}
 	cancel() // the establishment limit ends here
 	sink.State(event.Connected, 0)
+	if ps, ok := sink.(interface{ SetPing(func()) }); ok {
+		// streams.md §7: svalidping sends a PINGREQ; anything the broker
+		// sends next confirms the connection.
+		ps.SetPing(func() { att.Ping(sink.ValidityConfirmed) })
+	}
 
 	s := newSession(p, a, env, sink, att)
 	res := s.run(ctx)

@@ -431,3 +431,36 @@ func TestSequenceAcrossReconnection(t *testing.T) {
 	equal(t, r2.sink.waitN(t, 2), []string{"CONNECTED", "QOS_ACK_REMOTE(3)"})
 	r2.stop(t)
 }
+
+// pingSink is a recSink that offers the stream's ping hook.
+type pingSink struct {
+	*recSink
+	ping chan func()
+}
+
+func (p *pingSink) SetPing(f func()) { p.ping <- f }
+
+func (p *pingSink) ValidityConfirmed() { p.add("VALID") }
+
+func TestValidityPing(t *testing.T) {
+	f := newFixture(t)
+	st := streamtype("ping", f.broker.Addr, func(st *policy.Streamtype) { st.MQTTSubscribe = "quiet" })
+	sink := &pingSink{recSink: newSink(), ping: make(chan func(), 1)}
+	a := &transport.Attempt{Type: st, Tx: newTx(), Env: f.env, StreamID: 999}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan transport.Result, 1)
+	go func() { done <- f.p.Run(ctx, a, sink) }()
+	var ping func()
+	select {
+	case ping = <-sink.ping:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no ping hook")
+	}
+	for i := range 3 {
+		ping()
+		sink.recSink.waitFor(t, "confirmation", func(evs []string) bool { return count(evs, "VALID") == i+1 })
+	}
+	equal(t, sink.events(), []string{"CONNECTED", "VALID", "VALID", "VALID"})
+	cancel()
+	<-done
+}
