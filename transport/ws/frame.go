@@ -14,7 +14,7 @@ import (
 )
 
 // ErrFraming is wrapped by CheckFraming errors (tx SOM/EOM misuse, streams.md §11.6).
-var ErrFraming = errors.New("ss: ws framing")
+var ErrFraming = errors.New("ss: ws: framing")
 
 // CheckFraming validates one tx chunk's flags against the message state:
 // open says whether a message was started (SOM) and not yet finished (EOM).
