@@ -33,6 +33,11 @@ type Config struct {
 	// "unix:/path" or "tcp:host:port"; see proxy.ParseAddress). Policy is
 	// then optional: when it has the streamtype it is used for local checks.
 	Proxy string
+	// ProxyTxFrame is the largest payload a proxied stream sends in one
+	// TX_PAYLOAD frame (0: 4061, the lws client's default, safe with lws
+	// proxies; at most 65519). This library's proxy accepts frames up to the
+	// streamtype's proxy_buflen (default 32768); larger frames cost less.
+	ProxyTxFrame int
 	// Logger receives the library's logs; nil is silent.
 	Logger *slog.Logger
 	// DialContext opens network connections (nil: net.Dialer). Tests inject

@@ -50,15 +50,7 @@ func (o onward) Create(ctx context.Context, req proxy.CreateRequest) (proxy.Onwa
 	for _, m := range st.Metadata {
 		info.Metadata = append(info.Metadata, m.Name)
 	}
-	return onwardStream{s}, info, nil
-}
-
-// onwardStream is a Stream as the proxy uses it: payloads the proxy decoded
-// into their own allocation are handed over without a copy.
-type onwardStream struct{ *Stream }
-
-func (o onwardStream) WriteOwned(ctx context.Context, p []byte, flags Flags) error {
-	return o.s.WriteOwned(ctx, p, flags)
+	return s, info, nil
 }
 
 // initProxy makes rt a proxied client when cfg.Proxy is set.
@@ -66,7 +58,7 @@ func (rt *Runtime) initProxy(cfg *Config) error {
 	if cfg.Proxy == "" {
 		return nil
 	}
-	c, err := proxy.NewClient(proxy.ClientConfig{Address: cfg.Proxy, DialContext: cfg.DialContext})
+	c, err := proxy.NewClient(proxy.ClientConfig{Address: cfg.Proxy, DialContext: cfg.DialContext, MaxTxFrame: cfg.ProxyTxFrame})
 	if err != nil {
 		return err
 	}

@@ -130,12 +130,21 @@ func (cs *pxCounter) waitFor(b *testing.B, n int64) {
 // BenchmarkProxyRaw16KiB: tx throughput of 16 KiB messages to a counting
 // server, directly (/ss) and through the proxy (/proxied); the time
 // includes the server having received everything.
+//
+// /proxied uses the default TX frame size (4061 bytes, the lws client's);
+// /proxied-16KiBframes sets Config.ProxyTxFrame so that each message
+// travels in one frame.
 func BenchmarkProxyRaw16KiB(b *testing.B) {
 	msg := make([]byte, 16<<10)
-	for _, mode := range []string{"ss", "proxied"} {
+	for _, mode := range []string{"ss", "proxied", "proxied-16KiBframes"} {
 		b.Run(mode, func(b *testing.B) {
 			cs := newPxCounter(b)
-			rt := pxRuntime(b, mode, cs.Port())
+			var rt *ss.Runtime
+			if mode == "proxied-16KiBframes" {
+				rt = pxNew(b, ss.Config{Proxy: pxServe(b, pxPolicy(cs.Port())), ProxyTxFrame: 16 << 10})
+			} else {
+				rt = pxRuntime(b, mode, cs.Port())
+			}
 			s := pxConnected(b, rt)
 			ctx := context.Background()
 			b.SetBytes(int64(len(msg)))

@@ -44,6 +44,7 @@ type Local interface {
 	Rx(ctx context.Context, data []byte, flags event.Flags) error
 	TakeTx(dst []transport.Chunk) []transport.Chunk
 	NextTx(ctx context.Context, dst []transport.Chunk) ([]transport.Chunk, error)
+	ReleaseTx(chunks []transport.Chunk)
 	PeekTx() (lenHint int64, pending bool, headLen int64)
 	ArmTx() bool
 	SetRideshare(name string)
@@ -473,6 +474,9 @@ func (cs *ClientStream) pump(ctx context.Context, conn net.Conn) {
 			sent, err = cs.writeTx(conn, chunks, cs.c.cfg.MaxTxFrame)
 		}
 		cs.wmu.Unlock()
+		if err == nil {
+			cs.local.ReleaseTx(chunks) // written: the buffers may be reused
+		}
 		clear(chunks)
 		if sent > 0 {
 			cs.mu.Lock()

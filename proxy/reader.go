@@ -58,3 +58,6 @@ func (b *burstReader) release() {
 	}
 	b.rd, b.wr = 0, 0
 }
+
+// buffered returns the bytes read from the link and not yet returned.
+func (b *burstReader) buffered() int { return b.wr - b.rd }

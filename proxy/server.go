@@ -202,6 +202,9 @@ type link struct {
 	mdMu  sync.Mutex
 	mdVal map[string]string // last value known to the client per declared name
 
+	br      *burstReader
+	pending Message // a frame read while joining TX pieces, not yet handled
+
 	fw      stateForwarder
 	states  []event.State
 	onAbove int
@@ -219,12 +222,14 @@ func (l *link) close(reason string, err error) {
 
 func (l *link) run(ctx context.Context) {
 	defer l.conn.Close()
-	// Owning mode: a TX payload is read straight into its own allocation
-	// and handed to the onward stream without a copy (ownedWriter).
-	// The burst reader saves system calls while data streams in.
+	// Borrow mode: no allocation per frame; the onward stream copies a TX
+	// payload into its own (pooled) buffer. The burst reader saves system
+	// calls while data streams in, without holding a buffer on idle links.
 	br := &burstReader{r: l.conn}
 	defer br.release()
+	l.br = br
 	dec := NewDecoder(br, ClientToProxy, Limits{})
+	dec.SetBorrow(true)
 	n := l.srv.ReadBufferSize
 	if n <= 0 {
 		n = 1024
@@ -310,7 +315,13 @@ func (l *link) drain() {
 // read applies client frames to the onward stream until the link ends.
 func (l *link) read(ctx context.Context, dec *Decoder) {
 	for {
-		msg, err := dec.Next()
+		var msg Message
+		var err error
+		if l.pending != nil {
+			msg, l.pending = l.pending, nil
+		} else {
+			msg, err = dec.Next()
+		}
 		if err != nil {
 			switch {
 			case errors.Is(err, io.EOF):
@@ -341,7 +352,7 @@ func (l *link) read(ctx context.Context, dec *Decoder) {
 				l.close("TX_PAYLOAD larger than proxy_buflen", nil)
 				return
 			}
-			err = l.tx(ctx, m)
+			err = l.tx(ctx, dec, m)
 		case *TxMetadata:
 			v := string(m.Value)
 			if err := l.os.SetMetadata(m.Name, v); err != nil {
@@ -378,21 +389,59 @@ func (l *link) read(ctx context.Context, dec *Decoder) {
 	}
 }
 
-// tx queues a TX_PAYLOAD for the onward stream, handing the payload over
-// without a copy when the stream supports it (the decoder runs in owning
-// mode, so the payload is the frame's own allocation).
-func (l *link) tx(ctx context.Context, m *TxPayload) error {
-	flags := m.Flags &^ (event.RideshareFlag | event.PollFlag)
-	if ow, ok := l.os.(ownedWriter); ok {
-		return ow.WriteOwned(ctx, m.Payload, flags)
-	}
-	return l.os.Write(ctx, m.Payload, flags)
-}
+var joinPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
 
-// ownedWriter is implemented by onward streams that can take ownership of
-// a payload instead of copying it.
-type ownedWriter interface {
-	WriteOwned(ctx context.Context, p []byte, flags event.Flags) error
+// tx queues a TX_PAYLOAD for the onward stream (which copies it). The
+// pieces of one chunk that the client split into several frames
+// (RELATED_START … RELATED_END, wire.md §3.4) are joined again while the
+// following pieces are already buffered, so that the onward stream gets
+// fewer, larger chunks (and its pooled buffers).
+func (l *link) tx(ctx context.Context, dec *Decoder, m *TxPayload) error {
+	flags := m.Flags &^ (event.RideshareFlag | event.PollFlag)
+	buffered := func() int { return dec.Buffered() + l.br.buffered() }
+	if flags&event.RelatedStart == 0 || flags&(event.RelatedEnd|event.EOM) != 0 || buffered() < HeaderLen+PayloadHeaderLen {
+		return l.os.Write(ctx, m.Payload, flags)
+	}
+	jp := joinPool.Get().(*[]byte)
+	defer func() {
+		if cap(*jp) <= 64<<10 {
+			*jp = (*jp)[:0]
+			joinPool.Put(jp)
+		}
+	}()
+	join := append((*jp)[:0], m.Payload...)
+	for buffered() >= HeaderLen+PayloadHeaderLen && len(join) < l.info.ProxyBuflen {
+		msg, err := dec.Next()
+		if err != nil {
+			*jp = join
+			l.os.Write(ctx, join, flags)
+			return err
+		}
+		n, ok := msg.(*TxPayload)
+		var nf event.Flags
+		if ok {
+			nf = n.Flags &^ (event.RideshareFlag | event.PollFlag)
+		}
+		if !ok || nf&(event.SOM|event.RelatedStart) != 0 {
+			// Not a continuation: send what was joined, then handle msg.
+			*jp = join
+			if err := l.os.Write(ctx, join, flags); err != nil {
+				return err
+			}
+			l.pending = Clone(msg)
+			return nil
+		}
+		join = append(join, n.Payload...)
+		flags |= nf & (event.EOM | event.RelatedEnd)
+		if nf&(event.EOM|event.RelatedEnd) != 0 {
+			break
+		}
+	}
+	*jp = join
+	if flags&event.RelatedEnd != 0 {
+		flags &^= event.RelatedStart | event.RelatedEnd // the chunk is whole again
+	}
+	return l.os.Write(ctx, join, flags)
 }
 
 // forward turns onward events into frames, in order, batching what is

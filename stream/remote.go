@@ -275,9 +275,11 @@ func (r *Remote) NextTx(ctx context.Context, dst []transport.Chunk) ([]transport
 	return r.s.tx.NextBatch(ctx, dst)
 }
 
-// WriteOwned is Write without the copy: the stream takes ownership of p,
-// which the caller must not touch afterwards (a proxy hands over payloads
-// it decoded into their own allocation).
-func (s *Stream) WriteOwned(ctx context.Context, p []byte, flags event.Flags) error {
-	return s.tx.push(ctx, transport.Chunk{Data: p, Flags: flags, Len: -1})
+// ReleaseTx hands back chunks the driver has completely written, so that
+// their buffers can be reused by later Send/Write calls (when the transmit
+// queue pools its buffers). The driver must not touch them afterwards.
+func (r *Remote) ReleaseTx(chunks []transport.Chunk) {
+	if rel, ok := any(&r.s.tx).(interface{ Release([]transport.Chunk) }); ok {
+		rel.Release(chunks)
+	}
 }
