@@ -14,14 +14,14 @@ import (
 // call (so states and rx stay in order); a tx goroutine turns chunks into
 // PUBLISHes and queues them on the in-flight FIFO.
 type session struct {
-	p     *Protocol
-	a     *transport.Attempt
-	env   *transport.Env
-	sink  transport.Sink
-	att   *connmgr.Attachment
-	qos   byte
-	retry bool // retain flag
-	max   int  // topic length limit
+	p      *Protocol
+	a      *transport.Attempt
+	env    *transport.Env
+	sink   transport.Sink
+	att    *connmgr.Attachment
+	qos    byte
+	retain bool
+	max    int // topic length limit
 
 	mu   sync.Mutex
 	fifo []entry // publish order; acknowledgements are reported in this order
@@ -69,7 +69,7 @@ func newSession(p *Protocol, a *transport.Attempt, env *transport.Env, sink tran
 	}
 	return &session{
 		p: p, a: a, env: env, sink: sink, att: att, seq: p.seqs.take(a.StreamID),
-		qos: a.Type.MQTTQoS, retry: a.Type.MQTTRetain, max: max,
+		qos: a.Type.MQTTQoS, retain: a.Type.MQTTRetain, max: max,
 		wake: make(chan struct{}, 1), slots: make(chan struct{}, p.maxInFlight),
 	}
 }
@@ -387,7 +387,7 @@ func (s *session) publish(ctx context.Context, seq uint32, payload []byte) bool 
 	s.mu.Lock()
 	s.publishing = seq
 	s.mu.Unlock()
-	tok := s.att.Publish(topic, s.qos, s.retry, payload)
+	tok := s.att.Publish(topic, s.qos, s.retain, payload)
 	s.push(entry{seq: seq, kind: sent, tok: tok, deadline: time.Now().Add(s.env.MQTTAckTimeout)})
 	if sh != nil {
 		s.shadowWait(ctx, sh)
