@@ -7,14 +7,19 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/securestreams/ss"
 	"github.com/securestreams/ss/internal/testutil"
@@ -91,6 +96,8 @@ func TestProxyScenarios(t *testing.T) {
 		{"RawDestroyWhileConnecting", scenarioRawDestroyWhileConnecting},
 		{"RawStartTimeout", scenarioRawStartTimeout},
 		{"RawMetadata", scenarioRawMetadata},
+		{"RawDisconnect", scenarioRawDisconnect},
+		{"WSEcho", scenarioWSEcho},
 	} {
 		t.Run(sc.name, func(t *testing.T) { sc.f(t, bin) })
 	}
@@ -543,4 +550,86 @@ func TestProxyFlowControl(t *testing.T) {
 	if grew > 16<<20 {
 		t.Fatalf("heap grew by %d bytes while %d bytes passed: not bounded", grew, total)
 	}
+}
+
+// scenarioWSEcho: ws echo with a handshake response header captured into
+// metadata (proxied: forwarded as METADATA before CONNECTED), Send and a
+// fragmented Write.
+func scenarioWSEcho(t *testing.T, bin string) {
+	up := websocket.Upgrader{}
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, http.Header{"X-Srv": {"v1"}})
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			mt, p, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			c.WriteMessage(mt, p)
+		}
+	}))
+	t.Cleanup(hs.Close)
+	pol, _, err := policy.ParseString(fmt.Sprintf(`{"schema-version": 1, "s": [{"wsecho": {
+		"protocol": "ws", "endpoint": %q, "ws_binary": true,
+		"metadata": [{"srv": "x-srv:"}]}}]}`, strings.TrimPrefix(hs.URL, "http://")), policy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bothWays(t, bin, pol, func(t *testing.T, rt *ss.Runtime) {
+		ctx := context.Background()
+		s, err := rt.Create(ctx, "wsecho")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := record(t, s)
+		if err := s.Send(ctx, []byte("hi")); err != nil {
+			t.Fatal(err)
+		}
+		r.untilBytes(wait, 2)
+		if v, _ := s.Metadata("srv"); v != "v1" {
+			t.Errorf("metadata srv = %q, want v1", v)
+		}
+		for _, w := range []struct {
+			p string
+			f ss.Flags
+		}{{"fr", ss.SOM}, {"ag", 0}, {"ment", ss.EOM}} {
+			if err := s.Write(ctx, []byte(w.p), w.f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r.untilBytes(wait, 10)
+		s.Destroy(ctx)
+		r.closed(wait)
+		r.expect("CREATING", "POLL", "CONNECTING", "CONNECTED", `rx(SOM|EOM,"hi")`, `rx(SOM|EOM,"fragment")`,
+			"DISCONNECTED", "DESTROYING")
+	})
+}
+
+// scenarioRawDisconnect: Disconnect leaves the stream idle; the next Send
+// connects again.
+func scenarioRawDisconnect(t *testing.T, bin string) {
+	srv := testutil.Listen(t, "tcp", "", nil, testutil.Echo)
+	bothWays(t, bin, newPolicy(rawType("echo", "127.0.0.1", srv.Port())), func(t *testing.T, rt *ss.Runtime) {
+		ctx := context.Background()
+		s, err := rt.Create(ctx, "echo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := record(t, s)
+		s.Send(ctx, []byte("a"))
+		r.untilBytes(wait, 1)
+		if err := s.Disconnect(ctx); err != nil {
+			t.Fatal(err)
+		}
+		r.untilState(wait, ss.Disconnected)
+		s.Send(ctx, []byte("b"))
+		r.untilBytes(wait, 2)
+		s.Destroy(ctx)
+		r.closed(wait)
+		r.expect("CREATING", "POLL", "CONNECTING", "CONNECTED", `rx(0,"a")`, "DISCONNECTED",
+			"POLL", "CONNECTING", "CONNECTED", `rx(0,"b")`, "DISCONNECTED", "DESTROYING")
+	})
 }
