@@ -315,10 +315,12 @@ func (cs *ClientStream) run() {
 			conn.Close()
 			return
 		}
-		dec.Reset(conn)
+		br := &burstReader{r: conn}
+		dec.Reset(br)
 		if err := cs.handshake(conn, dec); err != nil {
 			log.Info("ss: proxy client: link not created", "streamtype", cs.name, "err", err)
 			conn.Close()
+			br.release()
 			cs.mu.Lock()
 			cs.conn = nil
 			cs.mu.Unlock()
@@ -333,6 +335,7 @@ func (cs *ClientStream) run() {
 		}
 		err = cs.session(conn, dec)
 		conn.Close()
+		br.release()
 		cs.mu.Lock()
 		cs.conn = nil
 		cs.state = linkDown

@@ -205,6 +205,11 @@ type link struct {
 	br      *burstReader
 	pending Message // a frame read while joining TX pieces, not yet handled
 
+	segs    []seg       // forward: the batch's segments
+	bufs    net.Buffers // forward: one vectored write
+	mark    int         // forward: start of the open buffer segment
+	inPlace int         // forward: payload bytes held in segs
+
 	fw      stateForwarder
 	states  []event.State
 	onAbove int
@@ -460,9 +465,10 @@ func (l *link) forward() {
 		if bp == nil {
 			bp = bufPool.Get().(*[]byte)
 		}
+		l.segs, l.mark, l.inPlace = l.segs[:0], 0, 0
 		buf := l.appendEvent((*bp)[:0], ev)
 	batch:
-		for len(buf) < l.onAbove {
+		for l.inPlace+len(buf) < l.onAbove {
 			select {
 			case ev, ok = <-ch:
 				if !ok {
@@ -473,11 +479,15 @@ func (l *link) forward() {
 				break batch
 			}
 		}
-		if len(buf) > 0 && !dead && !l.closing.Load() {
-			if _, err := l.conn.Write(buf); err != nil {
+		if !dead && !l.closing.Load() {
+			if err := l.write(buf); err != nil {
 				dead = true
 				l.conn.Close()
 			}
+		}
+		clear(l.segs)
+		if cap(l.segs) > 64 {
+			l.segs = nil
 		}
 		if cap(buf) > 256<<10 {
 			buf = nil // do not keep huge buffers in the pool
@@ -490,6 +500,56 @@ func (l *link) forward() {
 			return
 		}
 	}
+}
+
+// seg is one piece of a batched write: buf[off:end], or a payload written
+// in place (p != nil).
+type seg struct {
+	off, end int
+	p        []byte
+}
+
+// largePayload is the size from which an rx payload is written in place
+// (vectored write) instead of being copied into the batch buffer.
+const largePayload = 2048
+
+// appendLarge ends the current buffer segment (the frame header just
+// appended) and adds p as its own segment.
+func (l *link) appendLarge(buf, p []byte) {
+	l.segs = append(l.segs, seg{off: l.mark, end: len(buf)}, seg{p: p})
+	l.mark = len(buf)
+	l.inPlace += len(p)
+}
+
+// write writes the batch: buf alone, or buf's segments and the payloads in
+// one vectored write.
+func (l *link) write(buf []byte) error {
+	if len(l.segs) == 0 {
+		if len(buf) == 0 {
+			return nil
+		}
+		_, err := l.conn.Write(buf)
+		return err
+	}
+	if l.mark < len(buf) {
+		l.segs = append(l.segs, seg{off: l.mark, end: len(buf)})
+	}
+	bufs := l.bufs[:0]
+	for _, sg := range l.segs {
+		if sg.p != nil {
+			bufs = append(bufs, sg.p)
+		} else if sg.end > sg.off {
+			bufs = append(bufs, buf[sg.off:sg.end])
+		}
+	}
+	keep := bufs
+	_, err := bufs.WriteTo(l.conn)
+	clear(keep)
+	l.bufs = keep[:0]
+	if cap(l.bufs) > 64 {
+		l.bufs = nil
+	}
+	return err
 }
 
 var monoStart = time.Now()
@@ -552,7 +612,12 @@ func (l *link) appendEvent(b []byte, ev event.Event) []byte {
 			m.Flags |= event.EOM
 		}
 		m.Payload = piece
-		b, _ = m.AppendBinary(b)
+		if len(piece) >= largePayload {
+			b, _ = m.AppendHeader(b)
+			l.appendLarge(b, piece)
+		} else {
+			b, _ = m.AppendBinary(b)
+		}
 		first = false
 		if len(p) == 0 {
 			return b
