@@ -14,7 +14,6 @@ import (
 
 	"golang.org/x/net/proxy"
 
-	"github.com/securestreams/ss/policy"
 )
 
 // ErrTLS is wrapped by TLS setup and handshake failures.
@@ -243,5 +242,3 @@ func IsTLSVerifyError(err error) bool {
 	var ve *tls.CertificateVerificationError
 	return errors.As(err, &ue) || errors.As(err, &he) || errors.As(err, &ce) || errors.As(err, &ve)
 }
-
-var _ = policy.H1
