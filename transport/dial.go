@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"golang.org/x/net/proxy"
-
 )
 
 // ErrTLS is wrapped by TLS setup and handshake failures.
