@@ -633,6 +633,7 @@ func (cs *ClientStream) writeTx(conn net.Conn, chunks []transport.Chunk, limit i
 
 // read handles proxy frames until the link ends.
 func (cs *ClientStream) read(dec *Decoder) error {
+	rideshare := ""
 	for {
 		msg, err := dec.Next()
 		if err != nil {
@@ -642,8 +643,9 @@ func (cs *ClientStream) read(dec *Decoder) error {
 		case *ConnState:
 			cs.onState(m.State, m.Ack)
 		case *RxPayload:
-			if m.Rideshare != "" {
-				cs.local.SetRideshare(m.Rideshare)
+			if m.Rideshare != rideshare {
+				rideshare = m.Rideshare
+				cs.local.SetRideshare(rideshare)
 			}
 			cs.mu.Lock()
 			cs.peerCredit -= int64(len(m.Payload))

@@ -1,6 +1,6 @@
 // Package proxy implements the Secure Streams proxy: the SSSv1 wire codec
-// (this file's neighbours wire.go, encode.go, decode.go), and, later, the
-// proxy server and the proxied-client transport built on it.
+// (this file's neighbours wire.go, encode.go, decode.go), the proxy server
+// (server.go) and the proxied-client links (client.go) built on it.
 //
 // # Wire codec
 //
@@ -58,4 +58,33 @@
 // waiting for it, no CONNSTATE before CREATE_RESULT, the proxy_buflen of the
 // resolved streamtype) belong to the proxy server and the proxied client,
 // which can tighten [Limits] with [Decoder.SetLimits] once they know them.
+//
+// # Proxy server
+//
+// [Server] serves links (spec/wire.md §6.3, §11.2): per link a 3 s deadline
+// for STREAMTYPE, the onward stream created through [Onward] (the root
+// package's Runtime.ServeProxy adapts a runtime), CREATE_RESULT with the
+// rideshare list ([FitRideshares]), then client frames applied to the onward
+// stream and onward events forwarded in order as CONNSTATE (with the §7.3
+// conversions: QoS LOCAL states as REMOTE, DISCONNECTED → ALL_RETRIES_FAILED
+// as DISCONNECTED, POLL, ALL_RETRIES_FAILED, transitions lws clients would
+// reject withheld and counted), RX_PAYLOAD, METADATA and PERF. Any §8
+// violation closes only that link, with a log line; end of file (or
+// DESTROYING) destroys the onward stream. Back-pressure instead of loss
+// (§7.2): while the onward stream's transmit queue is full the link is not
+// read; while a write to the client blocks the onward events are not
+// drained, so the onward stream stops reading its peer. The bytes batched
+// for one write to the client are bounded by proxy_buflen_rxflow_on_above.
+//
+// # Proxied client
+//
+// [Client] and [ClientStream] run the link of one proxied stream (§6.1,
+// §11.1) for a [Local] stream (package stream's Remote): dial, STREAMTYPE,
+// CREATE_RESULT within 3 s, CREATING once, queued METADATA, TIMEOUT_UPDATE,
+// PAYLOAD_LENGTH_HINT and ONWARD_CONNECT after it and never pipelined
+// behind STREAMTYPE, TX_PAYLOAD only in OPERATIONAL (split into frames of at
+// most 4061 bytes by default), UPSTREAM_LINK_RETRY about once a second while
+// the proxy cannot be reached, DISCONNECTED and re-creation (metadata sent
+// again, no second CREATING) after link loss. It never sends DESTROYING,
+// 0xB2 or 0xB3. Applications use it through ss.Config.Proxy.
 package proxy
