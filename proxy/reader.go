@@ -32,7 +32,9 @@ func (b *burstReader) Read(p []byte) (int, error) {
 		}
 		return n, nil
 	}
-	if !b.burst || len(p) >= burstBufSize {
+	if !b.burst || len(p) >= burstBufSize/4 {
+		// Idle link, or a large read (the rest of a big frame): straight
+		// into the caller's buffer.
 		n, err := b.r.Read(p)
 		b.burst = n == len(p)
 		return n, err
