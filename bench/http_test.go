@@ -39,10 +39,11 @@ import (
 // The HTTP client pairs: GET of a 1 KiB body from the same loopback server
 // in the same run.
 //
-//   - /ss: one transaction of an ss stream (Create, RequestTx, events up to
-//     DISCONNECTED, Destroy) over the h1/h2/h3 client transport. When the
-//     runtime has no h1/h2/h3 registration yet it falls back to /transport
-//     (and says so in the log).
+//   - /ss: one transaction per op on a long-lived ss stream (RequestTx,
+//     events up to DISCONNECTED) over the h1/h2/h3 client transport;
+//     /ss-create makes a stream per transaction (Create ... Destroy). When
+//     the runtime has no h1/h2/h3 registration yet both fall back to
+//     /transport (and say so in the log).
 //   - /transport: the httpc Protocol's Run driven directly with a minimal
 //     Sink (no stream actor), to split the runtime's cost from the
 //     transport's.
@@ -181,8 +182,9 @@ func benchHTTPTransport(b *testing.B, proto policy.Protocol, srv *httpBenchServe
 	}
 }
 
-func benchHTTPss(b *testing.B, proto policy.Protocol, srv *httpBenchServer) {
-	st := srv.streamtype(proto)
+// httpRuntime returns a runtime for st, or nil when it has no registration
+// for st's protocol yet.
+func httpRuntime(b *testing.B, st *policy.Streamtype) *ss.Runtime {
 	rt, err := ss.New(context.Background(), ss.Config{Policy: &policy.Policy{SchemaVersion: 1, Streamtypes: []*policy.Streamtype{st}}})
 	if err != nil {
 		b.Fatal(err)
@@ -192,19 +194,92 @@ func benchHTTPss(b *testing.B, proto policy.Protocol, srv *httpBenchServer) {
 		defer cancel()
 		rt.Close(ctx)
 	})
-	ctx := context.Background()
-	if s, err := rt.Create(ctx, "httpbench"); errors.Is(err, ss.ErrUnsupportedProtocol) {
-		b.Log("no " + proto.String() + " registration in the ss runtime: measuring the Protocol directly")
+	s, err := rt.Create(context.Background(), st.Name)
+	if errors.Is(err, ss.ErrUnsupportedProtocol) {
+		b.Log("no " + st.Protocol.String() + " registration in the ss runtime: measuring the Protocol directly")
+		return nil
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.Destroy(context.Background())
+	for range s.Events() {
+	}
+	return rt
+}
+
+// benchHTTPss runs one transaction per op on one long-lived stream
+// (RequestTx, events up to DISCONNECTED). A RequestTx that the stream drops
+// (a runtime race: RequestTx right after DISCONNECTED is remembered but
+// never served) is repeated after 50 ms and counted as a "kick".
+func benchHTTPss(b *testing.B, proto policy.Protocol, srv *httpBenchServer) {
+	st := srv.streamtype(proto)
+	rt := httpRuntime(b, st)
+	if rt == nil {
 		benchHTTPTransport(b, proto, srv)
 		return
-	} else if err != nil {
-		b.Fatal(err)
-	} else {
-		s.Destroy(ctx)
 	}
+	ctx := context.Background()
+	s, err := rt.Create(ctx, st.Name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		s.Destroy(ctx)
+		for range s.Events() {
+		}
+	}()
+	<-s.Events() // CREATING
+	kicks := 0
+	kick := time.NewTimer(time.Hour)
+	defer kick.Stop()
 	b.ReportAllocs()
 	for b.Loop() {
-		s, err := rt.Create(ctx, "httpbench")
+		if err := s.RequestTx(ctx); err != nil {
+			b.Fatal(err)
+		}
+		kick.Reset(50 * time.Millisecond)
+		n, ack := 0, false
+	events:
+		for {
+			select {
+			case ev := <-s.Events():
+				if ev.Kind == ss.PayloadEvent {
+					n += len(ev.Payload)
+					continue
+				}
+				switch ev.State {
+				case ss.QoSAckRemote:
+					ack = true
+				case ss.Disconnected, ss.AllRetriesFailed:
+					break events
+				}
+			case <-kick.C:
+				kicks++
+				s.RequestTx(ctx)
+			}
+		}
+		kick.Stop()
+		if n != 1024 || !ack {
+			b.Fatalf("%d bytes, ack %v", n, ack)
+		}
+	}
+	b.ReportMetric(float64(kicks), "kicks")
+}
+
+// benchHTTPssCreate makes one stream per transaction (Create, RequestTx,
+// events up to DISCONNECTED, Destroy): the one-shot usage.
+func benchHTTPssCreate(b *testing.B, proto policy.Protocol, srv *httpBenchServer) {
+	st := srv.streamtype(proto)
+	rt := httpRuntime(b, st)
+	if rt == nil {
+		benchHTTPTransport(b, proto, srv)
+		return
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		s, err := rt.Create(ctx, st.Name)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -254,6 +329,7 @@ func BenchmarkH1Get1KiB(b *testing.B) {
 	srv := newHTTPBenchServer(b, policy.H1)
 	url := "http://127.0.0.1:" + strconv.Itoa(srv.port) + "/1k"
 	b.Run("ss", func(b *testing.B) { benchHTTPss(b, policy.H1, srv) })
+	b.Run("ss-create", func(b *testing.B) { benchHTTPssCreate(b, policy.H1, srv) })
 	b.Run("transport", func(b *testing.B) { benchHTTPTransport(b, policy.H1, srv) })
 	b.Run("raw", func(b *testing.B) {
 		t := &http.Transport{DisableKeepAlives: true, DisableCompression: true}
@@ -266,6 +342,7 @@ func BenchmarkH2Get1KiB(b *testing.B) {
 	srv := newHTTPBenchServer(b, policy.H2)
 	url := "https://127.0.0.1:" + strconv.Itoa(srv.port) + "/1k"
 	b.Run("ss", func(b *testing.B) { benchHTTPss(b, policy.H2, srv) })
+	b.Run("ss-create", func(b *testing.B) { benchHTTPssCreate(b, policy.H2, srv) })
 	b.Run("transport", func(b *testing.B) { benchHTTPTransport(b, policy.H2, srv) })
 	b.Run("raw", func(b *testing.B) {
 		t := &http2.Transport{TLSClientConfig: &tls.Config{RootCAs: srv.pool}, DisableCompression: true}
@@ -278,6 +355,7 @@ func BenchmarkH3Get1KiB(b *testing.B) {
 	srv := newHTTPBenchServer(b, policy.H3)
 	url := "https://127.0.0.1:" + strconv.Itoa(srv.port) + "/1k"
 	b.Run("ss", func(b *testing.B) { benchHTTPss(b, policy.H3, srv) })
+	b.Run("ss-create", func(b *testing.B) { benchHTTPssCreate(b, policy.H3, srv) })
 	b.Run("transport", func(b *testing.B) { benchHTTPTransport(b, policy.H3, srv) })
 	b.Run("raw", func(b *testing.B) {
 		t := &http3.Transport{TLSClientConfig: &tls.Config{RootCAs: srv.pool}, DisableCompression: true}
