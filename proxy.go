@@ -14,7 +14,10 @@ import (
 // opens is fulfilled by a client stream of rt, created from rt's policy and
 // destroyed when the link closes. It returns nil once ctx is done (after
 // closing ln and every link), or the listener's error. See ProxyServer to
-// adjust the server first.
+// adjust the server first. The runtime's Config.TxBuffer and RxBuffer bound
+// what each link queues towards the onward peer and the client (wire.md
+// §7.2); cmd/ssproxy sets them to the policy's proxy_buflen and
+// proxy_buflen_rxflow_on_above.
 func (rt *Runtime) ServeProxy(ctx context.Context, ln net.Listener) error {
 	return rt.ProxyServer().Serve(ctx, ln)
 }
