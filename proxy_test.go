@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -121,6 +122,13 @@ func buildSSProxy(t *testing.T) string {
 // at cleanup it sends SIGTERM and checks for a clean exit.
 func startSSProxy(t *testing.T, bin string, pol *policy.Policy) string {
 	t.Helper()
+	addr, _ := startSSProxyPID(t, bin, pol)
+	return addr
+}
+
+// startSSProxyPID is startSSProxy returning the process id too.
+func startSSProxyPID(t *testing.T, bin string, pol *policy.Policy) (string, int) {
+	t.Helper()
 	js, err := pol.MarshalJSON()
 	if err != nil {
 		t.Fatal(err)
@@ -168,7 +176,7 @@ func startSSProxy(t *testing.T, bin string, pol *policy.Policy) string {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return "unix:" + name
+	return "unix:" + name, cmd.Process.Pid
 }
 
 func scenarioRawEcho(t *testing.T, bin string) {
@@ -469,19 +477,16 @@ func TestProxyGoldenExchange(t *testing.T) {
 }
 
 // TestProxyFlowControl: a fast onward producer and a slow proxied client:
-// every byte arrives in order and the heap stays bounded (nothing is
-// buffered without limit on the way).
+// every byte arrives in order and the proxy's memory stays bounded (nothing
+// is buffered without limit on the way): the heap of the process holding an
+// in-process proxy (/inproc), and the resident set of the ssproxy binary
+// (/ssproxy).
 func TestProxyFlowControl(t *testing.T) {
 	const total = 32 << 20
-	pattern := func(off int, b []byte) {
-		for i := range b {
-			b[i] = byte((off + i) * 7 >> 3)
-		}
-	}
 	srv := testutil.Listen(t, "tcp", "", nil, func(c net.Conn) {
 		buf := make([]byte, 64<<10)
 		for off := 0; off < total; off += len(buf) {
-			pattern(off, buf)
+			flowPattern(off, buf)
 			if _, err := c.Write(buf); err != nil {
 				return
 			}
@@ -490,26 +495,75 @@ func TestProxyFlowControl(t *testing.T) {
 	})
 	st := rawType("firehose", "127.0.0.1", srv.Port())
 	st.NailedUp = true
-	addr, _ := inProcessProxy(t, newPolicy(st))
+	pol := newPolicy(st)
+	t.Run("inproc", func(t *testing.T) {
+		addr, _ := inProcessProxy(t, pol)
+		runtime.GC()
+		var base runtime.MemStats
+		runtime.ReadMemStats(&base)
+		peak := flowRun(t, addr, total, func() int64 {
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			return int64(ms.HeapAlloc)
+		})
+		grew := peak - int64(base.HeapAlloc)
+		t.Logf("heap peak %.1f MiB above the start (client and proxy)", float64(grew)/(1<<20))
+		if grew > 20<<20 {
+			t.Fatalf("heap grew by %d bytes while %d bytes passed: not bounded", grew, total)
+		}
+	})
+	t.Run("ssproxy", func(t *testing.T) {
+		bin := buildSSProxy(t)
+		if bin == "" {
+			t.Skip("-short")
+		}
+		addr, pid := startSSProxyPID(t, bin, pol)
+		rss := func() int64 {
+			data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+			if err != nil {
+				return 0
+			}
+			for _, line := range strings.Split(string(data), "\n") {
+				if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+					kb, _ := strconv.ParseInt(f[1], 10, 64)
+					return kb << 10
+				}
+			}
+			return 0
+		}
+		base := rss()
+		peak := flowRun(t, addr, total, rss)
+		t.Logf("ssproxy RSS %.1f MiB at the start, peak %.1f MiB", float64(base)/(1<<20), float64(peak)/(1<<20))
+		if peak-base > 24<<20 {
+			t.Fatalf("ssproxy RSS grew by %d bytes while %d bytes passed: not bounded", peak-base, total)
+		}
+	})
+}
+
+func flowPattern(off int, b []byte) {
+	for i := range b {
+		b[i] = byte((off + i) * 7 >> 3)
+	}
+}
+
+// flowRun reads total bytes slowly from a proxied nailed-up "firehose"
+// stream, checking their order, and returns the peak of mem sampled
+// meanwhile.
+func flowRun(t *testing.T, addr string, total int, mem func() int64) int64 {
 	rt := newRuntime(t, ss.Config{Proxy: addr})
-	runtime.GC()
-	var base runtime.MemStats
-	runtime.ReadMemStats(&base)
-	var peak atomic.Uint64
+	var peak atomic.Int64
 	stop := make(chan struct{})
 	sampled := make(chan struct{})
 	go func() {
 		defer close(sampled)
-		var ms runtime.MemStats
 		for {
 			select {
 			case <-stop:
 				return
 			case <-time.After(20 * time.Millisecond):
 			}
-			runtime.ReadMemStats(&ms)
-			if ms.HeapAlloc > peak.Load() {
-				peak.Store(ms.HeapAlloc)
+			if m := mem(); m > peak.Load() {
+				peak.Store(m)
 			}
 		}
 	}()
@@ -527,8 +581,11 @@ func TestProxyFlowControl(t *testing.T) {
 			if ev.Kind != ss.PayloadEvent {
 				continue
 			}
+			if cap(want) < len(ev.Payload) {
+				want = make([]byte, 0, len(ev.Payload))
+			}
 			want = want[:len(ev.Payload)]
-			pattern(got, want)
+			flowPattern(got, want)
 			if !bytes.Equal(ev.Payload, want) {
 				t.Fatalf("payload differs at offset %d", got)
 			}
@@ -545,11 +602,7 @@ func TestProxyFlowControl(t *testing.T) {
 	s.Destroy(ctx)
 	for range s.Events() {
 	}
-	grew := int64(peak.Load()) - int64(base.HeapAlloc)
-	t.Logf("%d bytes in order; heap peak %.1f MiB above the start", got, float64(grew)/(1<<20))
-	if grew > 16<<20 {
-		t.Fatalf("heap grew by %d bytes while %d bytes passed: not bounded", grew, total)
-	}
+	return peak.Load()
 }
 
 // scenarioWSEcho: ws echo with a handshake response header captured into
