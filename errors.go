@@ -17,6 +17,8 @@ var (
 	// ErrServerStreamtype: Create was called for a "server": true
 	// streamtype (use Serve), or Serve for a client streamtype.
 	ErrServerStreamtype = errors.New("ss: wrong streamtype role")
+	// ErrNoActorSystem: CreateProps on a runtime without Config.Actors.
+	ErrNoActorSystem = errors.New("ss: CreateProps needs Config.Actors (the application's actor system)")
 	// ErrNoPolicy: Config.Policy (or SetPolicy's argument) is nil.
 	ErrNoPolicy = errors.New("ss: no policy")
 	// ErrDestroyed: the stream (or server) has been destroyed.

@@ -20,8 +20,10 @@ type Runtime struct {
 	env    *transport.Env
 	host   *stream.Host
 	actors *actor.System
-	pol    atomic.Pointer[policy.Policy]
-	proxy  *proxy.Client // Config.Proxy: streams are fulfilled by an SS proxy
+	// ownActors: the actor system is private (not Config.Actors).
+	ownActors bool
+	pol       atomic.Pointer[policy.Policy]
+	proxy     *proxy.Client // Config.Proxy: streams are fulfilled by an SS proxy
 
 	mu      sync.Mutex
 	clients map[policy.Protocol]transport.Protocol
@@ -61,6 +63,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	}
 	rt.actors = cfg.Actors
 	if rt.actors == nil {
+		rt.ownActors = true
 		rt.actors = actor.NewSystem(cfg.Logger)
 	}
 	rt.host = stream.NewHost(rt.actors, rt.env)
@@ -155,29 +158,63 @@ func (rt *Runtime) Create(ctx context.Context, streamtype string, opts ...Option
 	if rt.proxy != nil {
 		return rt.createProxied(ctx, streamtype, opts)
 	}
-	pol, st, err := rt.streamtype(streamtype)
+	cfg, err := rt.clientConfig(ctx, streamtype, opts)
 	if err != nil {
 		return nil, err
 	}
-	if st.Server {
-		return nil, fmt.Errorf("%w: %q is a server streamtype: use Serve", ErrServerStreamtype, streamtype)
-	}
-	if st.LocalSink {
-		return nil, fmt.Errorf("%w: streamtype %q: local_sink streams are not supported", ErrUnsupportedProtocol, streamtype)
-	}
-	proto, err := rt.clientProtocol(st.Protocol)
-	if err != nil {
-		return nil, fmt.Errorf("ss: streamtype %q: %w", streamtype, err)
-	}
-	o, err := applyOptions(opts)
-	if err != nil {
-		return nil, err
-	}
-	s, err := stream.New(rt.host, stream.Config{Policy: pol, Type: st, Protocol: proto, Metadata: o.metadata})
+	s, err := stream.New(rt.host, cfg)
 	if err != nil {
 		return nil, err
 	}
 	return &Stream{s: s}, nil
+}
+
+// clientConfig resolves a client streamtype and its transport.
+func (rt *Runtime) clientConfig(ctx context.Context, streamtype string, opts []Option) (stream.Config, error) {
+	if err := ctx.Err(); err != nil {
+		return stream.Config{}, err
+	}
+	pol, st, err := rt.streamtype(streamtype)
+	if err != nil {
+		return stream.Config{}, err
+	}
+	if st.Server {
+		return stream.Config{}, fmt.Errorf("%w: %q is a server streamtype: use Serve", ErrServerStreamtype, streamtype)
+	}
+	if st.LocalSink {
+		return stream.Config{}, fmt.Errorf("%w: streamtype %q: local_sink streams are not supported", ErrUnsupportedProtocol, streamtype)
+	}
+	proto, err := rt.clientProtocol(st.Protocol)
+	if err != nil {
+		return stream.Config{}, fmt.Errorf("ss: streamtype %q: %w", streamtype, err)
+	}
+	o, err := applyOptions(opts)
+	if err != nil {
+		return stream.Config{}, err
+	}
+	return stream.Config{Policy: pol, Type: st, Protocol: proto, Metadata: o.metadata}, nil
+}
+
+// CreateProps is Create for applications that supervise streams in their
+// own actor system: it returns the stream (CREATING already queued) and the
+// Props of its actor, which the application spawns exactly once, for
+// example as the child of a supervising actor. The runtime must have been
+// created with Config.Actors set to that same system (actor.Wrap). Until
+// the Props are spawned the stream queues requests; an actor stopped by its
+// parent ends the stream (DISCONNECTED if connected, DESTROYING).
+func (rt *Runtime) CreateProps(ctx context.Context, streamtype string, opts ...Option) (*Stream, *actor.Props, error) {
+	if rt.ownActors {
+		return nil, nil, ErrNoActorSystem
+	}
+	cfg, err := rt.clientConfig(ctx, streamtype, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, props, err := stream.NewProps(rt.host, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &Stream{s: s}, props, nil
 }
 
 // Close destroys every server and stream, waits until each stream has
@@ -212,8 +249,12 @@ func (rt *Runtime) Close(ctx context.Context) error {
 	if err := rt.host.Close(ctx); err != nil {
 		errs = append(errs, err)
 	}
-	if err := rt.actors.Shutdown(ctx); err != nil {
-		errs = append(errs, err)
+	if rt.ownActors {
+		// The streams' actors have stopped (host.Close waited for them);
+		// this shuts the private system down.
+		if err := rt.actors.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	rt.mu.Lock()
 	for _, t := range rt.clients {

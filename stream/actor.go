@@ -75,13 +75,42 @@ type (
 
 // Receive is the stream actor's behaviour.
 func (s *Stream) Receive(c actor.Context) {
-	switch m := c.Message().(type) {
+	switch c.Message().(type) {
 	case *actor.Started:
+		if s.a.self != nil {
+			return // restarted by a supervisor: the stream keeps its state
+		}
 		s.a.self = c.Self()
 		s.mu.Lock()
 		s.pid = s.a.self // before New has stored it: the attempt's sink needs it
+		early := s.early
+		s.early = nil
 		s.mu.Unlock()
 		s.started()
+		// Requests made before the actor existed (Props spawned later).
+		for _, m := range early {
+			s.handle(m)
+		}
+	case *actor.Stopped:
+		// Stopped without Destroy (actor system shutdown, or a supervisor):
+		// end cleanly so the channel is still closed.
+		if s.a.phase != ending {
+			s.a.destroy = true
+			if s.a.cancel != nil {
+				s.a.cancel(ErrDestroyed)
+			}
+			s.finishEvents()
+		}
+		s.h.Actors.Forget(c.Self())
+		s.h.remove(s)
+	default:
+		s.handle(c.Message())
+	}
+}
+
+// handle processes one of the stream's own messages.
+func (s *Stream) handle(msg any) {
+	switch m := msg.(type) {
 	case msgTx:
 		s.onTx()
 	case msgConnect:
@@ -109,18 +138,6 @@ func (s *Stream) Receive(c actor.Context) {
 		if m.gen == s.a.gen {
 			s.onRunDone(m.res)
 		}
-	case *actor.Stopped:
-		// Stopped without Destroy (actor system shutdown, or a supervisor):
-		// end cleanly so the channel is still closed.
-		if s.a.phase != ending {
-			s.a.destroy = true
-			if s.a.cancel != nil {
-				s.a.cancel(ErrDestroyed)
-			}
-			s.finishEvents()
-		}
-		s.h.Actors.Forget(c.Self())
-		s.h.remove(s)
 	}
 }
 

@@ -55,6 +55,7 @@ type Stream struct {
 	rideshare   string
 	ended       bool
 	waiters     []chan struct{} // Destroy callers
+	early       []any           // messages sent before the actor started
 	destroyTold bool
 
 	lastConfirm atomic.Int64 // validity: UnixNano of the last confirmation
@@ -64,8 +65,8 @@ type Stream struct {
 	a actorState // owned by the actor goroutine
 }
 
-// New creates a stream, queues CREATING and starts its actor.
-func New(h *Host, cfg Config) (*Stream, error) {
+// prepare builds a stream and queues CREATING; its actor is not started.
+func prepare(h *Host, cfg Config) (*Stream, error) {
 	s := &Stream{h: h, pol: cfg.Policy, st: cfg.Type, proto: cfg.Protocol, conn: cfg.Conn, onEnd: cfg.OnEnd}
 	s.id = h.nextID.Add(1)
 	s.tx.s = s
@@ -85,32 +86,74 @@ func New(h *Host, cfg Config) (*Stream, error) {
 		return nil, err
 	}
 	s.emit(event.Creating, 0)
-	pid, err := h.Actors.Spawn(actor.PropsFromReceiver(s), "ss-")
-	if err != nil {
-		s.mu.Lock()
-		s.q.final = true
-		s.q.abandoned = true
-		s.mu.Unlock()
-		h.remove(s)
-		return nil, err
-	}
-	s.mu.Lock()
-	s.pid = pid
-	lateDestroy := s.destroyTold // Host.Close ran before the actor existed
-	s.mu.Unlock()
-	if lateDestroy {
-		h.Actors.Tell(pid, msgDestroy{})
-	}
 	return s, nil
 }
 
+// New creates a stream, queues CREATING and starts its actor.
+func New(h *Host, cfg Config) (*Stream, error) {
+	s, err := prepare(h, cfg)
+	if err != nil {
+		return nil, err
+	}
+	pid, err := h.Actors.Spawn(actor.PropsFromReceiver(s), "ss-")
+	if err != nil {
+		s.abort()
+		return nil, err
+	}
+	s.setPID(pid)
+	return s, nil
+}
+
+// NewProps creates a stream (CREATING queued) whose actor the application
+// spawns itself from the returned Props, exactly once, in the host's actor
+// system: for example as the child of an actor that supervises it. Until
+// it is spawned the stream only queues requests.
+func NewProps(h *Host, cfg Config) (*Stream, *actor.Props, error) {
+	s, err := prepare(h, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, actor.PropsFromReceiver(s), nil
+}
+
+// abort undoes prepare when the actor could not be spawned.
+func (s *Stream) abort() {
+	s.mu.Lock()
+	s.q.final = true
+	s.q.abandoned = true
+	s.ended = true
+	s.mu.Unlock()
+	s.h.remove(s)
+}
+
+// setPID records the spawned actor and forwards what was sent before.
+func (s *Stream) setPID(pid *actor.PID) {
+	s.mu.Lock()
+	if s.pid != nil { // Started got there first and handled the early messages
+		s.mu.Unlock()
+		return
+	}
+	s.pid = pid
+	early := s.early
+	s.early = nil
+	s.mu.Unlock()
+	for _, m := range early {
+		s.h.Actors.Tell(pid, m)
+	}
+}
+
+// tell sends msg to the stream's actor, or keeps it until the actor has
+// started (Props spawned by the application later).
 func (s *Stream) tell(msg any) {
 	s.mu.Lock()
 	pid := s.pid
-	s.mu.Unlock()
-	if pid != nil {
-		s.h.Actors.Tell(pid, msg)
+	if pid == nil {
+		s.early = append(s.early, msg)
+		s.mu.Unlock()
+		return
 	}
+	s.mu.Unlock()
+	s.h.Actors.Tell(pid, msg)
 }
 
 // ID identifies the stream in logs.
@@ -235,10 +278,9 @@ func (s *Stream) Destroy(ctx context.Context) error {
 	s.waiters = append(s.waiters, done)
 	told := s.destroyTold
 	s.destroyTold = true
-	pid := s.pid
 	s.mu.Unlock()
 	if !told {
-		s.h.Actors.Tell(pid, msgDestroy{})
+		s.tell(msgDestroy{})
 	}
 	select {
 	case <-done:
@@ -252,10 +294,9 @@ func (s *Stream) destroyAsync() {
 	s.mu.Lock()
 	told := s.destroyTold || s.ended
 	s.destroyTold = true
-	pid := s.pid
 	s.mu.Unlock()
-	if !told && pid != nil {
-		s.h.Actors.Tell(pid, msgDestroy{})
+	if !told {
+		s.tell(msgDestroy{})
 	}
 }
 
