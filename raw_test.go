@@ -250,3 +250,55 @@ func TestRawUnixSockets(t *testing.T) {
 		r.expect("CREATING", "POLL", "CONNECTING", "CONNECTED", `rx(0,"`+name+`")`, "DISCONNECTED", "DESTROYING")
 	}
 }
+
+// TestRawPerf: with perf, one PERF_JSON report per attempt, right before the
+// UNREACHABLE or DISCONNECTED that ends it (streams.md §14).
+func TestRawPerf(t *testing.T) {
+	srv := testutil.Listen(t, "tcp6", "", nil, func(c net.Conn) { c.Write([]byte("v6")) })
+	st := rawType("perf", "[::1]", srv.Port())
+	st.Perf = true
+	st.Opportunistic = true
+	refused := rawType("perfrefused", "127.0.0.1", testutil.FreePort(t))
+	refused.Perf = true
+	rt := newRuntime(t, ss.Config{Policy: newPolicy(st, refused)})
+	ctx := context.Background()
+	for _, c := range []struct {
+		name string
+		want []string
+	}{
+		{"perf", []string{"CREATING", "POLL", "CONNECTING", "CONNECTED", `rx(0,"v6")`, "perf", "DISCONNECTED", "DESTROYING"}},
+		{"perfrefused", []string{"CREATING", "POLL", "CONNECTING", "perf", "UNREACHABLE", "ALL_RETRIES_FAILED", "DESTROYING"}},
+	} {
+		s, err := rt.Create(ctx, c.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.RequestTx(ctx)
+		var got []string
+		data := ""
+		for ev := range s.Events() {
+			switch {
+			case ev.Kind == ss.StateEvent:
+				if data != "" {
+					got = append(got, fmt.Sprintf("rx(0,%q)", data))
+					data = ""
+				}
+				got = append(got, ev.State.String())
+				if ev.State == ss.Disconnected || ev.State == ss.AllRetriesFailed {
+					s.Destroy(ctx)
+				}
+			case ev.Flags == ss.SOM|ss.EOM|ss.PerfJSON:
+				if data != "" {
+					got = append(got, fmt.Sprintf("rx(0,%q)", data))
+					data = ""
+				}
+				got = append(got, "perf")
+			default:
+				data += string(ev.Payload)
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Fatalf("%s: events %v, want %v", c.name, got, c.want)
+		}
+	}
+}
