@@ -569,3 +569,31 @@ func TestRxBackpressure(t *testing.T) {
 		}
 	})
 }
+
+func TestRideshare(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		var sinkp transport.Sink
+		p := &fakeProto{run: func(_ int, ctx context.Context, _ *transport.Attempt, sink transport.Sink) transport.Result {
+			sinkp = sink
+			sink.(RideshareSetter).SetRideshare("next")
+			<-ctx.Done()
+			return transport.Result{}
+		}}
+		typ := st("first", nil)
+		typ.NailedUp = true
+		s, r := e.create(typ, p)
+		if got := s.Rideshare(); got != "first" {
+			t.Fatalf("Rideshare before = %q", got)
+		}
+		settle(time.Second)
+		if got := s.Rideshare(); got != "next" {
+			t.Fatalf("Rideshare = %q, want next", got)
+		}
+		sinkp.(RideshareSetter).SetRideshare("first")
+		if got := s.Rideshare(); got != "first" {
+			t.Fatalf("Rideshare after the chain = %q", got)
+		}
+		destroy(t, s, r)
+	})
+}

@@ -23,6 +23,15 @@ type PingSetter interface {
 	SetPing(ping func())
 }
 
+// RideshareSetter is implemented by the transport.Sink handed to transports.
+// An HTTP transport sending a rideshare chain (streams.md §11.2.6) calls
+// SetRideshare with the streamtype whose data it is about to request, so
+// that Stream.Rideshare tells the application which data to supply; "" (or
+// the stream's own streamtype) ends the chain.
+type RideshareSetter interface {
+	SetRideshare(streamtype string)
+}
+
 // sink is the transport.Sink of one attempt.
 type sink struct {
 	s    *Stream
@@ -31,8 +40,9 @@ type sink struct {
 }
 
 var (
-	_ transport.Sink = (*sink)(nil)
-	_ PingSetter     = (*sink)(nil)
+	_ transport.Sink  = (*sink)(nil)
+	_ PingSetter      = (*sink)(nil)
+	_ RideshareSetter = (*sink)(nil)
 )
 
 // State implements transport.Sink.
@@ -89,4 +99,18 @@ func (k *sink) SetPing(ping func()) {
 	if !k.done.Load() {
 		k.s.ping.Store(&ping)
 	}
+}
+
+// SetRideshare implements RideshareSetter.
+func (k *sink) SetRideshare(streamtype string) {
+	if k.done.Load() {
+		return
+	}
+	s := k.s
+	s.mu.Lock()
+	if streamtype == s.st.Name {
+		streamtype = ""
+	}
+	s.rideshare = streamtype
+	s.mu.Unlock()
 }
