@@ -3,7 +3,9 @@ package ss_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/securestreams/ss"
 	"github.com/securestreams/ss/actor"
@@ -47,5 +49,38 @@ func TestCreateProps(t *testing.T) {
 	plain := newRuntime(t, ss.Config{Policy: newPolicy(rawType("echo", "127.0.0.1", srv.Port()))})
 	if _, _, err := plain.CreateProps(ctx, "echo"); !errors.Is(err, ss.ErrNoActorSystem) {
 		t.Fatalf("CreateProps without Config.Actors = %v", err)
+	}
+}
+
+// TestCreatePropsNeverSpawned: Close ends a stream whose Props were never
+// spawned (CREATING, DESTROYING) instead of waiting for it forever.
+func TestCreatePropsNeverSpawned(t *testing.T) {
+	sys := actor.NewSystem(nil)
+	defer sys.Shutdown(context.Background())
+	rt, err := ss.New(context.Background(), ss.Config{Policy: newPolicy(rawType("x", "127.0.0.1", 9)), Actors: sys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _, err := rt.CreateProps(context.Background(), "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Connect(context.Background())
+	var got []string
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		for ev := range s.Events() {
+			got = append(got, ev.String())
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := rt.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-read
+	if fmt.Sprint(got) != "[CREATING DESTROYING]" {
+		t.Fatalf("events %v", got)
 	}
 }

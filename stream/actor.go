@@ -82,6 +82,12 @@ func (s *Stream) Receive(c actor.Context) {
 		}
 		s.a.self = c.Self()
 		s.mu.Lock()
+		if s.ended { // the runtime closed before the Props were spawned
+			s.mu.Unlock()
+			s.a.phase = ending
+			c.Stop(c.Self())
+			return
+		}
 		s.pid = s.a.self // before New has stored it: the attempt's sink needs it
 		early := s.early
 		s.early = nil

@@ -100,9 +100,12 @@ func (h *Host) add(s *Stream) error {
 
 func (h *Host) remove(s *Stream) {
 	h.mu.Lock()
+	_, ok := h.streams[s]
 	delete(h.streams, s)
 	h.mu.Unlock()
-	h.wg.Done()
+	if ok {
+		h.wg.Done()
+	}
 }
 
 // Close destroys every stream and waits until each has delivered DESTROYING
@@ -118,7 +121,9 @@ func (h *Host) Close(ctx context.Context) error {
 	}
 	h.mu.Unlock()
 	for _, s := range list {
-		s.destroyAsync()
+		if !s.endUnstarted() {
+			s.destroyAsync()
+		}
 	}
 	done := make(chan struct{})
 	go func() { h.wg.Wait(); close(done) }()

@@ -126,6 +126,28 @@ func (s *Stream) abort() {
 	s.h.remove(s)
 }
 
+// endUnstarted ends a stream whose actor was never spawned (NewProps whose
+// Props the application did not spawn): DESTROYING, channel closed. It
+// reports whether it did.
+func (s *Stream) endUnstarted() bool {
+	s.mu.Lock()
+	if s.pid != nil || s.ended || s.q.ch == nil {
+		s.mu.Unlock()
+		return false
+	}
+	s.emitLocked(event.Destroying, 0)
+	s.ended = true
+	for _, w := range s.waiters {
+		close(w)
+	}
+	s.waiters = nil
+	s.early = nil
+	s.mu.Unlock()
+	s.tx.close()
+	s.h.remove(s)
+	return true
+}
+
 // setPID records the spawned actor and forwards what was sent before.
 func (s *Stream) setPID(pid *actor.PID) {
 	s.mu.Lock()
