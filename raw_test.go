@@ -258,7 +258,7 @@ func TestRawPerf(t *testing.T) {
 	st := rawType("perf", "[::1]", srv.Port())
 	st.Perf = true
 	st.Opportunistic = true
-	refused := rawType("perfrefused", "127.0.0.1", testutil.FreePort(t))
+	refused := rawType("perfrefused", "+"+filepath.Join(t.TempDir(), "none.sock"), 0)
 	refused.Perf = true
 	rt := newRuntime(t, ss.Config{Policy: newPolicy(st, refused)})
 	ctx := context.Background()

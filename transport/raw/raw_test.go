@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -118,9 +119,10 @@ func TestClientCancel(t *testing.T) {
 }
 
 func TestClientRefusedAndBadEndpoint(t *testing.T) {
-	port := testutil.FreePort(t)
-	for _, ep := range []string{"127.0.0.1", "", "[::1"} {
-		st := &policy.Streamtype{Name: "r", Protocol: policy.Raw, Endpoint: ep, Port: uint16(port), ClientCert: -1, Perf: true}
+	// Nothing listens at a socket path in a fresh directory: refused at once.
+	missing := "+" + filepath.Join(t.TempDir(), "none.sock")
+	for _, ep := range []string{missing, "", "[::1"} {
+		st := &policy.Streamtype{Name: "r", Protocol: policy.Raw, Endpoint: ep, Port: 1, ClientCert: -1, Perf: true}
 		k := &sink{}
 		res := New(transport.Env{}.Defaults()).Run(context.Background(), attempt(st, &tx{}), k)
 		if res.Err == nil || len(k.states) != 0 || len(k.perf) != 1 {
