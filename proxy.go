@@ -53,6 +53,10 @@ func (o onward) Create(ctx context.Context, req proxy.CreateRequest) (proxy.Onwa
 	for _, m := range st.Metadata {
 		info.Metadata = append(info.Metadata, m.Name)
 	}
+	switch st.HTTPMethod {
+	case "POST", "PUT", "PATCH":
+		info.EarlyConnected = st.IsHTTP()
+	}
 	return s, info, nil
 }
 

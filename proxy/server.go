@@ -53,6 +53,12 @@ type OnwardInfo struct {
 	// Metadata are the declared metadata names; values the onward stream
 	// captures from its peer are forwarded as METADATA frames.
 	Metadata []string
+	// EarlyConnected: an HTTP POST, PUT or PATCH streamtype. Clients send
+	// the body only after CONNECTED, so CONNECTED is sent to the client as
+	// soon as an attempt starts (CONNECTING) and the onward CONNECTED that
+	// follows the response is not repeated; a failure before it is reported
+	// as DISCONNECTED (wire.md §6.3).
+	EarlyConnected bool
 }
 
 // OnwardStream is the part of a stream (*ss.Stream) the proxy uses.
@@ -265,6 +271,7 @@ func (l *link) run(ctx context.Context) {
 		return
 	}
 	l.os, l.info, l.own = os, info, stm.Name
+	l.fw.early = info.EarlyConnected
 	if l.info.ProxyBuflen <= 0 {
 		l.info.ProxyBuflen = DefaultProxyBuflen
 	}

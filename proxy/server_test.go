@@ -399,3 +399,23 @@ func hexBytes(t *testing.T, s string) []byte {
 	}
 	return out
 }
+
+// TestServerEarlyConnected: HTTP bodies (wire.md §6.3): CONNECTED with
+// CONNECTING, the onward CONNECTED not repeated, a failure before it
+// reported as DISCONNECTED.
+func TestServerEarlyConnected(t *testing.T) {
+	f := newFakeOnward(map[string]OnwardInfo{"post": {Rideshares: []string{"post"}, EarlyConnected: true}})
+	srv, name := startServer(t, f, nil)
+	c := dialRaw(t, name)
+	c.create("post")
+	s := <-f.created
+	for _, st := range []event.State{event.Poll, event.Connecting, 1530, event.Connected, event.QoSAckRemote,
+		event.Disconnected, event.Poll, event.Connecting, event.Unreachable, event.AllRetriesFailed} {
+		s.emit(st)
+	}
+	c.expectState(event.Poll, event.Connecting, event.Connected, 1530, event.QoSAckRemote, event.Disconnected,
+		event.Poll, event.Connecting, event.Connected, event.Disconnected, event.Poll, event.AllRetriesFailed)
+	if n := srv.IllegalTransitions(); n != 0 {
+		t.Fatalf("IllegalTransitions = %d", n)
+	}
+}

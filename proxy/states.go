@@ -55,6 +55,13 @@ func LWSLegal(from, to event.State) bool {
 type stateForwarder struct {
 	last    event.State // last state sent (0: none yet)
 	illegal uint64      // withheld transitions
+
+	// early: the onward stream is an HTTP request with a body
+	// (POST/PUT/PATCH): CONNECTED is sent as soon as the attempt starts, so
+	// that clients (which send TX_PAYLOAD only after CONNECTED, W10) supply
+	// the body (wire.md §6.3).
+	early     bool
+	earlySent bool // CONNECTED sent early, the onward one not seen yet
 }
 
 // forward appends to dst the states to send for onward state st.
@@ -74,6 +81,18 @@ func (f *stateForwarder) forward(dst []event.State, st event.State) (out []event
 	if st == event.Creating && f.last != 0 {
 		return dst, false // sent once
 	}
+	if f.early {
+		switch {
+		case st == event.Connected && f.earlySent:
+			f.earlySent = false
+			return dst, false // already sent
+		case st == event.Unreachable && f.earlySent:
+			st = event.Disconnected // a failure after the early CONNECTED
+		}
+		if st == event.Disconnected || st == event.Unreachable || st == event.AllRetriesFailed {
+			f.earlySent = false
+		}
+	}
 	if f.last == event.Disconnected && st == event.AllRetriesFailed {
 		f.last = event.AllRetriesFailed
 		return append(dst, event.Poll, event.AllRetriesFailed), false
@@ -83,5 +102,11 @@ func (f *stateForwarder) forward(dst []event.State, st event.State) (out []event
 		return dst, true
 	}
 	f.last = st
-	return append(dst, st), false
+	dst = append(dst, st)
+	if f.early && st == event.Connecting && !f.earlySent {
+		f.earlySent = true
+		f.last = event.Connected
+		dst = append(dst, event.Connected)
+	}
+	return dst, false
 }
