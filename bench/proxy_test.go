@@ -27,7 +27,8 @@ import (
 // The proxy pairs: /ss is a stream of a local runtime over the raw
 // transport, /proxied the same streamtype through an SS proxy (an
 // in-process proxy runtime served on an abstract unix socket; the client is
-// a runtime with Config.Proxy), both against the same kind of loopback
+// a runtime with Config.Proxy), /ssproxy through the ssproxy binary (built
+// for the run, its own process), all against the same kind of loopback
 // server in the same run.
 //
 //	go test -run '^$' -bench 'Proxy' -count 5 ./bench/
@@ -69,11 +70,16 @@ func pxServe(b *testing.B, pol *policy.Policy) string {
 	return "unix:" + name
 }
 
-// pxRuntime returns a runtime for mode "ss" (local) or "proxied".
+// pxRuntime returns a runtime for mode "ss" (local), "proxied" (through an
+// in-process proxy) or "ssproxy" (through the ssproxy binary).
 func pxRuntime(b *testing.B, mode string, port int) *ss.Runtime {
 	pol := pxPolicy(port)
-	if mode == "ss" {
+	switch mode {
+	case "ss":
 		return pxNew(b, ss.Config{Policy: pol})
+	case "ssproxy":
+		addr, _ := pxBinary(b, pol)
+		return pxNew(b, ss.Config{Proxy: addr})
 	}
 	return pxNew(b, ss.Config{Proxy: pxServe(b, pol)})
 }
@@ -136,7 +142,7 @@ func (cs *pxCounter) waitFor(b *testing.B, n int64) {
 // travels in one frame.
 func BenchmarkProxyRaw16KiB(b *testing.B) {
 	msg := make([]byte, 16<<10)
-	for _, mode := range []string{"ss", "proxied", "proxied-16KiBframes"} {
+	for _, mode := range []string{"ss", "proxied", "ssproxy", "proxied-16KiBframes"} {
 		b.Run(mode, func(b *testing.B) {
 			cs := newPxCounter(b)
 			var rt *ss.Runtime
@@ -173,7 +179,7 @@ func BenchmarkProxyRaw16KiBReceive(b *testing.B) {
 			}
 		}
 	})
-	for _, mode := range []string{"ss", "proxied"} {
+	for _, mode := range []string{"ss", "proxied", "ssproxy"} {
 		b.Run(mode, func(b *testing.B) {
 			rt := pxRuntime(b, mode, srv.Port())
 			s := pxConnected(b, rt)
@@ -196,7 +202,7 @@ func BenchmarkProxyRaw16KiBReceive(b *testing.B) {
 func BenchmarkProxyRaw64BRoundTrip(b *testing.B) {
 	srv := testutil.Listen(b, "tcp", "", nil, testutil.Echo)
 	msg := make([]byte, 64)
-	for _, mode := range []string{"ss", "proxied"} {
+	for _, mode := range []string{"ss", "proxied", "ssproxy"} {
 		b.Run(mode, func(b *testing.B) {
 			rt := pxRuntime(b, mode, srv.Port())
 			s := pxConnected(b, rt)
