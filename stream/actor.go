@@ -116,6 +116,9 @@ func (s *Stream) Receive(c actor.Context) {
 
 // handle processes one of the stream's own messages.
 func (s *Stream) handle(msg any) {
+	if s.a.phase == ending {
+		return // DESTROYING is queued: late messages change nothing
+	}
 	switch m := msg.(type) {
 	case msgTx:
 		s.onTx()
