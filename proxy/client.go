@@ -401,6 +401,7 @@ func (cs *ClientStream) handshake(conn net.Conn, dec *Decoder) error {
 func (cs *ClientStream) session(conn net.Conn, dec *Decoder) error {
 	cs.mu.Lock()
 	cs.state = linkLocal
+	cs.disconnect = false // a Disconnect before this link is satisfied by it
 	for name := range cs.appSet {
 		cs.dirty[name] = true
 	}
