@@ -68,7 +68,9 @@
 // stream and onward events forwarded in order as CONNSTATE (with the §7.3
 // conversions: QoS LOCAL states as REMOTE, DISCONNECTED → ALL_RETRIES_FAILED
 // as DISCONNECTED, POLL, ALL_RETRIES_FAILED, transitions lws clients would
-// reject withheld and counted), RX_PAYLOAD, METADATA and PERF. Any §8
+// reject withheld and counted; for HTTP POST/PUT/PATCH onward streams an
+// early CONNECTED sent with CONNECTING, OnwardInfo.EarlyConnected),
+// RX_PAYLOAD, METADATA and PERF. Any §8
 // violation closes only that link, with a log line; end of file (or
 // DESTROYING) destroys the onward stream. Back-pressure instead of loss
 // (§7.2): while the onward stream's transmit queue is full the link is not
