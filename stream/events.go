@@ -22,6 +22,7 @@ type eventQueue struct {
 	rxBytes   int           // payload + overhead queued or in the pump's hand
 	space     chan struct{} // closed when rxBytes drops below the budget
 	pumping   bool
+	hold      bool // the stream is being created: queue, do not deliver yet
 	final     bool // DESTROYING queued
 	abandoned bool // Close gave up: drop everything, close the channel
 }
@@ -43,7 +44,7 @@ func (s *Stream) pushLocked(ev event.Event) (queued bool) {
 		}
 		return false
 	}
-	if !q.pumping && q.head == len(q.items) {
+	if !q.pumping && !q.hold && q.head == len(q.items) {
 		// Fast path: the reader is already waiting on the channel; hand the
 		// event over without a pump goroutine. Order holds: nothing is
 		// queued and no pump is running.
@@ -57,12 +58,25 @@ func (s *Stream) pushLocked(ev event.Event) (queued bool) {
 		}
 	}
 	q.items = append(q.items, ev)
-	if !q.pumping {
+	if !q.pumping && !q.hold {
 		q.pumping = true
 		s.h.wg.Add(1)
 		go s.pump()
 	}
 	return true
+}
+
+// release starts delivery once the stream has been created successfully.
+func (s *Stream) release() {
+	s.mu.Lock()
+	q := &s.q
+	q.hold = false
+	if !q.pumping && q.head < len(q.items) && !q.abandoned {
+		q.pumping = true
+		s.h.wg.Add(1)
+		go s.pump()
+	}
+	s.mu.Unlock()
 }
 
 // emitLocked checks and records a state change and queues its event. s.mu

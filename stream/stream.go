@@ -72,6 +72,7 @@ func prepare(h *Host, cfg Config) (*Stream, error) {
 	s.tx.s = s
 	s.tx.lenHint = -1
 	s.q.ch = make(chan event.Event)
+	s.q.hold = true
 	if n := len(s.st.Metadata); n > 0 {
 		s.md = make([]transport.MetadataValue, n)
 	}
@@ -101,6 +102,7 @@ func New(h *Host, cfg Config) (*Stream, error) {
 		return nil, err
 	}
 	s.setPID(pid)
+	s.release()
 	return s, nil
 }
 
@@ -113,6 +115,7 @@ func NewProps(h *Host, cfg Config) (*Stream, *actor.Props, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	s.release()
 	return s, actor.PropsFromReceiver(s), nil
 }
 
@@ -121,7 +124,9 @@ func (s *Stream) abort() {
 	s.mu.Lock()
 	s.q.final = true
 	s.q.abandoned = true
+	s.q.items, s.q.head = nil, 0 // held: never delivered
 	s.ended = true
+	close(s.q.ch)
 	s.mu.Unlock()
 	s.h.remove(s)
 }
