@@ -324,6 +324,7 @@ func (s *Stream) onSinkState(st event.State) {
 // onRunDone handles the end of an attempt or connection (streams.md §5.3,
 // §5.4).
 func (s *Stream) onRunDone(res transport.Result) {
+	s.tx.attemptEnded(res.Completed)
 	s.a.cancel(nil)
 	s.a.cancel, s.a.sink = nil, nil
 	s.stopTimer(tValidity)

@@ -580,12 +580,11 @@ func TestRideshare(t *testing.T) {
 			<-ctx.Done()
 			return transport.Result{}
 		}}
-		typ := st("first", nil)
-		typ.NailedUp = true
-		s, r := e.create(typ, p)
+		s, r := e.create(st("first", nil), p)
 		if got := s.Rideshare(); got != "first" {
 			t.Fatalf("Rideshare before = %q", got)
 		}
+		s.Connect()
 		settle(time.Second)
 		if got := s.Rideshare(); got != "next" {
 			t.Fatalf("Rideshare = %q, want next", got)
@@ -595,5 +594,51 @@ func TestRideshare(t *testing.T) {
 			t.Fatalf("Rideshare after the chain = %q", got)
 		}
 		destroy(t, s, r)
+	})
+}
+
+// TestHTTPBodySentAgain: an h1 attempt that fails after consuming the body
+// gets the whole body again on the next attempt; a completed transaction
+// does not (streams.md §11.2.3).
+func TestHTTPBodySentAgain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		var bodies []string
+		p := &fakeProto{run: func(n int, ctx context.Context, a *transport.Attempt, sink transport.Sink) transport.Result {
+			body := ""
+			for {
+				c, err := a.Tx.Next(ctx)
+				if err != nil {
+					return transport.Result{Err: err}
+				}
+				body += string(c.Data)
+				if c.Flags&event.EOM != 0 {
+					break
+				}
+			}
+			bodies = append(bodies, body)
+			if n == 1 {
+				return transport.Result{Err: errors.New("connection lost")}
+			}
+			sink.State(event.Connected, 0)
+			sink.State(event.QoSAckRemote, 0)
+			return transport.Result{Completed: true}
+		}}
+		typ := st("post", rtry(2, 0, 100))
+		typ.Protocol = policy.H1
+		s, r := e.create(typ, p)
+		ctx := context.Background()
+		s.Write(ctx, []byte("part1-"), event.SOM)
+		s.Write(ctx, []byte("part2"), event.EOM)
+		settle(time.Second)
+		if len(bodies) != 2 || bodies[0] != "part1-part2" || bodies[1] != "part1-part2" {
+			t.Fatalf("bodies %q", bodies)
+		}
+		if s.tx.Pending() {
+			t.Fatal("body still queued after the completed transaction")
+		}
+		destroy(t, s, r)
+		r.expect(t, "CREATING", "POLL", "CONNECTING", "UNREACHABLE", "POLL", "CONNECTING", "CONNECTED",
+			"QOS_ACK_REMOTE", "DISCONNECTED", "DESTROYING")
 	})
 }

@@ -81,6 +81,10 @@ func prepare(h *Host, cfg Config) (*Stream, error) {
 			return nil, err
 		}
 	}
+	switch s.st.Protocol {
+	case policy.H1, policy.H2, policy.H3:
+		s.tx.retain = s.conn == nil
+	}
 	// Not nailed up: idle from the start, so tx wakes the actor.
 	s.tx.kick = s.conn == nil && !s.st.NailedUp && !s.st.Server
 	if err := h.add(s); err != nil {

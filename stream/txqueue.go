@@ -25,6 +25,12 @@ type txQueue struct {
 	kick    bool          // the stream is idle: tell the actor about tx
 	closed  bool
 
+	// retain: HTTP client streams keep the chunks an attempt consumed
+	// (sent) until its transaction completes, so that a failed attempt
+	// sends the whole body again (streams.md §11.2.3).
+	retain bool
+	sent   []transport.Chunk
+
 	status    int // Respond status (accepted HTTP streams), 0 = not called
 	statusSet bool
 }
@@ -160,7 +166,34 @@ func (t *txQueue) popLocked() transport.Chunk {
 		c.Len = t.lenHint
 		t.lenHint = -1
 	}
+	if t.retain {
+		t.sent = append(t.sent, c)
+	}
 	return c
+}
+
+// attemptEnded is called by the actor when an attempt is over: a completed
+// transaction forgets the chunks it consumed; otherwise they go back to the
+// front of the queue for the next attempt.
+func (t *txQueue) attemptEnded(completed bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.sent) == 0 {
+		return
+	}
+	if completed || t.closed {
+		clear(t.sent)
+		t.sent = t.sent[:0]
+		return
+	}
+	rest := t.chunks[t.head:]
+	chunks := make([]transport.Chunk, 0, len(t.sent)+len(rest))
+	chunks = append(append(chunks, t.sent...), rest...)
+	for _, c := range t.sent {
+		t.bytes += len(c.Data)
+	}
+	t.chunks, t.head = chunks, 0
+	t.sent = nil
 }
 
 // NextBatch is Next for writers that can send several chunks at once: it
