@@ -36,6 +36,9 @@ func TestRawEcho(t *testing.T) {
 	}
 	r.closed(wait)
 	r.expect("CREATING", "POLL", "CONNECTING", "CONNECTED", `rx(0,"hello")`, "DISCONNECTED", "DESTROYING")
+	if st := s.Stats(); st.Attempts != 1 || st.RxBytes != 5 || st.TxBytes != 5 {
+		t.Fatalf("Stats %+v", st)
+	}
 }
 
 // TestRawRefusedThenConnect: a refused port is retried with the policy's

@@ -27,6 +27,13 @@ func (s *Stream) PayloadFormat() string { return s.s.PayloadFormat() }
 // one.
 func (s *Stream) Rideshare() string { return s.s.Rideshare() }
 
+// StreamStats are a stream's counters, for metrics.
+type StreamStats = stream.Stats
+
+// Stats returns the stream's counters: attempts, the current consecutive
+// failure count, payload bytes received and queued for transmission.
+func (s *Stream) Stats() StreamStats { return s.s.Stats() }
+
 // Accepted reports whether s is an accepted server stream.
 func (s *Stream) Accepted() bool { return s.s.Accepted() }
 

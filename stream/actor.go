@@ -173,6 +173,7 @@ func (s *Stream) onTx() {
 }
 
 func (s *Stream) onConnect() {
+	defer func() { s.failures.Store(uint32(s.a.failures)) }()
 	if s.st.Server || s.conn != nil {
 		return
 	}
@@ -253,6 +254,7 @@ func (s *Stream) finishEvents() *actor.PID {
 // state is not POLL already), CONNECTING, then Run in its own goroutine.
 func (s *Stream) startAttempt(poll bool) {
 	s.tx.setKick(false)
+	s.attempts.Add(1)
 	s.a.gen++
 	s.a.phase = attempting
 	s.mu.Lock()
@@ -312,10 +314,12 @@ func (s *Stream) onSinkState(st event.State) {
 			// Transaction complete (streams.md §6.3 and §8).
 			s.stopTimer(tTimeout)
 			s.a.failures = 0
+			s.failures.Store(0)
 		case policy.MQTT:
 			s.stopTimer(tTimeout)
 			if st == event.QoSAckRemote {
 				s.a.failures = 0
+				s.failures.Store(0)
 			}
 		}
 	}
@@ -324,6 +328,7 @@ func (s *Stream) onSinkState(st event.State) {
 // onRunDone handles the end of an attempt or connection (streams.md §5.3,
 // §5.4).
 func (s *Stream) onRunDone(res transport.Result) {
+	defer func() { s.failures.Store(uint32(s.a.failures)) }()
 	s.tx.attemptEnded(res.Completed)
 	s.a.cancel(nil)
 	s.a.cancel, s.a.sink = nil, nil
@@ -432,6 +437,7 @@ func (s *Stream) onTimer(kind int) {
 	case tHealth:
 		if s.a.phase == connected {
 			s.a.failures = 0
+			s.failures.Store(0)
 		}
 	case tValidity:
 		s.onValidity()

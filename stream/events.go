@@ -126,6 +126,9 @@ func (s *Stream) pushRx(ctx context.Context, data []byte, flags event.Flags, for
 		s.mu.Unlock()
 		return ErrDestroyed
 	}
+	if flags&event.PerfJSON == 0 {
+		s.rxBytes.Add(uint64(len(data)))
+	}
 	if s.pushLocked(event.Event{Kind: event.PayloadEvent, Payload: data, Flags: flags}) {
 		q.rxBytes += cost
 	}

@@ -28,6 +28,9 @@ func TestRetryVector(t *testing.T) {
 		if p.count() != 6 {
 			t.Fatalf("%d attempts, want 6", p.count())
 		}
+		if st := s.Stats(); st.Attempts != 6 || st.Failures != 6 {
+			t.Fatalf("Stats %+v, want 6 attempts and 6 failures", st)
+		}
 		destroy(t, s, r)
 	})
 }

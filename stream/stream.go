@@ -58,6 +58,11 @@ type Stream struct {
 	early       []any           // messages sent before the actor started
 	destroyTold bool
 
+	attempts atomic.Uint32 // connection attempts started
+	failures atomic.Uint32 // mirror of the actor's consecutive-failure counter
+	rxBytes  atomic.Uint64 // payload received (perf reports excluded)
+	txBytes  atomic.Uint64 // payload accepted by Send/Write
+
 	lastConfirm atomic.Int64 // validity: UnixNano of the last confirmation
 	awaitPong   atomic.Bool  // validity: a keep-alive is outstanding
 	ping        atomic.Pointer[func()]
@@ -185,6 +190,19 @@ func (s *Stream) tell(msg any) {
 	}
 	s.mu.Unlock()
 	s.h.Actors.Tell(pid, msg)
+}
+
+// Stats are a stream's counters, for metrics.
+type Stats struct {
+	Attempts uint32 // connection attempts started
+	Failures uint32 // current consecutive failures (the backoff counter)
+	RxBytes  uint64 // payload bytes received
+	TxBytes  uint64 // payload bytes queued for transmission
+}
+
+// Stats returns the stream's counters.
+func (s *Stream) Stats() Stats {
+	return Stats{Attempts: s.attempts.Load(), Failures: s.failures.Load(), RxBytes: s.rxBytes.Load(), TxBytes: s.txBytes.Load()}
 }
 
 // ID identifies the stream in logs.

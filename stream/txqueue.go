@@ -63,6 +63,7 @@ func (t *txQueue) push(ctx context.Context, c transport.Chunk) error {
 	}
 	t.chunks = append(t.chunks, c)
 	t.bytes += len(c.Data)
+	t.s.txBytes.Add(uint64(len(c.Data)))
 	if t.avail != nil {
 		close(t.avail)
 		t.avail = nil
