@@ -14,10 +14,12 @@ import (
 // opens is fulfilled by a client stream of rt, created from rt's policy and
 // destroyed when the link closes. It returns nil once ctx is done (after
 // closing ln and every link), or the listener's error. See ProxyServer to
-// adjust the server first. The runtime's Config.TxBuffer and RxBuffer bound
-// what each link queues towards the onward peer and the client (wire.md
-// §7.2); cmd/ssproxy sets them to the policy's proxy_buflen and
-// proxy_buflen_rxflow_on_above.
+// adjust the server first. Each onward stream's buffers come from its
+// streamtype (wire.md §7.2): its transmit queue holds at most proxy_buflen
+// bytes, its receive queue at most proxy_buflen_rxflow_on_above, and the
+// link stops draining it while on_above bytes wait for the client, until
+// they fall below proxy_buflen_rxflow_off_below (Config.TxBuffer and
+// RxBuffer do not apply to onward streams).
 func (rt *Runtime) ServeProxy(ctx context.Context, ln net.Listener) error {
 	return rt.ProxyServer().Serve(ctx, ln)
 }
@@ -36,18 +38,26 @@ func (o onward) Create(ctx context.Context, req proxy.CreateRequest) (proxy.Onwa
 	if o.rt.proxy != nil {
 		return nil, info, fmt.Errorf("%w: a proxied runtime cannot serve as a proxy", ErrUnsupportedProtocol)
 	}
-	_, st, err := o.rt.streamtype(req.Streamtype)
+	cfg, err := o.rt.clientConfig(ctx, req.Streamtype, nil)
 	if err != nil {
 		return nil, info, err
 	}
-	s, err := o.rt.Create(ctx, req.Streamtype)
+	st := cfg.Type
+	buflen, on, off := st.ProxyBuffer()
+	// Per stream (wire.md §7.2): the onward stream queues at most
+	// proxy_buflen bytes of client data (a full queue stops the link's
+	// reads) and at most on_above bytes of received payload (a full queue
+	// stops its reads of the peer while the link holds on_above for the
+	// client).
+	cfg.TxBudget, cfg.RxBudget = int(buflen), int(on)
+	ss, err := stream.New(o.rt.host, cfg)
 	if err != nil {
 		return nil, info, err
 	}
+	s := &Stream{s: ss}
 	for r := st; r != nil && len(info.Rideshares) < 8; r = r.Rideshare {
 		info.Rideshares = append(info.Rideshares, r.Name)
 	}
-	buflen, on, off := st.ProxyBuffer()
 	info.ClientBuflen = st.ClientBuflen
 	info.ProxyBuflen, info.RxflowOnAbove, info.RxflowOffBelow = int(buflen), int(on), int(off)
 	for _, m := range st.Metadata {

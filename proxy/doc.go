@@ -73,10 +73,17 @@
 // RX_PAYLOAD, METADATA and PERF. Any §8
 // violation closes only that link, with a log line; end of file (or
 // DESTROYING) destroys the onward stream. Back-pressure instead of loss
-// (§7.2): while the onward stream's transmit queue is full the link is not
-// read; while a write to the client blocks the onward events are not
-// drained, so the onward stream stops reading its peer. The bytes batched
-// for one write to the client are bounded by proxy_buflen_rxflow_on_above.
+// (§7.2), per link, from the link's streamtype (OnwardInfo): the onward
+// stream's transmit queue holds at most proxy_buflen bytes (Runtime.ServeProxy
+// sizes it per stream) and while it is full the link is not read; a single
+// TX_PAYLOAD over proxy_buflen closes the link. Towards the client, frames
+// wait in a queue written by a writer goroutine that exists only while the
+// queue is not empty; once the queued bytes reach
+// proxy_buflen_rxflow_on_above the onward events are no longer drained (the
+// onward stream's own receive queue then fills and it stops reading its
+// peer) until the writer brings them below proxy_buflen_rxflow_off_below
+// (default half of on_above). The queue never exceeds on_above plus one
+// onward event; Server.QueueHighWater reports its largest size.
 //
 // # Proxied client
 //

@@ -92,6 +92,7 @@ type Server struct {
 	nextID  atomic.Uint64
 	illegal atomic.Uint64
 	live    atomic.Int64
+	highQ   atomic.Int64
 
 	mu     sync.Mutex
 	links  map[*link]struct{}
@@ -102,6 +103,29 @@ type Server struct {
 // IllegalTransitions counts onward transitions withheld from clients
 // because lws clients would reject them (wire.md §7.3 rule 5; a bug).
 func (s *Server) IllegalTransitions() uint64 { return s.illegal.Load() }
+
+// QueueHighWater returns the largest number of bytes any link has had
+// queued for its client (frames not yet written; wire.md §7.2): at most
+// the link's effective proxy_buflen_rxflow_on_above plus one onward event.
+func (s *Server) QueueHighWater() int { return int(s.highQ.Load()) }
+
+func (s *Server) noteQueued(n int) {
+	for {
+		h := s.highQ.Load()
+		if int64(n) <= h || s.highQ.CompareAndSwap(h, int64(n)) {
+			return
+		}
+	}
+}
+
+// testHookRxflow, when set by a test, is called (under the link's queue
+// lock) each time a link stops (pause) or resumes draining its onward
+// stream, with the bytes then queued for the client.
+var testHookRxflow func(pause bool, queued int)
+
+// maxBatch bounds the bytes of one write to the client, so that the
+// queue drains (and the onward stream resumes) progressively.
+const maxBatch = 16 << 10
 
 // Links returns the number of open links.
 func (s *Server) Links() int { return int(s.live.Load()) }
@@ -216,9 +240,19 @@ type link struct {
 	mark    int         // forward: start of the open buffer segment
 	inPlace int         // forward: payload bytes held in segs
 
-	fw      stateForwarder
-	states  []event.State
-	onAbove int
+	fw     stateForwarder
+	states []event.State
+
+	// Onward → client queue (wire.md §7.2), shared by forward and writeLoop.
+	onAbove, offBelow int // effective proxy_buflen_rxflow_on_above/_off_below
+	batchCap          int // bytes batched into one write
+	qmu               sync.Mutex
+	queue             []batch       // batches waiting for the writer
+	queued            int           // their bytes, the one being written included
+	paused            bool          // queued reached onAbove; not yet below offBelow
+	writing           bool          // a writeLoop goroutine is running
+	dead              bool          // a write failed: discard
+	resume, idle      chan struct{} // closed when paused / writing end
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 8192); return &b }}
@@ -279,6 +313,11 @@ func (l *link) run(ctx context.Context) {
 	if l.onAbove <= 0 {
 		l.onAbove = l.info.ProxyBuflen
 	}
+	l.offBelow = l.info.RxflowOffBelow
+	if l.offBelow <= 0 || l.offBelow > l.onAbove {
+		l.offBelow = max(l.onAbove/2, 1)
+	}
+	l.batchCap = min(l.onAbove, maxBatch)
 	names := info.Rideshares
 	if len(names) == 0 {
 		names = []string{stm.Name}
@@ -313,6 +352,15 @@ func (l *link) run(ctx context.Context) {
 // destroy destroys the onward stream; no frame is sent afterwards.
 func (l *link) destroy() {
 	l.closing.Store(true)
+	// Stop waiting for the client: forward discards from now on, so the
+	// onward stream's events drain and Destroy completes.
+	l.qmu.Lock()
+	l.dead = true
+	if l.resume != nil {
+		close(l.resume)
+		l.resume = nil
+	}
+	l.qmu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	l.os.Destroy(ctx)
@@ -456,57 +504,188 @@ func (l *link) tx(ctx context.Context, dec *Decoder, m *TxPayload) error {
 	return l.os.Write(ctx, join, flags)
 }
 
-// forward turns onward events into frames, in order, batching what is
-// ready into one write. While a write blocks (slow client) the events are
-// not drained, so the onward stream stops reading its peer (wire.md §7.2).
+// forward turns onward events into frames, in order, and queues them for
+// the link's writer (writeLoop). Back-pressure with hysteresis (wire.md
+// §7.2): once the bytes queued for the client reach on_above, the onward
+// events are no longer drained (so the onward stream, its receive budget
+// full, stops reading its peer) until the writer has brought them below
+// off_below. One event may overshoot on_above: the queue never holds more
+// than on_above plus one event's frames.
 func (l *link) forward() {
 	ch := l.os.Events()
-	var bp *[]byte
-	dead := false
 	for {
+		room, alive := l.waitRoom()
+		if !alive {
+			// The link is dead: drain and discard until the stream ends.
+			for range ch {
+			}
+			break
+		}
 		ev, ok := <-ch
 		if !ok {
-			l.conn.Close()
-			return
+			break
 		}
-		if bp == nil {
-			bp = bufPool.Get().(*[]byte)
-		}
+		bp := bufPool.Get().(*[]byte)
+		b := batch{bp: bp}
 		l.segs, l.mark, l.inPlace = l.segs[:0], 0, 0
 		buf := l.appendEvent((*bp)[:0], ev)
-	batch:
-		for l.inPlace+len(buf) < l.onAbove {
+		for l.inPlace+len(buf) < min(l.batchCap, room) {
 			select {
 			case ev, ok = <-ch:
-				if !ok {
-					break batch
+				if ok {
+					buf = l.appendEvent(buf, ev)
+					continue
 				}
-				buf = l.appendEvent(buf, ev)
 			default:
-				break batch
+			}
+			break
+		}
+		b.buf = buf
+		if l.mark < len(buf) && len(l.segs) > 0 {
+			l.segs = append(l.segs, seg{off: l.mark, end: len(buf)})
+		}
+		if len(l.segs) > 0 {
+			b.segs = append([]seg(nil), l.segs...)
+			clear(l.segs)
+			if cap(l.segs) > 64 {
+				l.segs = nil
 			}
 		}
-		if !dead && !l.closing.Load() {
-			if err := l.write(buf); err != nil {
-				dead = true
-				l.conn.Close()
-			}
-		}
-		clear(l.segs)
-		if cap(l.segs) > 64 {
-			l.segs = nil
-		}
-		if cap(buf) > 256<<10 {
-			buf = nil // do not keep huge buffers in the pool
-		}
-		*bp = buf[:0]
-		bufPool.Put(bp)
-		bp = nil
+		b.n = l.inPlace + len(buf)
+		l.enqueue(b)
 		if !ok {
-			l.conn.Close()
-			return
+			break
 		}
 	}
+	l.flushed()
+	l.conn.Close()
+}
+
+// batch is one write to the client: buf alone, or buf's segments and
+// in-place payloads (segs) in one vectored write.
+type batch struct {
+	bp   *[]byte
+	buf  []byte
+	segs []seg
+	n    int // bytes
+}
+
+// waitRoom blocks while the bytes queued for the client are at or above
+// on_above and have not yet fallen below off_below, then returns the room
+// left below on_above. It returns false once the link is dead (nothing will
+// be written any more).
+func (l *link) waitRoom() (int, bool) {
+	l.qmu.Lock()
+	for l.paused && !l.dead {
+		if l.resume == nil {
+			l.resume = make(chan struct{})
+		}
+		r := l.resume
+		l.qmu.Unlock()
+		<-r
+		l.qmu.Lock()
+	}
+	dead, room := l.dead, l.onAbove-l.queued
+	l.qmu.Unlock()
+	return room, !dead
+}
+
+// enqueue hands a batch to the writer, starting it if idle.
+func (l *link) enqueue(b batch) {
+	l.qmu.Lock()
+	if l.dead || l.closing.Load() {
+		l.qmu.Unlock()
+		l.recycle(&b)
+		return
+	}
+	l.queue = append(l.queue, b)
+	l.queued += b.n
+	l.srv.noteQueued(l.queued)
+	if l.queued >= l.onAbove && !l.paused {
+		l.paused = true
+		if testHookRxflow != nil {
+			testHookRxflow(true, l.queued)
+		}
+	}
+	start := !l.writing
+	l.writing = true
+	l.qmu.Unlock()
+	if start {
+		go l.writeLoop()
+	}
+}
+
+// flushed waits until the writer has written (or discarded) every batch.
+func (l *link) flushed() {
+	l.qmu.Lock()
+	for l.writing {
+		if l.idle == nil {
+			l.idle = make(chan struct{})
+		}
+		c := l.idle
+		l.qmu.Unlock()
+		<-c
+		l.qmu.Lock()
+	}
+	l.qmu.Unlock()
+}
+
+// writeLoop writes the queued batches in order and exits when the queue is
+// empty (so an idle link has no writer goroutine).
+func (l *link) writeLoop() {
+	for {
+		l.qmu.Lock()
+		if len(l.queue) == 0 {
+			l.writing = false
+			if l.idle != nil {
+				close(l.idle)
+				l.idle = nil
+			}
+			if cap(l.queue) > 16 {
+				l.queue = nil
+			}
+			l.qmu.Unlock()
+			return
+		}
+		b := l.queue[0]
+		l.queue[0] = batch{}
+		l.queue = l.queue[1:]
+		dead := l.dead || l.closing.Load()
+		l.qmu.Unlock()
+		var err error
+		if !dead {
+			err = l.write(&b)
+		}
+		l.recycle(&b)
+		l.qmu.Lock()
+		l.queued -= b.n
+		if err != nil && !l.dead {
+			l.dead = true
+			l.conn.Close()
+		}
+		if l.paused && (l.dead || l.queued < l.offBelow) {
+			l.paused = false
+			if testHookRxflow != nil {
+				testHookRxflow(false, l.queued)
+			}
+			if l.resume != nil {
+				close(l.resume)
+				l.resume = nil
+			}
+		}
+		l.qmu.Unlock()
+	}
+}
+
+func (l *link) recycle(b *batch) {
+	clear(b.segs)
+	buf := b.buf
+	if cap(buf) > 256<<10 {
+		buf = nil // do not keep huge buffers in the pool
+	}
+	*b.bp = buf[:0]
+	bufPool.Put(b.bp)
+	b.bp, b.buf, b.segs = nil, nil, nil
 }
 
 // seg is one piece of a batched write: buf[off:end], or a payload written
@@ -528,25 +707,21 @@ func (l *link) appendLarge(buf, p []byte) {
 	l.inPlace += len(p)
 }
 
-// write writes the batch: buf alone, or buf's segments and the payloads in
-// one vectored write.
-func (l *link) write(buf []byte) error {
-	if len(l.segs) == 0 {
-		if len(buf) == 0 {
+// write writes one batch (only ever called by writeLoop).
+func (l *link) write(b *batch) error {
+	if len(b.segs) == 0 {
+		if len(b.buf) == 0 {
 			return nil
 		}
-		_, err := l.conn.Write(buf)
+		_, err := l.conn.Write(b.buf)
 		return err
 	}
-	if l.mark < len(buf) {
-		l.segs = append(l.segs, seg{off: l.mark, end: len(buf)})
-	}
 	bufs := l.bufs[:0]
-	for _, sg := range l.segs {
+	for _, sg := range b.segs {
 		if sg.p != nil {
 			bufs = append(bufs, sg.p)
 		} else if sg.end > sg.off {
-			bufs = append(bufs, buf[sg.off:sg.end])
+			bufs = append(bufs, b.buf[sg.off:sg.end])
 		}
 	}
 	keep := bufs

@@ -106,7 +106,7 @@ func (s *Stream) emit(st event.State, ack uint32) {
 // the budget. It returns an error when ctx is done or the stream is ending.
 func (s *Stream) pushRx(ctx context.Context, data []byte, flags event.Flags, force bool) error {
 	cost := len(data) + rxOverhead
-	budget := s.h.rxBudget()
+	budget := s.rxBudget()
 	s.mu.Lock()
 	q := &s.q
 	for !force && q.rxBytes > 0 && q.rxBytes+cost > budget && !q.final && !q.abandoned {
@@ -142,7 +142,7 @@ func (s *Stream) pump() {
 	defer s.h.wg.Done()
 	q := &s.q
 	release := 0
-	budget := s.h.rxBudget()
+	budget := s.rxBudget()
 	for {
 		s.mu.Lock()
 		if release > 0 {

@@ -87,6 +87,20 @@ func (h *Host) txBudget() int {
 	return DefaultTxBudget
 }
 
+func (s *Stream) rxBudget() int {
+	if s.rxBud > 0 {
+		return s.rxBud
+	}
+	return s.h.rxBudget()
+}
+
+func (s *Stream) txBudget() int {
+	if s.txBud > 0 {
+		return s.txBud
+	}
+	return s.h.txBudget()
+}
+
 func (h *Host) add(s *Stream) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()

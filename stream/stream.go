@@ -27,6 +27,9 @@ type Config struct {
 	Metadata []Metadata
 	// OnEnd is called once, from the actor, after DESTROYING was queued.
 	OnEnd func(*Stream)
+	// TxBudget and RxBudget, when > 0, replace the Host's budgets for this
+	// stream (the SS proxy sizes them from the streamtype's proxy_buflen).
+	TxBudget, RxBudget int
 }
 
 // Metadata is one name/value pair.
@@ -44,6 +47,8 @@ type Stream struct {
 	onEnd func(*Stream)
 	pid   *actor.PID
 	tx    txQueue
+	txBud int // Config.TxBudget
+	rxBud int // Config.RxBudget
 
 	mu          sync.Mutex // guards the fields below
 	cur         event.State
@@ -72,7 +77,8 @@ type Stream struct {
 
 // prepare builds a stream and queues CREATING; its actor is not started.
 func prepare(h *Host, cfg Config) (*Stream, error) {
-	s := &Stream{h: h, pol: cfg.Policy, st: cfg.Type, proto: cfg.Protocol, conn: cfg.Conn, onEnd: cfg.OnEnd}
+	s := &Stream{h: h, pol: cfg.Policy, st: cfg.Type, proto: cfg.Protocol, conn: cfg.Conn, onEnd: cfg.OnEnd,
+		txBud: cfg.TxBudget, rxBud: cfg.RxBudget}
 	s.id = h.nextID.Add(1)
 	s.tx.s = s
 	s.tx.lenHint = -1

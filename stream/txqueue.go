@@ -42,7 +42,7 @@ var (
 
 // push queues c (taking ownership of c.Data), waiting for room.
 func (t *txQueue) push(ctx context.Context, c transport.Chunk) error {
-	budget := t.s.h.txBudget()
+	budget := t.s.txBudget()
 	t.mu.Lock()
 	for !t.closed && t.bytes > 0 && t.bytes+len(c.Data) > budget {
 		if t.space == nil {
@@ -158,7 +158,7 @@ func (t *txQueue) popLocked() transport.Chunk {
 		}
 	}
 	t.bytes -= len(c.Data)
-	if t.space != nil && t.bytes < t.s.h.txBudget() {
+	if t.space != nil && t.bytes < t.s.txBudget() {
 		close(t.space)
 		t.space = nil
 	}

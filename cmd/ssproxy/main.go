@@ -56,8 +56,9 @@ func run(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	tx, rx := budgets(pol)
-	rt, err := ss.New(ctx, ss.Config{Policy: pol, Logger: logger, TxBuffer: tx, RxBuffer: rx})
+	// Buffers are per stream, from each streamtype's proxy_buflen* keys
+	// (Runtime.ServeProxy).
+	rt, err := ss.New(ctx, ss.Config{Policy: pol, Logger: logger})
 	if err != nil {
 		fmt.Fprintf(stderr, "ssproxy: %v\n", err)
 		return 1
@@ -86,21 +87,4 @@ func run(args []string, stderr io.Writer) int {
 		logger.Info("ssproxy: stopped")
 	}
 	return code
-}
-
-// budgets returns the per-stream transmit and receive budgets for the
-// proxy's runtime: the largest proxy_buflen and proxy_buflen_rxflow_on_above
-// of the policy (wire.md §7.2: queued client data is bounded by
-// proxy_buflen; the onward connection is not read while on_above bytes wait
-// for the client).
-func budgets(pol *policy.Policy) (tx, rx int) {
-	for _, st := range pol.Streamtypes {
-		if st.Server {
-			continue
-		}
-		buflen, on, _ := st.ProxyBuffer()
-		tx = max(tx, int(buflen))
-		rx = max(rx, int(on))
-	}
-	return tx, rx
 }
