@@ -206,8 +206,13 @@ func (cs *ClientStream) Disconnect() {
 }
 
 // StartTimeout implements the driver (TIMEOUT_UPDATE, sent with priority).
+// d <= 0 sends 0: the proxy applies its streamtype's timeout_ms (wire.md
+// §3.7); a positive d is sent as at least 1 ms.
 func (cs *ClientStream) StartTimeout(d time.Duration) {
-	ms := uint32(min(max(d.Milliseconds(), 1), int64(TimeoutCancel-1)))
+	var ms uint32
+	if d > 0 {
+		ms = uint32(min(max(d.Milliseconds(), 1), int64(TimeoutCancel-1)))
+	}
 	cs.mu.Lock()
 	cs.timeout = &ms
 	cs.mu.Unlock()

@@ -31,7 +31,9 @@ type RemoteDriver interface {
 	Connect()
 	// Disconnect: the application called Disconnect.
 	Disconnect()
-	// StartTimeout: the application armed the stream timeout (d > 0).
+	// StartTimeout: the application armed the stream timeout: d > 0, or 0
+	// for the streamtype's timeout_ms as the far end knows it (wire.md
+	// §3.7).
 	StartTimeout(d time.Duration)
 	// CancelTimeout: the application cancelled the stream timeout.
 	CancelTimeout()
@@ -53,7 +55,7 @@ type Remote struct {
 // accepted the stream) with Remote.State. cfg.Protocol and cfg.Conn are
 // ignored; cfg.Metadata is not applied (the driver owns metadata).
 func NewRemote(h *Host, cfg Config, d RemoteDriver) (*Stream, error) {
-	s := &Stream{h: h, pol: cfg.Policy, st: cfg.Type, onEnd: cfg.OnEnd}
+	s := &Stream{h: h, pol: cfg.Policy, st: cfg.Type, onEnd: cfg.OnEnd, remote: true}
 	s.id = h.nextID.Add(1)
 	s.tx.s = s
 	s.tx.lenHint = -1

@@ -62,6 +62,7 @@ type Stream struct {
 	waiters     []chan struct{} // Destroy callers
 	early       []any           // messages sent before the actor started
 	destroyTold bool
+	remote      bool // created by NewRemote: the far end resolves StartTimeout(0)
 
 	attempts atomic.Uint32 // connection attempts started
 	failures atomic.Uint32 // mirror of the actor's consecutive-failure counter
@@ -260,6 +261,11 @@ func (s *Stream) Disconnect() error { return s.do(msgDisconnect{}) }
 // StartTimeout arms the stream timeout: d > 0 arms d; d == 0 uses the
 // streamtype's timeout_ms (nothing when that is 0).
 func (s *Stream) StartTimeout(d time.Duration) error {
+	if d <= 0 && s.remote {
+		// wire.md §3.7: sent as TIMEOUT_UPDATE 0; the proxy applies its
+		// streamtype's timeout_ms.
+		return s.do(msgStartTimeout{})
+	}
 	if d <= 0 {
 		d = time.Duration(s.st.TimeoutMS) * time.Millisecond
 		if d == 0 {
