@@ -144,3 +144,39 @@ func (p *proxied) setMetadata(name, value string) error {
 	}
 	return p.cs.SetMetadata(name, value)
 }
+
+// TxCredit returns the advisory transmit credit the onward peer granted a
+// proxied stream (TXCR_UPDATE from the proxy) minus the payload sent since
+// (wire.md §7.1). Only h2/h3 onward streams produce credit, and nothing
+// waits for it: sending never stops when it is exhausted. It is 0 for
+// local streams (this runtime's h2/h3 clients do not expose their flow
+// control windows).
+func (s *Stream) TxCredit() int64 {
+	if s.px == nil {
+		return 0
+	}
+	return s.px.cs.TxCredit()
+}
+
+// EstPeerTxCredit returns the advisory estimate of the onward peer's
+// credit for a proxied stream: the initial window offered in STREAMTYPE
+// (proxy.DefaultCredit unless configured) plus AddPeerTxCredit grants,
+// minus the payload bytes received (wire.md §7.1). It is 0 for local
+// streams.
+func (s *Stream) EstPeerTxCredit() int64 {
+	if s.px == nil {
+		return 0
+	}
+	return s.px.cs.PeerTxCredit()
+}
+
+// AddPeerTxCredit grants the onward peer n more bytes of receive credit:
+// on a proxied stream it is sent as TXCR_UPDATE (0xAF, advisory; wire.md
+// §3.6) and added to EstPeerTxCredit; on a local stream it does nothing.
+// (Proxies, this library's included, may ignore it: see the proxy package
+// doc, "Tx credit".)
+func (s *Stream) AddPeerTxCredit(n int32) {
+	if s.px != nil && n != 0 {
+		s.px.cs.AddPeerTxCredit(n)
+	}
+}

@@ -271,6 +271,15 @@ func (cs *ClientStream) TxCredit() int64 {
 	return cs.txCredit
 }
 
+// PeerTxCredit returns the advisory estimate of the onward peer's credit:
+// the STREAMTYPE credit plus AddPeerTxCredit grants minus the payload bytes
+// received since (wire.md §7.1).
+func (cs *ClientStream) PeerTxCredit() int64 {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.peerCredit
+}
+
 // AddPeerTxCredit grants the onward peer n more bytes of receive window
 // (TXCR_UPDATE, h2/h3 onward streams).
 func (cs *ClientStream) AddPeerTxCredit(n int32) {

@@ -85,6 +85,22 @@
 // (default half of on_above). The queue never exceeds on_above plus one
 // onward event; Server.QueueHighWater reports its largest size.
 //
+// # Tx credit
+//
+// Credit is advisory (§7.1) and only h2/h3 onward streams could produce or
+// use it. The proxied client keeps both counters: ClientStream.TxCredit (what
+// the proxy granted with TXCR_UPDATE 0x58, minus what was sent) and
+// ClientStream.PeerTxCredit (the STREAMTYPE credit plus AddPeerTxCredit
+// grants, minus the payload received); AddPeerTxCredit sends TXCR_UPDATE
+// 0xAF. The proxy server cannot apply either direction: the h2 client of
+// golang.org/x/net (and the h3 client) choose the initial stream window
+// themselves (the STREAMTYPE credit cannot set it) and send WINDOW_UPDATE
+// on their own as the body is read, with no API to grant a single stream
+// more window. So a client's TXCR_UPDATE (0xAF) is accepted, checked
+// (exactly 4 bytes) and dropped with a debug-level log line, and the server
+// never sends TXCR_UPDATE (0x58); lws clients and this library's client
+// never stop sending for lack of credit, so nothing waits on it.
+//
 // # Proxied client
 //
 // [Client] and [ClientStream] run the link of one proxied stream (§6.1,

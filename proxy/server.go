@@ -426,7 +426,12 @@ func (l *link) read(ctx context.Context, dec *Decoder) {
 			l.mdVal[m.Name] = v
 			l.mdMu.Unlock()
 		case *TxCredit:
-			// h2/h3 window updates are not adjustable in this runtime: ignored.
+			// wire.md §3.6 asks for a WINDOW_UPDATE on h2/h3 onward streams;
+			// Go's HTTP/2 and HTTP/3 clients manage their receive windows
+			// themselves and offer no per-stream window update, so the
+			// grant is dropped (see the package doc, "Tx credit").
+			l.log.Debug("ss: proxy: TXCR_UPDATE ignored (per-stream window updates are not available)",
+				"link", l.id, "stream", l.name, "delta", m.Delta)
 		case *TimeoutUpdate:
 			switch m.Millis {
 			case TimeoutCancel:
