@@ -3,6 +3,7 @@ package ss
 import (
 	"github.com/securestreams/ss/policy"
 	"github.com/securestreams/ss/transport"
+	"github.com/securestreams/ss/transport/httpc"
 	"github.com/securestreams/ss/transport/httpserver"
 	"github.com/securestreams/ss/transport/mqtt"
 	"github.com/securestreams/ss/transport/raw"
@@ -19,6 +20,9 @@ import (
 // protocol is used, and closes it in Runtime.Close. Protocols missing here
 // make Create (or Serve) fail with ErrUnsupportedProtocol.
 var clientProtocols = map[policy.Protocol]func(env *transport.Env) transport.Protocol{
+	policy.H1:   httpc.NewH1,
+	policy.H2:   httpc.NewH2,
+	policy.H3:   httpc.NewH3,
 	policy.Raw:  raw.New,
 	policy.MQTT: mqtt.New,
 	policy.WS:   ws.New,
