@@ -1,9 +1,3 @@
-// The constraint keeps the shared bench package building while go.mod lacks
-// the modules httpc needs (github.com/quic-go/qpack, github.com/aws/smithy-go,
-// golang.org/x/text): drop it once they are required there.
-
-//go:build httpc
-
 package bench
 
 import (
@@ -51,7 +45,7 @@ import (
 //     h1 uses one connection per transaction), x/net/http2 (h2, one shared
 //     TLS connection) and quic-go http3 (h3, one shared QUIC connection).
 //
-//	go test -tags httpc -run XXX -bench 'H[123]Get1KiB' -count 5 ./bench/
+//	go test -run XXX -bench 'H[123]Get1KiB' -count 5 ./bench/
 
 var httpBody = make([]byte, 1024)
 
