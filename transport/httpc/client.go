@@ -209,7 +209,8 @@ func redirectTarget(req *outRequest, loc string) (*transport.Endpoint, error) {
 // exchange is a response whose body belongs to the run, with what closes it.
 type exchange struct {
 	resp *http.Response
-	// body is read instead of resp.Body when set (idle-timed wrapper).
+	// close ends the exchange: stops its timers, closes the body, cancels
+	// the request and releases the connection. Idempotent.
 	close func()
 	// cause reports why the request context was cancelled, if it was.
 	cause func() error

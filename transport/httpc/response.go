@@ -65,14 +65,15 @@ func (r *run) deliver(ctx context.Context, ex *exchange) transport.Result {
 	}
 
 	var err error
+	boundary := ""
 	if st.HTTPMultipartSSIn {
-		if b := multipartBoundary(resp.Header.Get("Content-Type")); b != "" {
-			err = r.rxMultipart(ctx, ex, b)
-			goto done
-		}
+		boundary = multipartBoundary(resp.Header.Get("Content-Type"))
 	}
-	err = r.rxBody(ctx, ex)
-done:
+	if boundary != "" {
+		err = r.rxMultipart(ctx, ex, boundary)
+	} else {
+		err = r.rxBody(ctx, ex)
+	}
 	if err != nil {
 		return fail(err)
 	}
