@@ -34,6 +34,7 @@ func main() {
 		{"raw+tls", rawTLS},
 		{"websocket", wsEcho},
 		{"http server", httpServe},
+		{"http client (h1, h2, h3)", httpClients},
 		{"mqtt", mqttPubSub},
 	}
 	for _, p := range parts {
