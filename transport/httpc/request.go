@@ -62,7 +62,8 @@ func hostHeader(ep *transport.Endpoint) string {
 	return h + ":" + strconv.Itoa(ep.Port)
 }
 
-// requestURL is the URL of a request for cookies, redirects and signing.
+// requestURL is the URL of a request for net/http round trippers: the path
+// is kept verbatim in Opaque (h2/h3 :path), the query in RawQuery.
 func requestURL(ep *transport.Endpoint, host string) *url.URL {
 	p, q, _ := strings.Cut(ep.Path, "?")
 	u := &url.URL{Scheme: scheme(ep), Host: host, Opaque: p, RawQuery: q}
