@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -99,6 +100,7 @@ func (r *run) dialH3(ctx context.Context, ep *transport.Endpoint) (*h3Conn, erro
 	if err != nil {
 		return nil, err
 	}
+	silenceQUICBufferWarning()
 	qt := &quic.Transport{Conn: pc}
 	start := time.Now()
 	qc, err := qt.Dial(ctx, &net.UDPAddr{IP: ip, Port: ep.Port}, tlsCfg, r.c.h3.qcfg)
@@ -151,4 +153,19 @@ func (r *run) exchangeH3(ctx context.Context, req *outRequest) (*exchange, error
 		return nil, err
 	}
 	return r.finishExchange(rctx, t, resp, func() { p.pool.release(e) }), nil
+}
+
+var quietQUIC sync.Once
+
+// silenceQUICBufferWarning keeps quic-go from printing its UDP buffer-size
+// warning with the standard logger (the library never prints): quic-go has no
+// option for it but an environment variable, which we set only when the
+// application has not set it itself.
+func silenceQUICBufferWarning() {
+	quietQUIC.Do(func() {
+		const name = "QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING"
+		if _, ok := os.LookupEnv(name); !ok {
+			_ = os.Setenv(name, "true")
+		}
+	})
 }
