@@ -184,6 +184,12 @@ func (s *Stream) onConnect() {
 		s.stopTimer(tRetry)
 		s.a.failures = 0
 		s.startAttempt(false)
+	default:
+		// An attempt is running or the stream is connected: no new attempt,
+		// but the counter is reset (streams.md §6.3 rule 1). This also keeps
+		// a Connect that races with the retry timer (the timer's attempt
+		// started first) from losing its reset.
+		s.a.failures = 0
 	}
 }
 
@@ -253,7 +259,7 @@ func (s *Stream) finishEvents() *actor.PID {
 // startAttempt begins a connection attempt: POLL (when poll and the current
 // state is not POLL already), CONNECTING, then Run in its own goroutine.
 func (s *Stream) startAttempt(poll bool) {
-	s.tx.setKick(false)
+	s.tx.beginAttempt()
 	s.attempts.Add(1)
 	s.a.gen++
 	s.a.phase = attempting
@@ -329,7 +335,8 @@ func (s *Stream) onSinkState(st event.State) {
 // §5.4).
 func (s *Stream) onRunDone(res transport.Result) {
 	defer func() { s.failures.Store(uint32(s.a.failures)) }()
-	s.tx.attemptEnded(res.Completed)
+	consumed := s.tx.attemptEnded(res.Completed) && res.Completed
+	s.tx.runEnded()
 	s.a.cancel(nil)
 	s.a.cancel, s.a.sink = nil, nil
 	s.stopTimer(tValidity)
@@ -382,10 +389,10 @@ func (s *Stream) onRunDone(res transport.Result) {
 		}
 		switch {
 		case res.Completed:
-			s.goIdle()
-			if s.tx.hasData() {
-				s.onTx() // the next transaction was already queued
-			}
+			// The next transaction starts at once when it was asked for
+			// (RequestTx, Send) at any moment since this one's CONNECTED,
+			// or its body is already queued.
+			s.goIdleAfter(consumed)
 		case s.st.Opportunistic:
 			s.goIdle()
 		default:
@@ -421,9 +428,20 @@ func (s *Stream) backoff(retryAfter time.Duration) {
 	s.armTimer(tRetry, delay)
 }
 
-func (s *Stream) goIdle() {
+// goIdle leaves the stream idle, or starts an attempt at once (POLL,
+// CONNECTING) when a transmit request arrived while the stream could not
+// act on it (during the attempt or connection that just ended, or a retry
+// wait): every RequestTx, RequestTxLen and Send is honoured, whenever it
+// arrives (streams.md §5.2).
+func (s *Stream) goIdle() { s.goIdleAfter(false) }
+
+// goIdleAfter is goIdle; consumed says a completed HTTP transaction took
+// chunks from the queue, so chunks still queued are the next body.
+func (s *Stream) goIdleAfter(consumed bool) {
 	s.a.phase = idle
-	s.tx.setKick(true)
+	if s.tx.idle(consumed) {
+		s.startAttempt(true)
+	}
 }
 
 func (s *Stream) onTimer(kind int) {

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/securestreams/ss/event"
+	"github.com/securestreams/ss/policy"
 	"github.com/securestreams/ss/transport"
 )
 
@@ -51,6 +52,22 @@ func (k *sink) State(st event.State, ack uint32) {
 		return
 	}
 	s := k.s
+	if st == event.Connected && s.conn == nil {
+		s.mu.Lock()
+		dup := s.connected && s.cur == event.Connected
+		s.mu.Unlock()
+		if dup {
+			return
+		}
+		// Before CONNECTED is visible: a request made after it is not
+		// mistaken for one this connection serves.
+		switch s.st.Protocol {
+		case policy.H1, policy.H2, policy.H3:
+			s.tx.connected(false)
+		default:
+			s.tx.connected(true)
+		}
+	}
 	s.mu.Lock()
 	if st == event.Connected {
 		if s.connected && s.cur == event.Connected {

@@ -256,7 +256,16 @@ func (s *Stream) Connect() error { return s.do(msgConnect{}) }
 
 // Disconnect closes the connection (or aborts the attempt, or cancels the
 // pending retry) and leaves the stream idle (streams.md §5.6).
-func (s *Stream) Disconnect() error { return s.do(msgDisconnect{}) }
+// A RequestTx or Send made after Disconnect returns starts a new attempt
+// once the stream is idle; those made before are dropped with the
+// connection.
+func (s *Stream) Disconnect() error {
+	if err := s.errIfEnded(); err != nil {
+		return err
+	}
+	s.tx.disconnect()
+	return s.do(msgDisconnect{})
+}
 
 // StartTimeout arms the stream timeout: d > 0 arms d; d == 0 uses the
 // streamtype's timeout_ms (nothing when that is 0).

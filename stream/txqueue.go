@@ -25,6 +25,14 @@ type txQueue struct {
 	kick    bool          // the stream is idle: tell the actor about tx
 	closed  bool
 
+	// What arrived while kick was disarmed, so that no request is lost
+	// between an attempt's start and the stream going idle again (the actor
+	// checks them in goIdle; see idle).
+	asked   bool // a RequestTx/RequestTxLen not yet served by an attempt
+	pushed  bool // data queued since the last attempt started
+	serving bool // connected (raw/ws/mqtt): a bare RequestTx is served at once
+	cut     bool // Disconnect called: CONNECTED of this attempt serves nothing
+
 	// retain: HTTP client streams keep the chunks an attempt consumed
 	// (sent) until its transaction completes, so that a failed attempt
 	// sends the whole body again (streams.md §11.2.3).
@@ -62,6 +70,7 @@ func (t *txQueue) push(ctx context.Context, c transport.Chunk) error {
 		return ErrDestroyed
 	}
 	t.chunks = append(t.chunks, c)
+	t.pushed = true
 	t.bytes += len(c.Data)
 	t.s.txBytes.Add(uint64(len(c.Data)))
 	if t.avail != nil {
@@ -85,6 +94,9 @@ func (t *txQueue) request(n int64) error {
 		return ErrDestroyed
 	}
 	t.want = true
+	if !t.serving {
+		t.asked = true
+	}
 	if n >= 0 {
 		t.lenHint = n
 	}
@@ -97,12 +109,66 @@ func (t *txQueue) request(n int64) error {
 	return nil
 }
 
-// setKick arms (or disarms) the idle notification: while armed, the next
-// push or request tells the actor.
-func (t *txQueue) setKick(on bool) {
+// beginAttempt disarms the idle notification as an attempt starts: what
+// was requested or queued so far is served by this attempt; later requests
+// are recorded (asked, pushed) for idle to find.
+func (t *txQueue) beginAttempt() {
 	t.mu.Lock()
-	t.kick = on
+	t.kick = false
+	t.asked, t.pushed, t.serving, t.cut = false, false, false, false
 	t.mu.Unlock()
+}
+
+// connected is called (by the attempt's sink, before CONNECTED is queued)
+// when the attempt reaches CONNECTED: requests made so far are served by
+// this connection (streams.md §5.2), unless Disconnect was called since the
+// attempt started. On raw, ws and mqtt a bare RequestTx made while connected
+// is served at once (there is nothing to wait for: data is pushed); on HTTP
+// it asks for the next transaction.
+func (t *txQueue) connected(persistent bool) {
+	t.mu.Lock()
+	if !t.cut {
+		t.asked = false
+		t.serving = persistent
+	}
+	t.mu.Unlock()
+}
+
+// runEnded is called by the actor when the attempt's Run has returned,
+// before DISCONNECTED is queued: a bare RequestTx asks for a new attempt
+// again.
+func (t *txQueue) runEnded() {
+	t.mu.Lock()
+	t.serving = false
+	t.mu.Unlock()
+}
+
+// disconnect is called by Stream.Disconnect before it tells the actor:
+// what was requested before it is dropped (the stream goes idle, streams.md
+// §5.6); what is requested after it starts a new attempt once the stream
+// is idle.
+func (t *txQueue) disconnect() {
+	t.mu.Lock()
+	t.asked, t.pushed, t.serving, t.cut = false, false, false, true
+	t.mu.Unlock()
+}
+
+// idle is called by the actor as the stream becomes idle. It reports
+// whether a transmit request is waiting: a RequestTx not yet served, or
+// data queued since the last attempt started (or, with consumed, data left
+// after a completed HTTP transaction that took part of the queue: the next
+// message). Otherwise it arms the idle notification, atomically with the
+// check, so a request made at any moment is either seen here or tells the
+// actor.
+func (t *txQueue) idle(consumed bool) (start bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	data := t.head < len(t.chunks)
+	if !t.closed && (t.asked || (data && (t.pushed || consumed))) {
+		return true
+	}
+	t.kick = true
+	return false
 }
 
 func (t *txQueue) close() {
@@ -176,16 +242,17 @@ func (t *txQueue) popLocked() transport.Chunk {
 // attemptEnded is called by the actor when an attempt is over: a completed
 // transaction forgets the chunks it consumed; otherwise they go back to the
 // front of the queue for the next attempt.
-func (t *txQueue) attemptEnded(completed bool) {
+// It reports whether the attempt consumed any chunk.
+func (t *txQueue) attemptEnded(completed bool) (consumed bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if len(t.sent) == 0 {
-		return
+		return false
 	}
 	if completed || t.closed {
 		clear(t.sent)
 		t.sent = t.sent[:0]
-		return
+		return true
 	}
 	rest := t.chunks[t.head:]
 	chunks := make([]transport.Chunk, 0, len(t.sent)+len(rest))
@@ -195,6 +262,7 @@ func (t *txQueue) attemptEnded(completed bool) {
 	}
 	t.chunks, t.head = chunks, 0
 	t.sent = nil
+	return true
 }
 
 // NextBatch is Next for writers that can send several chunks at once: it
@@ -235,13 +303,6 @@ func (t *txQueue) LenHint() int64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.lenHint
-}
-
-// hasData reports whether chunks are queued.
-func (t *txQueue) hasData() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.head < len(t.chunks)
 }
 
 // Response implements transport.ServerTx.
