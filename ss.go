@@ -192,7 +192,7 @@ func (rt *Runtime) clientConfig(ctx context.Context, streamtype string, opts []O
 	if err != nil {
 		return stream.Config{}, err
 	}
-	return stream.Config{Policy: pol, Type: st, Protocol: proto, Metadata: o.metadata}, nil
+	return stream.Config{Policy: pol, Type: st, Protocol: proto, Metadata: o.metadata, Framing: txFraming[st.Protocol]}, nil
 }
 
 // CreateProps is Create for applications that supervise streams in their

@@ -46,7 +46,11 @@ func (s *Stream) Send(ctx context.Context, p []byte) error { return s.s.Send(ctx
 // Write transmits one fragment of a message with payload flags: SOM on the
 // first fragment, EOM on the last (streams.md §4). It copies p and blocks
 // like Send. Announce the message length first with SetTxLen when it is
-// known (HTTP Content-Length).
+// known (HTTP Content-Length). On ws streams each chunk is one frame, and a
+// chunk that breaks the message framing (SOM while a message is open, or no
+// SOM while none is) is refused: it is not queued and the error wraps
+// ws.ErrFraming (streams.md §11.6); Send is refused likewise while a
+// message started with Write is open.
 func (s *Stream) Write(ctx context.Context, p []byte, flags Flags) error {
 	return s.s.Write(ctx, p, flags)
 }

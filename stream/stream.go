@@ -27,6 +27,11 @@ type Config struct {
 	Metadata []Metadata
 	// OnEnd is called once, from the actor, after DESTROYING was queued.
 	OnEnd func(*Stream)
+	// Framing, when set, checks every tx chunk as Send or Write queues it,
+	// against whether a message is open (SOM given, EOM not yet); a chunk
+	// it refuses is not queued and the call returns its error (ws:
+	// streams.md §11.6).
+	Framing func(open bool, flags event.Flags) error
 	// TxBudget and RxBudget, when > 0, replace the Host's budgets for this
 	// stream (the SS proxy sizes them from the streamtype's proxy_buflen).
 	TxBudget, RxBudget int
@@ -83,6 +88,7 @@ func prepare(h *Host, cfg Config) (*Stream, error) {
 	s.id = h.nextID.Add(1)
 	s.tx.s = s
 	s.tx.lenHint = -1
+	s.tx.framing = cfg.Framing
 	s.q.ch = make(chan event.Event)
 	s.q.hold = true
 	if n := len(s.st.Metadata); n > 0 {
@@ -236,6 +242,8 @@ func (s *Stream) Send(ctx context.Context, p []byte) error {
 }
 
 // Write queues one chunk with payload flags (SOM/EOM fragments), copying it.
+// On streams with Config.Framing a chunk that breaks the message framing is
+// refused with its error.
 func (s *Stream) Write(ctx context.Context, p []byte, flags event.Flags) error {
 	return s.tx.push(ctx, transport.Chunk{Data: cloneTx(p), Flags: flags, Len: -1})
 }

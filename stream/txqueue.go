@@ -32,6 +32,10 @@ type txQueue struct {
 	pushed  bool // data queued since the last attempt started
 	serving bool // connected (raw/ws/mqtt): a bare RequestTx is served at once
 	cut     bool // Disconnect called: CONNECTED of this attempt serves nothing
+	// framing validates each chunk at push time (ws: streams.md §11.6);
+	// open is the message state it is checked against.
+	framing func(open bool, flags event.Flags) error
+	open    bool
 
 	// retain: HTTP client streams keep the chunks an attempt consumed
 	// (sent) until its transaction completes, so that a failed attempt
@@ -52,6 +56,14 @@ var (
 func (t *txQueue) push(ctx context.Context, c transport.Chunk) error {
 	budget := t.s.txBudget()
 	t.mu.Lock()
+	if t.framing != nil && !t.closed {
+		// Refuse at once rather than after waiting for room (checked again
+		// below: another writer may move the message state meanwhile).
+		if err := t.framing(t.open, c.Flags); err != nil {
+			t.mu.Unlock()
+			return err
+		}
+	}
 	for !t.closed && t.bytes > 0 && t.bytes+len(c.Data) > budget {
 		if t.space == nil {
 			t.space = make(chan struct{})
@@ -68,6 +80,13 @@ func (t *txQueue) push(ctx context.Context, c transport.Chunk) error {
 	if t.closed {
 		t.mu.Unlock()
 		return ErrDestroyed
+	}
+	if t.framing != nil {
+		if err := t.framing(t.open, c.Flags); err != nil {
+			t.mu.Unlock()
+			return err
+		}
+		t.open = c.Flags&event.EOM == 0
 	}
 	t.chunks = append(t.chunks, c)
 	t.pushed = true
