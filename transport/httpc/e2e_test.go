@@ -297,7 +297,6 @@ func TestE2ERedirectRefused(t *testing.T) {
 // (stream/actor.go onRunDone checks tx.hasData() but not a pending
 // RequestTx without data), so this fails about once in 30 runs.
 func TestE2ESecondTransaction(t *testing.T) {
-	t.Skip("stream runtime race: RequestTx right after DISCONNECTED is lost (see comment)")
 	srv := startE2E(t, policy.H2)
 	rt := newRuntime(t, srv.streamtype("get", policy.H2, "/get"))
 	r := create(t, rt, "get")
