@@ -149,8 +149,10 @@ func applyOptions(opts []Option) (createOptions, error) {
 // Create creates a client stream of the named streamtype (streams.md §5.1).
 // Its first event is CREATING; a nailed_up streamtype starts connecting at
 // once, others wait for Send, RequestTx or Connect. It fails, with no
-// events, when the streamtype is unknown, is a server streamtype, or has no
-// registered transport.
+// events, when the streamtype is unknown, is a server streamtype, has no
+// registered transport, or (mqtt) would share a broker connection that is
+// open with different connection-level settings (an error wrapping
+// connmgr.ErrMismatch, naming both streamtypes and the policy key).
 func (rt *Runtime) Create(ctx context.Context, streamtype string, opts ...Option) (*Stream, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -192,7 +194,37 @@ func (rt *Runtime) clientConfig(ctx context.Context, streamtype string, opts []O
 	if err != nil {
 		return stream.Config{}, err
 	}
-	return stream.Config{Policy: pol, Type: st, Protocol: proto, Metadata: o.metadata, Framing: txFraming[st.Protocol]}, nil
+	cfg := stream.Config{Policy: pol, Type: st, Protocol: proto, Metadata: o.metadata, Framing: txFraming[st.Protocol]}
+	if err := rt.checkCompatible(cfg); err != nil {
+		return stream.Config{}, err
+	}
+	return cfg, nil
+}
+
+// compatibilityChecker is implemented by transports whose connections are
+// shared between streams (mqtt: one broker connection per broker identity,
+// streams.md §12.2): it returns an error when a stream described by the
+// attempt would join an open connection whose connection-level settings
+// disagree with its own.
+type compatibilityChecker interface {
+	CheckCompatible(a *transport.Attempt) error
+}
+
+// checkCompatible fails Create early, with no stream and no events, when the
+// transport says the stream cannot share the connection it would use (for
+// mqtt a *connmgr.MismatchError naming both streamtypes and the key).
+func (rt *Runtime) checkCompatible(cfg stream.Config) error {
+	cc, ok := cfg.Protocol.(compatibilityChecker)
+	if !ok {
+		return nil
+	}
+	md := make([]transport.MetadataValue, len(cfg.Type.Metadata))
+	for _, m := range cfg.Metadata {
+		if i := cfg.Type.MetadataIndex(m.Name); i >= 0 {
+			md[i] = transport.MetadataValue{Value: m.Value, Set: true}
+		}
+	}
+	return cc.CheckCompatible(&transport.Attempt{Policy: cfg.Policy, Type: cfg.Type, Metadata: md, Env: rt.env})
 }
 
 // CreateProps is Create for applications that supervise streams in their
