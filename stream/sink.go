@@ -44,6 +44,8 @@ var (
 	_ transport.Sink  = (*sink)(nil)
 	_ PingSetter      = (*sink)(nil)
 	_ RideshareSetter = (*sink)(nil)
+	// transport/httpserver.MetadataClearer
+	_ interface{ ClearMetadata(name string) } = (*sink)(nil)
 )
 
 // State implements transport.Sink.
@@ -92,6 +94,16 @@ func (k *sink) State(st event.State, ack uint32) {
 func (k *sink) SetMetadata(name, value string) {
 	if !k.done.Load() {
 		k.s.setReceived(name, value)
+	}
+}
+
+// ClearMetadata makes a metadata value unset again (httpserver's
+// MetadataClearer): an h1 keep-alive request without a field the previous
+// request had (a query argument, Authorization, a direct_proto_str header)
+// leaves it unset rather than "" (streams.md §10.2 step 6).
+func (k *sink) ClearMetadata(name string) {
+	if !k.done.Load() {
+		k.s.clearReceived(name)
 	}
 }
 

@@ -435,6 +435,19 @@ func (s *Stream) setReceived(name, value string) {
 	}
 }
 
+// clearReceived unsets a value (a declared name, or a received "name:"
+// header).
+func (s *Stream) clearReceived(name string) {
+	i := s.st.MetadataIndex(name)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i >= 0 {
+		s.md[i] = transport.MetadataValue{}
+		return
+	}
+	delete(s.extraRx, strings.ToLower(name))
+}
+
 func (s *Stream) metadataSnapshot() ([]transport.MetadataValue, map[string]string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
