@@ -19,6 +19,10 @@ var (
 	ErrServerStreamtype = errors.New("ss: wrong streamtype role")
 	// ErrNoActorSystem: CreateProps on a runtime without Config.Actors.
 	ErrNoActorSystem = errors.New("ss: CreateProps needs Config.Actors (the application's actor system)")
+	// ErrProxiedProps: CreateProps on a proxied runtime (Config.Proxy):
+	// proxied streams are driven by their proxy link, not by a stream actor
+	// the application could supervise; use Create.
+	ErrProxiedProps = errors.New("ss: CreateProps is not available on a proxied runtime (Config.Proxy): use Create")
 	// ErrNoPolicy: Config.Policy (or SetPolicy's argument) is nil.
 	ErrNoPolicy = errors.New("ss: no policy")
 	// ErrDestroyed: the stream (or server) has been destroyed.

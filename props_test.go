@@ -84,3 +84,24 @@ func TestCreatePropsNeverSpawned(t *testing.T) {
 		t.Fatalf("events %v", got)
 	}
 }
+
+// TestCreatePropsProxied: CreateProps on a proxied runtime fails clearly
+// instead of creating a local stream behind the proxy's back.
+func TestCreatePropsProxied(t *testing.T) {
+	sys := actor.NewSystem(nil)
+	defer sys.Shutdown(context.Background())
+	st := rawType("echo", "127.0.0.1", 1)
+	for _, cfg := range []ss.Config{
+		{Proxy: "unix:" + t.TempDir() + "/none.sock", Actors: sys},
+		{Proxy: "unix:" + t.TempDir() + "/none.sock", Actors: sys, Policy: newPolicy(st)},
+	} {
+		rt := newRuntime(t, cfg)
+		s, props, err := rt.CreateProps(context.Background(), "echo")
+		if !errors.Is(err, ss.ErrProxiedProps) || s != nil || props != nil {
+			t.Fatalf("CreateProps on a proxied runtime: %v, %v, %v; want ErrProxiedProps", s, props, err)
+		}
+		if n := rt.Stats().Streams; n != 0 {
+			t.Fatalf("Streams = %d, want 0", n)
+		}
+	}
+}

@@ -233,8 +233,13 @@ func (rt *Runtime) checkCompatible(cfg stream.Config) error {
 // example as the child of a supervising actor. The runtime must have been
 // created with Config.Actors set to that same system (actor.Wrap). Until
 // the Props are spawned the stream queues requests; an actor stopped by its
-// parent ends the stream (DISCONNECTED if connected, DESTROYING).
+// parent ends the stream (DISCONNECTED if connected, DESTROYING). A proxied
+// runtime (Config.Proxy) has no local stream actors: CreateProps returns
+// ErrProxiedProps there.
 func (rt *Runtime) CreateProps(ctx context.Context, streamtype string, opts ...Option) (*Stream, *actor.Props, error) {
+	if rt.proxy != nil {
+		return nil, nil, ErrProxiedProps
+	}
 	if rt.ownActors {
 		return nil, nil, ErrNoActorSystem
 	}
