@@ -201,8 +201,10 @@ func scenarioRawEcho(t *testing.T, bin string) {
 }
 
 func scenarioRawRefusedThenConnect(t *testing.T, bin string) {
-	port := testutil.FreePort(t)
-	st := rawType("refused", "127.0.0.1", port)
+	// A unix socket path the test owns, not a TCP port that was free a
+	// moment ago.
+	path := filepath.Join(t.TempDir(), "later.sock")
+	st := rawType("refused", "+"+path, 0)
 	st.Retry = retry(2, 0, 50, 100)
 	st.RetryName = st.Retry.Name
 	pol := newPolicy(st)
@@ -226,7 +228,7 @@ func scenarioRawRefusedThenConnect(t *testing.T, bin string) {
 		if len(gaps) != 2 || gaps[0] < 40*time.Millisecond || gaps[1] < 90*time.Millisecond {
 			t.Fatalf("retry delays %v, want ≥ [50ms 100ms]", gaps)
 		}
-		srv := testutil.Listen(t, "tcp", "127.0.0.1:"+itoa(port), nil, testutil.Echo)
+		srv := testutil.Listen(t, "unix", path, nil, testutil.Echo)
 		defer srv.Close()
 		if err := s.Connect(ctx); err != nil {
 			t.Fatal(err)

@@ -41,12 +41,13 @@ func TestRawEcho(t *testing.T) {
 	}
 }
 
-// TestRawRefusedThenConnect: a refused port is retried with the policy's
+// TestRawRefusedThenConnect: a refused endpoint is retried with the policy's
 // delays until ALL_RETRIES_FAILED; once a server listens, an explicit
-// Connect succeeds.
+// Connect succeeds. The endpoint is a unix socket path the test owns (no
+// TCP port that was free a moment ago and may not be any more).
 func TestRawRefusedThenConnect(t *testing.T) {
-	port := testutil.FreePort(t)
-	st := rawType("refused", "127.0.0.1", port)
+	path := filepath.Join(t.TempDir(), "later.sock")
+	st := rawType("refused", "+"+path, 0)
 	st.Retry = retry(2, 0, 50, 100)
 	rt := newRuntime(t, ss.Config{Policy: newPolicy(st)})
 	ctx := context.Background()
@@ -66,7 +67,7 @@ func TestRawRefusedThenConnect(t *testing.T) {
 		t.Fatalf("retry delays %v, want ≥ [50ms 100ms]", gaps)
 	}
 
-	srv := testutil.Listen(t, "tcp", "127.0.0.1:"+itoa(port), nil, testutil.Echo)
+	srv := testutil.Listen(t, "unix", path, nil, testutil.Echo)
 	defer srv.Close()
 	if err := s.Connect(ctx); err != nil {
 		t.Fatal(err)

@@ -74,18 +74,20 @@ func TestRawServerAccepted(t *testing.T) {
 func TestRawServerTLSWithClient(t *testing.T) {
 	ca := testutil.NewCA(t)
 	leaf := ca.Issue(t, "127.0.0.1")
-	port := testutil.FreePort(t)
-	sst := rawServerType("tlssrv", "127.0.0.1")
-	sst.Port = uint16(port)
+	sst := rawServerType("tlssrv", "127.0.0.1") // port 0: the listener picks one
 	sst.TLS = true
 	sst.ServerCert, sst.ServerKey = leaf.PolicyCert("c"), leaf.PolicyKey("k")
-	cst := rawType("tlscli", "127.0.0.1", port)
-	cst.TLS = true
-	cst.TrustStore = ca.TrustStore("ts")
-	rt := newRuntime(t, ss.Config{Policy: newPolicy(sst, cst)})
+	rt := newRuntime(t, ss.Config{Policy: newPolicy(sst)})
 	ctx := context.Background()
 	srv, err := rt.Serve(ctx, "tlssrv")
 	if err != nil {
+		t.Fatal(err)
+	}
+	// The client streamtype names the port the listener got.
+	cst := rawType("tlscli", "127.0.0.1", srv.Addr().(*net.TCPAddr).Port)
+	cst.TLS = true
+	cst.TrustStore = ca.TrustStore("ts")
+	if err := rt.SetPolicy(newPolicy(sst, cst)); err != nil {
 		t.Fatal(err)
 	}
 	cli, err := rt.Create(ctx, "tlscli")
