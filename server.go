@@ -30,6 +30,7 @@ type Server struct {
 	stop    chan struct{}
 	pumpWG  sync.WaitGroup
 	done    chan struct{}
+	events  chan Event // the listening stream's states: CREATING, DESTROYING
 }
 
 // Serve opens the listener of the named server streamtype (TCP on
@@ -54,7 +55,8 @@ func (rt *Runtime) Serve(ctx context.Context, streamtype string, opts ...Option)
 		return nil, fmt.Errorf("ss: streamtype %q: %w", streamtype, err)
 	}
 	srv := &Server{rt: rt, pol: pol, st: st, live: map[*stream.Stream]*Stream{},
-		acc: make(chan *Stream), stop: make(chan struct{}), done: make(chan struct{})}
+		acc: make(chan *Stream), stop: make(chan struct{}), done: make(chan struct{}),
+		events: make(chan Event, 2)}
 	rt.mu.Lock()
 	if rt.closed {
 		rt.mu.Unlock()
@@ -73,6 +75,7 @@ func (rt *Runtime) Serve(ctx context.Context, streamtype string, opts ...Option)
 	srv.mu.Lock()
 	srv.ln = ln
 	srv.mu.Unlock()
+	srv.events <- Event{Kind: StateEvent, State: Creating}
 	return srv, nil
 }
 
@@ -169,6 +172,13 @@ func (srv *Server) ended(s *stream.Stream) {
 // still running and are destroyed by Close.
 func (srv *Server) Accepted() <-chan *Stream { return srv.acc }
 
+// Events returns the listening stream's event channel (streams.md §10.1):
+// CREATING, which is there when Serve returns, and nothing else until the
+// server is closed; then DESTROYING, after the accepted streams have been
+// destroyed, and the channel is closed. It never blocks the server: reading
+// it is optional. Accepted streams have their own channels.
+func (srv *Server) Events() <-chan Event { return srv.events }
+
 // Addr returns the listening address (useful with port 0).
 func (srv *Server) Addr() net.Addr {
 	srv.mu.Lock()
@@ -235,6 +245,8 @@ func (srv *Server) Close(ctx context.Context) error {
 	srv.rt.mu.Lock()
 	delete(srv.rt.serving, srv)
 	srv.rt.mu.Unlock()
+	srv.events <- Event{Kind: StateEvent, State: Destroying}
+	close(srv.events)
 	close(srv.done)
 	return errors.Join(errs...)
 }
