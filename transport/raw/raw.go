@@ -9,14 +9,16 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
+	"sync"
+	"syscall"
 
 	"github.com/securestreams/ss/event"
 	"github.com/securestreams/ss/transport"
 )
 
-// readSize is the read buffer size. A read that fills at least half of it
-// hands the buffer itself to the stream; a shorter one is copied out so the
-// buffer can be reused.
+// readSize is the size of the pooled read buffers of plain sockets (see
+// readLoopPolled).
 const readSize = 64 << 10
 
 // Client is the raw client protocol.
@@ -106,17 +108,115 @@ func Pipe(parent context.Context, conn net.Conn, tx transport.TxSource, sink tra
 }
 
 func readLoop(ctx context.Context, conn net.Conn, sink transport.Sink) error {
-	buf := make([]byte, readSize)
+	if sc, ok := conn.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			return readLoopPolled(ctx, rc, sink)
+		}
+	}
+	return readLoopAdaptive(ctx, conn, sink)
+}
+
+// readPool holds readSize buffers shared by every connection: a socket
+// waiting for data holds none (readLoopPolled).
+var readPool = sync.Pool{New: func() any { b := make([]byte, readSize); return &b }}
+
+// readLoopPolled reads a plain socket: it waits for readability without a
+// buffer, then reads into a pooled one. A read that fills at least half of
+// it hands the buffer itself to the stream (the pool makes another); a
+// shorter one is copied out into a slice of its exact size and the buffer
+// goes back to the pool. So an idle connected stream holds no read buffer.
+func readLoopPolled(ctx context.Context, rc syscall.RawConn, sink transport.Sink) error {
+	var r polledRead
+	read := r.read // one closure for the whole loop
+	for {
+		r.data, r.n, r.err = nil, 0, nil
+		err := rc.Read(read)
+		if err == nil && r.err != nil {
+			err = os.NewSyscallError("read", r.err)
+		}
+		if len(r.data) > 0 {
+			if serr := sink.Rx(ctx, r.data, 0); serr != nil {
+				return serr
+			}
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
+			return err
+		}
+		if r.n == 0 {
+			return nil // end of file
+		}
+	}
+}
+
+// polledRead is one read of readLoopPolled, called by the runtime poller
+// when the socket may be readable.
+type polledRead struct {
+	data []byte
+	n    int
+	err  error
+}
+
+func (r *polledRead) read(fd uintptr) bool {
+	bp := readPool.Get().(*[]byte)
+	buf := *bp
+	for {
+		r.n, r.err = syscall.Read(int(fd), buf)
+		if r.err != syscall.EINTR {
+			break
+		}
+	}
+	if r.err == syscall.EAGAIN {
+		readPool.Put(bp)
+		return false // wait for readability
+	}
+	switch n := r.n; {
+	case n <= 0:
+		readPool.Put(bp)
+	case n >= readSize/2:
+		r.data = buf[:n:n] // the stream keeps the buffer; the pool makes another
+	default:
+		r.data = make([]byte, n)
+		copy(r.data, buf[:n])
+		readPool.Put(bp)
+	}
+	return true
+}
+
+// minRead and maxAdaptive bound the read buffer of connections that are not
+// plain sockets (TLS): it grows while reads fill it and shrinks while they
+// do not, so an idle stream holds a small one.
+const (
+	minRead     = 512
+	maxAdaptive = 16 << 10 // one TLS record
+)
+
+func readLoopAdaptive(ctx context.Context, conn net.Conn, sink transport.Sink) error {
+	size := minRead
+	buf := make([]byte, size)
 	for {
 		n, err := conn.Read(buf)
 		if n > 0 {
 			var data []byte
-			if n >= readSize/2 {
+			if n >= maxAdaptive/2 {
 				data = buf[:n:n]
-				buf = make([]byte, readSize)
+				buf = nil
 			} else {
 				data = make([]byte, n)
 				copy(data, buf[:n])
+			}
+			switch {
+			case n == size && size < maxAdaptive:
+				size = min(size*4, maxAdaptive)
+				buf = nil
+			case n < size/4 && size > minRead:
+				size = max(size/4, minRead)
+				buf = nil
+			}
+			if buf == nil {
+				buf = make([]byte, size)
 			}
 			if rerr := sink.Rx(ctx, data, 0); rerr != nil {
 				return rerr

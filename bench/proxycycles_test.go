@@ -1,0 +1,90 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/securestreams/ss"
+	"github.com/securestreams/ss/internal/testutil"
+)
+
+// BenchmarkProxyStreamCycles: memory per proxied stream across three
+// create/destroy cycles of 1000 streams (PERFORMANCE.md: ≤ 4 KB per
+// proxied stream, flat across cycles). Run with -benchtime 1x.
+//   - /inproc: hand-written SSSv1 links to an in-process proxy; heap and
+//     stacks of the process per stream while the 1000 links are open
+//     (heap-B/stream-cN: links, their onward raw streams and the echo
+//     server's connections) and what remains after each cycle's destroy
+//     (left-B/stream-cN, relative to the start).
+//   - /ssproxy: this library's proxied client streams through the
+//     ssproxy binary; the binary's resident set per stream while the 1000
+//     streams are open (RSS-B/stream-cN, relative to its start).
+func BenchmarkProxyStreamCycles(b *testing.B) {
+	const n, cycles = 1000, 3
+	srv := testutil.Listen(b, "tcp", "", nil, smallEcho)
+	pol := pxPolicy(srv.Port())
+	b.Run("inproc", func(b *testing.B) {
+		prt := pxNew(b, ss.Config{Policy: pol})
+		ps := prt.ProxyServer()
+		name := fmt.Sprintf("@ss-bench-cycles-%d-%d", os.Getpid(), pxSeq.Add(1))
+		ln, err := net.Listen("unix", name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { ps.Serve(ctx, ln); close(done) }()
+		defer func() { cancel(); <-done }()
+		runtime.GC()
+		h0 := pxHeap()
+		var ms0 runtime.MemStats
+		runtime.ReadMemStats(&ms0)
+		s0, g0 := ms0.StackInuse, runtime.NumGoroutine()
+		for c := 1; c <= cycles; c++ {
+			links := make([]net.Conn, n)
+			for i := range links {
+				links[i] = pxLink(b, name)
+				pxLinkRoundTrips(b, links[i], 1)
+			}
+			runtime.GC()
+			b.ReportMetric(float64(int64(pxHeap())-int64(h0))/n, fmt.Sprintf("heap-B/stream-c%d", c))
+			if c == 1 {
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				b.ReportMetric(float64(int64(ms.StackInuse)-int64(s0))/n, "stack-B/stream-c1")
+				b.ReportMetric(float64(runtime.NumGoroutine()-g0)/n, "goroutines/stream")
+			}
+			for _, l := range links {
+				l.Close()
+			}
+			for start := time.Now(); ps.Links() > 0 || prt.Stats().Streams > 0; time.Sleep(5 * time.Millisecond) {
+				if time.Since(start) > 20*time.Second {
+					b.Fatalf("%d links, %d streams left", ps.Links(), prt.Stats().Streams)
+				}
+			}
+			runtime.GC()
+			b.ReportMetric(float64(int64(pxHeap())-int64(h0))/n, fmt.Sprintf("left-B/stream-c%d", c))
+		}
+	})
+	b.Run("ssproxy", func(b *testing.B) {
+		addr, pid := pxBinary(b, pol)
+		rt := pxNew(b, ss.Config{Proxy: addr})
+		time.Sleep(100 * time.Millisecond)
+		rss0 := pxRSS(b, pid)
+		for c := 1; c <= cycles; c++ {
+			streams := make([]*ss.Stream, n)
+			for i := range streams {
+				streams[i] = pxConnected(b, rt)
+			}
+			b.ReportMetric(float64(pxRSS(b, pid)-rss0)/n, fmt.Sprintf("RSS-B/stream-c%d", c))
+			for _, s := range streams {
+				pxDestroy(s)
+			}
+		}
+	})
+}
