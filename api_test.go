@@ -27,6 +27,7 @@ func TestIteratorAndSendFromLoop(t *testing.T) {
 	}
 	var got []string
 	payload := ""
+	defer watchdog(t, s, wait).Stop()
 	for ev := range s.All() {
 		if ev.Kind == ss.StateEvent {
 			got = append(got, ev.State.String())

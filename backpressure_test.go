@@ -63,6 +63,7 @@ func TestRawBackpressure(t *testing.T) {
 	got, events, peak := 0, 0, uint64(0)
 	slow := time.Now().Add(300 * time.Millisecond)
 	var states []string
+	defer watchdog(t, s, 30*time.Second).Stop() // a slow consumer by design
 	for ev := range s.Events() {
 		if ev.Kind == ss.StateEvent {
 			states = append(states, ev.State.String())

@@ -164,3 +164,29 @@ func (r *recorder) gaps(a, b ss.State) []time.Duration {
 	}
 	return out
 }
+
+// acceptWithin returns the next accepted stream, failing the test after d
+// instead of waiting for ever.
+func acceptWithin(t *testing.T, srv *ss.Server, d time.Duration) *ss.Stream {
+	t.Helper()
+	select {
+	case s, ok := <-srv.Accepted():
+		if !ok {
+			t.Fatal("Accepted closed")
+		}
+		return s
+	case <-time.After(d):
+		t.Fatalf("nothing accepted within %v", d)
+		return nil
+	}
+}
+
+// watchdog destroys s and fails the test when a loop over its events has
+// not ended within d, so a lost event shows as a failure, not a test
+// binary hanging until its timeout. Stop it when the loop is over.
+func watchdog(t *testing.T, s *ss.Stream, d time.Duration) *time.Timer {
+	return time.AfterFunc(d, func() {
+		t.Errorf("stream %s: events did not end within %v", s.Streamtype(), d)
+		s.Destroy(context.Background())
+	})
+}

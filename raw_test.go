@@ -280,6 +280,7 @@ func TestRawPerf(t *testing.T) {
 		s.RequestTx(ctx)
 		var got []string
 		data := ""
+		wd := watchdog(t, s, wait)
 		for ev := range s.Events() {
 			switch {
 			case ev.Kind == ss.StateEvent:
@@ -301,6 +302,7 @@ func TestRawPerf(t *testing.T) {
 				data += string(ev.Payload)
 			}
 		}
+		wd.Stop()
 		if fmt.Sprint(got) != fmt.Sprint(c.want) {
 			t.Fatalf("%s: events %v, want %v", c.name, got, c.want)
 		}

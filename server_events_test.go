@@ -37,7 +37,7 @@ func TestServerEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	acc := record(t, <-srv.Accepted())
+	acc := record(t, acceptWithin(t, srv, wait))
 	acc.untilState(wait, ss.Connected)
 	select {
 	case ev := <-srv.Events():

@@ -96,7 +96,7 @@ func TestRawServerTLSWithClient(t *testing.T) {
 	}
 	rc := record(t, cli)
 	cli.Send(ctx, []byte("hi server"))
-	acc := <-srv.Accepted()
+	acc := acceptWithin(t, srv, wait)
 	ra := record(t, acc)
 	ra.untilBytes(wait, 9)
 	acc.Send(ctx, []byte("hi client"))
@@ -129,7 +129,7 @@ func TestRawServerUnix(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := <-srv.Accepted()
+		s := acceptWithin(t, srv, wait)
 		r := record(t, s)
 		conn.Write([]byte(c.name))
 		r.untilBytes(wait, 1)
