@@ -61,7 +61,12 @@ func (s *Stream) SetTxLen(n int64) error { return s.s.RequestTxLen(n) }
 
 // RequestTx asks for a transmit opportunity: an idle stream starts an attempt
 // (POLL, CONNECTING); during an attempt or a pending retry the request is
-// remembered (streams.md §5.2).
+// remembered (streams.md §5.2). Every request is honoured once, whenever it
+// arrives: one made while a connection is ending (an HTTP transaction after
+// its CONNECTED, right after Disconnect, before ALL_RETRIES_FAILED) starts a
+// new attempt as soon as the stream is idle; requests made before an
+// attempt's CONNECTED are served by it, and on raw, ws and mqtt a request
+// made while connected is served by that connection.
 func (s *Stream) RequestTx(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
