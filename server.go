@@ -88,7 +88,12 @@ func (srv *Server) accept(conn transport.ServerConn) {
 		reject(conn, srv.st)
 		return
 	}
-	s, err := stream.New(srv.rt.host, stream.Config{Policy: srv.pol, Type: srv.st, Conn: conn, OnEnd: srv.ended})
+	cfg := stream.Config{Policy: srv.pol, Type: srv.st, Conn: conn, OnEnd: srv.ended}
+	if srv.st.WSSubprotocol != "" {
+		// A websocket upgrade makes the stream follow the ws tx rules.
+		cfg.UpgradeFraming = txFraming[policy.WS]
+	}
+	s, err := stream.New(srv.rt.host, cfg)
 	if err != nil {
 		srv.rt.env.Logger.Warn("ss: accepted connection dropped", "streamtype", srv.st.Name, "remote", conn.RemoteAddr(), "err", err)
 		reject(conn, srv.st)

@@ -94,3 +94,46 @@ func TestWSFramingRefusedAtSend(t *testing.T) {
 	default:
 	}
 }
+
+// TestWSFramingAfterServerUpgrade: an accepted h1 stream that a websocket
+// upgrade turned into a ws connection (SERVER_UPGRADE) follows the ws tx
+// rules too (streams.md §10.2, §11.6): misframed chunks are refused at
+// Write/Send time; before the upgrade nothing is checked.
+func TestWSFramingAfterServerUpgrade(t *testing.T) {
+	st := &policy.Streamtype{Name: "srv", Protocol: policy.H1, Server: true, Endpoint: "127.0.0.1", ClientCert: -1, WSSubprotocol: "echo"}
+	rt := newRuntime(t, ss.Config{Policy: newPolicy(st)})
+	ctx := context.Background()
+	srv, err := rt.Serve(ctx, "srv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := websocket.Dialer{Subprotocols: []string{"echo"}, HandshakeTimeout: wait}
+	wc, _, err := d.Dial("ws://"+srv.Addr().String()+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wc.Close()
+	s := acceptWithin(t, srv, wait)
+	r := record(t, s)
+	r.untilState(wait, ss.ServerUpgrade)
+	if err := s.Write(ctx, []byte("x"), 0); !errors.Is(err, ws.ErrFraming) {
+		t.Fatalf("continuation with no message open: %v, want ws.ErrFraming", err)
+	}
+	if err := s.Write(ctx, []byte("he"), ss.SOM); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Send(ctx, []byte("no")); !errors.Is(err, ws.ErrFraming) {
+		t.Fatalf("Send while a message is open: %v, want ws.ErrFraming", err)
+	}
+	if err := s.Write(ctx, []byte("llo"), ss.EOM); err != nil {
+		t.Fatal(err)
+	}
+	wc.SetReadDeadline(time.Now().Add(wait))
+	if _, m, err := wc.ReadMessage(); err != nil || string(m) != "hello" {
+		t.Fatalf("client read %q, %v", m, err)
+	}
+	_ = wc.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
+	_, _, _ = wc.ReadMessage()
+	r.closed(wait)
+	r.expect("CREATING", "CONNECTING", "CONNECTED", "SERVER_UPGRADE", "DISCONNECTED", "DESTROYING")
+}

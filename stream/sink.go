@@ -70,6 +70,11 @@ func (k *sink) State(st event.State, ack uint32) {
 			s.tx.connected(true)
 		}
 	}
+	if st == event.ServerUpgrade && s.upgradeFraming != nil {
+		// Before SERVER_UPGRADE is visible: the application's next chunk
+		// is checked as a ws frame.
+		s.tx.setFraming(s.upgradeFraming)
+	}
 	s.mu.Lock()
 	if st == event.Connected {
 		if s.connected && s.cur == event.Connected {

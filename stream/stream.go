@@ -32,6 +32,10 @@ type Config struct {
 	// it refuses is not queued and the call returns its error (ws:
 	// streams.md §11.6).
 	Framing func(open bool, flags event.Flags) error
+	// UpgradeFraming replaces Framing when an accepted stream reports
+	// SERVER_UPGRADE (its connection now carries ws frames, streams.md
+	// §10.2).
+	UpgradeFraming func(open bool, flags event.Flags) error
 	// TxBudget and RxBudget, when > 0, replace the Host's budgets for this
 	// stream (the SS proxy sizes them from the streamtype's proxy_buflen).
 	TxBudget, RxBudget int
@@ -54,6 +58,8 @@ type Stream struct {
 	tx    txQueue
 	txBud int // Config.TxBudget
 	rxBud int // Config.RxBudget
+
+	upgradeFraming func(open bool, flags event.Flags) error // Config.UpgradeFraming
 
 	mu          sync.Mutex // guards the fields below
 	cur         event.State
@@ -89,6 +95,7 @@ func prepare(h *Host, cfg Config) (*Stream, error) {
 	s.tx.s = s
 	s.tx.lenHint = -1
 	s.tx.framing = cfg.Framing
+	s.upgradeFraming = cfg.UpgradeFraming
 	s.q.ch = make(chan event.Event)
 	s.q.hold = true
 	if n := len(s.st.Metadata); n > 0 {

@@ -128,6 +128,13 @@ func (t *txQueue) request(n int64) error {
 	return nil
 }
 
+// setFraming installs a framing check from now on, with no message open.
+func (t *txQueue) setFraming(f func(open bool, flags event.Flags) error) {
+	t.mu.Lock()
+	t.framing, t.open = f, false
+	t.mu.Unlock()
+}
+
 // beginAttempt disarms the idle notification as an attempt starts: what
 // was requested or queued so far is served by this attempt; later requests
 // are recorded (asked, pushed) for idle to find.
