@@ -42,6 +42,11 @@ func (o onward) Create(ctx context.Context, req proxy.CreateRequest) (proxy.Onwa
 	if err != nil {
 		return nil, info, err
 	}
+	// A proxied client's misframed ws chunk is dropped and logged by the
+	// transport (the pull-mode rule of streams.md §11.6), not an error that
+	// would close the link; the client refuses it at send time when its own
+	// policy knows the streamtype.
+	cfg.Framing = nil
 	st := cfg.Type
 	buflen, on, off := st.ProxyBuffer()
 	// Per stream (wire.md §7.2): the onward stream queues at most
@@ -124,7 +129,11 @@ func (rt *Runtime) createProxied(ctx context.Context, name string, opts []Option
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	s, err := stream.NewRemote(rt.host, stream.Config{Policy: pol, Type: st}, remoteDriver{cs})
+	cfg := stream.Config{Policy: pol, Type: st}
+	if local {
+		cfg.Framing = txFraming[st.Protocol] // refused at send time, as locally
+	}
+	s, err := stream.NewRemote(rt.host, cfg, remoteDriver{cs})
 	if err != nil {
 		return nil, err
 	}

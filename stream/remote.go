@@ -53,13 +53,15 @@ type Remote struct {
 // NewRemote creates a remote stream driven by d. Unlike New it queues no
 // CREATING: the driver reports it (for a proxied stream, once the proxy has
 // accepted the stream) with Remote.State. cfg.Protocol and cfg.Conn are
-// ignored; cfg.Metadata is not applied (the driver owns metadata).
+// ignored; cfg.Metadata is not applied (the driver owns metadata);
+// cfg.Framing checks tx chunks as for local streams.
 func NewRemote(h *Host, cfg Config, d RemoteDriver) (*Stream, error) {
 	s := &Stream{h: h, pol: cfg.Policy, st: cfg.Type, onEnd: cfg.OnEnd, remote: true}
 	s.id = h.nextID.Add(1)
 	s.tx.s = s
 	s.tx.lenHint = -1
 	s.tx.kick = true
+	s.tx.framing = cfg.Framing
 	s.q.ch = make(chan event.Event)
 	if n := len(s.st.Metadata); n > 0 {
 		s.md = make([]transport.MetadataValue, n)
