@@ -99,6 +99,10 @@ func TestProxyScenarios(t *testing.T) {
 		{"RawMetadata", scenarioRawMetadata},
 		{"RawDisconnect", scenarioRawDisconnect},
 		{"WSEcho", scenarioWSEcho},
+		{"H1Get", scenarioH1Get},
+		{"H1Post", scenarioH1Post},
+		{"H1NotFound", scenarioH1NotFound},
+		{"H1RespMap", scenarioH1RespMap},
 	} {
 		t.Run(sc.name, func(t *testing.T) { sc.f(t, bin) })
 	}
