@@ -292,10 +292,9 @@ func TestE2ERedirectRefused(t *testing.T) {
 }
 
 // TestE2ESecondTransaction: RequestTx after DISCONNECTED starts the next
-// transaction (streams.md §11.2.4). Skipped: the stream runtime loses a
-// RequestTx made between its DISCONNECTED emission and going idle
-// (stream/actor.go onRunDone checks tx.hasData() but not a pending
-// RequestTx without data), so this fails about once in 30 runs.
+// transaction (streams.md §11.2.4), fifty times in a row. It guards against
+// the runtime losing a RequestTx made between the DISCONNECTED emission and
+// the stream going idle (a race it once had).
 func TestE2ESecondTransaction(t *testing.T) {
 	srv := startE2E(t, policy.H2)
 	rt := newRuntime(t, srv.streamtype("get", policy.H2, "/get"))
