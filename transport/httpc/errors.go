@@ -3,6 +3,8 @@ package httpc
 import (
 	"errors"
 	"strconv"
+
+	"github.com/securestreams/ss/transport"
 )
 
 // Sentinel errors wrapped by Result.Err.
@@ -15,8 +17,8 @@ var (
 	// announced Content-Length.
 	ErrBodyLength = errors.New("ss: http request body length mismatch")
 	// ErrSigV4 is wrapped when a SigV4 request cannot be signed (missing
-	// headers, region, service or credentials).
-	ErrSigV4 = errors.New("ss: sigv4")
+	// headers, region, service or credentials); it is transport.ErrSigV4.
+	ErrSigV4 = transport.ErrSigV4
 	// ErrTimeout is wrapped when a response header or body time limit expires.
 	ErrTimeout = errors.New("ss: http time limit")
 	// ErrClosed is returned by Run after Close.

@@ -96,7 +96,7 @@ func dial(ctx context.Context, a *transport.Attempt, sink transport.Sink, t *tra
 		jarURL.Scheme = "http"
 	}
 	hdr := requestHeader(a, sink)
-	if usesSigV4(st) {
+	if transport.UsesSigV4(st) {
 		if err := signV4(ctx, a, ep, host, hdr); err != nil {
 			return nil, err
 		}
@@ -217,7 +217,7 @@ func requestHeader(a *transport.Attempt, sink transport.Sink) http.Header {
 	}
 	if st.HTTPAuthHeader != "" {
 		slot := 0
-		if st.UseAuth != nil && !usesSigV4(st) {
+		if st.UseAuth != nil && !transport.UsesSigV4(st) {
 			slot = int(st.UseAuth.Blob)
 		}
 		var tok []byte
