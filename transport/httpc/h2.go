@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 
@@ -79,13 +80,25 @@ func (r *run) exchangeH2(ctx context.Context, req *outRequest) (*exchange, error
 		}
 		return nil, err
 	}
+	cc := e.conn.(*h2Conn).cc
+	ex, err := r.roundTripShared(ctx, req, p.pool, e, reused, cc.RoundTrip)
+	if err != nil {
+		return nil, err
+	}
+	ex.ping = cc.Ping
+	return ex, nil
+}
+
+// roundTripShared runs req on the pooled connection e (h2 or h3) with rt,
+// releasing e back to pool when the exchange ends or fails.
+func (r *run) roundTripShared(ctx context.Context, req *outRequest, pool *connPool, e *poolEntry, reused bool, rt func(*http.Request) (*http.Response, error)) (*exchange, error) {
 	if reused {
 		r.timing.Peer = e.peer
 	}
 	rctx, t := r.newRequestCtx(ctx, req)
 	r.txnStart = time.Now()
 	var bodyErr errBox
-	resp, err := e.conn.(*h2Conn).cc.RoundTrip(httpRequest(rctx, req, &bodyErr, t.cancel))
+	resp, err := rt(httpRequest(rctx, req, &bodyErr, t.cancel))
 	if be := bodyErr.get(); be != nil {
 		if err == nil {
 			resp.Body.Close()
@@ -96,10 +109,8 @@ func (r *run) exchangeH2(ctx context.Context, req *outRequest) (*exchange, error
 		err = causeOf(rctx, err)
 		t.stop()
 		t.cancel(nil)
-		p.pool.release(e)
+		pool.release(e)
 		return nil, err
 	}
-	ex := r.finishExchange(rctx, t, resp, func() { p.pool.release(e) })
-	ex.ping = e.conn.(*h2Conn).cc.Ping
-	return ex, nil
+	return r.finishExchange(rctx, t, resp, func() { pool.release(e) }), nil
 }

@@ -132,27 +132,7 @@ func (r *run) exchangeH3(ctx context.Context, req *outRequest) (*exchange, error
 	if err != nil {
 		return nil, err
 	}
-	if reused {
-		r.timing.Peer = e.peer
-	}
-	rctx, t := r.newRequestCtx(ctx, req)
-	r.txnStart = time.Now()
-	var bodyErr errBox
-	resp, err := e.conn.(*h3Conn).cc.RoundTrip(httpRequest(rctx, req, &bodyErr, t.cancel))
-	if be := bodyErr.get(); be != nil {
-		if err == nil {
-			resp.Body.Close()
-		}
-		err = be
-	}
-	if err != nil {
-		err = causeOf(rctx, err)
-		t.stop()
-		t.cancel(nil)
-		p.pool.release(e)
-		return nil, err
-	}
-	return r.finishExchange(rctx, t, resp, func() { p.pool.release(e) }), nil
+	return r.roundTripShared(ctx, req, p.pool, e, reused, e.conn.(*h3Conn).cc.RoundTrip)
 }
 
 var quietQUIC sync.Once
