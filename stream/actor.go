@@ -238,16 +238,7 @@ func (s *Stream) finishEvents() *actor.PID {
 		s.stopTimer(k)
 	}
 	s.mu.Lock()
-	if s.connected {
-		s.connected = false
-		s.emitLocked(event.Disconnected, 0)
-	}
-	s.emitLocked(event.Destroying, 0)
-	s.ended = true
-	for _, w := range s.waiters {
-		close(w)
-	}
-	s.waiters = nil
+	s.endLocked()
 	pid := s.a.self
 	s.mu.Unlock()
 	if s.onEnd != nil {
@@ -476,4 +467,20 @@ func (s *Stream) stopTimer(kind int) {
 		s.a.timers[kind] = nil
 		s.a.timerGen[kind]++
 	}
+}
+
+// endLocked emits the final events (DISCONNECTED if CONNECTED is current,
+// then DESTROYING), marks the stream ended and wakes its waiters. s.mu must
+// be held.
+func (s *Stream) endLocked() {
+	if s.connected {
+		s.connected = false
+		s.emitLocked(event.Disconnected, 0)
+	}
+	s.emitLocked(event.Destroying, 0)
+	s.ended = true
+	for _, w := range s.waiters {
+		close(w)
+	}
+	s.waiters = nil
 }

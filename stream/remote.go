@@ -146,16 +146,7 @@ func (ra *remoteActor) finish() {
 	ra.d.Close()
 	s.tx.close()
 	s.mu.Lock()
-	if s.connected {
-		s.connected = false
-		s.emitLocked(event.Disconnected, 0)
-	}
-	s.emitLocked(event.Destroying, 0)
-	s.ended = true
-	for _, w := range s.waiters {
-		close(w)
-	}
-	s.waiters = nil
+	s.endLocked()
 	s.mu.Unlock()
 	if s.onEnd != nil {
 		s.onEnd(s)
