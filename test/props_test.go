@@ -1,4 +1,4 @@
-package ss_test
+package test
 
 import (
 	"context"

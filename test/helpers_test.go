@@ -1,8 +1,9 @@
-package ss_test
+package test
 
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -15,8 +16,29 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, testutil.GoleakOptions()...)
+	dir, err := os.MkdirTemp("", "ss-test-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := func() int {
+		defer os.RemoveAll(dir)
+		// goleak's own TestMain exits: run the check inline instead.
+		code := m.Run()
+		if code == 0 {
+			if err := goleak.Find(testutil.GoleakOptions()...); err != nil {
+				fmt.Fprintln(os.Stderr, "goleak:", err)
+				return 1
+			}
+		}
+		return code
+	}()
+	os.Exit(code)
 }
+
+// binDir holds binaries built once per test run (ssproxy).
+var binDir string
 
 // rawType returns a raw client streamtype.
 func rawType(name, endpoint string, port int) *policy.Streamtype {

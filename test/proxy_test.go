@@ -1,4 +1,4 @@
-package ss_test
+package test
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -108,19 +109,33 @@ func TestProxyScenarios(t *testing.T) {
 	}
 }
 
-// buildSSProxy builds cmd/ssproxy into a temporary directory.
+// buildSSProxy builds cmd/ssproxy once per test run and returns its path;
+// under -short it returns "" (callers skip the binary variant).
 func buildSSProxy(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
 		return ""
 	}
-	bin := filepath.Join(t.TempDir(), "ssproxy")
-	out, err := exec.Command("go", "build", "-o", bin, "./cmd/ssproxy").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build ./cmd/ssproxy: %v\n%s", err, out)
+	ssproxyOnce.Do(func() {
+		bin := filepath.Join(binDir, "ssproxy")
+		out, err := exec.Command("go", "build", "-o", bin, "github.com/securestreams/ss/cmd/ssproxy").CombinedOutput()
+		if err != nil {
+			ssproxyErr = fmt.Errorf("go build ./cmd/ssproxy: %v\n%s", err, out)
+			return
+		}
+		ssproxyBin = bin
+	})
+	if ssproxyErr != nil {
+		t.Fatal(ssproxyErr)
 	}
-	return bin
+	return ssproxyBin
 }
+
+var (
+	ssproxyOnce sync.Once
+	ssproxyBin  string
+	ssproxyErr  error
+)
 
 // startSSProxy runs the ssproxy binary with pol on a fresh abstract socket;
 // at cleanup it sends SIGTERM and checks for a clean exit.
