@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/securestreams/ss/stream"
+	"github.com/securestreams/ss/transport"
 )
 
 // Errors. Those returned by streams are shared with package stream, so
@@ -36,3 +37,11 @@ var (
 	// ErrValidityTimeout ends a connection that failed its validity check.
 	ErrValidityTimeout = stream.ErrValidityTimeout
 )
+
+// StatusError is the HTTP status that failed a transaction or an attempt;
+// errors.As finds it in Event.Err (see docs/errors.md).
+type StatusError = transport.StatusError
+
+// ConnackError is an MQTT broker's CONNACK refusal code; errors.As finds it
+// in Event.Err (see docs/errors.md).
+type ConnackError = transport.ConnackError

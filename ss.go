@@ -194,7 +194,8 @@ func (rt *Runtime) clientConfig(ctx context.Context, streamtype string, opts []O
 	if err != nil {
 		return stream.Config{}, err
 	}
-	cfg := stream.Config{Policy: pol, Type: st, Protocol: proto, Metadata: o.metadata, Framing: txFraming[st.Protocol]}
+	cfg := stream.Config{Policy: pol, Type: st, Protocol: proto, Metadata: o.metadata, Framing: txFraming[st.Protocol],
+		Gates: rt.gatesFor(st)}
 	if err := rt.checkCompatible(cfg); err != nil {
 		return stream.Config{}, err
 	}

@@ -150,6 +150,13 @@ type Event struct {
 	Ack     uint32
 	Payload []byte
 	Flags   Flags
+	// Err is the cause of an UNREACHABLE, DISCONNECTED, AUTH_FAILED, TIMEOUT
+	// or ALL_RETRIES_FAILED state when one is known (nil otherwise): the
+	// error that failed the attempt or ended the connection, wrapped so that
+	// errors.Is and errors.As reach the underlying value (*net.OpError,
+	// *tls.CertificateVerificationError, *transport.StatusError,
+	// *transport.ConnackError, ...). See docs/errors.md.
+	Err error
 }
 
 // String renders the event compactly, e.g. "CONNECTED" or "rx(SOM|EOM, 5 bytes)".

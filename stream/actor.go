@@ -20,6 +20,7 @@ const (
 	attempting              // Run in progress, not yet CONNECTED
 	connected               // Run in progress, CONNECTED
 	retryWait               // retry timer armed
+	gated                   // an attempt is due but a Gate is closed
 	ending                  // DESTROYING queued
 )
 
@@ -48,6 +49,8 @@ type actorState struct {
 	timerGen     [nTimers]uint32
 	validPing    bool  // validity: waiting for the answer to a ping
 	pingAt       int64 // UnixNano of the last ping
+	gatePoll     bool  // gated: the parked attempt emits POLL
+	gateStops    []func()
 }
 
 // Messages to the actor.
@@ -92,6 +95,7 @@ func (s *Stream) Receive(c actor.Context) {
 		early := s.early
 		s.early = nil
 		s.mu.Unlock()
+		s.watchGates()
 		s.started()
 		// Requests made before the actor existed (Props spawned later).
 		for _, m := range early {
@@ -134,6 +138,8 @@ func (s *Stream) handle(msg any) {
 		s.stopTimer(tTimeout)
 	case msgConfirmed:
 		s.onPong()
+	case msgGate:
+		s.onGate()
 	case msgTimer:
 		if m.gen == s.a.timerGen[m.kind] && s.a.timers[m.kind] != nil {
 			s.a.timers[m.kind] = nil
@@ -158,7 +164,7 @@ func (s *Stream) started() {
 	case s.st.Server:
 		// A listening streamtype never connects.
 	case s.st.NailedUp:
-		s.startAttempt(false)
+		s.attempt(false)
 	}
 }
 
@@ -168,7 +174,7 @@ func (s *Stream) onTx() {
 	case s.a.stopping:
 		s.a.txAfter = true
 	case s.a.phase == idle && !s.st.Server:
-		s.startAttempt(true)
+		s.attempt(true)
 	}
 }
 
@@ -183,7 +189,11 @@ func (s *Stream) onConnect() {
 	case s.a.phase == idle || s.a.phase == retryWait:
 		s.stopTimer(tRetry)
 		s.a.failures = 0
-		s.startAttempt(false)
+		s.attempt(false)
+	case s.a.phase == gated:
+		s.a.failures = 0
+		s.a.gatePoll = false
+		s.onGate()
 	default:
 		// An attempt is running or the stream is connected: no new attempt,
 		// but the counter is reset (streams.md §6.3 rule 1). This also keeps
@@ -203,6 +213,8 @@ func (s *Stream) onDisconnect() {
 		}
 	case retryWait:
 		s.stopTimer(tRetry)
+		s.goIdle()
+	case gated:
 		s.goIdle()
 	}
 }
@@ -233,6 +245,7 @@ func (s *Stream) finish() {
 
 func (s *Stream) finishEvents() *actor.PID {
 	s.a.phase = ending
+	s.unwatchGates()
 	s.tx.close()
 	for k := range s.a.timers {
 		s.stopTimer(k)
@@ -255,7 +268,7 @@ func (s *Stream) startAttempt(poll bool) {
 	s.a.gen++
 	s.a.phase = attempting
 	s.mu.Lock()
-	if poll && s.cur != event.Poll {
+	if poll && s.cur != event.Poll && Legal(s.cur, event.Poll) {
 		s.emitLocked(event.Poll, 0)
 	}
 	s.emitLocked(event.Connecting, 0)
@@ -431,7 +444,7 @@ func (s *Stream) goIdle() { s.goIdleAfter(false) }
 func (s *Stream) goIdleAfter(consumed bool) {
 	s.a.phase = idle
 	if s.tx.idle(consumed) {
-		s.startAttempt(true)
+		s.attempt(true)
 	}
 }
 
@@ -439,7 +452,7 @@ func (s *Stream) onTimer(kind int) {
 	switch kind {
 	case tRetry:
 		if s.a.phase == retryWait {
-			s.startAttempt(true)
+			s.attempt(true)
 		}
 	case tTimeout:
 		s.emit(event.Timeout, 0)

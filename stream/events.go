@@ -81,7 +81,10 @@ func (s *Stream) release() {
 
 // emitLocked checks and records a state change and queues its event. s.mu
 // is held.
-func (s *Stream) emitLocked(st event.State, ack uint32) {
+func (s *Stream) emitLocked(st event.State, ack uint32) { s.emitErrLocked(st, ack, nil) }
+
+// emitErrLocked is emitLocked with the state's cause (Event.Err).
+func (s *Stream) emitErrLocked(st event.State, ack uint32, err error) {
 	if s.q.final {
 		return
 	}
@@ -93,7 +96,7 @@ func (s *Stream) emitLocked(st event.State, ack uint32) {
 		}
 		s.cur = st
 	}
-	s.pushLocked(event.Event{Kind: event.StateEvent, State: st, Ack: ack})
+	s.pushLocked(event.Event{Kind: event.StateEvent, State: st, Ack: ack, Err: err})
 }
 
 func (s *Stream) emit(st event.State, ack uint32) {

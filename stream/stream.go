@@ -39,6 +39,9 @@ type Config struct {
 	// TxBudget and RxBudget, when > 0, replace the Host's budgets for this
 	// stream (the SS proxy sizes them from the streamtype's proxy_buflen).
 	TxBudget, RxBudget int
+	// Gates hold every client attempt while one of them is closed (see
+	// Gate); ignored for accepted streams.
+	Gates []Gate
 }
 
 // Metadata is one name/value pair.
@@ -60,6 +63,7 @@ type Stream struct {
 	rxBud int // Config.RxBudget
 
 	upgradeFraming func(open bool, flags event.Flags) error // Config.UpgradeFraming
+	gates          []Gate                                   // Config.Gates
 
 	mu          sync.Mutex // guards the fields below
 	cur         event.State
@@ -96,6 +100,7 @@ func prepare(h *Host, cfg Config) (*Stream, error) {
 	s.tx.lenHint = -1
 	s.tx.framing = cfg.Framing
 	s.upgradeFraming = cfg.UpgradeFraming
+	s.gates = cfg.Gates
 	s.q.ch = make(chan event.Event)
 	s.q.hold = true
 	if n := len(s.st.Metadata); n > 0 {

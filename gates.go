@@ -1,0 +1,17 @@
+package ss
+
+import (
+	"github.com/securestreams/ss/policy"
+	"github.com/securestreams/ss/stream"
+)
+
+// gatesFor returns the attempt gates of a client stream of st (including
+// the SS proxy's onward streams): the stream starts no connection attempt
+// while one of them is closed (stream.Gate, docs/stream-states.md). Each
+// part of the runtime that can hold attempts (auth, system streamtypes)
+// adds its gate here in one line.
+func (rt *Runtime) gatesFor(st *policy.Streamtype) []stream.Gate {
+	var gates []stream.Gate
+	_ = st
+	return gates
+}
