@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/securestreams/ss/event"
@@ -251,18 +252,29 @@ type link struct {
 	queued            int           // their bytes, the one being written included
 	paused            bool          // queued reached onAbove; not yet below offBelow
 	writing           bool          // a writeLoop goroutine is running
-	dead              bool          // a write failed: discard
+	dead              bool          // a write failed or the link ends: discard
+	wrErr             bool          // a write failed
 	resume, idle      chan struct{} // closed when paused / writing end
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 8192); return &b }}
 
-func (l *link) close(reason string, err error) {
-	if err != nil {
-		l.log.Warn("ss: proxy: closing link", "link", l.id, "stream", l.name, "reason", reason, "err", err)
-	} else {
-		l.log.Info("ss: proxy: closing link", "link", l.id, "stream", l.name, "reason", reason)
+// close logs why the link closes at WARN: the client broke the protocol
+// or the link failed.
+func (l *link) close(reason string, err error) { l.closeAt(slog.LevelWarn, reason, err) }
+
+// closeAt logs why the link closes at level: DEBUG for ordinary ends (the
+// client closed or sent DESTROYING), INFO for refusals of well-formed
+// requests, WARN for protocol violations and failures.
+func (l *link) closeAt(level slog.Level, reason string, err error) {
+	if !l.log.Enabled(context.Background(), level) {
+		return
 	}
+	attrs := []any{"link", l.id, "stream", l.name, "reason", reason}
+	if err != nil {
+		attrs = append(attrs, "err", err)
+	}
+	l.log.Log(context.Background(), level, "ss: proxy: closing link", attrs...)
 }
 
 func (l *link) run(ctx context.Context) {
@@ -287,7 +299,11 @@ func (l *link) run(ctx context.Context) {
 	l.conn.SetReadDeadline(time.Now().Add(wait))
 	msg, err := dec.Next()
 	if err != nil {
-		l.close("no valid STREAMTYPE", err)
+		if errors.Is(err, io.EOF) {
+			l.closeAt(slog.LevelDebug, "client closed the link before STREAMTYPE", nil)
+		} else {
+			l.close("no valid STREAMTYPE", err)
+		}
 		return
 	}
 	stm, ok := msg.(*StreamType)
@@ -301,7 +317,7 @@ func (l *link) run(ctx context.Context) {
 	if err != nil {
 		b, _ := (&CreateResult{Result: ResultFailed}).AppendBinary(nil)
 		l.conn.Write(b)
-		l.close("create failed", err)
+		l.closeAt(slog.LevelInfo, "create failed", err)
 		return
 	}
 	l.os, l.info, l.own = os, info, stm.Name
@@ -385,9 +401,12 @@ func (l *link) read(ctx context.Context, dec *Decoder) {
 		if err != nil {
 			switch {
 			case errors.Is(err, io.EOF):
-				l.close("client closed the link", nil)
+				l.closeAt(slog.LevelDebug, "client closed the link", nil)
+			case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), l.writeFailed():
+				// The client went away (a write to it failed, or it reset).
+				l.closeAt(slog.LevelDebug, "client closed the link", err)
 			case l.closing.Load():
-				l.close("onward stream ended", nil)
+				l.closeAt(slog.LevelDebug, "onward stream ended", nil)
 			default:
 				var fe *FrameError
 				if errors.As(err, &fe) {
@@ -403,7 +422,7 @@ func (l *link) read(ctx context.Context, dec *Decoder) {
 			l.close("second STREAMTYPE", nil)
 			return
 		case *Destroying:
-			l.close("client sent DESTROYING", nil)
+			l.closeAt(slog.LevelDebug, "client sent DESTROYING", nil)
 			return
 		case *OnwardConnect:
 			err = l.os.Connect(ctx)
@@ -620,6 +639,14 @@ func (l *link) enqueue(b batch) {
 	}
 }
 
+// writeFailed reports whether a write to the client failed (the writer
+// then closed the connection).
+func (l *link) writeFailed() bool {
+	l.qmu.Lock()
+	defer l.qmu.Unlock()
+	return l.wrErr
+}
+
 // flushed waits until the writer has written (or discarded) every batch.
 func (l *link) flushed() {
 	l.qmu.Lock()
@@ -665,7 +692,7 @@ func (l *link) writeLoop() {
 		l.qmu.Lock()
 		l.queued -= b.n
 		if err != nil && !l.dead {
-			l.dead = true
+			l.dead, l.wrErr = true, true
 			l.conn.Close()
 		}
 		if l.paused && (l.dead || l.queued < l.offBelow) {
