@@ -3,6 +3,7 @@ package ss
 import (
 	"errors"
 
+	"github.com/securestreams/ss/proxy"
 	"github.com/securestreams/ss/stream"
 	"github.com/securestreams/ss/transport"
 )
@@ -45,3 +46,20 @@ type StatusError = transport.StatusError
 // ConnackError is an MQTT broker's CONNACK refusal code; errors.As finds it
 // in Event.Err (see docs/errors.md).
 type ConnackError = transport.ConnackError
+
+// Causes in Event.Err besides the transports' own errors (docs/errors.md).
+var (
+	// ErrStreamTimeout is wrapped by TIMEOUT's Err (a *TimeoutError).
+	ErrStreamTimeout = stream.ErrStreamTimeout
+	// ErrNoCause is UNREACHABLE's Err when the transport gave no cause.
+	ErrNoCause = stream.ErrNoCause
+	// ErrProxyLinkLost is wrapped by a proxied stream's DISCONNECTED Err
+	// when the link to the proxy was lost (with the network error).
+	ErrProxyLinkLost = proxy.ErrLinkLost
+	// ErrProxyReported is wrapped by the Err of a state the proxy reported
+	// (a *proxy.ReportedError: SSSv1 carries no cause).
+	ErrProxyReported = proxy.ErrReported
+)
+
+// TimeoutError is TIMEOUT's Err: the stream timeout that expired.
+type TimeoutError = stream.TimeoutError

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/securestreams/ss/transport"
 )
 
 // conn is one broker connection shared by its attachments.
@@ -75,7 +77,7 @@ func (c *conn) connect(dial func(ctx context.Context) (net.Conn, error)) {
 		if err := tok.Error(); err != nil {
 			ct, _ := tok.(*paho.ConnectToken)
 			if ct != nil && ct.ReturnCode() != 0 && ct.ReturnCode() < 0x80 {
-				c.connErr = fmt.Errorf("%w: CONNECT to %s: return code %d: %v", ErrRefused, c.id, ct.ReturnCode(), err)
+				c.connErr = fmt.Errorf("%w: CONNECT to %s: %w", ErrRefused, c.id, &transport.ConnackError{Code: ct.ReturnCode()})
 			} else {
 				c.connErr = fmt.Errorf("ss: mqtt connect to %s: %w", c.id, err)
 			}

@@ -38,7 +38,8 @@ var (
 // Local is the application-side stream a ClientStream drives
 // (*stream.Remote implements it).
 type Local interface {
-	State(st event.State, ack uint32)
+	// State reports a state and its cause (nil when none).
+	State(st event.State, ack uint32, err error)
 	Connected() bool
 	Current() event.State
 	Rx(ctx context.Context, data []byte, flags event.Flags) error
@@ -315,7 +316,7 @@ func (cs *ClientStream) run() {
 			if cs.ctx.Err() != nil {
 				return
 			}
-			cs.local.State(event.UpstreamLinkRetry, uint32(cs.local.Since().Milliseconds()))
+			cs.local.State(event.UpstreamLinkRetry, uint32(cs.local.Since().Milliseconds()), fmt.Errorf("%w: %w", ErrLinkLost, err))
 			if !cs.sleep(cfg.RetryInterval) {
 				return
 			}
@@ -345,7 +346,7 @@ func (cs *ClientStream) run() {
 		}
 		if !created {
 			created = true
-			cs.local.State(event.Creating, 0)
+			cs.local.State(event.Creating, 0, nil)
 		}
 		err = cs.session(conn, dec)
 		conn.Close()
@@ -368,13 +369,13 @@ func (cs *ClientStream) run() {
 			switch cs.local.Current() {
 			case event.Connected, event.Connecting, event.Poll, event.QoSAckRemote, event.QoSNackRemote,
 				event.QoSAckLocal, event.QoSNackLocal, event.Timeout, event.ServerTxn, event.ServerUpgrade:
-				cs.local.State(event.Disconnected, 0)
+				cs.local.State(event.Disconnected, 0, nil)
 			}
 			continue
 		}
-		log.Info("ss: proxy client: link lost", "streamtype", cs.name, "err", err)
+		log.Debug("ss: proxy client: link lost", "streamtype", cs.name, "err", err)
 		if cs.local.Connected() {
-			cs.local.State(event.Disconnected, 0)
+			cs.local.State(event.Disconnected, 0, linkLost(err))
 		}
 		if !cs.sleep(cfg.RetryInterval) {
 			return
@@ -702,7 +703,7 @@ func (cs *ClientStream) onState(st event.State, ack uint32) {
 		}
 		cs.state = linkOperational
 		cs.mu.Unlock()
-		cs.local.State(st, ack)
+		cs.local.State(st, ack, nil)
 		cs.kick()
 		return
 	case event.Disconnected, event.Unreachable, event.AuthFailed:
@@ -711,5 +712,24 @@ func (cs *ClientStream) onState(st event.State, ack uint32) {
 		cs.connectSent = false
 		cs.mu.Unlock()
 	}
-	cs.local.State(st, ack)
+	cs.local.State(st, ack, reportedCause(st))
+}
+
+// reportedCause is the Err of a state the proxy reported: SSSv1's CONNSTATE
+// carries no cause (an lws proxy refuses a longer frame), so the cause
+// stays in the proxy's log and the client says so (docs/errors.md).
+func reportedCause(st event.State) error {
+	switch st {
+	case event.Unreachable, event.Disconnected, event.AuthFailed, event.Timeout, event.AllRetriesFailed:
+		return &ReportedError{State: st}
+	}
+	return nil
+}
+
+// linkLost wraps the error that ended a proxy link.
+func linkLost(err error) error {
+	if err == nil {
+		return ErrLinkLost
+	}
+	return fmt.Errorf("%w: %w", ErrLinkLost, err)
 }

@@ -31,7 +31,7 @@ func newFakeLocal() *fakeLocal {
 	return &fakeLocal{avail: make(chan struct{}, 1), stateCh: make(chan event.State, 64), start: time.Now()}
 }
 
-func (f *fakeLocal) State(st event.State, ack uint32) {
+func (f *fakeLocal) State(st event.State, ack uint32, _ error) {
 	f.mu.Lock()
 	f.states = append(f.states, st)
 	f.acks = append(f.acks, ack)

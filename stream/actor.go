@@ -47,9 +47,10 @@ type actorState struct {
 	txAfter      bool // tx requested while stopping
 	timers       [nTimers]*time.Timer
 	timerGen     [nTimers]uint32
-	validPing    bool  // validity: waiting for the answer to a ping
-	pingAt       int64 // UnixNano of the last ping
-	gatePoll     bool  // gated: the parked attempt emits POLL
+	validPing    bool          // validity: waiting for the answer to a ping
+	pingAt       int64         // UnixNano of the last ping
+	gatePoll     bool          // gated: the parked attempt emits POLL
+	timeout      time.Duration // the armed stream timeout (for TIMEOUT's Err)
 	gateStops    []func()
 }
 
@@ -133,6 +134,7 @@ func (s *Stream) handle(msg any) {
 	case msgDestroy:
 		s.onDestroy()
 	case msgStartTimeout:
+		s.a.timeout = m.d
 		s.armTimer(tTimeout, m.d)
 	case msgCancelTimeout:
 		s.stopTimer(tTimeout)
@@ -336,9 +338,12 @@ func (s *Stream) onSinkState(st event.State) {
 }
 
 // onRunDone handles the end of an attempt or connection (streams.md §5.3,
-// §5.4).
+// §5.4). The attempt's error is the Err of the UNREACHABLE or DISCONNECTED
+// it causes (and of ALL_RETRIES_FAILED after it), Stats.LastError, and is
+// logged once (docs/errors.md).
 func (s *Stream) onRunDone(res transport.Result) {
 	defer func() { s.failures.Store(uint32(s.a.failures)) }()
+	cause := attemptCause(res.Err)
 	consumed := s.tx.attemptEnded(res.Completed) && res.Completed
 	s.tx.runEnded()
 	s.a.cancel(nil)
@@ -357,7 +362,10 @@ func (s *Stream) onRunDone(res transport.Result) {
 		// Accepted stream: DISCONNECTED, then destroyed automatically.
 		s.mu.Lock()
 		s.connected = false
-		s.emitLocked(event.Disconnected, 0)
+		if cause != nil {
+			s.lastErr = cause
+		}
+		s.emitErrLocked(event.Disconnected, 0, cause)
 		s.mu.Unlock()
 		s.finish()
 		return
@@ -384,9 +392,16 @@ func (s *Stream) onRunDone(res transport.Result) {
 		return
 	}
 	if wasConnected {
+		if cause != nil {
+			s.h.Logger.Warn("ss: connection ended", "stream", s.id, "streamtype", s.st.Name,
+				"attempt", s.attempts.Load(), "err", cause)
+		}
 		s.mu.Lock()
 		s.connected = false
-		s.emitLocked(event.Disconnected, 0)
+		if cause != nil {
+			s.lastErr = cause
+		}
+		s.emitErrLocked(event.Disconnected, 0, cause)
 		s.mu.Unlock()
 		if s.st.Protocol == policy.Raw || s.st.Protocol == policy.WS {
 			s.stopTimer(tTimeout)
@@ -400,13 +415,30 @@ func (s *Stream) onRunDone(res transport.Result) {
 		case s.st.Opportunistic:
 			s.goIdle()
 		default:
-			s.backoff(res.RetryAfter)
+			s.backoff(res.RetryAfter, cause)
 		}
 		return
 	}
 	// Failed before CONNECTED.
-	s.emit(event.Unreachable, unreachableAck(res.Err))
-	s.backoff(res.RetryAfter)
+	if cause == nil {
+		cause = ErrNoCause
+	}
+	s.h.Logger.Warn("ss: attempt failed", "stream", s.id, "streamtype", s.st.Name,
+		"attempt", s.attempts.Load(), "err", cause)
+	s.mu.Lock()
+	s.lastErr = cause
+	s.emitErrLocked(event.Unreachable, unreachableAck(res.Err), cause)
+	s.mu.Unlock()
+	s.backoff(res.RetryAfter, cause)
+}
+
+// attemptCause is the error an attempt's end reports: nil when the stream
+// itself ended it (Disconnect, Destroy).
+func attemptCause(err error) error {
+	if errors.Is(err, ErrDisconnect) || errors.Is(err, ErrDestroyed) {
+		return nil
+	}
+	return err
 }
 
 // unreachableAck is 1 when the failure was DNS resolution with no DNS server
@@ -419,11 +451,12 @@ func unreachableAck(err error) uint32 {
 	return 0
 }
 
-// backoff takes one backoff step (streams.md §6.2).
-func (s *Stream) backoff(retryAfter time.Duration) {
+// backoff takes one backoff step (streams.md §6.2); cause is the failure
+// that called for it (ALL_RETRIES_FAILED's Err).
+func (s *Stream) backoff(retryAfter time.Duration, cause error) {
 	delay, retry := BackoffFor(s.st.Retry).Step(&s.a.failures, retryAfter, s.h.rnd)
 	if !retry {
-		s.emit(event.AllRetriesFailed, 0)
+		s.emitErr(event.AllRetriesFailed, 0, cause)
 		s.stopTimer(tTimeout)
 		s.goIdle()
 		return
@@ -455,7 +488,7 @@ func (s *Stream) onTimer(kind int) {
 			s.attempt(true)
 		}
 	case tTimeout:
-		s.emit(event.Timeout, 0)
+		s.emitErr(event.Timeout, 0, &TimeoutError{After: s.a.timeout})
 	case tHealth:
 		if s.a.phase == connected {
 			s.a.failures = 0

@@ -1,6 +1,9 @@
 package stream
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // Errors returned by stream operations. The root package ss re-exports them.
 var (
@@ -18,4 +21,23 @@ var (
 	ErrClosed = errors.New("ss: runtime closed")
 	// ErrNotServer: the operation needs an accepted server stream.
 	ErrNotServer = errors.New("ss: not an accepted server stream")
+	// ErrNoCause is the Err of an UNREACHABLE whose transport ended the
+	// attempt before CONNECTED without saying why.
+	ErrNoCause = errors.New("ss: the attempt ended before CONNECTED (no cause reported)")
+	// ErrStreamTimeout is wrapped by *TimeoutError, TIMEOUT's Err.
+	ErrStreamTimeout = errors.New("ss: stream timeout expired")
 )
+
+// TimeoutError is the Err of a TIMEOUT event: the stream timeout armed with
+// StartTimeout expired (streams.md §8). It wraps ErrStreamTimeout.
+type TimeoutError struct {
+	// After is the duration that was armed.
+	After time.Duration
+}
+
+func (e *TimeoutError) Error() string {
+	return ErrStreamTimeout.Error() + " after " + e.After.String()
+}
+
+// Unwrap returns ErrStreamTimeout.
+func (e *TimeoutError) Unwrap() error { return ErrStreamTimeout }

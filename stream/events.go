@@ -99,9 +99,11 @@ func (s *Stream) emitErrLocked(st event.State, ack uint32, err error) {
 	s.pushLocked(event.Event{Kind: event.StateEvent, State: st, Ack: ack, Err: err})
 }
 
-func (s *Stream) emit(st event.State, ack uint32) {
+func (s *Stream) emit(st event.State, ack uint32) { s.emitErr(st, ack, nil) }
+
+func (s *Stream) emitErr(st event.State, ack uint32, err error) {
 	s.mu.Lock()
-	s.emitLocked(st, ack)
+	s.emitErrLocked(st, ack, err)
 	s.mu.Unlock()
 }
 

@@ -163,23 +163,38 @@ func (r *Remote) Logger() *slog.Logger { return r.s.h.Logger }
 // ack is its milliseconds).
 func (r *Remote) Since() time.Duration { return time.Since(r.start) }
 
-// State checks and queues a state (streams.md §3.2). CONNECTED marks the
-// stream connected until DISCONNECTED, UNREACHABLE, AUTH_FAILED or
-// ALL_RETRIES_FAILED, so that Destroy reports DISCONNECTED first. DESTROYING
-// is refused (only Destroy ends a stream).
-func (r *Remote) State(st event.State, ack uint32) {
+// State checks and queues a state (streams.md §3.2) with its cause (Event.Err;
+// nil when none). CONNECTED marks the stream connected until DISCONNECTED,
+// UNREACHABLE, AUTH_FAILED or ALL_RETRIES_FAILED, so that Destroy reports
+// DISCONNECTED first. DESTROYING is refused (only Destroy ends a stream).
+// The cause of an UNREACHABLE, DISCONNECTED or AUTH_FAILED becomes
+// Stats.LastError and is logged once, like a local stream's failed attempt
+// (docs/errors.md).
+func (r *Remote) State(st event.State, ack uint32, err error) {
 	if st == event.Destroying {
 		return
 	}
 	s := r.s
+	if err != nil {
+		switch st {
+		case event.Unreachable, event.Disconnected, event.AuthFailed:
+			s.h.Logger.Warn("ss: proxied stream: "+st.String(), "stream", s.id, "streamtype", s.st.Name, "err", err)
+		}
+	}
 	s.mu.Lock()
+	if err != nil {
+		switch st {
+		case event.Unreachable, event.Disconnected, event.AuthFailed:
+			s.lastErr = err
+		}
+	}
 	switch st {
 	case event.Connected:
 		s.connected = true
 	case event.Disconnected, event.Unreachable, event.AuthFailed, event.AllRetriesFailed:
 		s.connected = false
 	}
-	s.emitLocked(st, ack)
+	s.emitErrLocked(st, ack, err)
 	s.mu.Unlock()
 }
 

@@ -77,7 +77,8 @@ type Stream struct {
 	waiters     []chan struct{} // Destroy callers
 	early       []any           // messages sent before the actor started
 	destroyTold bool
-	remote      bool // created by NewRemote: the far end resolves StartTimeout(0)
+	remote      bool  // created by NewRemote: the far end resolves StartTimeout(0)
+	lastErr     error // Stats.LastError; written by the actor (Remote.State for remote streams)
 
 	attempts atomic.Uint32 // connection attempts started
 	failures atomic.Uint32 // mirror of the actor's consecutive-failure counter
@@ -223,11 +224,19 @@ type Stats struct {
 	Failures uint32 // current consecutive failures (the backoff counter)
 	RxBytes  uint64 // payload bytes received
 	TxBytes  uint64 // payload bytes queued for transmission
+	// LastError is the cause of the last failed attempt or lost connection
+	// (the Err of its UNREACHABLE or DISCONNECTED event), nil when none has
+	// failed yet. A later success does not clear it.
+	LastError error
 }
 
 // Stats returns the stream's counters.
 func (s *Stream) Stats() Stats {
-	return Stats{Attempts: s.attempts.Load(), Failures: s.failures.Load(), RxBytes: s.rxBytes.Load(), TxBytes: s.txBytes.Load()}
+	s.mu.Lock()
+	last := s.lastErr
+	s.mu.Unlock()
+	return Stats{Attempts: s.attempts.Load(), Failures: s.failures.Load(), RxBytes: s.rxBytes.Load(), TxBytes: s.txBytes.Load(),
+		LastError: last}
 }
 
 // ID identifies the stream in logs.

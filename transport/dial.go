@@ -107,7 +107,7 @@ func Dial(ctx context.Context, a *Attempt, ep *Endpoint, opt DialOptions, t *Tim
 	tc := tls.Client(conn, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("%w: handshake with %s: %w", ErrTLS, ep.Address, err)
+		return nil, fmt.Errorf("%w: handshake with %s%s: %w", ErrTLS, ep.Address, peerSubject(err), err)
 	}
 	t.TLS = time.Since(start)
 	return tc, nil

@@ -1,9 +1,15 @@
 package transport
 
 import (
+	"crypto/tls"
+	"errors"
 	"net/http"
 	"strconv"
 )
+
+// ErrStatus is wrapped by *StatusError: errors.Is(err, ErrStatus) tells an
+// HTTP status failure without its code.
+var ErrStatus = errors.New("ss: http status")
 
 // StatusError is an HTTP status that failed a transaction or a connection
 // attempt (a status the streamtype does not accept, a refused ws upgrade, a
@@ -26,6 +32,20 @@ func (e *StatusError) Error() string {
 		}
 	}
 	return "ss: HTTP status " + s
+}
+
+// Is makes errors.Is(err, ErrStatus) true.
+func (e *StatusError) Is(target error) bool { return target == ErrStatus }
+
+// peerSubject names the certificate a failed TLS verification was about
+// (" (certificate CN=..., issued by CN=...)"), "" for other errors.
+func peerSubject(err error) string {
+	var cve *tls.CertificateVerificationError
+	if !errors.As(err, &cve) || len(cve.UnverifiedCertificates) == 0 {
+		return ""
+	}
+	c := cve.UnverifiedCertificates[0]
+	return " (certificate " + strconv.Quote(c.Subject.String()) + ", issued by " + strconv.Quote(c.Issuer.String()) + ")"
 }
 
 // ConnackError is an MQTT broker's refusal of a connection: the CONNACK

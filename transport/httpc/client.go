@@ -146,7 +146,7 @@ func (r *run) do(ctx context.Context) transport.Result {
 		code := resp.StatusCode
 		if code == http.StatusServiceUnavailable || code == http.StatusTooManyRequests {
 			ex.close()
-			return transport.Result{Err: &StatusError{Code: code}, RetryAfter: retryAfter(resp.Header, time.Now())}
+			return transport.Result{Err: &StatusError{Code: code, Status: resp.Status}, RetryAfter: retryAfter(resp.Header, time.Now())}
 		}
 		loc := resp.Header.Get("Location")
 		if code >= 300 && code < 400 && loc != "" {

@@ -9,8 +9,8 @@ import (
 
 // Sentinel errors wrapped by Result.Err.
 var (
-	// ErrStatus is wrapped by *StatusError.
-	ErrStatus = errors.New("ss: http status")
+	// ErrStatus is wrapped by *StatusError (it is transport.ErrStatus).
+	ErrStatus = transport.ErrStatus
 	// ErrRedirect is wrapped when a redirect is refused or cannot be followed.
 	ErrRedirect = errors.New("ss: http redirect")
 	// ErrBodyLength is wrapped when the request body does not match its
@@ -28,18 +28,10 @@ var (
 	ErrUnsupported = errors.New("ss: unsupported")
 )
 
-// StatusError is the failure of an attempt that received a response status
-// which fails it (503, 429).
-type StatusError struct {
-	Code int
-}
-
-func (e *StatusError) Error() string {
-	return "ss: http status " + strconv.Itoa(e.Code)
-}
-
-// Is makes errors.Is(err, ErrStatus) true.
-func (e *StatusError) Is(target error) bool { return target == ErrStatus }
+// StatusError is the response status that failed an attempt (503, 429) or
+// a transaction (a status http_expect, or 2xx, does not accept: QOS_NACK_REMOTE
+// then DISCONNECTED with it as Err). It is transport.StatusError (ss.StatusError).
+type StatusError = transport.StatusError
 
 type redirectError struct {
 	code   int

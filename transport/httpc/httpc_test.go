@@ -75,8 +75,10 @@ func TestStatusHandling(t *testing.T) {
 		t.Run("404", func(t *testing.T) {
 			st := s.streamtype(p, "/404")
 			res, rec := runOnce(t, st, attempt(st, testEnv(), nil))
-			if res.Err != nil || !res.Completed {
-				t.Fatalf("result %+v", res)
+			// Completed (NACK), with the status as the cause.
+			var se *StatusError
+			if !errors.As(res.Err, &se) || se.Code != 404 || !res.Completed {
+				t.Fatalf("result %+v, want Completed with a *StatusError 404", res)
 			}
 			eq(t, rec.seq(), []string{"CONNECTED", "rx(SOM,nope)", "rx(EOM,)", "QOS_NACK_REMOTE"})
 		})

@@ -83,10 +83,10 @@ func (r *run) deliver(ctx context.Context, ex *exchange) transport.Result {
 	}
 	if ok {
 		sink.State(event.QoSAckRemote, 0)
-	} else {
-		sink.State(event.QoSNackRemote, 0)
+		return transport.Result{Completed: true}
 	}
-	return transport.Result{Completed: true}
+	sink.State(event.QoSNackRemote, 0)
+	return transport.Result{Completed: true, Err: &StatusError{Code: code, Status: resp.Status}}
 }
 
 // headerValues looks name up case-insensitively.

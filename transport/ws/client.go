@@ -63,7 +63,7 @@ func (p *client) Run(ctx context.Context, a *transport.Attempt, sink transport.S
 func (p *client) run(ctx context.Context, a *transport.Attempt, sink transport.Sink, t *transport.Timing) transport.Result {
 	c, err := dial(ctx, a, sink, t)
 	if err != nil {
-		sink.Logger().Info("ss: ws: attempt failed", "stream", a.StreamID, "err", err)
+		sink.Logger().Debug("ss: ws: attempt failed", "stream", a.StreamID, "err", err)
 		return transport.Result{Err: err}
 	}
 	sink.State(event.Connected, 0)
@@ -157,7 +157,8 @@ func dial(ctx context.Context, a *transport.Attempt, sink transport.Sink, t *tra
 			err = fmt.Errorf("%w: %w", err, context.DeadlineExceeded)
 		}
 		if errors.Is(err, websocket.ErrBadHandshake) && resp != nil {
-			return nil, fmt.Errorf("%w: %s answered %d %s (expected 101 with a valid accept key)", ErrHandshake, ep.Address, resp.StatusCode, http.StatusText(resp.StatusCode))
+			return nil, fmt.Errorf("%w: %s answered %d %s (expected 101 with a valid accept key): %w", ErrHandshake, ep.Address, resp.StatusCode, http.StatusText(resp.StatusCode),
+				&transport.StatusError{Code: resp.StatusCode, Status: resp.Status})
 		}
 		return nil, fmt.Errorf("ss: ws: connecting to %s: %w", ep.Address, err)
 	}
