@@ -3,6 +3,7 @@ package policy
 import (
 	"math"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -225,13 +226,17 @@ func posText(line, col int32) string {
 
 func (d *decoder) unknownKey(m *member, p *path, known []string, where string) {
 	msg := "unknown key " + q(m.key) + " in " + where + " (ignored)"
-	if s := suggest(m.key, known); s != "" {
+	s := suggest(m.key, known)
+	if s == "" {
+		if alt, ok := keyMistakes[m.key]; ok && slices.Contains(known, alt) {
+			s = alt
+		}
+	}
+	if s != "" {
 		msg += "; did you mean " + q(s) + "?"
 	}
 	d.warnKey(CodeUnknownKey, p, m, msg)
 }
-
-var topKeys = []string{"release", "product", "schema-version", "via-socks5", "retry", "certs", "trust_stores", "auth", "metrics", "s"}
 
 // document is pass 1 over the top-level object.
 func (d *decoder) document(root *node) {
@@ -241,6 +246,8 @@ func (d *decoder) document(root *node) {
 		p := d.child(nil, m.key)
 		v := m.val
 		switch m.key {
+		case "$schema": // for editors (docs/policy.schema.json); no meaning here
+			d.str(v, p)
 		case "release":
 			if s, ok := d.str(v, p); ok {
 				d.pol.Release = s
@@ -360,8 +367,6 @@ func (d *decoder) nameOK(m *member, p *path, what string) bool {
 	return true
 }
 
-var retryKeys = []string{"backoff", "conceal", "jitterpc", "svalidping", "svalidhup"}
-
 func (d *decoder) retryEntry(m *member, p *path) {
 	if !d.nameOK(m, p, "retry policy") {
 		return
@@ -453,8 +458,6 @@ type storeBuild struct {
 	stackPath *path
 }
 
-var trustStoreKeys = []string{"name", "stack"}
-
 func (d *decoder) trustStoreElem(obj *node, p *path) {
 	var nameM *member
 	for i := range obj.members {
@@ -535,8 +538,6 @@ type authBuild struct {
 	stPath *path
 }
 
-var authKeys = []string{"name", "type", "streamtype", "blob"}
-
 func (d *decoder) authElem(obj *node, p *path) {
 	d.checkDupKeys(obj, p)
 	ab := &authBuild{a: &Auth{}}
@@ -602,8 +603,6 @@ func (d *decoder) authElem(obj *node, p *path) {
 		d.warnAt(CodeDuplicateName, d.child(p, "name"), nameM.val, "auth scheme "+q(ab.a.Name)+" defined again; this definition replaces the earlier one")
 	}
 }
-
-var metricsKeys = []string{"name", "us_schedule", "us_halflife", "min_outlier", "report"}
 
 func (d *decoder) metricsElem(obj *node, p *path) {
 	d.checkDupKeys(obj, p)

@@ -1,5 +1,5 @@
 // Package policy parses, validates, resolves, overlays and generates Secure
-// Streams policy databases (spec/policy.md).
+// Streams policy databases (docs/policy.md, docs/policy-language.md).
 //
 // Parse turns policy JSON (with the '#' comments and trailing array commas
 // libwebsockets accepts) into an immutable *Policy whose references are
@@ -9,3 +9,6 @@
 // an equal policy with no JSON parsing at run time (cmd/sspolicy gen). The
 // package does no networking and no logging.
 package policy
+
+// The policy reference and JSON Schema in docs/ are generated from the key tables.
+//go:generate go test -run TestGeneratedReference -args -update

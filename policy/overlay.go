@@ -55,6 +55,8 @@ func ApplyOverlay(base *Policy, fragment []byte, opts Options) (*Policy, []Diagn
 			})
 		case m.key == "schema-version":
 			d.schemaVersion(m.val, p)
+		case m.key == "$schema": // for editors; no meaning here
+			d.str(m.val, p)
 		case overlaySections[m.key]:
 			d.errKey(CodeOverlaySection, p, m, "an overlay may only contain streamtypes (\"s\"), not "+q(m.key))
 		default:

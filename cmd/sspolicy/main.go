@@ -6,6 +6,7 @@
 //	sspolicy fmt FILE
 //	sspolicy overlay [--strict] BASE FRAGMENT...
 //	sspolicy gen [--strict] [-pkg NAME] [-var NAME | -func NAME] [-o OUT] FILE
+//	sspolicy schema
 //
 // Diagnostics are printed as FILE:LINE:COL: error|warning: PATH: MESSAGE [CODE].
 // Exit status: 0 success (warnings allowed unless --strict), 1 when a policy
@@ -27,6 +28,7 @@ const usage = `usage:
   sspolicy fmt FILE
   sspolicy overlay [--strict] BASE FRAGMENT...
   sspolicy gen [--strict] [-pkg NAME] [-var NAME | -func NAME] [-o OUT] FILE
+  sspolicy schema
 `
 
 // run executes one sspolicy command and returns the exit status.
@@ -47,6 +49,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdOverlay(rest, stdout, stderr)
 	case "gen":
 		return cmdGen(rest, stdout, stderr)
+	case "schema":
+		return cmdSchema(rest, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		io.WriteString(stdout, usage)
 		return 0
