@@ -236,7 +236,7 @@ func compileSchema(t *testing.T) *jsonschema.Schema {
 func repoPolicies(t *testing.T) map[string][]byte {
 	t.Helper()
 	out := map[string][]byte{}
-	block := regexp.MustCompile("(?s)```jsonc?\n(\\{.*?)\n```")
+	block := regexp.MustCompile("(?s)```jsonc?\n(.*?)\n```")
 	err := filepath.WalkDir("..", func(path string, d os.DirEntry, err error) error {
 		if err != nil {
 			return err
