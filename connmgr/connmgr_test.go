@@ -12,10 +12,11 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/securestreams/ss/internal/testutil"
 	"github.com/securestreams/ss/transport/mqtt/mqtttest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, testutil.GoleakOptions()...) }
 
 func TestMatch(t *testing.T) {
 	for _, tc := range []struct {

@@ -1,7 +1,6 @@
 package connmgr
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -9,12 +8,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/securestreams/ss/actor"
 )
 
 // Sentinel errors.
@@ -34,6 +33,10 @@ var (
 	ErrTopic = errors.New("ss: mqtt invalid topic")
 	// ErrClosed is returned after Manager.Close or Detach.
 	ErrClosed = errors.New("ss: mqtt connection manager closed")
+	// ErrRestarted is wrapped (with ErrConnectionLost) when a connection
+	// actor was restarted by its supervisor after a panic: the broker
+	// connection it held was dropped.
+	ErrRestarted = errors.New("ss: mqtt connection actor restarted after a panic")
 )
 
 // Identity is a broker identity (streams.md §12.2): streams with equal
@@ -117,28 +120,51 @@ type Config struct {
 	Logger         *slog.Logger  // nil: silent
 	ConnectTimeout time.Duration // network connect + CONNACK, default 15 s
 	AckTimeout     time.Duration // SUBACK/UNSUBACK/birth ack and write limit, default 9 s
-	// RxQueue is each attachment's receive queue length in messages, default 256.
+	// RxQueue is each attachment's receive queue length in messages, and
+	// the number of PUBLISHes a connection actor may have waiting in its
+	// mailbox before the connection stops reading from the broker; default
+	// 256.
 	RxQueue int
-	// RxStall is how long a full receive queue may hold up the connection's
-	// reader before its attachment is evicted, default 5 s.
+	// RxStall is how long an attachment's full receive queue may hold up the
+	// connection's reader before the attachment is evicted, default 5 s.
 	RxStall time.Duration
 	// Quiesce bounds the wait for DISCONNECT to be written, default 1 s.
 	Quiesce time.Duration
+	// Actors is the actor system the manager and its connection actors run
+	// in; nil creates a private one (shut down by Close).
+	Actors *actor.System
 }
 
-// Manager owns the shared broker connections of one runtime.
+// Supervision of the connection actors: a connection actor that panics is
+// restarted; one that panics more than maxRestarts times within
+// restartWindow is stopped (its attachments end with ErrClosed).
+const (
+	maxRestarts   = 10
+	restartWindow = 10 * time.Second
+)
+
+// Manager owns the shared broker connections of one runtime. It is an
+// actor (the manager) with one child actor per broker connection; its
+// methods send messages to them and never hold a lock across the network.
 type Manager struct {
 	cfg Config
 	log *slog.Logger
 
+	sys    *actor.System
+	ownSys bool
+	pid    *actor.PID // the manager actor; nil when it could not be spawned
+
 	ctx    context.Context // cancelled by Close; bounds dialing
 	cancel context.CancelFunc
 
-	mu     sync.Mutex
-	conns  map[Identity]*conn
-	all    map[*conn]struct{} // every conn not yet finished, for Close
-	closed bool
-	opened int // connections opened in total (metrics/tests)
+	closing   chan struct{} // closed when Close starts
+	closeOnce sync.Once
+	stopped   chan struct{} // closed when the manager actor has stopped
+	stopOnce  sync.Once
+	wg        sync.WaitGroup // connect and disconnect goroutines
+
+	conns  atomic.Int32 // live connection actors
+	opened atomic.Int32 // broker connections opened in total
 }
 
 // New returns a Manager.
@@ -162,36 +188,70 @@ func New(cfg Config) *Manager {
 		cfg.Quiesce = time.Second
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Manager{cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel,
-		conns: map[Identity]*conn{}, all: map[*conn]struct{}{}}
+	m := &Manager{cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel, sys: cfg.Actors,
+		closing: make(chan struct{}), stopped: make(chan struct{})}
+	if m.sys == nil {
+		m.sys, m.ownSys = actor.NewSystem(cfg.Logger), true
+	}
+	ma := &managerActor{m: m, conns: map[Identity]*entry{}, byPID: map[string]*entry{}}
+	props := actor.Supervised(actor.PropsFromReceiver(ma),
+		actor.OneForOne(maxRestarts, restartWindow, actor.Always(actor.Restart)))
+	pid, err := m.sys.Spawn(props, "ss-mqtt-")
+	if err != nil {
+		// Only a system already shut down refuses: the manager starts closed.
+		m.log.Warn("ss: mqtt connection manager not started", "err", err)
+		m.closeOnce.Do(func() { close(m.closing) })
+		m.stopOnce.Do(func() { close(m.stopped) })
+		cancel()
+		return m
+	}
+	m.pid = pid
+	return m
 }
 
 // Connections returns the number of broker connections opening, open or
-// still closing.
-func (m *Manager) Connections() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return len(m.all)
-}
+// still closing (connection actors alive).
+func (m *Manager) Connections() int { return int(m.conns.Load()) }
 
 // Opened returns how many broker connections this Manager has opened in total.
-func (m *Manager) Opened() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.opened
+func (m *Manager) Opened() int { return int(m.opened.Load()) }
+
+// ask sends msg to the manager actor and waits for the reply on reply,
+// bounded by ctx and Close.
+func ask[T any](ctx context.Context, m *Manager, to *actor.PID, msg any, reply chan T, extra <-chan struct{}) (T, error) {
+	var zero T
+	select {
+	case <-m.closing:
+		return zero, ErrClosed
+	default:
+	}
+	m.sys.Tell(to, msg)
+	select {
+	case r := <-reply:
+		return r, nil
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	case <-m.closing:
+		return zero, ErrClosed
+	case <-extra:
+		return zero, errGone
+	}
 }
+
+// errGone: the attachment ended while a request was under way.
+var errGone = errors.New("ss: mqtt attachment ended")
 
 // CheckCompatible returns a *MismatchError when a broker connection for id is
 // open (or opening) with connection-level settings that disagree with s. The
 // runtime may call it when a stream is created, to fail early; Attach makes
 // the same check.
 func (m *Manager) CheckCompatible(id Identity, s Settings) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if c := m.conns[id]; c != nil {
-		return compare(c.settings, s, id)
+	reply := make(chan error, 1)
+	err, aerr := ask(context.Background(), m, m.pid, mCheck{id: id, s: s, reply: reply}, reply, nil)
+	if aerr != nil {
+		return nil // closed: Attach will say so
 	}
-	return nil
+	return err
 }
 
 func compare(have, want Settings, id Identity) error {
@@ -240,183 +300,64 @@ func compare(have, want Settings, id Identity) error {
 // wait; the connection attempt itself is bounded by Config.ConnectTimeout.
 // Every successful Attach must be followed by Detach.
 func (m *Manager) Attach(ctx context.Context, req Request) (*Attachment, error) {
-	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
-		return nil, ErrClosed
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
-	c := m.conns[req.Identity]
-	if c != nil {
-		if err := compare(c.settings, req.Settings, req.Identity); err != nil {
-			m.mu.Unlock()
-			return nil, err
+	w := &waiter{reply: make(chan attachReply, 1)}
+	r, err := ask(ctx, m, m.pid, mAttach{req: req, w: w}, w.reply, nil)
+	if err != nil {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			// Withdraw the request; an attachment made meanwhile is detached.
+			m.sys.Tell(m.pid, mCancel{w: w})
 		}
-	} else {
-		c = m.newConn(req)
-		m.conns[req.Identity] = c
-		m.all[c] = struct{}{}
-		m.opened++
-		go c.connect(req.Dial)
+		return nil, err
 	}
-	c.refs++
-	m.mu.Unlock()
-
-	select {
-	case <-c.ready:
-	case <-ctx.Done():
-		go m.release(c) // may wait for the CONNECT in progress
-		return nil, ctx.Err()
-	}
-	if c.connErr != nil {
-		m.release(c)
-		return nil, c.connErr
-	}
-	a := &Attachment{c: c, done: make(chan struct{}), notify: make(chan struct{}, 1), space: make(chan struct{}, 1)}
-	c.mu.Lock()
-	if c.dead {
-		c.mu.Unlock()
-		m.release(c)
-		return nil, c.deathErr()
-	}
-	c.atts[a] = struct{}{}
-	c.mu.Unlock()
-	return a, nil
+	return r.a, r.err
 }
 
-// release drops one reference; the last one closes the connection.
-func (m *Manager) release(c *conn) {
-	m.mu.Lock()
-	c.refs--
-	last := c.refs == 0 && !c.closing
-	if last {
-		c.closing = true
-		if m.conns[c.id] == c {
-			delete(m.conns, c.id)
-		}
-	}
-	m.mu.Unlock()
-	if last {
-		c.shutdown()
-	}
+// PanicConnection makes the actor of the broker connection for id panic, as
+// a bug in it would (fault injection for supervision tests and drills). Its
+// supervisor restarts it: the broker connection is dropped, its
+// attachments end with an error wrapping ErrConnectionLost and
+// ErrRestarted, and their streams attach again through their retry policy.
+// It reports whether such a connection actor exists.
+func (m *Manager) PanicConnection(id Identity) bool {
+	reply := make(chan bool, 1)
+	ok, err := ask(context.Background(), m, m.pid, mPanic{id: id, reply: reply}, reply, nil)
+	return err == nil && ok
 }
 
 // Close disconnects every broker connection and waits (bounded by ctx) until
-// their goroutines have ended. Attachments see ErrClosed. Idempotent.
+// their actors and goroutines have ended. Attachments see ErrClosed.
+// Idempotent.
 func (m *Manager) Close(ctx context.Context) error {
-	m.mu.Lock()
-	m.closed = true
-	var all []*conn
-	for c := range m.all {
-		all = append(all, c)
-		c.closing = true
-	}
-	clear(m.conns)
-	m.mu.Unlock()
-	m.cancel()
-	for _, c := range all {
-		go c.shutdown()
-	}
-	for _, c := range all {
-		select {
-		case <-c.finished:
-		case <-ctx.Done():
-			return ctx.Err()
+	m.closeOnce.Do(func() {
+		close(m.closing)
+		m.cancel()
+		if m.pid != nil {
+			m.sys.Stop(m.pid) // stops the connection actors first
 		}
+	})
+	select {
+	case <-m.stopped:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	done := make(chan struct{})
+	go func() { m.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if m.ownSys {
+		return m.sys.Shutdown(ctx)
 	}
 	return nil
-}
-
-func (m *Manager) forget(c *conn) {
-	m.mu.Lock()
-	if m.conns[c.id] == c {
-		delete(m.conns, c.id)
-	}
-	delete(m.all, c)
-	m.mu.Unlock()
-}
-
-func (m *Manager) newConn(req Request) *conn {
-	return &conn{
-		m: m, id: req.Identity, settings: req.Settings,
-		ready: make(chan struct{}), finished: make(chan struct{}),
-		atts: map[*Attachment]struct{}{}, filters: map[string]int{},
-	}
 }
 
 func randomClientID() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	return "ss-" + hex.EncodeToString(b[:])
-}
-
-// pahoOptions builds the paho client options for a connection.
-func (c *conn) pahoOptions(dial func(ctx context.Context) (net.Conn, error)) *paho.ClientOptions {
-	cfg := c.m.cfg
-	s := c.settings
-	id := c.id.ClientID
-	clean := s.CleanStart
-	if id == "" {
-		id, clean = randomClientID(), true
-	}
-	o := paho.NewClientOptions()
-	// The URL is never dialled: the custom open function does it with our
-	// dialer (unix sockets, SOCKS5, trust stores, socket options).
-	o.AddBroker((&url.URL{Scheme: "tcp", Host: "ss.invalid:1883"}).String())
-	o.SetClientID(id)
-	o.SetUsername(c.id.Username)
-	o.SetPassword(s.Password)
-	o.SetCleanSession(clean)
-	o.SetProtocolVersion(4)
-	o.SetKeepAlive(time.Duration(s.KeepAlive) * time.Second)
-	o.SetAutoReconnect(false)
-	o.SetConnectRetry(false)
-	o.SetConnectTimeout(cfg.ConnectTimeout)
-	o.SetWriteTimeout(cfg.AckTimeout)
-	o.SetOrderMatters(true)
-	o.SetStore(paho.NewMemoryStore())
-	if w := s.Will; w != nil {
-		o.SetWill(w.Topic, w.Message, w.QoS, w.Retain)
-	}
-	o.SetDefaultPublishHandler(c.route)
-	o.SetConnectionLostHandler(func(_ paho.Client, err error) { c.lost(err) })
-	o.SetCustomOpenConnectionFn(func(*url.URL, paho.ClientOptions) (net.Conn, error) {
-		ctx, cancel := context.WithTimeout(c.m.ctx, cfg.ConnectTimeout)
-		defer cancel()
-		nc, err := dial(ctx)
-		if err != nil {
-			return nil, err
-		}
-		bc := &bufferedConn{Conn: nc, r: bufio.NewReaderSize(nc, 4096), c: c}
-		c.mu.Lock()
-		c.nc = bc
-		c.mu.Unlock()
-		return bc, nil
-	})
-	return o
-}
-
-// bufferedConn is the network connection paho uses. It reads through a
-// buffer (paho reads each packet's fixed header one byte at a time, a system
-// call per byte on a bare socket), serialises writes so that a PINGREQ can be
-// slipped in between paho's packets (paho writes each packet with one Write),
-// and tells the connection when bytes arrive while a ping is pending.
-type bufferedConn struct {
-	net.Conn
-	r   *bufio.Reader
-	c   *conn
-	wmu sync.Mutex
-}
-
-func (b *bufferedConn) Read(p []byte) (int, error) {
-	n, err := b.r.Read(p)
-	if n > 0 && b.c.pings.Load() > 0 {
-		b.c.pinged()
-	}
-	return n, err
-}
-
-func (b *bufferedConn) Write(p []byte) (int, error) {
-	b.wmu.Lock()
-	defer b.wmu.Unlock()
-	return b.Conn.Write(p)
 }

@@ -164,16 +164,23 @@ func (p *Protocol) request(a *transport.Attempt, ep *transport.Endpoint, timing 
 		s.Will = &connmgr.Will{Topic: wt, Message: expand(st.MQTTWillMessageTmpl, st.MQTTWillMessage, a),
 			QoS: st.MQTTWillQoS, Retain: st.MQTTWillRetain}
 	}
-	var alpn []string
-	if st.AWSIoT {
-		alpn = []string{"x-amzn-mqtt-ca"}
-	}
 	da := *a
 	da.Env = env
-	dial := func(ctx context.Context) (net.Conn, error) {
-		return transport.Dial(ctx, &da, ep, transport.DialOptions{ALPN: alpn}, timing)
-	}
+	dial := func(ctx context.Context) (net.Conn, error) { return dialBroker(ctx, &da, ep, timing) }
 	return connmgr.Request{Identity: id, Settings: s, Dial: dial}
+}
+
+// dialBroker is the one dial step of a broker connection: the connection
+// manager calls it (through connmgr.Request.Dial) whenever it opens a new
+// broker connection for a's identity. It opens TCP or a unix socket, via
+// SOCKS5 when configured, with TLS from the policy (ALPN x-amzn-mqtt-ca for
+// AWS IoT). Other ways to reach a broker (MQTT over WebSocket) belong here.
+func dialBroker(ctx context.Context, a *transport.Attempt, ep *transport.Endpoint, timing *transport.Timing) (net.Conn, error) {
+	var alpn []string
+	if a.Type.AWSIoT {
+		alpn = []string{"x-amzn-mqtt-ca"}
+	}
+	return transport.Dial(ctx, a, ep, transport.DialOptions{ALPN: alpn}, timing)
 }
 
 // Run performs one attempt and, once CONNECTED, the stream's share of the
