@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"time"
 
 	"github.com/securestreams/ss/actor"
@@ -47,7 +48,9 @@ type Config struct {
 	ListenPacket func(network, addr string) (net.PacketConn, error)
 	// SystemRoots replaces the OS roots for streamtypes without a trust store.
 	SystemRoots *x509.CertPool
-	// Cookies is the jar for streamtypes with http_cookies (nil: none).
+	// Cookies is the jar for streamtypes with http_cookies (nil: a private
+	// in-memory net/http/cookiejar per runtime, without a public suffix
+	// list). Set it to persist cookies or to share them between runtimes.
 	Cookies http.CookieJar
 	// Token returns the auth token in slot (nil: none).
 	Token func(slot int) []byte
@@ -82,9 +85,13 @@ type Config struct {
 }
 
 func (c *Config) env() *transport.Env {
+	jar := c.Cookies
+	if jar == nil {
+		jar, _ = cookiejar.New(nil) // never fails with nil options
+	}
 	return transport.Env{
 		Logger: c.Logger, DialContext: c.DialContext, ListenPacket: c.ListenPacket,
-		SystemRoots: c.SystemRoots, Cookies: c.Cookies, Token: c.Token, SigV4: c.SigV4,
+		SystemRoots: c.SystemRoots, Cookies: jar, Token: c.Token, SigV4: c.SigV4,
 		ClientCert: c.ClientCert, Device: c.Device, MQTTClientID: c.MQTTClientID,
 		MQTTUsername: c.MQTTUsername, MQTTPassword: c.MQTTPassword,
 		ConnectTimeout: c.ConnectTimeout, HeaderTimeout: c.HeaderTimeout,

@@ -606,6 +606,7 @@ func (d *decoder) authElem(obj *node, p *path) {
 
 func (d *decoder) metricsElem(obj *node, p *path) {
 	d.checkDupKeys(obj, p)
+	d.warnAt(CodeNoEffect, p, obj, "metrics policies have no effect in this implementation: there is no metrics exporter; per-stream counters are in Stream.Stats (kept in Policy.Metrics)")
 	mt := &Metrics{}
 	var nameM *member
 	nameOK := true

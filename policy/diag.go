@@ -62,6 +62,9 @@ const (
 	CodeProxyLimit         Code = "proxy-limit"
 	CodeMQTTSharedMismatch Code = "mqtt-shared-mismatch"
 	CodeOverlaySection     Code = "overlay-section"
+	// CodeNoEffect (Warning) marks a key this implementation parses and
+	// stores but does not act on (docs/lws-differences.md says why).
+	CodeNoEffect Code = "no-effect"
 )
 
 // Diagnostic is one error or warning found while loading a policy. Line and

@@ -157,10 +157,14 @@ func TestStreamtypeKeys(t *testing.T) {
 	for _, c := range keyCases {
 		covered[c.key] = true
 		t.Run(c.key, func(t *testing.T) {
-			strict := !strings.Contains(c.body, `"443"`) // the coerced case warns
+			inert := stKeys[stKeyIdx[c.key]].noEffect != ""
+			strict := !strings.Contains(c.body, `"443"`) && !inert // the coerced case warns
 			p, diags, err := ParseString(keysPolicy(c.body), Options{Strict: strict})
 			if err != nil {
 				t.Fatalf("%v%s", err, diagsText(diags))
+			}
+			if inert && (len(diags) != 1 || diags[0].Code != CodeNoEffect || !strings.Contains(diags[0].Msg, "has no effect in this implementation")) {
+				t.Errorf("%s: want one no-effect warning, got:%s", c.key, diagsText(diags))
 			}
 			st := p.Streamtype("x")
 			got := reflect.ValueOf(st).Elem().FieldByName(c.field)
@@ -232,7 +236,10 @@ func wrapB64(s string) string {
 }
 
 func TestSectionKeys(t *testing.T) {
-	p, _ := mustParse(t, sectionPolicy, Options{Strict: true})
+	p, noEffect := mustParseNoEffect(t, sectionPolicy)
+	if len(noEffect) != 1 || noEffect[0] != "metrics[0]" {
+		t.Errorf("no-effect warnings at %v, want metrics[0]", noEffect)
+	}
 	if p.Release != "r" || p.Product != "p" || p.SchemaVersion != 0 {
 		t.Errorf("top = %q %q %d", p.Release, p.Product, p.SchemaVersion)
 	}

@@ -84,3 +84,19 @@ func marked(t testing.TB, s string) (string, int, int) {
 	}
 	return text, line, col
 }
+
+// mustParseNoEffect parses s without Strict and fails unless every
+// diagnostic is a no-effect warning (keys this implementation stores
+// without acting on); it returns the policy and those warnings' paths.
+func mustParseNoEffect(t testing.TB, s string) (*Policy, []string) {
+	t.Helper()
+	p, diags := mustParse(t, s, Options{})
+	var paths []string
+	for _, d := range diags {
+		if d.Code != CodeNoEffect || d.Severity != SeverityWarning {
+			t.Fatalf("unexpected diagnostic %s", d.String())
+		}
+		paths = append(paths, d.Path)
+	}
+	return p, paths
+}

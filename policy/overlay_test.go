@@ -8,7 +8,7 @@ import (
 
 func exampleBase(t *testing.T) *Policy {
 	t.Helper()
-	p, _ := mustParse(t, readTestdata(t, "example.json"), Options{Strict: true})
+	p, _ := mustParseNoEffect(t, readTestdata(t, "example.json"))
 	return p
 }
 

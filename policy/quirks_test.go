@@ -29,6 +29,14 @@ func expectCode(t *testing.T, s string, code Code) Diagnostic {
 	return got[0]
 }
 
+// expectNoEffectOnly parses s and requires no diagnostics but no-effect
+// warnings (metrics policies are stored without effect).
+func expectNoEffectOnly(t *testing.T, s string) *Policy {
+	t.Helper()
+	p, _ := mustParseNoEffect(t, pol(s))
+	return p
+}
+
 // expectClean parses s in strict mode and requires no diagnostics.
 func expectClean(t *testing.T, s string) *Policy {
 	t.Helper()
@@ -281,14 +289,14 @@ func TestQuirk_P30_OptionsParsed(t *testing.T) {
 }
 
 func TestQuirk_P31_MetricsMemberOrderFree(t *testing.T) {
-	p := expectClean(t, `{"metrics": [{"report": "x", "us_schedule": 5, "name": "m"}]}`)
+	p := expectNoEffectOnly(t, `{"metrics": [{"report": "x", "us_schedule": 5, "name": "m"}]}`)
 	if p.Metrics[0].Name != "m" || p.Metrics[0].USSchedule != 5 {
 		t.Error(p.Metrics[0])
 	}
 }
 
 func TestQuirk_P32_EveryKeyAlwaysParsed(t *testing.T) {
-	p := expectClean(t, `{"auth": [{"name": "s", "type": "sigv4"}], "metrics": [{"name": "m"}],
+	p := expectNoEffectOnly(t, `{"auth": [{"name": "s", "type": "sigv4"}], "metrics": [{"name": "m"}],
 		"s": [{`+h1("x", `, "use_auth": "s", "metadata": [{"r": "", "v": ""}], "aws_region": "r", "aws_service": "v"`)+`}]}`)
 	if p.Streamtypes[0].AWSRegion != "r" || len(p.Metrics) != 1 {
 		t.Error("keys dropped")

@@ -130,6 +130,12 @@ func (d *decoder) resolveStreamtype(b *stBuild) {
 		if (id == kidWSBinary || id == kidWSPrioritizeReads) && st.Server && st.WSSubprotocol == "" {
 			d.keyWarn(b, id, CodeNotApplicable, k.name+" has no effect on a server without ws_subprotocol (ignored)")
 		}
+		if k.noEffect != "" && !k.isDefault(st) {
+			d.keyWarn(b, id, CodeNoEffect, k.name+" has no effect in this implementation: "+k.noEffect)
+		}
+	}
+	if st.Server && st.Protocol == Raw && strings.HasPrefix(st.Endpoint, "!") {
+		d.keyWarn(b, kidEndpoint, CodeNoEffect, "endpoint "+q(st.Endpoint)+" has no effect in this implementation: raw servers cannot share a listener (a raw connection carries nothing to choose a streamtype by), so Serve fails")
 	}
 	if (has(kidAuthPreamble) || has(kidAuthHexify)) && st.HTTPAuthHeader == "" && mask&aHTTPC != 0 {
 		for _, id := range []int{kidAuthPreamble, kidAuthHexify} {

@@ -63,6 +63,9 @@ type stKey struct {
 	s        func(*Streamtype) *string
 	t        func(*Streamtype) **Template
 	u        func(*Streamtype) any // pointer to the integer field
+	// noEffect, when set, is why this implementation stores the key without
+	// acting on it: a non-default value gets a no-effect warning.
+	noEffect string
 }
 
 // Key ids of keys that pass 2 looks at by id.
@@ -128,6 +131,12 @@ func uk(name string, min, max int64, applies appMask, f func(*Streamtype) any) s
 	return stKey{name: name, kind: kUint, min: min, max: max, applies: applies, u: f}
 }
 
+// inert marks k as parsed and stored but without effect, for reason.
+func inert(k stKey, reason string) stKey {
+	k.noEffect = reason
+	return k
+}
+
 // setInt stores v in the integer field a uint key's accessor returns.
 func setInt(field any, v int64) {
 	switch p := field.(type) {
@@ -160,16 +169,17 @@ func getInt(field any) int64 {
 // stKeys is every streamtype key; the first kidFirstPlain entries are in
 // kid order.
 var stKeys = []stKey{
-	kidProtocol:        {name: "protocol", kind: kSpecial, applies: aAll},
-	kidEndpoint:        tk("endpoint", aAll, func(s *Streamtype) *string { return &s.Endpoint }, func(s *Streamtype) **Template { return &s.EndpointTmpl }),
-	kidPort:            uk("port", 0, 65535, aAll, func(s *Streamtype) any { return &s.Port }),
-	kidTLS:             bk("tls", aAll, func(s *Streamtype) *bool { return &s.TLS }),
-	kidTrustStore:      sk("tls_trust_store", kRef, aClients, func(s *Streamtype) *string { return &s.TrustStoreName }),
-	kidClientCert:      uk("client_cert", 0, 254, aClients, func(s *Streamtype) any { return &s.ClientCert }),
-	kidRetry:           sk("retry", kRef, aClients, func(s *Streamtype) *string { return &s.RetryName }),
-	kidMetadata:        {name: "metadata", kind: kSpecial, applies: aAll},
-	kidRideshare:       sk("rideshare", kRef, aHTTPC, func(s *Streamtype) *string { return &s.RideshareName }),
-	kidLocalSink:       bk("local_sink", aAll, func(s *Streamtype) *bool { return &s.LocalSink }),
+	kidProtocol:   {name: "protocol", kind: kSpecial, applies: aAll},
+	kidEndpoint:   tk("endpoint", aAll, func(s *Streamtype) *string { return &s.Endpoint }, func(s *Streamtype) **Template { return &s.EndpointTmpl }),
+	kidPort:       uk("port", 0, 65535, aAll, func(s *Streamtype) any { return &s.Port }),
+	kidTLS:        bk("tls", aAll, func(s *Streamtype) *bool { return &s.TLS }),
+	kidTrustStore: sk("tls_trust_store", kRef, aClients, func(s *Streamtype) *string { return &s.TrustStoreName }),
+	kidClientCert: uk("client_cert", 0, 254, aClients, func(s *Streamtype) any { return &s.ClientCert }),
+	kidRetry:      sk("retry", kRef, aClients, func(s *Streamtype) *string { return &s.RetryName }),
+	kidMetadata:   {name: "metadata", kind: kSpecial, applies: aAll},
+	kidRideshare:  sk("rideshare", kRef, aHTTPC, func(s *Streamtype) *string { return &s.RideshareName }),
+	kidLocalSink: inert(bk("local_sink", aAll, func(s *Streamtype) *bool { return &s.LocalSink }),
+		"local sinks are not implemented and creating a stream of this streamtype fails"),
 	kidViaSOCKS5:       {name: "via-socks5", kind: kSpecial, applies: aClients},
 	kidUseAuth:         sk("use_auth", kRef, aClients, func(s *Streamtype) *string { return &s.UseAuthName }),
 	kidAWSRegion:       sk("aws_region", kRef, aAll, func(s *Streamtype) *string { return &s.AWSRegion }),
@@ -212,21 +222,21 @@ var stKeys = []stKey{
 	bk("opportunistic", aClients, func(s *Streamtype) *bool { return &s.Opportunistic }),
 	bk("nailed_up", aClients, func(s *Streamtype) *bool { return &s.NailedUp }),
 	bk("allow_redirects", aHTTPC, func(s *Streamtype) *bool { return &s.AllowRedirects }),
-	bk("urgent_tx", aAll, func(s *Streamtype) *bool { return &s.UrgentTx }),
-	bk("urgent_rx", aAll, func(s *Streamtype) *bool { return &s.UrgentRx }),
+	inert(bk("urgent_tx", aAll, func(s *Streamtype) *bool { return &s.UrgentTx }), "lws reserves it and never reads it; it is only stored"),
+	inert(bk("urgent_rx", aAll, func(s *Streamtype) *bool { return &s.UrgentRx }), "lws reserves it and never reads it; it is only stored"),
 	uk("timeout_ms", 0, math.MaxUint32, aAll, func(s *Streamtype) any { return &s.TimeoutMS }),
 	uk("attr_priority", 0, 7, aAll, func(s *Streamtype) any { return &s.AttrPriority }),
 	bk("attr_low_latency", aAll, func(s *Streamtype) *bool { return &s.AttrLowLatency }),
 	bk("attr_high_throughput", aAll, func(s *Streamtype) *bool { return &s.AttrHighThroughput }),
 	bk("attr_high_reliability", aAll, func(s *Streamtype) *bool { return &s.AttrHighReliability }),
-	bk("attr_low_cost", aAll, func(s *Streamtype) *bool { return &s.AttrLowCost }),
+	inert(bk("attr_low_cost", aAll, func(s *Streamtype) *bool { return &s.AttrLowCost }), "its ToS bit 0x02 is now part of the ECN field, which the kernel keeps for itself"),
 	bk("perf", aClients, func(s *Streamtype) *bool { return &s.Perf }),
 	sk("payload_fmt", kStr, aAll, func(s *Streamtype) *string { return &s.PayloadFmt }),
-	bk("swake_validity", aAll, func(s *Streamtype) *bool { return &s.SwakeValidity }),
+	inert(bk("swake_validity", aAll, func(s *Streamtype) *bool { return &s.SwakeValidity }), "there is no wake-from-suspend list; validity timers are ordinary timers"),
 	bk("direct_proto_str", aAll, func(s *Streamtype) *bool { return &s.DirectProtoStr }),
 	uk("client_buflen", 0, math.MaxUint32, aAll, func(s *Streamtype) any { return &s.ClientBuflen }),
-	uk("client_buflen_rxflow_on_above", 0, math.MaxUint32, aAll, func(s *Streamtype) any { return &s.ClientBuflenRxflowOnAbove }),
-	uk("client_buflen_rxflow_off_below", 0, math.MaxUint32, aAll, func(s *Streamtype) any { return &s.ClientBuflenRxflowOffBelow }),
+	inert(uk("client_buflen_rxflow_on_above", 0, math.MaxUint32, aAll, func(s *Streamtype) any { return &s.ClientBuflenRxflowOnAbove }), "a proxied client's receive flow is governed by credit and backpressure (lws never used it either)"),
+	inert(uk("client_buflen_rxflow_off_below", 0, math.MaxUint32, aAll, func(s *Streamtype) any { return &s.ClientBuflenRxflowOffBelow }), "a proxied client's receive flow is governed by credit and backpressure (lws never used it either)"),
 	uk("http_expect", 100, 599, aHTTPC, func(s *Streamtype) any { return &s.HTTPExpect }),
 	bk("http_fail_redirect", aHTTPC, func(s *Streamtype) *bool { return &s.HTTPFailRedirect }),
 	sk("http_dsn_header", kHeader, aHTTPC, func(s *Streamtype) *string { return &s.HTTPDSNHeader }),
@@ -239,7 +249,7 @@ var stKeys = []stKey{
 	bk("http_multipart_ss_in", aHTTPC, func(s *Streamtype) *bool { return &s.HTTPMultipartSSIn }),
 	bk("http_cookies", aHTTPC|aWSC, func(s *Streamtype) *bool { return &s.HTTPCookies }),
 	bk("nghttp2_quirk_end_stream", aH2C|aH3C, func(s *Streamtype) *bool { return &s.NGHTTP2QuirkEndStream }),
-	bk("h2q_oflow_txcr", aH2C|aH3C, func(s *Streamtype) *bool { return &s.H2QOflowTxcr }),
+	inert(bk("h2q_oflow_txcr", aH2C|aH3C, func(s *Streamtype) *bool { return &s.H2QOflowTxcr }), "the Go HTTP/2 and HTTP/3 stacks treat a window overflow as a protocol error and cannot clamp it"),
 	bk("long_poll", aH2C|aH3C, func(s *Streamtype) *bool { return &s.LongPoll }),
 	uk("mqtt_qos", 0, 2, aMQTT, func(s *Streamtype) any { return &s.MQTTQoS }),
 	bk("mqtt_retain", aMQTT, func(s *Streamtype) *bool { return &s.MQTTRetain }),
@@ -482,4 +492,16 @@ func (d *decoder) options(st *Streamtype, v *node, p *path) {
 			}
 		}
 	})
+}
+
+// isDefault reports whether st holds the key's default value (false, 0),
+// for the no-effect warning of inert keys.
+func (k *stKey) isDefault(st *Streamtype) bool {
+	switch {
+	case k.b != nil:
+		return !*k.b(st)
+	case k.u != nil:
+		return getInt(k.u(st)) == 0
+	}
+	return true
 }

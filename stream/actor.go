@@ -412,7 +412,9 @@ func (s *Stream) onRunDone(res transport.Result) {
 			// (RequestTx, Send) at any moment since this one's CONNECTED,
 			// or its body is already queued.
 			s.goIdleAfter(consumed)
-		case s.st.Opportunistic:
+		case s.st.Opportunistic && !s.st.NailedUp:
+			// nailed_up reconnects whenever the connection drops, even
+			// when opportunistic (docs/lws-differences.md).
 			s.goIdle()
 		default:
 			s.backoff(res.RetryAfter, cause)

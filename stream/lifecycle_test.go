@@ -153,13 +153,25 @@ func TestOpportunisticAndNailedUp(t *testing.T) {
 			sink.Rx(context.Background(), []byte("x"), 0)
 			return transport.Result{}
 		}}
+		// opportunistic alone: no reconnection after the drop.
 		typ := st("v", rtry(5, 0, 100))
-		typ.NailedUp, typ.Opportunistic = true, true
+		typ.Opportunistic = true
 		s, r := e.create(typ, p)
+		s.Connect()
 		settle(time.Minute)
 		r.expect(t, "CREATING", "CONNECTING", "CONNECTED", `rx(0,"x")`, "DISCONNECTED")
 		destroy(t, s, r)
 		r.expect(t, "CREATING", "CONNECTING", "CONNECTED", `rx(0,"x")`, "DISCONNECTED", "DESTROYING")
+
+		// nailed_up wins: every drop is a backoff step and a reconnection
+		// (docs/lws-differences.md).
+		typ = st("w", rtry(1, 0, 100))
+		typ.NailedUp, typ.Opportunistic = true, true
+		s, r = e.create(typ, p)
+		settle(time.Minute)
+		r.expect(t, "CREATING", "CONNECTING", "CONNECTED", `rx(0,"x")`, "DISCONNECTED",
+			"POLL", "CONNECTING", "CONNECTED", `rx(0,"x")`, "DISCONNECTED", "ALL_RETRIES_FAILED")
+		destroy(t, s, r)
 	})
 }
 

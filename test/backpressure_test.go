@@ -46,8 +46,7 @@ func TestRawBackpressure(t *testing.T) {
 		c.Read(make([]byte, 1)) // until the client closes
 	})
 	st := rawType("bulk", "127.0.0.1", srv.Port())
-	st.NailedUp = true
-	st.Opportunistic = true
+	st.Opportunistic = true // started with Connect: a nailed_up stream would reconnect
 	rt := newRuntime(t, ss.Config{Policy: newPolicy(st)})
 	ctx := context.Background()
 
@@ -58,6 +57,9 @@ func TestRawBackpressure(t *testing.T) {
 
 	s, err := rt.Create(ctx, "bulk")
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Connect(ctx); err != nil {
 		t.Fatal(err)
 	}
 	got, events, peak := 0, 0, uint64(0)

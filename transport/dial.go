@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/net/proxy"
+
+	"github.com/securestreams/ss/policy"
 )
 
 // ErrTLS is wrapped by TLS setup and handshake failures.
@@ -177,10 +179,13 @@ func (d contextDialer) DialContext(ctx context.Context, network, addr string) (n
 	return d(ctx, network, addr)
 }
 
-// applySocketOptions sets SO_PRIORITY and the IP ToS bits from the attr_*
-// keys, best effort: failures are logged, never fatal.
-func applySocketOptions(a *Attempt, conn net.Conn) {
-	st := a.Type
+// TOS returns the IP ToS byte the attr_* keys of st ask for: low delay
+// 0x10, throughput 0x08, reliability 0x04. attr_low_cost (RFC 1349 "min
+// cost", 0x02) is not included: that bit is now half of the ECN field,
+// which Linux keeps for itself on TCP sockets (and which would mark QUIC
+// packets ECN-capable), so the policy parser warns that the key has no
+// effect (docs/lws-differences.md).
+func TOS(st *policy.Streamtype) int {
 	tos := 0
 	if st.AttrLowLatency {
 		tos |= 0x10
@@ -191,9 +196,16 @@ func applySocketOptions(a *Attempt, conn net.Conn) {
 	if st.AttrHighReliability {
 		tos |= 0x04
 	}
-	if st.AttrLowCost {
-		tos |= 0x02
-	}
+	return tos
+}
+
+// applySocketOptions sets the IP ToS bits and SO_PRIORITY from the attr_*
+// keys, best effort: failures are logged, never fatal. ToS goes first:
+// on Linux setting IP_TOS also resets the socket priority (to the ToS
+// precedence), so attr_priority is applied after it and both hold.
+func applySocketOptions(a *Attempt, conn net.Conn) {
+	st := a.Type
+	tos := TOS(st)
 	if tos == 0 && st.AttrPriority == 0 {
 		return
 	}
@@ -210,11 +222,6 @@ func applySocketOptions(a *Attempt, conn net.Conn) {
 		ipv6 = true
 	}
 	_ = raw.Control(func(fd uintptr) {
-		if st.AttrPriority != 0 {
-			if err := setsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_PRIORITY, int(st.AttrPriority)); err != nil {
-				a.Env.Logger.Debug("ss: SO_PRIORITY not set", "stream", a.StreamID, "err", err)
-			}
-		}
 		if tos != 0 {
 			var err error
 			if ipv6 {
@@ -224,6 +231,11 @@ func applySocketOptions(a *Attempt, conn net.Conn) {
 			}
 			if err != nil {
 				a.Env.Logger.Debug("ss: IP ToS not set", "stream", a.StreamID, "err", err)
+			}
+		}
+		if st.AttrPriority != 0 {
+			if err := setsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_PRIORITY, int(st.AttrPriority)); err != nil {
+				a.Env.Logger.Debug("ss: SO_PRIORITY not set", "stream", a.StreamID, "err", err)
 			}
 		}
 	})

@@ -205,14 +205,16 @@ func TestE2ENailedUpReconnects(t *testing.T) {
 		"POLL", "CONNECTING", "CONNECTED", `rx(SOM|EOM,"again")`, "DISCONNECTED", "DESTROYING")
 }
 
-// TestE2EOpportunistic: same, opportunistic: nothing after DISCONNECTED.
+// TestE2EOpportunistic: same, opportunistic (started with Connect: a
+// nailed_up stream reconnects even when opportunistic): nothing after
+// DISCONNECTED.
 func TestE2EOpportunistic(t *testing.T) {
 	srv := newServer(t, func(i int, c *websocket.Conn) { sendAndClose(c, "hello", 1000) })
 	st := wsType("opp", srv.hostPort())
-	st.NailedUp = true
 	st.Opportunistic = true
 	st.Retry = &policy.Retry{Name: "r", Backoff: []uint32{50}, Conceal: 3}
 	r := create(t, newRuntime(t, st), "opp")
+	r.s.Connect(context.Background())
 	r.until(wait, "DISCONNECTED")
 	r.quiet(300 * time.Millisecond)
 	r.destroy()
@@ -296,10 +298,10 @@ func TestE2EValidity(t *testing.T) {
 		drain(c)
 	})
 	st := wsType("valid", srv.hostPort())
-	st.NailedUp = true
 	st.Opportunistic = true
 	st.Retry = &policy.Retry{Name: "r", Backoff: []uint32{50}, Conceal: 1, SValidPing: 1, SValidHup: 2}
 	r := create(t, newRuntime(t, st), "valid")
+	r.s.Connect(context.Background())
 	r.until(wait, "CONNECTED")
 	start := time.Now()
 	r.until(wait, "DISCONNECTED")

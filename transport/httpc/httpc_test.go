@@ -95,10 +95,29 @@ func TestStatusHandling(t *testing.T) {
 			eq(t, rec.seq(), []string{"CONNECTED", "QOS_ACK_REMOTE"})
 		})
 		t.Run("expect204got200", func(t *testing.T) {
+			// A status other than http_expect fails the attempt: no
+			// CONNECTED, no rx, a *StatusError naming both codes.
 			st := s.streamtype(p, "/200empty")
 			st.HTTPExpect = 204
-			_, rec := runOnce(t, st, attempt(st, testEnv(), nil))
-			eq(t, rec.seq(), []string{"CONNECTED", "QOS_NACK_REMOTE"})
+			res, rec := runOnce(t, st, attempt(st, testEnv(), nil))
+			var se *StatusError
+			if !errors.As(res.Err, &se) || se.Code != 200 || !strings.Contains(res.Err.Error(), "http_expect is 204") || res.Completed {
+				t.Fatalf("result %+v, want a StatusError 200 (expected 204)", res)
+			}
+			eq(t, rec.seq(), nil)
+		})
+		t.Run("status", func(t *testing.T) {
+			// ":status" items (by name or by pseudo-header mapping) get the
+			// response status; the mapping is never sent as a header.
+			st := s.streamtype(p, "/404")
+			declare(st, ":status", "", "code", ":status")
+			a := attempt(st, testEnv(), nil)
+			a.Metadata[1] = transport.MetadataValue{Value: "999", Set: true}
+			_, rec := runOnce(t, st, a)
+			if rec.meta[":status"] != "404" || rec.meta["code"] != "404" {
+				t.Fatalf("metadata %v, want :status and code 404", rec.meta)
+			}
+			eq(t, rec.seq(), []string{"CONNECTED", "rx(SOM,nope)", "rx(EOM,)", "QOS_NACK_REMOTE"})
 		})
 	})
 }

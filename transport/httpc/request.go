@@ -100,6 +100,8 @@ func isMultipart(st *policy.Streamtype) bool {
 // library itself and must not be copied from metadata.
 func skipMapped(name string, hasFraming bool) bool {
 	switch {
+	case strings.HasPrefix(name, ":"):
+		return true // a pseudo-header such as ":status" is response-only
 	case strings.EqualFold(name, "content-length"), strings.EqualFold(name, "host"),
 		strings.EqualFold(name, "transfer-encoding"), strings.EqualFold(name, "connection"):
 		return true

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/securestreams/ss/event"
+	"github.com/securestreams/ss/policy"
 	"github.com/securestreams/ss/transport"
 )
 
@@ -29,7 +30,19 @@ func (r *run) deliver(ctx context.Context, ex *exchange) transport.Result {
 	defer ex.close()
 	st, sink := r.a.Type, r.sink
 	resp := ex.resp
+	code := resp.StatusCode
+	if st.HTTPExpect != 0 && code != st.HTTPExpect {
+		// http_expect: any other status fails the attempt like a connection
+		// failure (UNREACHABLE, then the retry policy), as the lws README
+		// describes; captive portal detection relies on it
+		// (docs/lws-differences.md).
+		return fail(fmt.Errorf("%w (http_expect is %d)", &StatusError{Code: code, Status: resp.Status}, st.HTTPExpect))
+	}
 	for _, m := range st.Metadata {
+		if isStatusItem(m) {
+			sink.SetMetadata(m.Name, strconv.Itoa(code))
+			continue
+		}
 		if m.Header == "" {
 			continue
 		}
@@ -44,7 +57,6 @@ func (r *run) deliver(ctx context.Context, ex *exchange) transport.Result {
 			}
 		}
 	}
-	code := resp.StatusCode
 	for _, e := range st.HTTPRespMap {
 		if e.Status == code {
 			sink.State(event.State(e.State), 0)
@@ -79,7 +91,7 @@ func (r *run) deliver(ctx context.Context, ex *exchange) transport.Result {
 	}
 	ok := code >= 200 && code <= 299
 	if st.HTTPExpect != 0 {
-		ok = code == st.HTTPExpect
+		ok = true // checked above
 	}
 	if ok {
 		sink.State(event.QoSAckRemote, 0)
@@ -87,6 +99,12 @@ func (r *run) deliver(ctx context.Context, ex *exchange) transport.Result {
 	}
 	sink.State(event.QoSNackRemote, 0)
 	return transport.Result{Completed: true, Err: &StatusError{Code: code, Status: resp.Status}}
+}
+
+// isStatusItem reports a metadata item that receives the response status
+// code: one named ":status", or one mapped to the ":status" pseudo-header.
+func isStatusItem(m *policy.MetadataItem) bool {
+	return m.Name == ":status" || m.Header == ":status"
 }
 
 // headerValues looks name up case-insensitively.

@@ -199,7 +199,13 @@ func openListener(st *policy.Streamtype, env *transport.Env, r *route) (*listene
 	if network == "unix" && !strings.HasPrefix(addr, "@") {
 		removeStaleSocket(addr)
 	}
-	ln, err := net.Listen(network, addr)
+	var ln net.Listener
+	if network == "tcp" {
+		// The endpoint may name an interface ("lo"): every address of it.
+		ln, err = transport.ListenTCP(context.Background(), transport.ServerHost(st.Endpoint), int(st.Port))
+	} else {
+		ln, err = net.Listen(network, addr)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: streamtype %q: %w", ErrListen, st.Name, err)
 	}

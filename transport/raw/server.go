@@ -77,8 +77,14 @@ func (s *Server) Listen(ctx context.Context, st *policy.Streamtype, env *transpo
 	if network == "unix" && !strings.HasPrefix(addr, "@") {
 		removeStaleSocket(addr)
 	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, network, addr)
+	var ln net.Listener
+	if network == "tcp" {
+		// The endpoint may name an interface ("lo"): every address of it.
+		ln, err = transport.ListenTCP(ctx, transport.ServerHost(st.Endpoint), int(st.Port))
+	} else {
+		var lc net.ListenConfig
+		ln, err = lc.Listen(ctx, network, addr)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("ss: streamtype %q: listen %s %s: %w", st.Name, network, addr, err)
 	}
