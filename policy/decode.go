@@ -604,9 +604,12 @@ func (d *decoder) authElem(obj *node, p *path) {
 	}
 }
 
+// metricsNoEffect is why metrics policies have no effect.
+const metricsNoEffect = "there is no metrics exporter; per-stream counters are in Stream.Stats (the policies are kept in Policy.Metrics)"
+
 func (d *decoder) metricsElem(obj *node, p *path) {
 	d.checkDupKeys(obj, p)
-	d.warnAt(CodeNoEffect, p, obj, "metrics policies have no effect in this implementation: there is no metrics exporter; per-stream counters are in Stream.Stats (kept in Policy.Metrics)")
+	d.warnAt(CodeNoEffect, p, obj, "metrics policies have no effect in this implementation: "+metricsNoEffect)
 	mt := &Metrics{}
 	var nameM *member
 	nameOK := true

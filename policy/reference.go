@@ -202,10 +202,24 @@ func renderReference() ([]byte, error) {
 			if d.lws != "" {
 				fmt.Fprintf(&b, "- **libwebsockets:** %s\n", d.lws)
 			}
+			fmt.Fprintf(&b, "- **Status:** %s\n", keyStatus(sec, k))
 			fmt.Fprintf(&b, "\n%s\n", linkDocs(d.doc))
 		}
 	}
 	return b.Bytes(), nil
+}
+
+// keyStatus says whether the library acts on a key: "works", or the
+// no-effect warning the parser gives when it is set, and why
+// (docs/lws-differences.md).
+func keyStatus(sec keySection, k stKey) string {
+	switch {
+	case sec.prefix == "metrics.":
+		return "no effect in this implementation (a `no-effect` warning per metrics policy): " + metricsNoEffect
+	case k.noEffect != "":
+		return "no effect in this implementation (a `no-effect` warning when set): " + k.noEffect
+	}
+	return "works"
 }
 
 func sectionAnchor(sec keySection) string {
@@ -254,6 +268,6 @@ var sectionIntro = map[string]string{
 	"retry.":        "`\"retry\": [ { \"<name>\": { <keys> }, ... } ]`: named retry and backoff policies, referenced by a streamtype's `retry`. A streamtype without `retry` gets no retries: its first failure is final.",
 	"trust_stores.": "`\"trust_stores\": [ {\"name\": \"ts\", \"stack\": [\"c1\"]}, {\"ts2\": [\"c3\"]} ]`: named CA sets, referenced by a streamtype's `tls_trust_store`. Two element shapes are accepted: the keys below, or an object whose every member is a store (name → array of `certs` names). Each stack entry must name a `certs` entry holding a certificate; an empty stack is an error. `certs` itself is `[ { \"<name>\": \"<base64 DER>\" } ]`: every entry is decoded and parsed at load as an X.509 certificate or a private key (PKCS#8, PKCS#1 RSA or SEC1 EC).",
 	"auth.":         "`\"auth\": [ { <keys> } ]`: auth schemes, referenced by a streamtype's `use_auth`.",
-	"metrics.":      "`\"metrics\": [ { <keys> } ]`: metrics reporting policies, handed to the metrics exporter hook. They do not change stream behaviour.",
+	"metrics.":      "`\"metrics\": [ { <keys> } ]`: metrics reporting policies, kept in `Policy.Metrics` for the application. This library has no metrics exporter: each policy gets a `no-effect` warning. They do not change stream behaviour.",
 	"s.":            "`\"s\": [ { \"<streamtype>\": { <keys> }, ... } ]`: the streamtypes. The name is any non-empty string; names longer than 31 bytes cannot be created through the proxy. A repeated name replaces the earlier definition (with a warning).",
 }
