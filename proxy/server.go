@@ -89,16 +89,25 @@ type Server struct {
 	// ReadBufferSize is each link's decoder buffer (0: 1024 bytes; it grows
 	// for larger frames).
 	ReadBufferSize int
+	// Limits bound what clients can make the server hold (zero value: the
+	// defaults). Set before Serve.
+	Limits ServerLimits
 
 	nextID  atomic.Uint64
+	refused atomic.Uint64
 	illegal atomic.Uint64
 	live    atomic.Int64
 	highQ   atomic.Int64
 
-	mu     sync.Mutex
-	links  map[*link]struct{}
-	closed bool
-	wg     sync.WaitGroup
+	mu       sync.Mutex
+	lim      effectiveLimits
+	links    map[*link]struct{}
+	byUser   map[string]int // open links per Peer.userKey
+	byProc   map[string]int // open links per Peer.processKey
+	reserved int64          // bytes the open links may queue (MaxQueuedBytes)
+	closed   bool
+	wg       sync.WaitGroup
+	refusals refusalLog
 }
 
 // IllegalTransitions counts onward transitions withheld from clients
@@ -131,6 +140,10 @@ const maxBatch = 16 << 10
 // Links returns the number of open links.
 func (s *Server) Links() int { return int(s.live.Load()) }
 
+// Refused returns the number of connections and streams refused by a limit
+// or the allow-list.
+func (s *Server) Refused() uint64 { return s.refused.Load() }
+
 func (s *Server) logger() *slog.Logger {
 	if s.Logger == nil {
 		return slog.New(slog.DiscardHandler)
@@ -145,10 +158,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if s.Onward == nil {
 		return errors.New("ss: proxy: Server.Onward is nil")
 	}
+	if err := s.Limits.Check(); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	if s.links == nil {
 		s.links = map[*link]struct{}{}
+		s.byUser = map[string]int{}
+		s.byProc = map[string]int{}
 	}
+	s.lim = s.Limits.effective()
 	s.mu.Unlock()
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
@@ -186,14 +205,24 @@ func isTemporary(err error) bool {
 }
 
 func (s *Server) start(ctx context.Context, c net.Conn) {
-	l := &link{srv: s, conn: c, id: s.nextID.Add(1), log: s.logger()}
+	peer := peerOf(c)
+	l := &link{srv: s, conn: c, id: s.nextID.Add(1), log: s.logger(), peer: peer}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		c.Close()
 		return
 	}
+	if why := s.admit(peer); why != "" {
+		s.mu.Unlock()
+		s.refuse(c, peer, why)
+		return
+	}
 	s.links[l] = struct{}{}
+	s.byUser[peer.userKey()]++
+	if k := peer.processKey(); k != "" {
+		s.byProc[k]++
+	}
 	s.wg.Add(1)
 	s.mu.Unlock()
 	s.live.Add(1)
@@ -203,8 +232,91 @@ func (s *Server) start(ctx context.Context, c net.Conn) {
 		s.live.Add(-1)
 		s.mu.Lock()
 		delete(s.links, l)
+		uncount(s.byUser, peer.userKey())
+		uncount(s.byProc, peer.processKey())
+		s.reserved -= l.reserved
 		s.mu.Unlock()
 	}()
+}
+
+func uncount(m map[string]int, k string) {
+	if k == "" {
+		return
+	}
+	if m[k]--; m[k] <= 0 {
+		delete(m, k)
+	}
+}
+
+// admit checks a new connection against the allow-list and the link
+// limits (s.mu held); it returns why it is refused, or "".
+func (s *Server) admit(p Peer) string {
+	lim := &s.lim
+	if lim.allowUID != nil {
+		if !p.Cred {
+			return "peer has no credentials and an allow-list is set"
+		}
+		if !lim.allowUID[p.UID] && !lim.allowGID[p.GID] {
+			return "peer uid and gid not in the allow-list"
+		}
+	}
+	if lim.maxLinks > 0 && len(s.links) >= lim.maxLinks {
+		return "too many links (MaxLinks " + strconv.Itoa(lim.maxLinks) + ")"
+	}
+	if lim.perUID > 0 && s.byUser[p.userKey()] >= lim.perUID {
+		return "too many links from this user (MaxLinksPerUID " + strconv.Itoa(lim.perUID) + ")"
+	}
+	if k := p.processKey(); k != "" && lim.perPID > 0 && s.byProc[k] >= lim.perPID {
+		return "too many links from this process (MaxLinksPerProcess " + strconv.Itoa(lim.perPID) + ")"
+	}
+	return ""
+}
+
+// refuse answers a connection that may not have a link with CREATE_RESULT
+// failed (so that the client does not retry at once) and closes it.
+func (s *Server) refuse(c net.Conn, p Peer, why string) {
+	n := s.refused.Add(1)
+	c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	b, _ := (&CreateResult{Result: ResultFailed}).AppendBinary(nil)
+	c.Write(b)
+	c.Close()
+	s.refusals.log(s.logger(), why, p, n)
+}
+
+// reserve takes n bytes of the MaxQueuedBytes budget for l; false when
+// they are not available.
+func (s *Server) reserve(l *link, n int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lim.maxQueued > 0 && s.reserved+n > s.lim.maxQueued {
+		return false
+	}
+	s.reserved += n
+	l.reserved += n
+	return true
+}
+
+// refusalLog logs refused connections at WARN, at most one line a second
+// (a flood of connections does not flood the log).
+type refusalLog struct {
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+}
+
+func (r *refusalLog) log(log *slog.Logger, why string, p Peer, total uint64) {
+	r.mu.Lock()
+	now := time.Now()
+	if now.Sub(r.last) < time.Second {
+		r.suppressed++
+		r.mu.Unlock()
+		return
+	}
+	r.last = now
+	n := r.suppressed
+	r.suppressed = 0
+	r.mu.Unlock()
+	log.Warn("ss: proxy: link refused", "reason", why, "peer", p.String(), "refused_total", total, "not_logged_since_last", n)
 }
 
 func (s *Server) closeLinks() {
@@ -223,6 +335,14 @@ type link struct {
 	id   uint64
 	log  *slog.Logger
 	name string // streamtype|v1|pid, for logs
+	peer Peer
+
+	reserved int64 // bytes of Server.reserved held (released by start's goroutine)
+	clock    *frameClock
+	ctl      *control
+	mdSet    map[string]int // reader: value length per name the client set
+	mdBytes  int            // reader: bytes of those names and values
+	txcrLogd bool           // a TXCR_UPDATE has been logged
 
 	os   OnwardStream
 	info OnwardInfo
@@ -270,7 +390,7 @@ func (l *link) closeAt(level slog.Level, reason string, err error) {
 	if !l.log.Enabled(context.Background(), level) {
 		return
 	}
-	attrs := []any{"link", l.id, "stream", l.name, "reason", reason}
+	attrs := []any{"link", l.id, "stream", l.name, "peer", l.peer.String(), "reason", reason}
 	if err != nil {
 		attrs = append(attrs, "err", err)
 	}
@@ -282,7 +402,8 @@ func (l *link) run(ctx context.Context) {
 	// Borrow mode: no allocation per frame; the onward stream copies a TX
 	// payload into its own (pooled) buffer. The burst reader saves system
 	// calls while data streams in, without holding a buffer on idle links.
-	br := &burstReader{r: l.conn}
+	l.clock = &frameClock{conn: l.conn}
+	br := &burstReader{r: l.clock}
 	defer br.release()
 	l.br = br
 	dec := NewDecoder(br, ClientToProxy, Limits{})
@@ -312,6 +433,7 @@ func (l *link) run(ctx context.Context) {
 		return
 	}
 	l.conn.SetReadDeadline(time.Time{})
+	l.frameDone(dec)
 	l.name = stm.Name + "|v1|" + strconv.FormatUint(uint64(stm.PID), 10)
 	os, info, err := l.srv.Onward.Create(ctx, CreateRequest{Streamtype: stm.Name, Credit: stm.Credit, PID: stm.PID})
 	if err != nil {
@@ -329,6 +451,18 @@ func (l *link) run(ctx context.Context) {
 	if l.onAbove <= 0 {
 		l.onAbove = l.info.ProxyBuflen
 	}
+	if !l.srv.reserve(l, int64(l.info.ProxyBuflen+l.onAbove)) {
+		b, _ := (&CreateResult{Result: ResultFailed}).AppendBinary(nil)
+		l.conn.Write(b)
+		n := l.srv.refused.Add(1)
+		l.srv.refusals.log(l.log, "queued-bytes budget exhausted (MaxQueuedBytes "+strconv.FormatInt(l.srv.lim.maxQueued, 10)+")", l.peer, n)
+		l.destroy()
+		l.drain()
+		return
+	}
+	lim := l.srv.lim
+	l.ctl = newControl(os, lim.controlRate, lim.controlBurst)
+	defer l.ctl.stop()
 	l.offBelow = l.info.RxflowOffBelow
 	if l.offBelow <= 0 || l.offBelow > l.onAbove {
 		l.offBelow = max(l.onAbove/2, 1)
@@ -352,14 +486,16 @@ func (l *link) run(ctx context.Context) {
 		l.drain()
 		return
 	}
-	l.log.Debug("ss: proxy: link created", "link", l.id, "stream", l.name)
-	dec.SetLimits(Limits{MaxTxPayload: l.info.ProxyBuflen})
+	l.log.Debug("ss: proxy: link created", "link", l.id, "stream", l.name, "peer", l.peer.String())
+	dec.SetLimits(Limits{MaxTxPayload: l.info.ProxyBuflen, MaxMetadataValue: lim.maxMDBytes})
+	l.clock.timeout = lim.frameTimeout
 	fwdDone := make(chan struct{})
 	go func() {
 		defer close(fwdDone)
 		l.forward()
 	}()
 	l.read(ctx, dec)
+	l.ctl.stop()
 	l.destroy()
 	l.conn.Close()
 	<-fwdDone
@@ -397,6 +533,7 @@ func (l *link) read(ctx context.Context, dec *Decoder) {
 			msg, l.pending = l.pending, nil
 		} else {
 			msg, err = dec.Next()
+			l.frameDone(dec)
 		}
 		if err != nil {
 			switch {
@@ -409,8 +546,11 @@ func (l *link) read(ctx context.Context, dec *Decoder) {
 				l.closeAt(slog.LevelDebug, "onward stream ended", nil)
 			default:
 				var fe *FrameError
+				var ne net.Error
 				if errors.As(err, &fe) {
 					l.close("malformed frame", err)
+				} else if errors.As(err, &ne) && ne.Timeout() {
+					l.close("frame not complete within "+l.clock.timeout.String()+" of its start", err)
 				} else {
 					l.close("read error", err)
 				}
@@ -425,41 +565,48 @@ func (l *link) read(ctx context.Context, dec *Decoder) {
 			l.closeAt(slog.LevelDebug, "client sent DESTROYING", nil)
 			return
 		case *OnwardConnect:
-			err = l.os.Connect(ctx)
+			// Control frames are coalesced (control.go): a flood of them
+			// costs no memory and reaches the onward stream at ControlRate.
+			err = l.ctl.request(func(p *pendingControl) { p.connect = true })
 		case *TxPayload:
 			if len(m.Payload) > l.info.ProxyBuflen {
 				l.close("TX_PAYLOAD larger than proxy_buflen", nil)
 				return
 			}
-			err = l.tx(ctx, dec, m)
+			if len(m.Payload) == 0 {
+				if m.Flags&(event.SOM|event.EOM|event.RelatedStart|event.RelatedEnd) == 0 {
+					continue // carries nothing
+				}
+				// Nothing bounds empty chunks but this rate.
+				err = l.ctl.spend(ctx, true)
+			} else {
+				err = l.ctl.flush(ctx)
+			}
+			if err == nil {
+				err = l.tx(ctx, dec, m)
+			}
 		case *TxMetadata:
-			v := string(m.Value)
-			if err := l.os.SetMetadata(m.Name, v); err != nil {
-				l.close("METADATA rejected", err)
+			if reason, err := l.setMetadata(m); reason != "" {
+				l.close(reason, err)
 				return
 			}
-			l.mdMu.Lock()
-			if l.mdVal == nil {
-				l.mdVal = map[string]string{}
-			}
-			l.mdVal[m.Name] = v
-			l.mdMu.Unlock()
 		case *TxCredit:
 			// wire.md §3.6 asks for a WINDOW_UPDATE on h2/h3 onward streams;
 			// Go's HTTP/2 and HTTP/3 clients manage their receive windows
 			// themselves and offer no per-stream window update, so the
-			// grant is dropped (see the package doc, "Tx credit").
-			l.log.Debug("ss: proxy: TXCR_UPDATE ignored (per-stream window updates are not available)",
-				"link", l.id, "stream", l.name, "delta", m.Delta)
-		case *TimeoutUpdate:
-			switch m.Millis {
-			case TimeoutCancel:
-				err = l.os.CancelTimeout()
-			default:
-				err = l.os.StartTimeout(time.Duration(m.Millis) * time.Millisecond)
+			// grant is dropped (see the package doc, "Tx credit"). Logged
+			// once per link.
+			if !l.txcrLogd {
+				l.txcrLogd = true
+				l.log.Debug("ss: proxy: TXCR_UPDATE ignored (per-stream window updates are not available)",
+					"link", l.id, "stream", l.name, "delta", m.Delta)
 			}
+		case *TimeoutUpdate:
+			ms := m.Millis
+			err = l.ctl.request(func(p *pendingControl) { p.timeout, p.millis = true, ms })
 		case *PayloadLengthHint:
-			err = l.os.SetTxLen(int64(m.Length))
+			n := int64(m.Length)
+			err = l.ctl.request(func(p *pendingControl) { p.txLen, p.n = true, n })
 		case *Perf:
 			// tolerated from a client, skipped
 		default:
@@ -471,6 +618,47 @@ func (l *link) read(ctx context.Context, dec *Decoder) {
 			return
 		}
 	}
+}
+
+// frameDone tells the frame clock a frame is complete.
+func (l *link) frameDone(dec *Decoder) {
+	l.clock.frameDone(dec.Buffered()+l.br.buffered() > 0)
+}
+
+// setMetadata applies a client's METADATA within MaxMetadata and
+// MaxMetadataBytes; it returns why the link must close, or "". Only the
+// reader calls it (mdSet and mdBytes are its own).
+func (l *link) setMetadata(m *TxMetadata) (string, error) {
+	lim := l.srv.lim
+	old, known := l.mdSet[m.Name]
+	size := l.mdBytes + len(m.Value)
+	if known {
+		size -= old
+	} else {
+		size += len(m.Name)
+	}
+	if !known && lim.maxMD > 0 && len(l.mdSet) >= lim.maxMD {
+		return "more than " + strconv.Itoa(lim.maxMD) + " metadata names (MaxMetadata)", nil
+	}
+	if lim.maxMDBytes > 0 && size > lim.maxMDBytes {
+		return "metadata over " + strconv.Itoa(lim.maxMDBytes) + " bytes (MaxMetadataBytes)", nil
+	}
+	v := string(m.Value)
+	if err := l.os.SetMetadata(m.Name, v); err != nil {
+		return "METADATA rejected", err
+	}
+	if l.mdSet == nil {
+		l.mdSet = map[string]int{}
+	}
+	l.mdSet[m.Name] = len(v)
+	l.mdBytes = size
+	l.mdMu.Lock()
+	if l.mdVal == nil {
+		l.mdVal = map[string]string{}
+	}
+	l.mdVal[m.Name] = v
+	l.mdMu.Unlock()
+	return "", nil
 }
 
 var joinPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
@@ -496,6 +684,7 @@ func (l *link) tx(ctx context.Context, dec *Decoder, m *TxPayload) error {
 	join := append((*jp)[:0], m.Payload...)
 	for buffered() >= HeaderLen+PayloadHeaderLen && len(join) < l.info.ProxyBuflen {
 		msg, err := dec.Next()
+		l.frameDone(dec)
 		if err != nil {
 			*jp = join
 			l.os.Write(ctx, join, flags)

@@ -90,7 +90,7 @@ func (s *fakeStream) Destroy(context.Context) error {
 func (s *fakeStream) emit(st event.State) { s.ev <- event.Event{Kind: event.StateEvent, State: st} }
 
 // startServer serves f on a fresh abstract socket.
-func startServer(t *testing.T, f *fakeOnward, tweak func(*Server)) (*Server, string) {
+func startServer(t *testing.T, f Onward, tweak func(*Server)) (*Server, string) {
 	t.Helper()
 	name := "@ss-proxy-unit-" + t.Name() + "-" + time.Now().Format("150405.000000000")
 	ln, err := net.Listen("unix", name)

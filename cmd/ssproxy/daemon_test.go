@@ -93,6 +93,10 @@ func TestDaemonDebugAndJSON(t *testing.T) {
 		link := ssproxytest.MustDial(t, d.Address)
 		link.MustCreate(t, "x")
 		link.Close()
+		created := d.WaitLog(t, 5*time.Second, "link created")
+		if want := fmt.Sprintf("pid=%d", os.Getpid()); !strings.Contains(created, want) || !strings.Contains(created, fmt.Sprintf("uid=%d", os.Getuid())) {
+			t.Errorf("%v: link line %q lacks the peer credentials (%s)", flags, created, want)
+		}
 		l := d.WaitLog(t, 5*time.Second, "client closed the link")
 		var rec map[string]any
 		if err := json.Unmarshal([]byte(l), &rec); err != nil {
@@ -149,4 +153,25 @@ func TestDaemonSIGHUP(t *testing.T) {
 	if code, _ := d.Stop(t, syscall.SIGTERM, 5*time.Second); code != 0 {
 		t.Errorf("SIGTERM: exit %d", code)
 	}
+}
+
+// TestDaemonAllowList: with -allow-uid naming another user, our links are
+// refused (CREATE_RESULT failed) and logged at WARN with our credentials;
+// with our own uid they are accepted.
+func TestDaemonAllowList(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "p.json")
+	writeFile(t, file, rawPolicy(1, "x"))
+	other := fmt.Sprint(os.Getuid() + 1)
+	d := startDaemon(t, file, "-allow-uid", other)
+	d.WaitLog(t, time.Second, "ssproxy: limits", "allow=\"uids ["+other+"]")
+	link := ssproxytest.MustDial(t, d.Address)
+	if cr, err := link.Create("x", 5*time.Second); err != nil || cr.OK() {
+		t.Fatalf("peer outside the allow-list: %+v, %v", cr, err)
+	}
+	d.WaitLog(t, 5*time.Second, "level=WARN", "link refused", "not in the allow-list", fmt.Sprintf("uid=%d", os.Getuid()))
+	d.Stop(t, syscall.SIGTERM, 5*time.Second)
+
+	d = startDaemon(t, file, "-allow-uid", fmt.Sprint(os.Getuid()))
+	ssproxytest.MustDial(t, d.Address).MustCreate(t, "x")
+	d.Stop(t, syscall.SIGTERM, 5*time.Second)
 }

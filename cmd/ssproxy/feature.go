@@ -57,6 +57,8 @@ type daemon struct {
 	Logger *slog.Logger
 	// PolicyFile is the -policy argument.
 	PolicyFile string
+	// Listen is the -listen address.
+	Listen string
 
 	rt *ss.Runtime
 	mu sync.Mutex // serialises policy installs (SIGHUP, features)

@@ -133,7 +133,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	logger := lf.logger(stderr)
-	d := &daemon{Logger: logger, PolicyFile: *policyFile}
+	d := &daemon{Logger: logger, PolicyFile: *policyFile, Listen: *listen}
 
 	pol, diags, err := policy.ParseFile(*policyFile, policy.Options{})
 	if err != nil {

@@ -25,7 +25,10 @@ func TestMain(m *testing.M) {
 }
 
 func TestHelp(t *testing.T) {
-	flags := []string{"-policy", "-listen", "-log-level", "-log-format", "-v", "-shutdown-timeout"}
+	flags := []string{"-policy", "-listen", "-log-level", "-log-format", "-v", "-shutdown-timeout",
+		"-setup-timeout", "-max-links", "-max-links-per-uid", "-max-links-per-process", "-max-metadata",
+		"-max-metadata-bytes", "-control-rate", "-control-burst", "-max-queued-bytes", "-frame-timeout",
+		"-allow-uid", "-allow-gid"}
 	for _, arg := range []string{"-h", "-help", "--help"} {
 		var stdout, stderr bytes.Buffer
 		if code := run([]string{arg}, &stdout, &stderr); code != 0 {
@@ -64,6 +67,10 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"-policy", good, "-listen", "tcp:nohostport"}, "-listen: ss: proxy: bad address"},
 		{[]string{"-policy", good, "-shutdown-timeout", "0s"}, "-shutdown-timeout 0s: must be positive"},
 		{[]string{"-policy", good, "-shutdown-timeout", "soon"}, `invalid value "soon" for flag -shutdown-timeout`},
+		{[]string{"-policy", good, "-max-links", "0"}, "a limit of 0 would refuse everything"},
+		{[]string{"-policy", good, "-control-burst", "0"}, "-control-burst 0: must be at least 1"},
+		{[]string{"-policy", good, "-setup-timeout", "-1s"}, "-setup-timeout -1s: must be positive"},
+		{[]string{"-policy", good, "-allow-uid", "no-such-user-here"}, `"no-such-user-here" is neither a number nor a known name`},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := run(tc.args, &stdout, &stderr)
@@ -87,6 +94,13 @@ func TestStartupErrors(t *testing.T) {
 	stderr.Reset()
 	if code := run([]string{"-policy", bad}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "bad.json") {
 		t.Fatalf("bad policy: exit %d, %s", code, stderr.String())
+	}
+	good := filepath.Join(dir, "good.json")
+	os.WriteFile(good, []byte(`{"schema-version": 1, "s": [{"x": {"protocol": "raw", "endpoint": "127.0.0.1", "port": 1}}]}`), 0o600)
+	stderr.Reset()
+	if code := run([]string{"-policy", good, "-listen", "tcp:127.0.0.1:0", "-allow-uid", "0"}, &stdout, &stderr); code != 1 ||
+		!strings.Contains(stderr.String(), "-allow-uid/-allow-gid need a unix socket") {
+		t.Fatalf("allow-list on TCP: exit %d, %s", code, stderr.String())
 	}
 }
 

@@ -77,11 +77,14 @@ func (l *Link) Next(timeout time.Duration) (proxy.Message, error) {
 
 // Create sends STREAMTYPE for streamtype and returns the CREATE_RESULT.
 func (l *Link) Create(streamtype string, timeout time.Duration) (*proxy.CreateResult, error) {
-	if err := l.Send(&proxy.StreamType{Name: streamtype, PID: uint32(os.Getpid()), Credit: proxy.DefaultCredit}); err != nil {
-		return nil, err
-	}
+	// A refused link gets CREATE_RESULT failed at once and may be closed
+	// before STREAMTYPE is written: read the answer whatever the write did.
+	werr := l.Send(&proxy.StreamType{Name: streamtype, PID: uint32(os.Getpid()), Credit: proxy.DefaultCredit})
 	m, err := l.Next(timeout)
 	if err != nil {
+		if werr != nil {
+			return nil, werr
+		}
 		return nil, err
 	}
 	cr, ok := m.(*proxy.CreateResult)

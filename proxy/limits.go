@@ -1,0 +1,129 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Defaults of ServerLimits (docs/proxy.md, SECURITY.md).
+const (
+	DefaultMaxLinks           = 1024
+	DefaultMaxLinksPerUID     = 512
+	DefaultMaxLinksPerProcess = 256
+	DefaultMaxMetadata        = 64
+	DefaultMaxMetadataBytes   = 128 << 10
+	DefaultControlRate        = 100
+	DefaultControlBurst       = 20
+	DefaultMaxQueuedBytes     = 64 << 20
+	DefaultFrameTimeout       = 30 * time.Second
+)
+
+// ServerLimits bound what proxy clients, which are not trusted, can make a
+// Server hold or do. The zero value gives the defaults; a negative value
+// switches that limit off (AllowUIDs and AllowGIDs are off when empty).
+type ServerLimits struct {
+	// MaxLinks bounds the open links, those still waiting for STREAMTYPE
+	// included (default 1024). A connection over it gets CREATE_RESULT
+	// failed and is closed.
+	MaxLinks int
+	// MaxLinksPerUID bounds the open links of one peer user id (unix
+	// sockets, from SO_PEERCRED) or one remote IP address (TCP); default
+	// 512.
+	MaxLinksPerUID int
+	// MaxLinksPerProcess bounds the open links of one peer process id
+	// (unix sockets); default 256.
+	MaxLinksPerProcess int
+	// MaxMetadata bounds the distinct metadata names a client sets on its
+	// stream (default 64); one more closes the link.
+	MaxMetadata int
+	// MaxMetadataBytes bounds the bytes of metadata names and values a
+	// client's stream holds at once (default 128 KiB), and so the size of
+	// one value; more closes the link.
+	MaxMetadataBytes int
+	// ControlRate is how many control operations per second a link may
+	// apply to its onward stream (default 100), with bursts of
+	// ControlBurst (default 20). Control frames (ONWARD_CONNECT,
+	// TIMEOUT_UPDATE, PAYLOAD_LENGTH_HINT) beyond the rate are coalesced,
+	// not queued: the link keeps one pending connect request, the latest
+	// timeout and the latest length hint, applied when the rate allows, so
+	// a flood costs a few bytes per link whatever its size. An empty
+	// TX_PAYLOAD that carries flags costs one operation too (the link
+	// waits for it, without reading); one without flags is dropped.
+	ControlRate  float64
+	ControlBurst int
+	// MaxQueuedBytes bounds the sum over all links of the bytes each may
+	// queue (its streamtype's proxy_buflen towards the onward peer plus
+	// proxy_buflen_rxflow_on_above towards the client); default 64 MiB. A
+	// link that would take the sum over it is refused with CREATE_RESULT
+	// failed.
+	MaxQueuedBytes int64
+	// FrameTimeout bounds the time a frame may take to arrive once its
+	// first bytes have (default 30 s): a slower frame closes the link
+	// (slowloris). Time the proxy itself spends not reading (back-pressure)
+	// does not count.
+	FrameTimeout time.Duration
+	// AllowUIDs and AllowGIDs, when either is non-empty, admit only unix
+	// socket peers whose user id is in AllowUIDs or whose group id is in
+	// AllowGIDs; other peers, and every TCP peer (TCP has no
+	// credentials), get CREATE_RESULT failed.
+	AllowUIDs, AllowGIDs []uint32
+}
+
+// ErrLimits: a ServerLimits value is invalid.
+var ErrLimits = errors.New("ss: proxy: bad limits")
+
+// Check reports an invalid combination (a burst below 1 with a rate
+// set, for instance).
+func (lim ServerLimits) Check() error {
+	e := lim.effective()
+	if e.controlRate > 0 && e.controlBurst < 1 {
+		return fmt.Errorf("%w: ControlBurst %d: must be at least 1 when ControlRate is set", ErrLimits, lim.ControlBurst)
+	}
+	return nil
+}
+
+// effectiveLimits are the limits in force: 0 means no limit.
+type effectiveLimits struct {
+	maxLinks, perUID, perPID int
+	maxMD, maxMDBytes        int
+	controlRate              float64
+	controlBurst             int
+	maxQueued                int64
+	frameTimeout             time.Duration
+	allowUID, allowGID       map[uint32]bool
+}
+
+func pick[T int | int64 | float64 | time.Duration](v, def T) T {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
+}
+
+func (lim ServerLimits) effective() effectiveLimits {
+	e := effectiveLimits{
+		maxLinks:     pick(lim.MaxLinks, DefaultMaxLinks),
+		perUID:       pick(lim.MaxLinksPerUID, DefaultMaxLinksPerUID),
+		perPID:       pick(lim.MaxLinksPerProcess, DefaultMaxLinksPerProcess),
+		maxMD:        pick(lim.MaxMetadata, DefaultMaxMetadata),
+		maxMDBytes:   pick(lim.MaxMetadataBytes, DefaultMaxMetadataBytes),
+		controlRate:  pick(lim.ControlRate, DefaultControlRate),
+		controlBurst: pick(lim.ControlBurst, DefaultControlBurst),
+		maxQueued:    pick(lim.MaxQueuedBytes, DefaultMaxQueuedBytes),
+		frameTimeout: pick(lim.FrameTimeout, DefaultFrameTimeout),
+	}
+	if len(lim.AllowUIDs)+len(lim.AllowGIDs) > 0 {
+		e.allowUID, e.allowGID = map[uint32]bool{}, map[uint32]bool{}
+		for _, u := range lim.AllowUIDs {
+			e.allowUID[u] = true
+		}
+		for _, g := range lim.AllowGIDs {
+			e.allowGID[g] = true
+		}
+	}
+	return e
+}
