@@ -4,10 +4,12 @@ import "iter"
 
 // Events returns the stream's event channel: states and received payload
 // in the order they happened, CREATING first and DESTROYING last, after
-// which the channel is closed. Nothing is dropped: while the application
-// does not read, the stream stops reading from the network (received data
-// waiting for the application is bounded by Config.RxBuffer). Read it
-// until it is closed.
+// which the channel is closed. Nothing is dropped and nothing grows
+// without bound: while the application does not read, the stream stops
+// reading from the network (received data waiting for the application is
+// bounded by Config.RxBuffer) and, once StateBound states wait, starts no
+// new connection attempt until the application reads. Read it until it is
+// closed (Runtime.Close closes it anyway, discarding what was not read).
 func (s *Stream) Events() <-chan Event { return s.s.Events() }
 
 // All ranges over the stream's events until DESTROYING (inclusive). Breaking

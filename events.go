@@ -1,6 +1,9 @@
 package ss
 
-import "github.com/securestreams/ss/event"
+import (
+	"github.com/securestreams/ss/event"
+	"github.com/securestreams/ss/stream"
+)
 
 // State is an advisory stream state; the values are libwebsockets'.
 type State = event.State
@@ -55,3 +58,10 @@ const (
 	RideshareFlag = event.RideshareFlag
 	PerfJSON      = event.PerfJSON
 )
+
+// StateBound is how many undelivered state events a stream holds before it
+// stops making progress: no new connection attempt starts (a proxied
+// stream's link neither retries nor reads) until the application has read
+// half of them. States are never dropped; received payload is bounded by
+// Config.RxBuffer. See docs/stream-states.md.
+const StateBound = stream.StateBound

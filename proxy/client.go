@@ -43,6 +43,8 @@ type Local interface {
 	Connected() bool
 	Current() event.State
 	Rx(ctx context.Context, data []byte, flags event.Flags) error
+	// WaitRoom waits while the application's queue is full of states.
+	WaitRoom(ctx context.Context) error
 	TakeTx(dst []transport.Chunk) []transport.Chunk
 	NextTx(ctx context.Context, dst []transport.Chunk) ([]transport.Chunk, error)
 	ReleaseTx(chunks []transport.Chunk)
@@ -309,6 +311,9 @@ func (cs *ClientStream) run() {
 	dec := NewDecoder(nil, ProxyToClient, Limits{})
 	created := false
 	for cs.ctx.Err() == nil {
+		if cs.local.WaitRoom(cs.ctx) != nil {
+			return
+		}
 		dctx, cancel := context.WithTimeout(cs.ctx, cfg.CreateTimeout)
 		conn, err := cfg.DialContext(dctx, cs.c.network, cs.c.addr)
 		cancel()
@@ -657,6 +662,9 @@ func (cs *ClientStream) read(dec *Decoder) error {
 		}
 		switch m := msg.(type) {
 		case *ConnState:
+			if err := cs.local.WaitRoom(cs.ctx); err != nil {
+				return err
+			}
 			cs.onState(m.State, m.Ack)
 		case *RxPayload:
 			if m.Rideshare != rideshare {

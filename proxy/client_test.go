@@ -47,8 +47,10 @@ func (f *fakeLocal) State(st event.State, ack uint32, _ error) {
 	f.mu.Unlock()
 	f.stateCh <- st
 }
-func (f *fakeLocal) Connected() bool      { f.mu.Lock(); defer f.mu.Unlock(); return f.connected }
-func (f *fakeLocal) Current() event.State { f.mu.Lock(); defer f.mu.Unlock(); return f.cur }
+func (f *fakeLocal) Connected() bool                { f.mu.Lock(); defer f.mu.Unlock(); return f.connected }
+func (f *fakeLocal) Current() event.State           { f.mu.Lock(); defer f.mu.Unlock(); return f.cur }
+func (f *fakeLocal) WaitRoom(context.Context) error { return nil }
+
 func (f *fakeLocal) Rx(ctx context.Context, data []byte, flags event.Flags) error {
 	f.mu.Lock()
 	f.rx = append(f.rx, data)

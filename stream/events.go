@@ -10,6 +10,14 @@ import (
 // its payload, so that zero-length chunks are bounded too.
 const rxOverhead = 64
 
+// StateBound is how many undelivered state events a stream's queue holds
+// before the stream stops making progress: the actor starts no new attempt
+// (and a proxied stream's link neither retries nor reads) until the
+// application has read the queue down to StateBound/2. States are never
+// dropped; the queue can exceed the bound only by the states of the attempt
+// already running (docs/stream-states.md).
+const StateBound = 64
+
 // The event queue: a FIFO guarded by Stream.mu, drained into the user's
 // channel by a pump goroutine that runs only while the FIFO is non-empty.
 // States are never refused; payload waits for room (receive backpressure).
@@ -25,6 +33,11 @@ type eventQueue struct {
 	hold      bool // the stream is being created: queue, do not deliver yet
 	final     bool // DESTROYING queued
 	abandoned bool // Close gave up: drop everything, close the channel
+	states    int  // state events queued, not yet delivered
+	// tellRoom: the actor parked because states reached StateBound; the
+	// pump tells it (msgGate) once they fall below StateBound/2.
+	tellRoom bool
+	room     chan struct{} // closed likewise, for Remote.WaitRoom
 }
 
 // pushLocked delivers ev at once if the reader is waiting, else queues it
@@ -58,6 +71,9 @@ func (s *Stream) pushLocked(ev event.Event) (queued bool) {
 		}
 	}
 	q.items = append(q.items, ev)
+	if ev.Kind == event.StateEvent {
+		q.states++
+	}
 	if !q.pumping && !q.hold {
 		q.pumping = true
 		s.h.wg.Add(1)
@@ -148,8 +164,25 @@ func (s *Stream) pump() {
 	q := &s.q
 	release := 0
 	budget := s.rxBudget()
+	stateDone := false
 	for {
 		s.mu.Lock()
+		wake := false
+		if stateDone {
+			stateDone = false
+			q.states--
+			if q.states < StateBound/2 {
+				wake = q.tellRoom
+				q.tellRoom = false
+				q.wakeRoomLocked()
+			}
+		}
+		if wake {
+			// Tell the actor outside the lock (tell takes it).
+			s.mu.Unlock()
+			s.tell(msgGate{})
+			s.mu.Lock()
+		}
 		if release > 0 {
 			q.rxBytes -= release
 			release = 0
@@ -180,6 +213,8 @@ func (s *Stream) pump() {
 			s.mu.Lock()
 			q.abandoned = true
 			q.items, q.head = nil, 0
+			q.states = 0
+			q.wakeRoomLocked()
 			q.pumping = false
 			if q.space != nil {
 				close(q.space)
@@ -195,13 +230,37 @@ func (s *Stream) pump() {
 			release = len(ev.Payload) + rxOverhead
 			continue
 		}
+		stateDone = true
 		if ev.State == event.Destroying {
 			close(q.ch)
 			s.mu.Lock()
 			q.pumping = false
 			q.items, q.head = nil, 0
+			q.states = 0
+			q.wakeRoomLocked()
 			s.mu.Unlock()
 			return
 		}
 	}
+}
+
+// wakeRoomLocked releases Remote.WaitRoom callers. s.mu is held.
+func (q *eventQueue) wakeRoomLocked() {
+	if q.room != nil {
+		close(q.room)
+		q.room = nil
+	}
+}
+
+// eventsFull reports whether StateBound states wait for the application;
+// when they do, the pump will tell the actor (msgGate) once the
+// application has read them down to StateBound/2.
+func (s *Stream) eventsFull() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	full := s.q.states >= StateBound && !s.q.final && !s.q.abandoned
+	if full {
+		s.q.tellRoom = true
+	}
+	return full
 }

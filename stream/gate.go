@@ -47,6 +47,15 @@ func (s *Stream) unwatchGates() {
 // notifies (onGate). Every client attempt goes through here (first,
 // retry, Connect, tx-triggered); accepted streams have no gates.
 func (s *Stream) attempt(poll bool) {
+	if s.eventsFull() {
+		// The application is not reading: no new attempt (and no new
+		// states) until it does (docs/stream-states.md).
+		if s.a.phase != gated {
+			s.a.phase = gated
+			s.a.gatePoll = poll
+		}
+		return
+	}
 	for _, g := range s.gates {
 		open, st, err := g.Check()
 		if open {

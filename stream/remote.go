@@ -198,6 +198,33 @@ func (r *Remote) State(st event.State, ack uint32, err error) {
 	s.mu.Unlock()
 }
 
+// WaitRoom waits while StateBound states wait for the application (or
+// until ctx is done, returning its error). A driver calls it before
+// anything that produces states without the application asking (a link
+// retry, reading the next frame), so that a stream nobody reads stops
+// making progress instead of growing its queue.
+func (r *Remote) WaitRoom(ctx context.Context) error {
+	s := r.s
+	for {
+		s.mu.Lock()
+		q := &s.q
+		if q.states < StateBound || q.final || q.abandoned {
+			s.mu.Unlock()
+			return nil
+		}
+		if q.room == nil {
+			q.room = make(chan struct{})
+		}
+		room := q.room
+		s.mu.Unlock()
+		select {
+		case <-room:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 // Connected reports whether CONNECTED was delivered and the connection has
 // not been reported ended.
 func (r *Remote) Connected() bool {
