@@ -43,3 +43,34 @@ var serverProtocols = map[policy.Protocol]func(env *transport.Env) transport.Ser
 var txFraming = map[policy.Protocol]func(open bool, flags event.Flags) error{
 	policy.WS: ws.CheckFraming,
 }
+
+// metadataChecks holds, per client protocol, the check a stream applies to
+// every metadata value the application sets (Create's WithMetadata and
+// SetMetadata): the protocol's wire rules for header values, URL
+// substitutions and topics (docs/security-validation.md). A refused value is
+// not stored and the call returns a *ValueError naming the item. Each
+// transport package adds ONE line with its CheckMetadata; the transports
+// check again when they build a request.
+var metadataChecks = map[policy.Protocol]func(st *policy.Streamtype, name, value string) error{
+	policy.H1: httpc.CheckMetadata,
+	policy.H2: httpc.CheckMetadata,
+	policy.H3: httpc.CheckMetadata,
+	policy.WS: ws.CheckMetadata,
+}
+
+// serverMetadataChecks is metadataChecks for accepted server streams (the
+// values become response headers).
+var serverMetadataChecks = map[policy.Protocol]func(st *policy.Streamtype, name, value string) error{
+	policy.H1: httpserver.CheckMetadata,
+	policy.H2: httpserver.CheckMetadata,
+}
+
+// metadataCheck binds the check registered for st's protocol in checks to
+// st, nil when none is registered.
+func metadataCheck(checks map[policy.Protocol]func(*policy.Streamtype, string, string) error, st *policy.Streamtype) func(name, value string) error {
+	f := checks[st.Protocol]
+	if f == nil {
+		return nil
+	}
+	return func(name, value string) error { return f(st, name, value) }
+}

@@ -151,6 +151,11 @@ func (p *proxied) setMetadata(name, value string) error {
 	if p.local && p.st.MetadataIndex(name) < 0 && !(p.st.DirectProtoStr && len(name) > 1 && name[len(name)-1] == ':') {
 		return &stream.MetadataError{Name: name, Streamtype: p.st.Name}
 	}
+	if check := metadataCheck(metadataChecks, p.st); p.local && check != nil {
+		if err := check(name, value); err != nil {
+			return err // the proxy would refuse it too
+		}
+	}
 	return p.cs.SetMetadata(name, value)
 }
 

@@ -88,7 +88,8 @@ func (srv *Server) accept(conn transport.ServerConn) {
 		reject(conn, srv.st)
 		return
 	}
-	cfg := stream.Config{Policy: srv.pol, Type: srv.st, Conn: conn, OnEnd: srv.ended}
+	cfg := stream.Config{Policy: srv.pol, Type: srv.st, Conn: conn, OnEnd: srv.ended,
+		CheckMetadata: metadataCheck(serverMetadataChecks, srv.st)}
 	if srv.st.WSSubprotocol != "" {
 		// A websocket upgrade makes the stream follow the ws tx rules.
 		cfg.UpgradeFraming = txFraming[policy.WS]

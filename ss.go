@@ -195,7 +195,7 @@ func (rt *Runtime) clientConfig(ctx context.Context, streamtype string, opts []O
 		return stream.Config{}, err
 	}
 	cfg := stream.Config{Policy: pol, Type: st, Protocol: proto, Metadata: o.metadata, Framing: txFraming[st.Protocol],
-		Gates: rt.gatesFor(st)}
+		Gates: rt.gatesFor(st), CheckMetadata: metadataCheck(metadataChecks, st)}
 	if err := rt.checkCompatible(cfg); err != nil {
 		return stream.Config{}, err
 	}

@@ -226,6 +226,16 @@ func encodeStreamtype(st *Streamtype) *node {
 					}
 					o.set(k.name, arr)
 				}
+			case kidURLPreencoded:
+				arr := arrNode()
+				for _, m := range st.Metadata {
+					if m.PreEncoded {
+						arr.elems = append(arr.elems, strNode(m.Name))
+					}
+				}
+				if len(arr.elems) > 0 {
+					o.set(k.name, arr)
+				}
 			case kidRespMap:
 				if len(st.HTTPRespMap) > 0 {
 					arr := arrNode()

@@ -144,6 +144,9 @@ var keyCases = []keyCase{
 	{"mqtt_birth_qos", bMQTT + `"mqtt_birth_qos": 2`, "MQTTBirthQoS", uint8(2)},
 	{"mqtt_birth_retain", bMQTT + `"mqtt_birth_retain": true`, "MQTTBirthRetain", true},
 	{"aws_iot", bMQTT + `"aws_iot": true`, "AWSIoT", true},
+	{"ws_max_rx_message", bWS + `"ws_max_rx_message": 1048576`, "WSMaxRxMessage", uint32(1048576)},
+	{"url_preencoded", bH1 + `"http_url": "/${p}/${q}", "metadata": [{"p": "", "q": ""}], "url_preencoded": ["p"]`, "Metadata", []*MetadataItem{
+		{Name: "p", Index: 0, PreEncoded: true}, {Name: "q", Index: 1}}},
 }
 
 func init() {

@@ -196,6 +196,10 @@ func (d *decoder) resolveStreamtype(b *stBuild) {
 		}
 	}
 
+	if has(kidURLPreencoded) {
+		d.urlPreencoded(b)
+	}
+
 	// Templates (policy.md §6).
 	for id := range stKeys {
 		k := &stKeys[id]
@@ -482,5 +486,30 @@ func (d *decoder) checkMQTTShared() {
 				d.nameWarn(b, CodeMQTTSharedMismatch, msg)
 			}
 		}
+	}
+}
+
+// urlPreencoded applies url_preencoded: an array of declared metadata names
+// whose values are substituted into endpoint and http_url verbatim
+// (docs/security-validation.md).
+func (d *decoder) urlPreencoded(b *stBuild) {
+	st, km := b.st, b.keys[kidURLPreencoded]
+	kp := b.keyPath(kidURLPreencoded)
+	if km.val.kind != nArray {
+		d.errAt(CodeType, kp, km.val, "expected an array of metadata names, found "+km.val.describe())
+		return
+	}
+	for i, e := range km.val.elems {
+		ep := d.index(kp, i)
+		name, ok := d.str(e, ep)
+		if !ok {
+			continue
+		}
+		j := st.MetadataIndex(name)
+		if j < 0 {
+			d.errAt(CodeUndeclaredMetadata, ep, e, "url_preencoded names metadata "+q(name)+" that the streamtype does not declare")
+			continue
+		}
+		st.Metadata[j].PreEncoded = true
 	}
 }

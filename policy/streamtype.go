@@ -115,6 +115,7 @@ const (
 	kidMQTTBirthMessage
 	kidMQTTBirthQoS
 	kidMQTTBirthRetain
+	kidURLPreencoded
 	kidFirstPlain // keys after this need no special treatment by id
 )
 
@@ -217,6 +218,7 @@ var stKeys = []stKey{
 	kidMQTTBirthMessage:  tk("mqtt_birth_message", aMQTT, func(s *Streamtype) *string { return &s.MQTTBirthMessage }, func(s *Streamtype) **Template { return &s.MQTTBirthMessageTmpl }),
 	kidMQTTBirthQoS:      uk("mqtt_birth_qos", 0, 2, aMQTT, func(s *Streamtype) any { return &s.MQTTBirthQoS }),
 	kidMQTTBirthRetain:   bk("mqtt_birth_retain", aMQTT, func(s *Streamtype) *bool { return &s.MQTTBirthRetain }),
+	kidURLPreencoded:     {name: "url_preencoded", kind: kSpecial, applies: aHTTPC | aWSC},
 
 	// Keys with no special treatment.
 	bk("opportunistic", aClients, func(s *Streamtype) *bool { return &s.Opportunistic }),
@@ -254,6 +256,7 @@ var stKeys = []stKey{
 	uk("mqtt_qos", 0, 2, aMQTT, func(s *Streamtype) any { return &s.MQTTQoS }),
 	bk("mqtt_retain", aMQTT, func(s *Streamtype) *bool { return &s.MQTTRetain }),
 	bk("aws_iot", aMQTT, func(s *Streamtype) *bool { return &s.AWSIoT }),
+	uk("ws_max_rx_message", 0, math.MaxUint32, aWSC|aH1S|aH2S, func(s *Streamtype) any { return &s.WSMaxRxMessage }),
 }
 
 var (

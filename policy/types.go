@@ -152,6 +152,10 @@ type MetadataItem struct {
 	Header    string // as written (compare case-insensitively)
 	HeaderRaw string
 	Index     int // position in Streamtype.Metadata (declaration order)
+	// PreEncoded is set when the streamtype's url_preencoded key names the
+	// item: its values are substituted into endpoint and http_url paths and
+	// queries verbatim (checked, not percent-encoded).
+	PreEncoded bool
 }
 
 // RespMapEntry maps one HTTP status to a user state (policy.md §4.9).
@@ -255,6 +259,10 @@ type Streamtype struct {
 	WSSubprotocol     string
 	WSBinary          bool
 	WSPrioritizeReads bool
+	// WSMaxRxMessage is the largest ws message accepted from the peer, in
+	// bytes (0: the transport's default, 16 MiB); a larger one closes the
+	// connection with 1009 (docs/security-validation.md).
+	WSMaxRxMessage uint32
 
 	// MQTT keys (policy.md §4.11).
 	MQTTTopic            string

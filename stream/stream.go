@@ -36,6 +36,11 @@ type Config struct {
 	// SERVER_UPGRADE (its connection now carries ws frames, streams.md
 	// §10.2).
 	UpgradeFraming func(open bool, flags event.Flags) error
+	// CheckMetadata, when set, checks every value the application sets
+	// (Config.Metadata and SetMetadata) before it is stored: the protocol's
+	// wire rules (docs/security-validation.md). A refused value is not
+	// stored and SetMetadata returns the error.
+	CheckMetadata func(name, value string) error
 	// TxBudget and RxBudget, when > 0, replace the Host's budgets for this
 	// stream (the SS proxy sizes them from the streamtype's proxy_buflen).
 	TxBudget, RxBudget int
@@ -64,6 +69,7 @@ type Stream struct {
 
 	upgradeFraming func(open bool, flags event.Flags) error // Config.UpgradeFraming
 	gates          []Gate                                   // Config.Gates
+	checkMD        func(name, value string) error           // Config.CheckMetadata
 
 	mu          sync.Mutex // guards the fields below
 	cur         event.State
@@ -102,6 +108,7 @@ func prepare(h *Host, cfg Config) (*Stream, error) {
 	s.tx.framing = cfg.Framing
 	s.upgradeFraming = cfg.UpgradeFraming
 	s.gates = cfg.Gates
+	s.checkMD = cfg.CheckMetadata
 	s.q.ch = make(chan event.Event)
 	s.q.hold = true
 	if n := len(s.st.Metadata); n > 0 {
@@ -404,6 +411,11 @@ func (s *Stream) destroyAsync() {
 // header sent with requests or responses).
 func (s *Stream) SetMetadata(name, value string) error {
 	i := s.st.MetadataIndex(name)
+	if s.checkMD != nil {
+		if err := s.checkMD(name, value); err != nil {
+			return err
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ended {

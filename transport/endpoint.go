@@ -42,16 +42,25 @@ func (e *Endpoint) HostPort() string {
 }
 
 // ResolveEndpoint substitutes metadata into the streamtype's endpoint and
-// http_url and resolves the endpoint form of streams.md §11.1.
+// http_url and resolves the endpoint form of streams.md §11.1. Values
+// substituted into a path or query are percent-encoded unless their item
+// is url_preencoded; values that cannot be used where they land fail with
+// a *ValueError naming the item (docs/security-validation.md).
 func ResolveEndpoint(a *Attempt) (*Endpoint, error) {
 	st := a.Type
 	raw := st.Endpoint
-	if st.EndpointTmpl != nil {
-		raw = st.EndpointTmpl.Expand(a.Value)
+	if st.EndpointTmpl.HasSubstitutions() {
+		var err error
+		if raw, err = expandURL(st.EndpointTmpl, st, a.Value, true, "endpoint"); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrEndpoint, err)
+		}
 	}
 	httpURL := st.HTTPURL
-	if st.HTTPURLTmpl != nil {
-		httpURL = st.HTTPURLTmpl.Expand(a.Value)
+	if st.HTTPURLTmpl.HasSubstitutions() {
+		var err error
+		if httpURL, err = expandURL(st.HTTPURLTmpl, st, a.Value, false, "http_url"); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrEndpoint, err)
+		}
 	}
 	return resolve(raw, int(st.Port), st.TLS || st.Protocol == policy.H3, httpURL)
 }
@@ -134,6 +143,9 @@ func resolve(raw string, policyPort int, policyTLS bool, httpURL string) (*Endpo
 	}
 	if e.Port == 0 {
 		return nil, fmt.Errorf("%w: %q: no port", ErrEndpoint, raw)
+	}
+	if err := CheckHost(e.Host); err != nil {
+		return nil, fmt.Errorf("%w: %q: %w", ErrEndpoint, raw, err)
 	}
 	e.Address = net.JoinHostPort(e.Host, strconv.Itoa(e.Port))
 	e.ServerName = e.Host

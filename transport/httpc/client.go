@@ -304,6 +304,9 @@ func causeOf(rctx context.Context, err error) error {
 }
 
 func (r *run) exchange(ctx context.Context, req *outRequest) (*exchange, error) {
+	if err := req.validate(); err != nil {
+		return nil, err
+	}
 	switch r.c.proto {
 	case policy.H2:
 		return r.exchangeH2(ctx, req)

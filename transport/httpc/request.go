@@ -17,6 +17,7 @@ import (
 // header is one request header, name as it will be written on h1.
 type header struct {
 	name, value string
+	item        string // the metadata item the value came from, "" for none
 }
 
 // outRequest is one HTTP request as the policy describes it, independent of
@@ -144,23 +145,23 @@ func (r *run) buildHeaders(ctx context.Context, req *outRequest) error {
 		} else {
 			v += string(tok)
 		}
-		hs = append(hs, header{trimColon(st.HTTPAuthHeader), v})
+		hs = append(hs, header{name: trimColon(st.HTTPAuthHeader), value: v})
 	}
 	if st.HTTPDSNHeader != "" {
-		hs = append(hs, header{trimColon(st.HTTPDSNHeader), env.Device.Serial})
+		hs = append(hs, header{name: trimColon(st.HTTPDSNHeader), value: env.Device.Serial})
 	}
 	if st.HTTPFWVHeader != "" {
-		hs = append(hs, header{trimColon(st.HTTPFWVHeader), env.Device.FirmwareVersion})
+		hs = append(hs, header{name: trimColon(st.HTTPFWVHeader), value: env.Device.FirmwareVersion})
 	}
 	if st.HTTPDevtypeHeader != "" {
-		hs = append(hs, header{trimColon(st.HTTPDevtypeHeader), env.Device.Type})
+		hs = append(hs, header{name: trimColon(st.HTTPDevtypeHeader), value: env.Device.Type})
 	}
 	framing := req.body != nil && req.body.contentType != ""
 	for i, m := range st.Metadata {
 		if m.Header == "" || i >= len(a.Metadata) || !a.Metadata[i].Set || skipMapped(m.Header, framing) {
 			continue
 		}
-		hs = append(hs, header{m.Header, a.Metadata[i].Value})
+		hs = append(hs, header{name: m.Header, value: a.Metadata[i].Value, item: m.Name})
 	}
 	if st.DirectProtoStr && len(a.Extra) > 0 {
 		names := make([]string, 0, len(a.Extra))
@@ -173,7 +174,7 @@ func (r *run) buildHeaders(ctx context.Context, req *outRequest) error {
 			if n == "" || skipMapped(n, framing) {
 				continue
 			}
-			hs = append(hs, header{n, a.Extra[k]})
+			hs = append(hs, header{name: n, value: a.Extra[k], item: k})
 		}
 	}
 	if st.HTTPCookies && env.Cookies != nil {
@@ -188,7 +189,7 @@ func (r *run) buildHeaders(ctx context.Context, req *outRequest) error {
 				b.WriteByte('=')
 				b.WriteString(c.Value)
 			}
-			hs = append(hs, header{"Cookie", b.String()})
+			hs = append(hs, header{name: "Cookie", value: b.String()})
 		}
 	}
 	req.headers = hs

@@ -17,8 +17,8 @@ func (r *run) signV4(ctx context.Context, req *outRequest) error {
 		return err
 	}
 	if tok != "" {
-		req.headers = append(req.headers, header{"x-amz-security-token", tok})
+		req.headers = append(req.headers, header{name: "x-amz-security-token", value: tok})
 	}
-	req.headers = append(req.headers, header{"Authorization", auth})
+	req.headers = append(req.headers, header{name: "Authorization", value: auth})
 	return nil
 }

@@ -2,6 +2,7 @@ package httpserver
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -92,8 +93,10 @@ func (s *session) respond(ctx context.Context, w http.ResponseWriter, r *http.Re
 	h := w.Header()
 	// Only the application's headers: keep net/http from sniffing a type.
 	h["Content-Type"] = nil
+	var bad error
 	for i, item := range st.Metadata {
 		if item.Header != "" && i < len(resp.Metadata) && resp.Metadata[i].Set {
+			bad = cmp.Or(bad, checkResponseHeader(item.Name, item.Header, resp.Metadata[i].Value))
 			addHeader(h, item.Header, resp.Metadata[i].Value)
 		}
 	}
@@ -105,9 +108,18 @@ func (s *session) respond(ctx context.Context, w http.ResponseWriter, r *http.Re
 		sort.Strings(names)
 		for _, name := range names {
 			if hn := strings.TrimSuffix(name, ":"); hn != "" {
+				bad = cmp.Or(bad, checkResponseHeader(name, hn, resp.Extra[name]))
 				addHeader(h, hn, resp.Extra[name])
 			}
 		}
+	}
+	if bad != nil {
+		// SetMetadata refuses such values; this is the last line: no
+		// application header goes out, the response is a 500.
+		s.sink.Logger().Warn("httpserver: response header refused, sending 500", "stream", s.a.StreamID, "err", bad)
+		clear(h)
+		h["Content-Type"] = nil
+		status = http.StatusInternalServerError
 	}
 	length := int64(-1)
 	if ch.Flags&event.SOM != 0 {

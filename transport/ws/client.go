@@ -115,6 +115,10 @@ func dial(ctx context.Context, a *transport.Attempt, sink transport.Sink, t *tra
 		}
 	}
 
+	if err := checkHandshake(st, ep.Path, hdr); err != nil {
+		return nil, err
+	}
+
 	// gorilla blocks in the handshake until the conn deadline (set from the
 	// ctx deadline); cancellation must also unblock it.
 	var stopCancel func() bool

@@ -36,6 +36,13 @@ const (
 	// rxInitial is the first size of the per-connection read buffer, which
 	// grows (doubling) up to RxChunkSize as larger messages arrive.
 	rxInitial = 4 << 10
+	// DefaultMaxRxMessage is the largest message accepted from the peer
+	// when the streamtype sets no ws_max_rx_message: a larger one ends the
+	// connection with close code 1009 (message too big) and an error
+	// wrapping ErrConnLost (docs/security-validation.md). Messages are
+	// delivered in chunks as they arrive, so the limit bounds how long a
+	// peer can keep one message open, not the memory held.
+	DefaultMaxRxMessage = 16 << 20
 	// controlWait is the write deadline of control frames (pong, ping, close)
 	// and how long RunConn waits to send its close frame.
 	controlWait = time.Second
@@ -97,6 +104,11 @@ func RunConn(ctx context.Context, c *websocket.Conn, a *transport.Attempt, sink 
 		writeDone: make(chan error, 1),
 		confirmed: make(chan struct{}, 1),
 	}
+	limit := int64(DefaultMaxRxMessage)
+	if a.Type != nil && a.Type.WSMaxRxMessage > 0 {
+		limit = int64(a.Type.WSMaxRxMessage)
+	}
+	c.SetReadLimit(limit)
 	return p.run(ctx)
 }
 
