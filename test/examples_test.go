@@ -14,7 +14,7 @@ import (
 // exampleRuns says, for every program under examples/, what a successful run
 // prints on stdout. examples/quickstart has its own tests next to it.
 var exampleRuns = map[string][]string{
-	"http-get":       {"hello from /hello", "content-type: text/plain"},
+	"http-get":       {"hello from /greetings/hello", "content-type: text/plain"},
 	"http-post":      {"received 5 bytes \"hello\", Content-Length 5", "received 11 bytes \"hello world\", Content-Length 11, chunked false", "received 13 bytes \"one two three\", Content-Length -1, chunked true"},
 	"ws-client":      {"message: echo /chat/lobby: hello", "message: echo /chat/lobby: two fragments"},
 	"mqtt-pubsub":    {"reading 2 acknowledged", "display: 21.5\ndisplay: 21.7", "broker connections: 1"},

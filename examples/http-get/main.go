@@ -64,7 +64,7 @@ func run(ctx context.Context) error {
 	}
 	defer rt.Close(ctx)
 
-	s, err := rt.Create(ctx, "get", ss.WithMetadata("path", "/hello"))
+	s, err := rt.Create(ctx, "get", ss.WithMetadata("name", "hello"))
 	if err != nil {
 		return err
 	}
