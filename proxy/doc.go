@@ -85,6 +85,21 @@
 // (default half of on_above). The queue never exceeds on_above plus one
 // onward event; Server.QueueHighWater reports its largest size.
 //
+// # Limits
+//
+// Proxy clients are not trusted (SECURITY.md). [Server.Limits]
+// ([ServerLimits], zero value: the defaults) bounds the links in total, per
+// peer uid and per peer process (credentials from SO_PEERCRED, logged with
+// each link), the metadata a client sets, the bytes all links together may
+// queue, the time a frame may take to arrive, and who may connect
+// (AllowUIDs, AllowGIDs). A connection over a limit gets CREATE_RESULT
+// failed at once and is closed ([Server.Refused] counts them). Control
+// frames are coalesced rather than queued: a link applies at most
+// ControlRate control operations per second to its onward stream and keeps
+// one pending connect, the latest timeout and the latest length hint for
+// the rest (control.go), so no client can grow the onward stream actor's
+// mailbox. docs/proxy.md lists every limit with its default.
+//
 // # Tx credit
 //
 // Credit is advisory (§7.1) and only h2/h3 onward streams could produce or

@@ -8,14 +8,14 @@ import (
 
 // Defaults of ServerLimits (docs/proxy.md, SECURITY.md).
 const (
-	DefaultMaxLinks           = 1024
-	DefaultMaxLinksPerUID     = 512
-	DefaultMaxLinksPerProcess = 256
+	DefaultMaxLinks           = 4096
+	DefaultMaxLinksPerUID     = 2048
+	DefaultMaxLinksPerProcess = 1024
 	DefaultMaxMetadata        = 64
-	DefaultMaxMetadataBytes   = 128 << 10
+	DefaultMaxMetadataBytes   = 64 << 10
 	DefaultControlRate        = 100
 	DefaultControlBurst       = 20
-	DefaultMaxQueuedBytes     = 64 << 20
+	DefaultMaxQueuedBytes     = 256 << 20
 	DefaultFrameTimeout       = 30 * time.Second
 )
 
@@ -24,21 +24,22 @@ const (
 // switches that limit off (AllowUIDs and AllowGIDs are off when empty).
 type ServerLimits struct {
 	// MaxLinks bounds the open links, those still waiting for STREAMTYPE
-	// included (default 1024). A connection over it gets CREATE_RESULT
+	// included (default 4096). A connection over it gets CREATE_RESULT
 	// failed and is closed.
 	MaxLinks int
 	// MaxLinksPerUID bounds the open links of one peer user id (unix
 	// sockets, from SO_PEERCRED) or one remote IP address (TCP); default
-	// 512.
+	// 2048.
 	MaxLinksPerUID int
 	// MaxLinksPerProcess bounds the open links of one peer process id
-	// (unix sockets); default 256.
+	// (unix sockets); default 1024 (one process may run 1000 proxied
+	// streams).
 	MaxLinksPerProcess int
 	// MaxMetadata bounds the distinct metadata names a client sets on its
 	// stream (default 64); one more closes the link.
 	MaxMetadata int
 	// MaxMetadataBytes bounds the bytes of metadata names and values a
-	// client's stream holds at once (default 128 KiB), and so the size of
+	// client's stream holds at once (default 64 KiB), and so the size of
 	// one value; more closes the link.
 	MaxMetadataBytes int
 	// ControlRate is how many control operations per second a link may
@@ -54,7 +55,8 @@ type ServerLimits struct {
 	ControlBurst int
 	// MaxQueuedBytes bounds the sum over all links of the bytes each may
 	// queue (its streamtype's proxy_buflen towards the onward peer plus
-	// proxy_buflen_rxflow_on_above towards the client); default 64 MiB. A
+	// proxy_buflen_rxflow_on_above towards the client); default 256 MiB
+	// (4096 links of the default 32 KiB + 32 KiB). A
 	// link that would take the sum over it is refused with CREATE_RESULT
 	// failed.
 	MaxQueuedBytes int64

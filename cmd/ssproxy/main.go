@@ -6,7 +6,8 @@
 //	ssproxy -policy FILE [-listen unix:@proxy.ss.lws|unix:/path|tcp:127.0.0.1:PORT]
 //	        [-log-level debug|info|warn|error] [-log-format text|json] [limits…]
 //
-// Run ssproxy -help for every flag. The default address is the Linux
+// Run ssproxy -help for every flag; docs/proxy.md explains them, the
+// limits (limits.go) and their defaults. The default address is the Linux
 // abstract socket @proxy.ss.lws, as libwebsockets uses; an abstract socket
 // has no file permissions, so any local user can connect to it (restrict
 // with -allow-uid / -allow-gid, or listen on a filesystem socket).

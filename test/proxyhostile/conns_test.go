@@ -13,13 +13,13 @@ import (
 )
 
 // TestThousandsOfConnections: another local process opens 3000 links, a
-// third one 400 more. The per-process limit (256) and the per-uid limit
-// (512, which the test's own link counts against too) admit exactly that
+// third one 400 more. The per-process limit (256 here) and the per-uid
+// limit (512 here; the test's own link counts against it too) admit exactly that
 // many and refuse the rest with CREATE_RESULT failed; the proxy stays under
 // its memory bound, the well-behaved client keeps working, and SIGTERM with
 // 500 links open stops it within 2 s.
 func TestThousandsOfConnections(t *testing.T) {
-	d := startProxy(t)
+	d := startProxy(t, "-max-links-per-process", "256", "-max-links-per-uid", "512")
 	good := echoLink(t, d.Address)
 	rss := watchRSS(d.Cmd.Process.Pid)
 	pr := startProbe(good)
@@ -168,5 +168,22 @@ func TestSlowloris(t *testing.T) {
 	d.WaitLog(t, time.Second, "frame not complete within 2s")
 	pr.finish(t, 5)
 	rss.finish(t)
+	stopInTime(t, d)
+}
+
+// TestDefaultLimitsAdmit1000: with the default limits one process can run
+// 1000 proxied streams (the project's performance target), and the proxy
+// stays under its memory bound with them open.
+func TestDefaultLimitsAdmit1000(t *testing.T) {
+	d := startProxy(t)
+	c := startChild(t, "conns", d.Address, "1000")
+	if got, want := c.line(t), "created=1000 refused=0 failed=0"; got != want {
+		t.Errorf("1000 links from one process with the default limits: %s, want %s", got, want)
+	}
+	if rss, err := d.RSS(); err != nil || rss >= rssBound {
+		t.Errorf("RSS with 1000 links: %d MB (%v), want < %d MB", rss>>20, err, rssBound>>20)
+	} else {
+		t.Logf("RSS with 1000 links open: %.1f MB", float64(rss)/(1<<20))
+	}
 	stopInTime(t, d)
 }
