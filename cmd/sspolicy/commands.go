@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -10,22 +11,58 @@ import (
 	"github.com/securestreams/ss/policy"
 )
 
-// newFlags returns a flag set that reports to stderr and never exits.
-func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+// cmdFlags is a command's flag set with its help text.
+type cmdFlags struct {
+	*flag.FlagSet
+	cmd            *command
+	stdout, stderr io.Writer
+	status         int // exit status when parsing stops (0 after -h, 2 after a usage error)
+}
+
+// newFlags returns the flag set of command name; it never exits the process.
+func newFlags(name string, stdout, stderr io.Writer) *cmdFlags {
 	fs := flag.NewFlagSet("sspolicy "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	return fs
+	fs.SetOutput(io.Discard) // errors are reported by parseArgs
+	return &cmdFlags{FlagSet: fs, cmd: lookup(name), stdout: stdout, stderr: stderr}
+}
+
+// help writes the command's usage, description and flags.
+func (f *cmdFlags) help(w io.Writer) {
+	fmt.Fprintf(w, "usage: sspolicy %s %s\n\n%s\n", f.cmd.name, f.cmd.synopsis, f.cmd.detail)
+	n := 0
+	f.VisitAll(func(*flag.Flag) { n++ })
+	if n > 0 {
+		fmt.Fprint(w, "\nFlags:\n")
+		f.SetOutput(w)
+		f.PrintDefaults()
+		f.SetOutput(io.Discard)
+	}
+}
+
+// usageError reports wrong usage of the command and returns 2.
+func (f *cmdFlags) usageError(format string, args ...any) int {
+	fmt.Fprintf(f.stderr, "sspolicy %s: %s\nusage: sspolicy %s %s (sspolicy %s -h for help)\n",
+		f.cmd.name, fmt.Sprintf(format, args...), f.cmd.name, f.cmd.synopsis, f.cmd.name)
+	return 2
 }
 
 // parseArgs parses flags that may appear before, between or after the
-// positional arguments, and returns the positional arguments.
-func parseArgs(fs *flag.FlagSet, args []string) ([]string, bool) {
+// positional arguments, and returns the positional arguments. On -h it
+// prints the help to stdout; on a bad flag it says what was wrong; both end
+// the command with f.status.
+func parseArgs(f *cmdFlags, args []string) ([]string, bool) {
 	var pos []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := f.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				f.help(f.stdout)
+				f.status = 0
+			} else {
+				f.status = f.usageError("%v", err)
+			}
 			return nil, false
 		}
-		args = fs.Args()
+		args = f.Args()
 		if len(args) == 0 {
 			return pos, true
 		}
@@ -58,35 +95,42 @@ func load(w io.Writer, file string, strict bool) (*policy.Policy, bool) {
 }
 
 func cmdCheck(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("check", stderr)
+	fs := newFlags("check", stdout, stderr)
 	strict := fs.Bool("strict", false, "report warnings as errors")
 	pos, ok := parseArgs(fs, args)
 	if !ok {
-		return 2
+		return fs.status
 	}
 	if len(pos) == 0 {
-		fmt.Fprintln(stderr, "usage: sspolicy check [--strict] FILE...")
-		return 2
+		return fs.usageError("no FILE given")
 	}
 	status := 0
 	for _, file := range pos {
-		if _, ok := load(stdout, file, *strict); !ok {
+		p, ok := load(stdout, file, *strict)
+		if !ok {
 			status = 1
+			continue
+		}
+		if len(p.Streamtypes) == 0 { // almost always a mistake ("streamtypes" for "s")
+			sev := "warning"
+			if *strict {
+				sev, status = "error", 1
+			}
+			fmt.Fprintf(stdout, "%s: %s: the policy defines no streamtypes (its \"s\" section is absent or empty)\n", file, sev)
 		}
 	}
 	return status
 }
 
 func cmdDump(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("dump", stderr)
+	fs := newFlags("dump", stdout, stderr)
 	strict := fs.Bool("strict", false, "report warnings as errors")
 	pos, ok := parseArgs(fs, args)
 	if !ok {
-		return 2
+		return fs.status
 	}
 	if len(pos) != 1 {
-		fmt.Fprintln(stderr, "usage: sspolicy dump [--strict] FILE")
-		return 2
+		return fs.usageError("want exactly one FILE, got %d", len(pos))
 	}
 	p, loaded := load(stderr, pos[0], *strict)
 	if !loaded {
@@ -97,14 +141,13 @@ func cmdDump(args []string, stdout, stderr io.Writer) int {
 }
 
 func cmdFmt(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("fmt", stderr)
+	fs := newFlags("fmt", stdout, stderr)
 	pos, ok := parseArgs(fs, args)
 	if !ok {
-		return 2
+		return fs.status
 	}
 	if len(pos) != 1 {
-		fmt.Fprintln(stderr, "usage: sspolicy fmt FILE")
-		return 2
+		return fs.usageError("want exactly one FILE, got %d", len(pos))
 	}
 	file := pos[0]
 	data, err := os.ReadFile(file)
@@ -126,15 +169,14 @@ func cmdFmt(args []string, stdout, stderr io.Writer) int {
 }
 
 func cmdOverlay(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("overlay", stderr)
+	fs := newFlags("overlay", stdout, stderr)
 	strict := fs.Bool("strict", false, "report warnings as errors")
 	pos, ok := parseArgs(fs, args)
 	if !ok {
-		return 2
+		return fs.status
 	}
 	if len(pos) < 2 {
-		fmt.Fprintln(stderr, "usage: sspolicy overlay [--strict] BASE FRAGMENT...")
-		return 2
+		return fs.usageError("want BASE and at least one FRAGMENT, got %d file(s)", len(pos))
 	}
 	p, loaded := load(stderr, pos[0], *strict)
 	if !loaded {
@@ -159,7 +201,7 @@ func cmdOverlay(args []string, stdout, stderr io.Writer) int {
 }
 
 func cmdGen(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("gen", stderr)
+	fs := newFlags("gen", stdout, stderr)
 	strict := fs.Bool("strict", false, "refuse to generate when there are warnings")
 	pkg := fs.String("pkg", "policydata", "package name of the generated file")
 	varName := fs.String("var", "", "declare a package-level variable NAME holding the policy (default Policy)")
@@ -167,11 +209,13 @@ func cmdGen(args []string, stdout, stderr io.Writer) int {
 	out := fs.String("o", "", "write to this file instead of standard output")
 	pos, ok := parseArgs(fs, args)
 	if !ok {
-		return 2
+		return fs.status
 	}
-	if len(pos) != 1 || (*varName != "" && *funcName != "") {
-		fmt.Fprintln(stderr, "usage: sspolicy gen [--strict] [-pkg NAME] [-var NAME | -func NAME] [-o OUT] FILE")
-		return 2
+	if len(pos) != 1 {
+		return fs.usageError("want exactly one FILE, got %d", len(pos))
+	}
+	if *varName != "" && *funcName != "" {
+		return fs.usageError("-var and -func are exclusive")
 	}
 	file := pos[0]
 	p, loaded := load(stderr, file, *strict)

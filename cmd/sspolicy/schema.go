@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"io"
 
 	"github.com/securestreams/ss/policy"
@@ -9,14 +8,13 @@ import (
 
 // cmdSchema prints the policy JSON Schema (the same as docs/policy.schema.json).
 func cmdSchema(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("schema", stderr)
+	fs := newFlags("schema", stdout, stderr)
 	pos, ok := parseArgs(fs, args)
 	if !ok {
-		return 2
+		return fs.status
 	}
 	if len(pos) != 0 {
-		fmt.Fprintf(stderr, "sspolicy schema: takes no arguments, got %q\nusage: sspolicy schema\n", pos)
-		return 2
+		return fs.usageError("takes no arguments, got %q", pos)
 	}
 	stdout.Write(policy.Schema())
 	return 0
