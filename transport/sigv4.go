@@ -2,26 +2,23 @@ package transport
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
+	"github.com/securestreams/ss/auth"
 	"github.com/securestreams/ss/policy"
 )
 
-// ErrSigV4 is wrapped when a request or handshake cannot be signed.
-var ErrSigV4 = errors.New("ss: sigv4")
+// ErrSigV4 is wrapped when a request or handshake cannot be signed (it is
+// auth.ErrSigV4).
+var ErrSigV4 = auth.ErrSigV4
 
 // AMZDateFormat is the x-amz-date layout.
-const AMZDateFormat = "20060102T150405Z"
-
-var sigv4Signer = v4.NewSigner()
+const AMZDateFormat = auth.AMZDateFormat
 
 // UsesSigV4 reports whether the streamtype's use_auth names a sigv4 scheme.
 func UsesSigV4(st *policy.Streamtype) bool {
@@ -29,13 +26,14 @@ func UsesSigV4(st *policy.Streamtype) bool {
 }
 
 // SignV4 computes the SigV4 Authorization header for one request
-// (streams.md §11.2.9), shared by the HTTP clients and the ws handshake:
-// signed headers are host plus every set mapped x-amz-* header (x-amz-date
-// and x-amz-content-sha256 must be among them); the canonical request
-// includes the query string and the URI-encoded path; region and service
-// come from the aws_region/aws_service metadata and credentials from the
-// use_auth scheme's slot. securityToken is non-empty when the credentials
-// carry a session token, to be sent as x-amz-security-token.
+// (docs/auth.md), shared by the HTTP clients and the ws handshake; the
+// signing itself is auth.SignV4. Signed headers are host plus every set
+// mapped x-amz-* header (x-amz-date and x-amz-content-sha256 must be among
+// them); the canonical request includes the query string and the
+// URI-encoded path; region and service come from the aws_region/aws_service
+// metadata and credentials from the use_auth scheme's slot (AWSCredentials,
+// else SigV4). securityToken is non-empty when the credentials carry a
+// session token, to be sent as x-amz-security-token.
 func SignV4(ctx context.Context, a *Attempt, method, scheme, host, path string) (authorization, securityToken string, err error) {
 	st := a.Type
 	var date, hash string
@@ -73,30 +71,39 @@ func SignV4(ctx context.Context, a *Attempt, method, scheme, host, path string) 
 	if region == "" || service == "" {
 		return "", "", fmt.Errorf("%w: region (%q) and service (%q) metadata must be set", ErrSigV4, st.AWSRegion, st.AWSService)
 	}
+	creds, err := AWSCredentials(ctx, a)
+	if err != nil {
+		return "", "", err
+	}
+	return auth.SignV4(ctx, creds, auth.V4Request{
+		Method: method, Scheme: scheme, Host: host, Path: path, Header: scratch,
+		PayloadHash: hash, Region: region, Service: service, Time: when,
+	})
+}
+
+// AWSCredentials returns the SigV4 credentials of the attempt's use_auth
+// slot: from Env.AWSCredentials when set, else from Env.SigV4.
+func AWSCredentials(ctx context.Context, a *Attempt) (aws.Credentials, error) {
+	slot := -1
+	if a.Type.UseAuth != nil {
+		slot = int(a.Type.UseAuth.Blob)
+	}
+	if a.Env != nil && a.Env.AWSCredentials != nil && slot >= 0 {
+		c, err := a.Env.AWSCredentials(ctx, slot)
+		if err != nil {
+			return aws.Credentials{}, fmt.Errorf("%w: %w", ErrSigV4, err)
+		}
+		if c.AccessKeyID != "" {
+			return c, nil
+		}
+	}
 	var creds Credentials
 	ok := false
-	if a.Env != nil && a.Env.SigV4 != nil && st.UseAuth != nil {
-		creds, ok = a.Env.SigV4(int(st.UseAuth.Blob))
+	if a.Env != nil && a.Env.SigV4 != nil && slot >= 0 {
+		creds, ok = a.Env.SigV4(slot)
 	}
 	if !ok || creds.AccessKeyID == "" {
-		slot := -1
-		if st.UseAuth != nil {
-			slot = int(st.UseAuth.Blob)
-		}
-		return "", "", fmt.Errorf("%w: no credentials in slot %d", ErrSigV4, slot)
+		return aws.Credentials{}, fmt.Errorf("%w: no credentials in slot %d", ErrSigV4, slot)
 	}
-	p, q, _ := strings.Cut(path, "?")
-	sr := &http.Request{
-		Method: method,
-		URL:    &url.URL{Scheme: scheme, Host: host, Opaque: "//" + host + p, RawQuery: q},
-		Host:   host,
-		Header: scratch,
-	}
-	err = sigv4Signer.SignHTTP(ctx, aws.Credentials{
-		AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey, SessionToken: creds.SessionToken,
-	}, sr, hash, service, region, when)
-	if err != nil {
-		return "", "", fmt.Errorf("%w: %w", ErrSigV4, err)
-	}
-	return sr.Header.Get("Authorization"), sr.Header.Get("X-Amz-Security-Token"), nil
+	return aws.Credentials{AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey, SessionToken: creds.SessionToken}, nil
 }

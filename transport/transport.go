@@ -18,6 +18,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/securestreams/ss/event"
 	"github.com/securestreams/ss/policy"
 )
@@ -164,6 +166,9 @@ type Env struct {
 	Token func(slot int) []byte
 	// SigV4 returns the credentials in slot.
 	SigV4 func(slot int) (Credentials, bool)
+	// AWSCredentials, when set, retrieves the SigV4 credentials of slot
+	// (auth.Store.Credentials) and is asked before SigV4.
+	AWSCredentials func(ctx context.Context, slot int) (aws.Credentials, error)
 	// ClientCert returns the TLS client certificate in slot.
 	ClientCert func(slot int) (*tls.Certificate, error)
 	Device     Device
