@@ -255,11 +255,15 @@ func (rt *Runtime) CreateProps(ctx context.Context, streamtype string, opts ...O
 	return &Stream{s: s}, props, nil
 }
 
-// Close destroys every server and stream, waits until each stream has
-// delivered DESTROYING (or ctx is done: then undelivered events are
-// discarded and channels closed) and every goroutine has ended, and closes
-// the transports. Idempotent: later calls wait for the first and return its
-// result.
+// Close destroys every server and stream and waits until their transports
+// have stopped (or ctx is done: ctx bounds only that wait). Then it gives
+// readers a moment (stream.CloseGrace) to take the events still queued,
+// discards what is left undelivered (a stream whose events nobody reads,
+// one left after breaking out of All) and closes every event channel: with
+// context.Background() it returns within a second of the transports
+// stopping, whether or not the application reads. It returns ctx.Err() when
+// ctx ended the wait for transports. Idempotent: later calls wait for the
+// first and return its result.
 func (rt *Runtime) Close(ctx context.Context) error {
 	rt.mu.Lock()
 	if rt.closed {

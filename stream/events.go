@@ -75,11 +75,41 @@ func (s *Stream) pushLocked(ev event.Event) (queued bool) {
 		q.states++
 	}
 	if !q.pumping && !q.hold {
-		q.pumping = true
-		s.h.wg.Add(1)
-		go s.pump()
+		s.startPumpLocked()
 	}
 	return true
+}
+
+// startPumpLocked starts the pump, or, once Close has stopped waiting for
+// readers, discards the queue at once. s.mu is held.
+func (s *Stream) startPumpLocked() {
+	select {
+	case <-s.h.abandon:
+		s.abandonLocked()
+		return
+	default:
+	}
+	s.q.pumping = true
+	s.h.pumps.Add(1)
+	go s.pump()
+}
+
+// abandonLocked discards what is queued and closes the channel if
+// DESTROYING was queued (else when it is). s.mu is held.
+func (s *Stream) abandonLocked() {
+	q := &s.q
+	q.abandoned = true
+	q.items, q.head = nil, 0
+	q.states = 0
+	q.wakeRoomLocked()
+	q.pumping = false
+	if q.space != nil {
+		close(q.space)
+		q.space = nil
+	}
+	if q.final {
+		close(q.ch)
+	}
 }
 
 // release starts delivery once the stream has been created successfully.
@@ -88,9 +118,7 @@ func (s *Stream) release() {
 	q := &s.q
 	q.hold = false
 	if !q.pumping && q.head < len(q.items) && !q.abandoned {
-		q.pumping = true
-		s.h.wg.Add(1)
-		go s.pump()
+		s.startPumpLocked()
 	}
 	s.mu.Unlock()
 }
@@ -160,7 +188,7 @@ func (s *Stream) pushRx(ctx context.Context, data []byte, flags event.Flags, for
 // pump delivers queued events to the channel in order and exits when the
 // queue is empty (or after DESTROYING, closing the channel).
 func (s *Stream) pump() {
-	defer s.h.wg.Done()
+	defer s.h.pumps.Done()
 	q := &s.q
 	release := 0
 	budget := s.rxBudget()
@@ -211,18 +239,7 @@ func (s *Stream) pump() {
 		case q.ch <- ev:
 		case <-s.h.abandon:
 			s.mu.Lock()
-			q.abandoned = true
-			q.items, q.head = nil, 0
-			q.states = 0
-			q.wakeRoomLocked()
-			q.pumping = false
-			if q.space != nil {
-				close(q.space)
-				q.space = nil
-			}
-			if q.final {
-				close(q.ch)
-			}
+			s.abandonLocked()
 			s.mu.Unlock()
 			return
 		}

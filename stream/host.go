@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/securestreams/ss/actor"
 	"github.com/securestreams/ss/transport"
@@ -36,8 +37,9 @@ type Host struct {
 	illegal atomic.Uint64
 	nextID  atomic.Uint64
 
-	wg      sync.WaitGroup // attempt goroutines and event pumps
-	abandon chan struct{}  // closed when Close gives up waiting for readers
+	wg      sync.WaitGroup // streams until their actor stopped, attempt and driver goroutines
+	pumps   sync.WaitGroup // event pumps (they wait for the application)
+	abandon chan struct{}  // closed when Close stops waiting for readers
 	abOnce  sync.Once
 
 	mu      sync.Mutex
@@ -122,10 +124,18 @@ func (h *Host) remove(s *Stream) {
 	}
 }
 
-// Close destroys every stream and waits until each has delivered DESTROYING
-// and every goroutine of the host has ended. When ctx is done first, the
-// events still undelivered are discarded (their channels are closed) and
-// Close returns ctx.Err() once the goroutines have ended. Idempotent.
+// CloseGrace is how long Close lets applications take the events still
+// queued once every stream's transport has stopped, before it discards them
+// and closes the channels.
+const CloseGrace = 300 * time.Millisecond
+
+// Close destroys every stream and waits until every stream's transport has
+// stopped (attempts and drivers ended, DESTROYING queued) or ctx is done.
+// Then it gives readers CloseGrace to take what is queued, discards the
+// events still undelivered (a stream nobody reads, or one left after
+// breaking out of a loop over its events), closes every channel and waits
+// for the host's goroutines. It returns ctx.Err() when ctx ended the wait
+// for transports, nil otherwise; ctx bounds only that wait. Idempotent.
 func (h *Host) Close(ctx context.Context) error {
 	h.mu.Lock()
 	h.closed = true
@@ -139,14 +149,29 @@ func (h *Host) Close(ctx context.Context) error {
 			s.destroyAsync()
 		}
 	}
-	done := make(chan struct{})
-	go func() { h.wg.Wait(); close(done) }()
+	work := make(chan struct{})
+	go func() { h.wg.Wait(); close(work) }()
+	var err error
 	select {
-	case <-done:
-		return nil
+	case <-work:
 	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	pumps := make(chan struct{})
+	go func() { h.pumps.Wait(); close(pumps) }()
+	if err == nil {
+		t := time.NewTimer(CloseGrace)
+		select {
+		case <-pumps:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
 	}
 	h.abOnce.Do(func() { close(h.abandon) })
-	<-done
-	return ctx.Err()
+	<-pumps
+	// Discarding released any transport still waiting to queue payload;
+	// the destroyed streams' attempts have been cancelled.
+	<-work
+	return err
 }

@@ -51,8 +51,9 @@ func TestIteratorAndSendFromLoop(t *testing.T) {
 }
 
 // TestCloseWithUnreadEvents: Close does not hang on an application that
-// never reads: when ctx expires the undelivered events are dropped and the
-// channel is closed; nothing leaks.
+// never reads: once the transports have stopped (well within ctx) the
+// undelivered events are dropped, the channel is closed and Close returns
+// nil; nothing leaks.
 func TestCloseWithUnreadEvents(t *testing.T) {
 	srv := testutil.Listen(t, "tcp", "", nil, testutil.Echo)
 	st := rawType("unread", "127.0.0.1", srv.Port())
@@ -67,14 +68,14 @@ func TestCloseWithUnreadEvents(t *testing.T) {
 	}
 	s.Send(context.Background(), []byte("nobody reads this"))
 	time.Sleep(50 * time.Millisecond)
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := rt.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Close = %v, want DeadlineExceeded", err)
+	if err := rt.Close(ctx); err != nil {
+		t.Fatalf("Close = %v, want nil (the transports stopped in time)", err)
 	}
 	for range s.Events() {
 	}
-	if err := rt.Close(context.Background()); !errors.Is(err, context.DeadlineExceeded) {
+	if err := rt.Close(context.Background()); err != nil {
 		t.Fatalf("second Close = %v, want the first result", err)
 	}
 	if _, err := rt.Create(context.Background(), "unread"); !errors.Is(err, ss.ErrClosed) {
