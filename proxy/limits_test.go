@@ -408,3 +408,21 @@ func TestLimitsCheck(t *testing.T) {
 		t.Errorf("effective: %+v", e)
 	}
 }
+
+func TestWarnBudget(t *testing.T) {
+	var w warnBudget
+	now := time.Now()
+	for i := range warnsPerSecond {
+		if ok, _ := w.allow(now); !ok {
+			t.Fatalf("line %d refused within the budget", i)
+		}
+	}
+	for range 5 {
+		if ok, _ := w.allow(now.Add(500 * time.Millisecond)); ok {
+			t.Fatal("line over the budget logged")
+		}
+	}
+	if ok, skipped := w.allow(now.Add(time.Second)); !ok || skipped != 5 {
+		t.Fatalf("next second: %v, %d skipped; want true, 5", ok, skipped)
+	}
+}

@@ -108,6 +108,7 @@ type Server struct {
 	closed   bool
 	wg       sync.WaitGroup
 	refusals refusalLog
+	warns    warnBudget
 }
 
 // IllegalTransitions counts onward transitions withheld from clients
@@ -296,6 +297,34 @@ func (s *Server) reserve(l *link, n int64) bool {
 	return true
 }
 
+// warnBudget bounds the WARN lines about closed links (malformed input)
+// to warnsPerSecond a second, so that a client opening link after link with
+// garbage cannot flood the log; the next line logged says how many were
+// left out.
+type warnBudget struct {
+	mu      sync.Mutex
+	second  time.Time
+	n       int
+	skipped int
+}
+
+const warnsPerSecond = 20
+
+func (w *warnBudget) allow(now time.Time) (ok bool, skipped int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if now.Sub(w.second) >= time.Second {
+		w.second, w.n = now, 0
+	}
+	if w.n >= warnsPerSecond {
+		w.skipped++
+		return false, 0
+	}
+	w.n++
+	skipped, w.skipped = w.skipped, 0
+	return true, skipped
+}
+
 // refusalLog logs refused connections at WARN, at most one line a second
 // (a flood of connections does not flood the log).
 type refusalLog struct {
@@ -390,9 +419,19 @@ func (l *link) closeAt(level slog.Level, reason string, err error) {
 	if !l.log.Enabled(context.Background(), level) {
 		return
 	}
+	var skipped int
+	if level >= slog.LevelWarn {
+		var ok bool
+		if ok, skipped = l.srv.warns.allow(time.Now()); !ok {
+			return
+		}
+	}
 	attrs := []any{"link", l.id, "stream", l.name, "peer", l.peer.String(), "reason", reason}
 	if err != nil {
 		attrs = append(attrs, "err", err)
+	}
+	if skipped > 0 {
+		attrs = append(attrs, "similar_not_logged", skipped)
 	}
 	l.log.Log(context.Background(), level, "ss: proxy: closing link", attrs...)
 }

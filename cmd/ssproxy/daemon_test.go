@@ -78,6 +78,9 @@ func TestDaemonLogs(t *testing.T) {
 	if strings.Contains(log, "client closed the link") {
 		t.Errorf("an ordinary close was logged at the default level:\n%s", log)
 	}
+	if strings.Contains(log, "actor system started") {
+		t.Errorf("the actor system's INFO lines reach the log:\n%s", log)
+	}
 	if !strings.Contains(log, "ssproxy: stopped") {
 		t.Errorf("no stop line:\n%s", log)
 	}

@@ -47,6 +47,18 @@ func (f *logFlags) logger(w io.Writer) *slog.Logger {
 	if f.debug {
 		lvl = slog.LevelDebug
 	}
+	return f.loggerAt(w, lvl)
+}
+
+// actorLogger is the logger of the actor system underneath: its own
+// INFO and DEBUG lines (system started, actor lifecycles) are noise for an
+// operator, so it logs from WARN up whatever the level.
+func (f *logFlags) actorLogger(w io.Writer) *slog.Logger {
+	lvl, _ := parseLevel(f.level)
+	return f.loggerAt(w, max(lvl, slog.LevelWarn)).With("component", "actor")
+}
+
+func (f *logFlags) loggerAt(w io.Writer, lvl slog.Level) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: lvl}
 	if f.format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))

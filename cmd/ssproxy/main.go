@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/securestreams/ss"
+	"github.com/securestreams/ss/actor"
 	"github.com/securestreams/ss/policy"
 	"github.com/securestreams/ss/proxy"
 )
@@ -147,19 +148,31 @@ func run(args []string, stdout, stderr io.Writer) int {
 	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigc)
 
-	cfg := ss.Config{Policy: pol, Logger: logger}
+	actors := actor.NewSystem(lf.actorLogger(stderr))
+	closeActors := func(ctx context.Context) {
+		if err := actors.Shutdown(ctx); err != nil {
+			logger.Error("ssproxy: stopping the actor system", "err", err)
+		}
+	}
+	cfg := ss.Config{Policy: pol, Logger: logger, Actors: actors}
+	early := func() int {
+		cctx, ccancel := context.WithTimeout(context.Background(), *shutdown)
+		defer ccancel()
+		closeActors(cctx)
+		return 1
+	}
 	for _, h := range hs {
 		if h.Configure != nil {
 			if err := h.Configure(d, &cfg); err != nil {
 				fmt.Fprintf(stderr, "ssproxy: %v\n", err)
-				return 1
+				return early()
 			}
 		}
 	}
 	rt, err := ss.New(ctx, cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "ssproxy: %v\n", err)
-		return 1
+		return early()
 	}
 	d.rt = rt
 	logPolicy(logger, pol, diags, *policyFile)
@@ -177,6 +190,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			logger.Error("ssproxy: closing the runtime", "err", err)
 			code = 1
 		}
+		closeActors(cctx)
 	}
 	srv := rt.ProxyServer()
 	for _, h := range hs {

@@ -75,6 +75,25 @@ func TestMalformedInput(t *testing.T) {
 			}
 		})
 	}
+	// Link after link of garbage does not flood the log: WARN lines about
+	// closed links are limited to 20 a second.
+	before := d.CountLog("closing link")
+	start := time.Now()
+	for range 300 {
+		l := ssproxytest.MustDial(t, d.Address)
+		l.Conn.Write(garbage[:64])
+		if err := l.WaitClosed(10 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		l.Close()
+	}
+	// Let the last lines arrive, then count.
+	time.Sleep(200 * time.Millisecond)
+	lines := d.CountLog("closing link") - before
+	if max := 20 * (int(time.Since(start).Seconds()) + 2); lines > max {
+		t.Errorf("%d log lines for 300 garbage links in %v, want at most %d", lines, time.Since(start), max)
+	}
+	t.Logf("300 garbage links in %v: %d log lines", time.Since(start), lines)
 	pr.finish(t, 5)
 	rss.finish(t)
 	d.WaitLog(t, time.Second, "level=WARN", "malformed frame")
