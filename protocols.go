@@ -52,10 +52,12 @@ var txFraming = map[policy.Protocol]func(open bool, flags event.Flags) error{
 // transport package adds ONE line with its CheckMetadata; the transports
 // check again when they build a request.
 var metadataChecks = map[policy.Protocol]func(st *policy.Streamtype, name, value string) error{
-	policy.H1: httpc.CheckMetadata,
-	policy.H2: httpc.CheckMetadata,
-	policy.H3: httpc.CheckMetadata,
-	policy.WS: ws.CheckMetadata,
+	policy.H1:   httpc.CheckMetadata,
+	policy.H2:   httpc.CheckMetadata,
+	policy.H3:   httpc.CheckMetadata,
+	policy.WS:   ws.CheckMetadata,
+	policy.MQTT: mqtt.CheckMetadata,
+	policy.Raw:  raw.CheckMetadata,
 }
 
 // serverMetadataChecks is metadataChecks for accepted server streams (the

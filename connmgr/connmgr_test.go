@@ -60,7 +60,7 @@ func TestValidFilterAndTopic(t *testing.T) {
 			t.Errorf("%q: %v", f, err)
 		}
 	}
-	for _, f := range []string{"", "a#", "a/#/b", "a+/b", "a/b+"} {
+	for _, f := range []string{"", "a#", "a/#/b", "a+/b", "a/b+", "a/\x00", "a/\xff"} {
 		if err := ValidFilter(f); !errors.Is(err, ErrTopic) {
 			t.Errorf("%q accepted", f)
 		}
@@ -68,7 +68,7 @@ func TestValidFilterAndTopic(t *testing.T) {
 	if err := ValidTopic("a/b", 256); err != nil {
 		t.Error(err)
 	}
-	for _, tp := range []string{"", "a/+", "#", strings.Repeat("x", 257)} {
+	for _, tp := range []string{"", "a/+", "#", strings.Repeat("x", 257), "a\x00b", "a/\xc3"} {
 		if err := ValidTopic(tp, 256); !errors.Is(err, ErrTopic) {
 			t.Errorf("%q accepted", tp)
 		}

@@ -2,18 +2,23 @@ package connmgr
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // ValidFilter reports whether filter is a valid MQTT 3.1.1 topic filter: not
-// empty, at most 65535 bytes, '+' only as a whole level, '#' only as the
-// whole last level.
+// empty, at most 65535 bytes, valid UTF-8 without NUL, '+' only as a whole
+// level, '#' only as the whole last level.
 func ValidFilter(filter string) error {
 	if filter == "" {
 		return fmt.Errorf("%w: empty topic filter", ErrTopic)
 	}
 	if len(filter) > 65535 {
 		return fmt.Errorf("%w: topic filter is %d bytes, the limit is 65535", ErrTopic, len(filter))
+	}
+	if err := textOK(filter); err != "" {
+		return fmt.Errorf("%w: topic filter %q: %s", ErrTopic, filter, err)
 	}
 	levels := strings.Split(filter, "/")
 	for i, l := range levels {
@@ -30,7 +35,8 @@ func ValidFilter(filter string) error {
 }
 
 // ValidTopic reports whether topic can be published to: not empty, no
-// wildcard, at most max bytes (65535, or 256 for AWS IoT).
+// wildcard, at most max bytes (65535, or 256 for AWS IoT), valid UTF-8
+// without NUL.
 func ValidTopic(topic string, max int) error {
 	switch {
 	case topic == "":
@@ -40,7 +46,22 @@ func ValidTopic(topic string, max int) error {
 	case len(topic) > max:
 		return fmt.Errorf("%w: topic is %d bytes, the limit is %d", ErrTopic, len(topic), max)
 	}
+	if err := textOK(topic); err != "" {
+		return fmt.Errorf("%w: topic %q: %s", ErrTopic, topic, err)
+	}
 	return nil
+}
+
+// textOK returns why s is not an MQTT UTF-8 string (MQTT 3.1.1 §1.5.3: valid
+// UTF-8, no NUL), "" when it is.
+func textOK(s string) string {
+	if i := strings.IndexByte(s, 0); i >= 0 {
+		return "NUL (0x00) at byte " + strconv.Itoa(i)
+	}
+	if !utf8.ValidString(s) {
+		return "invalid UTF-8"
+	}
+	return ""
 }
 
 // Match reports whether topic matches the MQTT topic filter: '+' matches

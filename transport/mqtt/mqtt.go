@@ -28,6 +28,7 @@ package mqtt
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 
@@ -194,6 +195,9 @@ func (p *Protocol) Run(ctx context.Context, a *transport.Attempt, sink transport
 	}
 	timing := &transport.Timing{}
 	req := p.request(a, ep, timing)
+	if err := checkConnect(&req, topicMax(st)); err != nil {
+		return transport.Result{Err: err}
+	}
 
 	actx, cancel := context.WithTimeout(ctx, env.ConnectTimeout)
 	defer cancel()
@@ -210,6 +214,10 @@ func (p *Protocol) Run(ctx context.Context, a *transport.Attempt, sink transport
 		}
 	}
 	if bt := expand(st.MQTTBirthTopicTmpl, st.MQTTBirthTopic, a); bt != "" {
+		if err := connmgr.ValidTopic(bt, topicMax(st)); err != nil {
+			p.unsubscribe(att, env)
+			return transport.Result{Err: fmt.Errorf("%w: mqtt_birth_topic: %w", transport.ErrWireValue, err)}
+		}
 		b := connmgr.Will{Topic: bt, Message: expand(st.MQTTBirthMessageTmpl, st.MQTTBirthMessage, a),
 			QoS: st.MQTTBirthQoS, Retain: st.MQTTBirthRetain}
 		if err := att.Birth(actx, b); err != nil {

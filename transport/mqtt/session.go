@@ -63,10 +63,7 @@ type entry struct {
 }
 
 func newSession(p *Protocol, a *transport.Attempt, env *transport.Env, sink transport.Sink, att *connmgr.Attachment) *session {
-	max := 65535
-	if a.Type.AWSIoT {
-		max = 256
-	}
+	max := topicMax(a.Type)
 	return &session{
 		p: p, a: a, env: env, sink: sink, att: att, seq: p.seqs.take(a.StreamID),
 		qos: a.Type.MQTTQoS, retain: a.Type.MQTTRetain, max: max,
