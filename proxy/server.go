@@ -471,6 +471,9 @@ func (l *link) run(ctx context.Context) {
 		l.close("first frame is "+msg.Code().String()+", not STREAMTYPE", nil)
 		return
 	}
+	if l.badStreamtype(stm.Name) {
+		return
+	}
 	l.conn.SetReadDeadline(time.Time{})
 	l.frameDone(dec)
 	l.name = stm.Name + "|v1|" + strconv.FormatUint(uint64(stm.PID), 10)
@@ -681,6 +684,9 @@ func (l *link) setMetadata(m *TxMetadata) (string, error) {
 	}
 	if lim.maxMDBytes > 0 && size > lim.maxMDBytes {
 		return "metadata over " + strconv.Itoa(lim.maxMDBytes) + " bytes (MaxMetadataBytes)", nil
+	}
+	if err := CheckName("metadata", m.Name); err != nil {
+		return "METADATA name refused", err
 	}
 	v := string(m.Value)
 	if err := l.os.SetMetadata(m.Name, v); err != nil {

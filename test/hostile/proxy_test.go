@@ -1,0 +1,180 @@
+package hostile
+
+import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/securestreams/ss"
+	"github.com/securestreams/ss/internal/testutil"
+	"github.com/securestreams/ss/internal/testutil/ssproxytest"
+	"github.com/securestreams/ss/policy"
+	"github.com/securestreams/ss/proxy"
+)
+
+var (
+	ssproxyOnce sync.Once
+	ssproxyBin  string
+	ssproxyErr  error
+)
+
+// buildSSProxy builds cmd/ssproxy once per test run.
+func buildSSProxy(t *testing.T) string {
+	t.Helper()
+	ssproxyOnce.Do(func() {
+		bin := filepath.Join(binDir, "ssproxy")
+		out, err := exec.Command("go", "build", "-o", bin, "github.com/securestreams/ss/cmd/ssproxy").CombinedOutput()
+		if err != nil {
+			ssproxyErr = err
+			ssproxyBin = string(out)
+			return
+		}
+		ssproxyBin = bin
+	})
+	if ssproxyErr != nil {
+		t.Fatalf("go build ./cmd/ssproxy: %v\n%s", ssproxyErr, ssproxyBin)
+	}
+	return ssproxyBin
+}
+
+// inProcessProxy serves pol on a fresh abstract socket until cleanup.
+func inProcessProxy(t *testing.T, pol *policy.Policy) string {
+	t.Helper()
+	addr := ssproxytest.AbstractAddress()
+	_, name, err := proxy.ParseAddress(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prt := newRuntime(t, ss.Config{Policy: pol})
+	ln, err := net.Listen("unix", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- prt.ServeProxy(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("ServeProxy: %v", err)
+		}
+	})
+	return addr
+}
+
+// daemonProxy runs the ssproxy binary with pol until cleanup (SIGTERM).
+func daemonProxy(t *testing.T, bin string, pol *policy.Policy) string {
+	t.Helper()
+	js, err := pol.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "policy.json")
+	if err := os.WriteFile(file, js, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := ssproxytest.AbstractAddress()
+	d := ssproxytest.Start(t, bin, addr, nil, "-policy", file, "-listen", addr)
+	t.Cleanup(func() { d.Stop(t, syscall.SIGTERM, 10*time.Second) })
+	deadline := time.Now().Add(wait)
+	for {
+		l, err := ssproxytest.Dial(addr)
+		if err == nil {
+			l.Close()
+			return addr
+		}
+		select {
+		case <-d.Exited():
+			t.Fatalf("ssproxy exited:\n%s", d.Log())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ssproxy not listening: %v\n%s", err, d.Log())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestProxyInjection: a hostile SSSv1 client (raw frames, no library
+// checks on its side) sends the HTTP table's metadata through an
+// in-process proxy and through the ssproxy binary: accepted values reach
+// the raw capture server exactly as locally (encoded), refused ones close
+// the link and nothing reaches the server; a streamtype name with control
+// characters gets CREATE_RESULT failed.
+func TestProxyInjection(t *testing.T) {
+	cap := testutil.NewRawCapture(t, nil, "")
+	pol := httpPolicy(t, "h1", cap.Port(), false)
+	for _, via := range []string{"in-process", "ssproxy"} {
+		t.Run(via, func(t *testing.T) {
+			var addr string
+			if via == "ssproxy" {
+				if testing.Short() {
+					t.Skip("-short: no ssproxy binary")
+				}
+				addr = daemonProxy(t, buildSSProxy(t), pol)
+			} else {
+				addr = inProcessProxy(t, pol)
+			}
+			for _, name := range []string{"x\r\n", "x\x00", "\xff"} {
+				l := ssproxytest.MustDial(t, addr)
+				cr, err := l.Create(name, wait)
+				if err == nil && cr.OK() {
+					t.Fatalf("streamtype %q created", name)
+				}
+				l.Close()
+			}
+			for _, c := range httpCases {
+				if len(c.md) == 1 && len(c.md[0].name) > 30 {
+					continue // not expressible in SSSv1
+				}
+				t.Run(c.name, func(t *testing.T) {
+					before := len(cap.Conns())
+					l := ssproxytest.MustDial(t, addr)
+					l.MustCreate(t, "x")
+					var msgs []proxy.Message
+					for _, m := range c.md {
+						msgs = append(msgs, &proxy.TxMetadata{Name: m.name, Value: []byte(m.value)})
+					}
+					msgs = append(msgs, &proxy.OnwardConnect{})
+					werr := l.Send(msgs...)
+					if c.refused != "" {
+						// The proxy closes the link: reading ends in an error.
+						for {
+							if _, err := l.Next(wait); err != nil {
+								break
+							}
+						}
+						time.Sleep(100 * time.Millisecond)
+						if got := cap.Conns(); len(got) != before {
+							t.Fatalf("a refused value reached the server: %q", got[before:])
+						}
+						return
+					}
+					if werr != nil {
+						t.Fatal(werr)
+					}
+					got := cap.Wait(before+1, wait)
+					if len(got) != before+1 {
+						t.Fatalf("%d connections, want %d", len(got), before+1)
+					}
+					checkRawHead(t, got[before])
+					want := "GET " + c.target + " HTTP/1.1\r\nHost: 127.0.0.1:" + strconv.Itoa(cap.Port()) + "\r\n"
+					for _, h := range c.headers {
+						want += h + "\r\n"
+					}
+					want += "Connection: close\r\n\r\n"
+					if got[before] != want {
+						t.Fatalf("server received\n%q\nwant\n%q", got[before], want)
+					}
+				})
+			}
+		})
+	}
+}
