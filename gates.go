@@ -13,5 +13,8 @@ import (
 func (rt *Runtime) gatesFor(st *policy.Streamtype) []stream.Gate {
 	var gates []stream.Gate
 	_ = st
+	if g := rt.networkGate(st); g != nil { // Config.HoldUntilOnline (network.go)
+		gates = append(gates, g)
+	}
 	return gates
 }

@@ -79,6 +79,20 @@ type Config struct {
 	// (actor.Wrap); nil creates a private one.
 	Actors *actor.System
 
+	// PolicyFetch configures fetch_policy: size limit, signature keys,
+	// whether New fetches (docs/fetch-policy.md).
+	PolicyFetch PolicyFetchConfig
+	// CheckNetworkAtStart runs captive portal detection as New returns
+	// when the policy has a captive_portal_detect streamtype
+	// (docs/captive-portal.md).
+	CheckNetworkAtStart bool
+	// HoldUntilOnline holds every client stream's connection attempts
+	// (except the captive_portal_detect stream's) until captive portal
+	// detection reports InternetOK; a held stream emits no state and
+	// consumes no retry. It implies CheckNetworkAtStart. Without a
+	// captive_portal_detect streamtype in the policy nothing is held.
+	HoldUntilOnline bool
+
 	// Jitter returns a uniform integer in [0, n) for backoff jitter (nil:
 	// math/rand/v2). Tests make delays exact with it.
 	Jitter func(n int64) int64

@@ -24,6 +24,7 @@ type Runtime struct {
 	ownActors bool
 	pol       atomic.Pointer[policy.Policy]
 	proxy     *proxy.Client // Config.Proxy: streams are fulfilled by an SS proxy
+	sys       *system       // system streamtypes (system.go)
 
 	mu      sync.Mutex
 	clients map[policy.Protocol]transport.Protocol
@@ -70,6 +71,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	rt.host.Rand = cfg.Jitter
 	rt.host.RxBudget, rt.host.TxBudget = cfg.RxBuffer, cfg.TxBuffer
 	rt.pol.Store(cfg.Policy)
+	rt.startSystem(&cfg)
 	return rt, nil
 }
 
@@ -281,6 +283,7 @@ func (rt *Runtime) Close(ctx context.Context) error {
 		servers = append(servers, s)
 	}
 	rt.mu.Unlock()
+	rt.sys.stop()
 
 	var errs []error
 	for _, s := range servers {
@@ -291,6 +294,7 @@ func (rt *Runtime) Close(ctx context.Context) error {
 	if err := rt.host.Close(ctx); err != nil {
 		errs = append(errs, err)
 	}
+	rt.sys.wait()
 	if rt.ownActors {
 		// The streams' actors have stopped (host.Close waited for them);
 		// this shuts the private system down.
