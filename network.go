@@ -32,8 +32,8 @@ const (
 	NetworkUnknown NetworkState = iota
 	// InternetOK: the check's request got the expected answer.
 	InternetOK
-	// CaptivePortal: the check was redirected (http_fail_redirect) or
-	// answered by something other than the expected response: a portal.
+	// CaptivePortal: the check was redirected (http_fail_redirect), or got
+	// another 2xx/3xx status than http_expect, or 511: a portal.
 	CaptivePortal
 	// NoInternet: the check could not reach its endpoint (refused, DNS,
 	// TLS, time limit, retries exhausted) or got an error answer.
@@ -265,8 +265,9 @@ func (m *netMonitor) detect(ctx context.Context) (NetworkState, error) {
 }
 
 // portalAnswer reports an attempt failure that shows a captive portal: a
-// redirect refused by http_fail_redirect, or (with http_expect) an HTTP
-// answer with another status that is not 503/429.
+// redirect refused by http_fail_redirect, or (with http_expect) another
+// 2xx/3xx answer (a login page served in place of the expected one) or
+// 511 Network Authentication Required (RFC 6585).
 func portalAnswer(st *policy.Streamtype, err error) bool {
 	if err == nil {
 		return false
@@ -275,8 +276,10 @@ func portalAnswer(st *policy.Streamtype, err error) bool {
 		return true
 	}
 	var se *StatusError
-	return st.HTTPExpect != 0 && errors.As(err, &se) && se.Code != st.HTTPExpect &&
-		se.Code != http.StatusServiceUnavailable && se.Code != http.StatusTooManyRequests
+	if st.HTTPExpect == 0 || !errors.As(err, &se) || se.Code == st.HTTPExpect {
+		return false
+	}
+	return se.Code >= 200 && se.Code <= 399 || se.Code == http.StatusNetworkAuthenticationRequired
 }
 
 // networkGate returns the HoldUntilOnline gate for streams of st, nil when
