@@ -26,6 +26,7 @@ var exampleRuns = map[string][]string{
 	"hugeurl":        {"URL of 65546 bytes, q of 65536 bytes"},
 	"perf":           {`perf report: {"peer":"127.0.0.1"`, "body: 100000 bytes, perf reports: 1"},
 	"stress":         {"500/500 streams ok", "no live streams left"},
+	"captive-portal": {"network: InternetOK", "app: hello from the internet"},
 }
 
 // TestExamples builds every example once and runs each (they start their
