@@ -25,6 +25,8 @@ var (
 	// proxied streams are driven by their proxy link, not by a stream actor
 	// the application could supervise; use Create.
 	ErrProxiedProps = errors.New("ss: CreateProps is not available on a proxied runtime (Config.Proxy): use Create")
+	// ErrNilOption: a nil Option was passed to Create, CreateProps or Serve.
+	ErrNilOption = errors.New("ss: nil option")
 	// ErrNoPolicy: Config.Policy (or SetPolicy's argument) is nil.
 	ErrNoPolicy = errors.New("ss: no policy")
 	// ErrDestroyed: the stream (or server) has been destroyed.

@@ -52,7 +52,7 @@ func ExampleRuntime_Create() {
 	if err != nil {
 		panic(err)
 	}
-	s.RequestTx(ctx)
+	s.RequestTx()
 	for ev := range s.Events() {
 		switch {
 		case ev.Kind == ss.PayloadEvent && len(ev.Payload) > 0:
@@ -154,7 +154,7 @@ func ExampleRuntime_ServeProxy() {
 	if err != nil {
 		panic(err)
 	}
-	s.RequestTx(ctx)
+	s.RequestTx()
 	for ev := range s.Events() {
 		if ev.Kind == ss.PayloadEvent && len(ev.Payload) > 0 {
 			fmt.Printf("%s\n", ev.Payload)
@@ -192,7 +192,7 @@ func Example_errors() {
 	if err != nil {
 		panic(err)
 	}
-	s.RequestTx(ctx)
+	s.RequestTx()
 	for ev := range s.Events() {
 		if ev.Kind != ss.StateEvent || ev.Err == nil {
 			continue

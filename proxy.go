@@ -20,7 +20,12 @@ import (
 // link stops draining it while on_above bytes wait for the client, until
 // they fall below proxy_buflen_rxflow_off_below (Config.TxBuffer and
 // RxBuffer do not apply to onward streams).
+// After Close it returns ErrClosed (and closes ln).
 func (rt *Runtime) ServeProxy(ctx context.Context, ln net.Listener) error {
+	if err := rt.checkOpen(); err != nil {
+		ln.Close()
+		return err
+	}
 	return rt.ProxyServer().Serve(ctx, ln)
 }
 
@@ -72,8 +77,15 @@ func (o onward) Create(ctx context.Context, req proxy.CreateRequest) (proxy.Onwa
 	case "POST", "PUT", "PATCH":
 		info.EarlyConnected = st.IsHTTP()
 	}
-	return s, info, nil
+	return onwardStream{s}, info, nil
 }
+
+// onwardStream is a Stream as proxy.OnwardStream wants it (the proxy's
+// calls carry a ctx; the Stream's non-blocking ones take none).
+type onwardStream struct{ *Stream }
+
+func (o onwardStream) RequestTx(context.Context) error { return o.Stream.RequestTx() }
+func (o onwardStream) Connect(context.Context) error   { return o.Stream.Connect() }
 
 // initProxy makes rt a proxied client when cfg.Proxy is set.
 func (rt *Runtime) initProxy(cfg *Config) error {
@@ -97,8 +109,9 @@ type remoteDriver struct{ *proxy.ClientStream }
 func (d remoteDriver) Start(r *stream.Remote) { d.ClientStream.Start(r) }
 
 // createProxied creates a stream fulfilled by the proxy (streams.md §16):
-// its events come from the proxy link; CREATING arrives once the proxy has
-// accepted the stream, UPSTREAM_LINK_RETRY while it cannot be reached.
+// its events come from the proxy link, after its CREATING, which is queued
+// at once like a local stream's (docs/stream-states.md);
+// UPSTREAM_LINK_RETRY follows while the proxy cannot be reached.
 // The local policy, when it has the streamtype, is used for checks
 // (server streamtypes, declared metadata) and the streamtype's properties;
 // otherwise the proxy's policy alone decides.

@@ -37,6 +37,9 @@ type Server struct {
 // endpoint:port, a unix socket for "+path" / "+@name", TLS from
 // server_cert/server_key when tls is set). Failure to listen is an error.
 func (rt *Runtime) Serve(ctx context.Context, streamtype string, opts ...Option) (*Server, error) {
+	if err := rt.checkOpen(); err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

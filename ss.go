@@ -81,6 +81,9 @@ func (rt *Runtime) Policy() *policy.Policy { return rt.pol.Load() }
 // SetPolicy installs p atomically (streams.md §13.1). Streams created
 // afterwards use it; existing streams keep the policy they were created with.
 func (rt *Runtime) SetPolicy(p *policy.Policy) error {
+	if err := rt.checkOpen(); err != nil {
+		return err
+	}
 	if p == nil {
 		return ErrNoPolicy
 	}
@@ -140,7 +143,10 @@ func (rt *Runtime) serverProtocol(p policy.Protocol) (transport.ServerProtocol, 
 
 func applyOptions(opts []Option) (createOptions, error) {
 	var o createOptions
-	for _, opt := range opts {
+	for i, opt := range opts {
+		if opt == nil {
+			return o, fmt.Errorf("%w: option %d of %d is nil", ErrNilOption, i+1, len(opts))
+		}
 		if err := opt(&o); err != nil {
 			return o, err
 		}
@@ -156,6 +162,9 @@ func applyOptions(opts []Option) (createOptions, error) {
 // open with different connection-level settings (an error wrapping
 // connmgr.ErrMismatch, naming both streamtypes and the policy key).
 func (rt *Runtime) Create(ctx context.Context, streamtype string, opts ...Option) (*Stream, error) {
+	if err := rt.checkOpen(); err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -240,6 +249,9 @@ func (rt *Runtime) checkCompatible(cfg stream.Config) error {
 // runtime (Config.Proxy) has no local stream actors: CreateProps returns
 // ErrProxiedProps there.
 func (rt *Runtime) CreateProps(ctx context.Context, streamtype string, opts ...Option) (*Stream, *actor.Props, error) {
+	if err := rt.checkOpen(); err != nil {
+		return nil, nil, err
+	}
 	if rt.proxy != nil {
 		return nil, nil, ErrProxiedProps
 	}
@@ -312,6 +324,17 @@ func (rt *Runtime) Close(ctx context.Context) error {
 	rt.err = errors.Join(errs...)
 	close(rt.done)
 	return rt.err
+}
+
+// checkOpen returns ErrClosed once Close has been called: every Runtime
+// call after Close fails with it.
+func (rt *Runtime) checkOpen() error {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.closed {
+		return ErrClosed
+	}
+	return nil
 }
 
 // Done is closed when Close has finished.

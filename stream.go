@@ -10,7 +10,10 @@ import (
 // Stream is one stream: a client stream from Runtime.Create or an accepted
 // server stream from Server.Accepted. Every method is safe from any
 // goroutine, including the one ranging over Events. After Destroy every
-// operation returns ErrDestroyed (Destroy itself returns nil).
+// operation returns ErrDestroyed (Destroy itself returns nil); after the
+// runtime's Close it returns an error matching both ErrClosed and
+// ErrDestroyed. Methods that can block (Send, Write, Destroy) take a ctx;
+// the others never block and take none (docs/stream-states.md).
 type Stream struct {
 	s  *stream.Stream
 	px *proxied // proxied streams only (Config.Proxy)
@@ -40,7 +43,8 @@ func (s *Stream) Accepted() bool { return s.s.Accepted() }
 // Send transmits p as one whole message (flags SOM|EOM, length len(p)). It
 // copies p, queues it and returns; it connects an idle stream (POLL,
 // CONNECTING) and blocks while the stream's transmit queue is full
-// (backpressure) or until ctx is done. raw streams write the bytes as-is.
+// (backpressure) or until ctx is done. A ctx already done transmits nothing
+// and returns its error. raw streams write the bytes as-is.
 func (s *Stream) Send(ctx context.Context, p []byte) error { return s.s.Send(ctx, p) }
 
 // Write transmits one fragment of a message with payload flags: SOM on the
@@ -66,35 +70,20 @@ func (s *Stream) SetTxLen(n int64) error { return s.s.RequestTxLen(n) }
 // its CONNECTED, right after Disconnect, before ALL_RETRIES_FAILED) starts a
 // new attempt as soon as the stream is idle; requests made before an
 // attempt's CONNECTED are served by it, and on raw, ws and mqtt a request
-// made while connected is served by that connection.
-func (s *Stream) RequestTx(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return s.s.RequestTx()
-}
+// made while connected is served by that connection. It never blocks.
+func (s *Stream) RequestTx() error { return s.s.RequestTx() }
 
 // Connect starts an attempt now if the stream is idle or waiting for a
 // retry, resetting the failure counter (streams.md §5.2); it does nothing
 // while connected or connecting. It returns without waiting for the
 // outcome, which arrives as states.
-func (s *Stream) Connect(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return s.s.Connect()
-}
+func (s *Stream) Connect() error { return s.s.Connect() }
 
 // Disconnect closes the connection, aborts the running attempt or cancels a
 // pending retry, and leaves the stream idle: no reconnection (streams.md
 // §5.6). DISCONNECTED follows on the event channel when a connection or
-// attempt was running.
-func (s *Stream) Disconnect(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return s.s.Disconnect()
-}
+// attempt was running. It never blocks.
+func (s *Stream) Disconnect() error { return s.s.Disconnect() }
 
 // SetMetadata sets a declared metadata value (or, on direct_proto_str
 // streamtypes, a raw header "name:"). Values survive reconnections; they
@@ -130,16 +119,13 @@ func (s *Stream) ValidityConfirmed() { s.s.ValidityConfirmed() }
 
 // Respond sets the status of the current server transaction on an accepted
 // HTTP stream (0 means 200; no call means 404). Response metadata is set
-// with SetMetadata, the body with SetTxLen and Send/Write.
-func (s *Stream) Respond(ctx context.Context, status int) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return s.s.Respond(status)
-}
+// with SetMetadata, the body with SetTxLen and Send/Write. It never blocks.
+func (s *Stream) Respond(status int) error { return s.s.Respond(status) }
 
 // Destroy ends the stream (streams.md §5.7): a connection is closed
 // (DISCONNECTED), timers are cancelled, DESTROYING is emitted and the event
-// channel closes after it. Destroy returns once DESTROYING is queued, so it
-// may be called while handling events. Calling it again returns nil.
+// channel closes after it. Destroy waits until DESTROYING is queued (not
+// delivered: it may be called while handling events) or ctx is done; it
+// never fails because of ctx: the stream is being destroyed either way and
+// Destroy returns nil. Calling it again returns nil.
 func (s *Stream) Destroy(ctx context.Context) error { return s.s.Destroy(ctx) }

@@ -229,7 +229,7 @@ func benchHTTPss(b *testing.B, proto policy.Protocol, srv *httpBenchServer) {
 	defer kick.Stop()
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := s.RequestTx(ctx); err != nil {
+		if err := s.RequestTx(); err != nil {
 			b.Fatal(err)
 		}
 		kick.Reset(50 * time.Millisecond)
@@ -250,7 +250,7 @@ func benchHTTPss(b *testing.B, proto policy.Protocol, srv *httpBenchServer) {
 				}
 			case <-kick.C:
 				kicks++
-				s.RequestTx(ctx)
+				s.RequestTx()
 			}
 		}
 		kick.Stop()
@@ -277,7 +277,7 @@ func benchHTTPssCreate(b *testing.B, proto policy.Protocol, srv *httpBenchServer
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := s.RequestTx(ctx); err != nil {
+		if err := s.RequestTx(); err != nil {
 			b.Fatal(err)
 		}
 		n, ack := 0, false

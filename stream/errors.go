@@ -28,6 +28,17 @@ var (
 	ErrStreamTimeout = errors.New("ss: stream timeout expired")
 )
 
+// errClosedStream is returned by a stream's methods after its runtime
+// closed.
+var errClosedStream error = closedStreamError{}
+
+type closedStreamError struct{}
+
+func (closedStreamError) Error() string { return "ss: runtime closed (stream destroyed)" }
+
+// Is makes errors.Is true for ErrClosed and ErrDestroyed.
+func (closedStreamError) Is(target error) bool { return target == ErrClosed || target == ErrDestroyed }
+
 // TimeoutError is the Err of a TIMEOUT event: the stream timeout armed with
 // StartTimeout expired (streams.md §8). It wraps ErrStreamTimeout.
 type TimeoutError struct {

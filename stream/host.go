@@ -34,8 +34,9 @@ type Host struct {
 	// RxBudget and TxBudget override the defaults when > 0.
 	RxBudget, TxBudget int
 
-	illegal atomic.Uint64
-	nextID  atomic.Uint64
+	illegal  atomic.Uint64
+	nextID   atomic.Uint64
+	isClosed atomic.Bool // Close was called (written once, by Close)
 
 	wg      sync.WaitGroup // streams until their actor stopped, attempt and driver goroutines
 	pumps   sync.WaitGroup // event pumps (they wait for the application)
@@ -139,6 +140,7 @@ const CloseGrace = 300 * time.Millisecond
 func (h *Host) Close(ctx context.Context) error {
 	h.mu.Lock()
 	h.closed = true
+	h.isClosed.Store(true)
 	list := make([]*Stream, 0, len(h.streams))
 	for s := range h.streams {
 		list = append(list, s)

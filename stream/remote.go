@@ -50,11 +50,12 @@ type Remote struct {
 	start time.Time
 }
 
-// NewRemote creates a remote stream driven by d. Unlike New it queues no
-// CREATING: the driver reports it (for a proxied stream, once the proxy has
-// accepted the stream) with Remote.State. cfg.Protocol and cfg.Conn are
-// ignored; cfg.Metadata is not applied (the driver owns metadata);
-// cfg.Framing checks tx chunks as for local streams.
+// NewRemote creates a remote stream driven by d. Like New it queues
+// CREATING at once, so that it is the stream's first event whatever the
+// driver reports first (UPSTREAM_LINK_RETRY while a proxy cannot be
+// reached); a CREATING the driver reports is ignored. cfg.Protocol and
+// cfg.Conn are ignored; cfg.Metadata is not applied (the driver owns
+// metadata); cfg.Framing checks tx chunks as for local streams.
 func NewRemote(h *Host, cfg Config, d RemoteDriver) (*Stream, error) {
 	s := &Stream{h: h, pol: cfg.Policy, st: cfg.Type, onEnd: cfg.OnEnd, remote: true}
 	s.id = h.nextID.Add(1)
@@ -69,6 +70,7 @@ func NewRemote(h *Host, cfg Config, d RemoteDriver) (*Stream, error) {
 	if err := h.add(s); err != nil {
 		return nil, err
 	}
+	s.emit(event.Creating, 0)
 	r := &Remote{s: s, start: time.Now()}
 	ra := &remoteActor{s: s, d: d}
 	pid, err := h.Actors.Spawn(actor.PropsFromReceiver(ra), "ssr-")
@@ -171,8 +173,8 @@ func (r *Remote) Since() time.Duration { return time.Since(r.start) }
 // Stats.LastError and is logged once, like a local stream's failed attempt
 // (docs/errors.md).
 func (r *Remote) State(st event.State, ack uint32, err error) {
-	if st == event.Destroying {
-		return
+	if st == event.Destroying || st == event.Creating {
+		return // DESTROYING: only Destroy ends a stream; CREATING: queued by NewRemote
 	}
 	s := r.s
 	if err != nil {

@@ -356,11 +356,21 @@ func (s *Stream) PayloadFormat() string { return s.st.PayloadFmt }
 
 func (s *Stream) errIfEnded() error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ended || s.destroyTold {
-		return ErrDestroyed
+	ended := s.ended || s.destroyTold
+	s.mu.Unlock()
+	if ended {
+		return s.gone()
 	}
 	return nil
+}
+
+// gone is the error of a call on a destroyed stream: ErrDestroyed, or
+// after the host's Close an error that is both ErrClosed and ErrDestroyed.
+func (s *Stream) gone() error {
+	if s.h.isClosed.Load() {
+		return errClosedStream
+	}
+	return ErrDestroyed
 }
 
 func (s *Stream) do(msg any) error {
@@ -372,8 +382,9 @@ func (s *Stream) do(msg any) error {
 }
 
 // Destroy ends the stream (streams.md §5.7) and waits until DESTROYING has
-// been queued (not delivered: it is safe to call while handling events).
-// Destroying again returns nil at once.
+// been queued (not delivered: it is safe to call while handling events) or
+// ctx is done. It never fails because of ctx (the stream is being destroyed
+// either way). Destroying again returns nil at once.
 func (s *Stream) Destroy(ctx context.Context) error {
 	s.mu.Lock()
 	if s.ended {
@@ -390,10 +401,9 @@ func (s *Stream) Destroy(ctx context.Context) error {
 	}
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
-		return ctx.Err()
 	}
+	return nil
 }
 
 func (s *Stream) destroyAsync() {
@@ -419,7 +429,7 @@ func (s *Stream) SetMetadata(name, value string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ended {
-		return ErrDestroyed
+		return s.gone()
 	}
 	if i >= 0 {
 		s.md[i] = transport.MetadataValue{Value: value, Set: true}

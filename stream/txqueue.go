@@ -52,8 +52,12 @@ var (
 	_ transport.ServerTx = (*txQueue)(nil)
 )
 
-// push queues c (taking ownership of c.Data), waiting for room.
+// push queues c (taking ownership of c.Data), waiting for room. A ctx
+// already done queues nothing and returns its error.
 func (t *txQueue) push(ctx context.Context, c transport.Chunk) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	budget := t.s.txBudget()
 	t.mu.Lock()
 	if t.framing != nil && !t.closed {
@@ -79,7 +83,7 @@ func (t *txQueue) push(ctx context.Context, c transport.Chunk) error {
 	}
 	if t.closed {
 		t.mu.Unlock()
-		return ErrDestroyed
+		return t.s.gone()
 	}
 	if t.framing != nil {
 		if err := t.framing(t.open, c.Flags); err != nil {
@@ -110,7 +114,7 @@ func (t *txQueue) request(n int64) error {
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
-		return ErrDestroyed
+		return t.s.gone()
 	}
 	t.want = true
 	if !t.serving {
@@ -354,7 +358,7 @@ func (t *txQueue) respond(status int) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
-		return ErrDestroyed
+		return t.s.gone()
 	}
 	t.status, t.statusSet = status, true
 	return nil

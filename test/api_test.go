@@ -103,7 +103,7 @@ func TestSetPolicyKeepsExisting(t *testing.T) {
 	}
 	for s, want := range map[*ss.Stream]string{s1: "A", s2: "B"} {
 		r := record(t, s)
-		s.Connect(ctx)
+		s.Connect()
 		r.untilBytes(wait, 1)
 		if r.payload() != want {
 			t.Fatalf("stream got %q, want %q", r.payload(), want)

@@ -59,7 +59,7 @@ func TestRawBackpressure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Connect(ctx); err != nil {
+	if err := s.Connect(); err != nil {
 		t.Fatal(err)
 	}
 	got, events, peak := 0, 0, uint64(0)

@@ -68,7 +68,7 @@ func failOnce(t *testing.T, cfg ss.Config, name string) (unreachable, final erro
 		t.Fatal(err)
 	}
 	r := record(t, s)
-	if err := s.RequestTx(ctx); err != nil {
+	if err := s.RequestTx(); err != nil {
 		t.Fatal(err)
 	}
 	u := r.untilState(wait, ss.Unreachable)
@@ -166,7 +166,7 @@ func TestErrHTTPNack(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := record(t, s)
-	s.RequestTx(ctx)
+	s.RequestTx()
 	d := r.untilState(wait, ss.Disconnected)
 	var se *ss.StatusError
 	if !errors.As(d.Err, &se) || se.Code != 404 {

@@ -51,7 +51,7 @@ func TestMQTTMismatchAtCreate(t *testing.T) {
 		t.Fatalf("agreeing streamtype: %v", err)
 	}
 	r3 := record(t, s3)
-	if err := s3.Connect(ctx); err != nil {
+	if err := s3.Connect(); err != nil {
 		t.Fatal(err)
 	}
 	r3.untilState(wait, ss.Connected)

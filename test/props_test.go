@@ -65,7 +65,7 @@ func TestCreatePropsNeverSpawned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Connect(context.Background())
+	s.Connect()
 	var got []string
 	read := make(chan struct{})
 	go func() {

@@ -66,7 +66,7 @@ func scenarioH1Get(t *testing.T, bin string) {
 			t.Fatal(err)
 		}
 		r := record(t, s)
-		if err := s.RequestTx(ctx); err != nil {
+		if err := s.RequestTx(); err != nil {
 			t.Fatal(err)
 		}
 		r.untilState(wait, ss.Disconnected)
@@ -137,7 +137,7 @@ func scenarioH1NotFound(t *testing.T, bin string) {
 			t.Fatal(err)
 		}
 		r := record(t, s)
-		s.RequestTx(ctx)
+		s.RequestTx()
 		r.untilState(wait, ss.Disconnected)
 		s.Destroy(ctx)
 		r.closed(wait)
@@ -159,7 +159,7 @@ func scenarioH1RespMap(t *testing.T, bin string) {
 			t.Fatal(err)
 		}
 		r := record(t, s)
-		s.RequestTx(ctx)
+		s.RequestTx()
 		r.untilState(wait, ss.Disconnected)
 		s.Destroy(ctx)
 		r.closed(wait)

@@ -56,7 +56,7 @@ func TestRawRefusedThenConnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := record(t, s)
-	if err := s.RequestTx(ctx); err != nil {
+	if err := s.RequestTx(); err != nil {
 		t.Fatal(err)
 	}
 	r.untilState(wait, ss.AllRetriesFailed)
@@ -69,7 +69,7 @@ func TestRawRefusedThenConnect(t *testing.T) {
 
 	srv := testutil.Listen(t, "unix", path, nil, testutil.Echo)
 	defer srv.Close()
-	if err := s.Connect(ctx); err != nil {
+	if err := s.Connect(); err != nil {
 		t.Fatal(err)
 	}
 	r.untilState(wait, ss.Connected)
@@ -164,7 +164,7 @@ func TestRawStartTimeout(t *testing.T) {
 	if err := s.StartTimeout(50 * time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RequestTx(ctx); err != nil {
+	if err := s.RequestTx(); err != nil {
 		t.Fatal(err)
 	}
 	r.untilState(wait, ss.Timeout)
@@ -277,7 +277,7 @@ func TestRawPerf(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.RequestTx(ctx)
+		s.RequestTx()
 		var got []string
 		data := ""
 		wd := watchdog(t, s, wait)

@@ -62,7 +62,7 @@ func TestH1KeepAliveMetadataCleared(t *testing.T) {
 			v, ok := s.Metadata(n)
 			got[n] = md{v, ok}
 		}
-		if err := s.Respond(ctx, 200); err != nil {
+		if err := s.Respond(200); err != nil {
 			t.Error(err)
 		}
 		if err := s.Send(ctx, []byte("ok")); err != nil {

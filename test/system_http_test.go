@@ -48,7 +48,7 @@ func TestHTTPExpectMismatchRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := record(t, s)
-	if err := s.RequestTx(context.Background()); err != nil {
+	if err := s.RequestTx(); err != nil {
 		t.Fatal(err)
 	}
 	r.untilState(10*time.Second, ss.AllRetriesFailed)
@@ -87,7 +87,7 @@ func TestStatusMetadata(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := record(t, s)
-		s.RequestTx(context.Background())
+		s.RequestTx()
 		r.untilState(10*time.Second, ss.Connected)
 		for _, name := range []string{":status", "code"} {
 			if v, ok := s.Metadata(name); !ok || v != c.status {
@@ -126,7 +126,7 @@ func TestCookieRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := record(t, s)
-		s.RequestTx(context.Background())
+		s.RequestTx()
 		r.untilState(10*time.Second, ss.Disconnected)
 		s.Destroy(context.Background())
 		r.closed(5 * time.Second)

@@ -36,7 +36,7 @@ func TestUnreadRetryingStreamHeapFlat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RequestTx(ctx); err != nil {
+	if err := s.RequestTx(); err != nil {
 		t.Fatal(err)
 	}
 	heap := func() uint64 {

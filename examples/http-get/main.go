@@ -68,7 +68,7 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.RequestTx(ctx); err != nil { // one transaction
+	if err := s.RequestTx(); err != nil { // one transaction
 		return err
 	}
 	ok := false

@@ -93,7 +93,7 @@ func serve(ctx context.Context, acc *ss.Stream) {
 			path, _ := acc.Metadata("path")
 			name, _ := acc.Metadata("name") // a declared URL query argument
 			body := []byte("hello " + name + " at " + path)
-			acc.Respond(ctx, 200)
+			acc.Respond(200)
 			acc.SetMetadata("mime", "text/plain") // sent as Content-Type
 			acc.SetTxLen(int64(len(body)))
 			acc.Send(ctx, body)

@@ -60,7 +60,7 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.RequestTx(ctx)
+	s.RequestTx()
 	ok := false
 	for ev := range s.Events() {
 		switch {

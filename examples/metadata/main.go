@@ -67,7 +67,7 @@ func run(ctx context.Context) error {
 	if err := s.SetMetadata("nope", "x"); err != nil { // not declared by the streamtype
 		fmt.Println("undeclared:", err)
 	}
-	s.RequestTx(ctx)
+	s.RequestTx()
 	ok := false
 	for ev := range s.Events() {
 		switch {

@@ -60,7 +60,7 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.RequestTx(ctx)
+	s.RequestTx()
 	body, reports := 0, 0
 	for ev := range s.Events() {
 		fmt.Println("event:", ev)

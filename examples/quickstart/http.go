@@ -102,10 +102,10 @@ func answerHTTP(ctx context.Context, acc *ss.Stream) {
 		_ = acc.SetMetadata("mime", "text/plain")
 		switch {
 		case method == http.MethodGet && path == "/hello":
-			_ = acc.Respond(ctx, 200)
+			_ = acc.Respond(200)
 			_ = acc.Send(ctx, []byte("hello, "+name))
 		case method == http.MethodPost:
-			_ = acc.Respond(ctx, 201)
+			_ = acc.Respond(201)
 			_ = acc.Send(ctx, append([]byte("you sent: "), body...))
 		default:
 			// No Respond: the response is a 404.

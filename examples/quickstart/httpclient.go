@@ -116,7 +116,7 @@ func getOnce(ctx context.Context, rt *ss.Runtime, name string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.RequestTx(ctx); err != nil {
+	if err := s.RequestTx(); err != nil {
 		return err
 	}
 	var body strings.Builder

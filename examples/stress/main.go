@@ -93,7 +93,7 @@ func getOne(ctx context.Context, rt *ss.Runtime, i int) error {
 	if err != nil {
 		return err
 	}
-	s.RequestTx(ctx)
+	s.RequestTx()
 	var body []byte
 	var result error = fmt.Errorf("stream ended")
 	for ev := range s.Events() {

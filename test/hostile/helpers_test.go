@@ -72,7 +72,7 @@ func transact(t *testing.T, rt *ss.Runtime, name string, md []metadata, send []b
 	}()
 	if send != nil {
 		go s.Send(ctx, send)
-	} else if err := s.RequestTx(ctx); err != nil {
+	} else if err := s.RequestTx(); err != nil {
 		t.Fatal(err)
 	}
 	var states []ss.State

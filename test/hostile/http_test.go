@@ -134,7 +134,7 @@ func TestH1SetMetadataRefused(t *testing.T) {
 	if v, _ := s.Metadata("h"); v != "good" {
 		t.Fatalf("h = %q after a refused SetMetadata, want the earlier \"good\"", v)
 	}
-	if err := s.RequestTx(ctx); err != nil {
+	if err := s.RequestTx(); err != nil {
 		t.Fatal(err)
 	}
 	got := cap.Wait(1, wait)

@@ -63,7 +63,7 @@ func TestServerDecodedAndResponseHeaders(t *testing.T) {
 	if err := s.SetMetadata("resp", "fine"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Respond(ctx, 200); err != nil {
+	if err := s.Respond(200); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Send(ctx, []byte("ok")); err != nil {

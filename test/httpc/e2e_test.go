@@ -189,7 +189,7 @@ func TestE2EGet(t *testing.T) {
 			srv := startE2E(t, p)
 			rt := newRuntime(t, srv.streamtype("get", p, "/get"))
 			r := create(t, rt, "get")
-			if err := r.s.RequestTx(context.Background()); err != nil {
+			if err := r.s.RequestTx(); err != nil {
 				t.Fatal(err)
 			}
 			r.until("DISCONNECTED")
@@ -212,19 +212,19 @@ func TestE2EStatuses(t *testing.T) {
 			rt := newRuntime(t, nf, mapped, expect)
 
 			r := create(t, rt, "404")
-			r.s.RequestTx(context.Background())
+			r.s.RequestTx()
 			r.until("DISCONNECTED")
 			r.expect("CREATING", "POLL", "CONNECTING", "CONNECTED", `rx(SOM,"nope")`, `rx(EOM,"")`, "QOS_NACK_REMOTE", "DISCONNECTED")
 			r.destroy()
 
 			r = create(t, rt, "530")
-			r.s.RequestTx(context.Background())
+			r.s.RequestTx()
 			r.until("DISCONNECTED")
 			r.expect("CREATING", "POLL", "CONNECTING", "USER(1530)", "CONNECTED", `rx(SOM,"mapped")`, `rx(EOM,"")`, "QOS_NACK_REMOTE", "DISCONNECTED")
 			r.destroy()
 
 			r = create(t, rt, "204")
-			r.s.RequestTx(context.Background())
+			r.s.RequestTx()
 			r.until("DISCONNECTED")
 			r.expect("CREATING", "POLL", "CONNECTING", "CONNECTED", "QOS_ACK_REMOTE", "DISCONNECTED")
 			r.destroy()
@@ -271,7 +271,7 @@ func TestE2EWrongCA(t *testing.T) {
 			st.TrustStore = &policy.TrustStore{Name: "other", Pool: testutil.NewCA(t).Pool}
 			rt := newRuntime(t, st)
 			r := create(t, rt, "bad")
-			r.s.RequestTx(context.Background())
+			r.s.RequestTx()
 			r.until("ALL_RETRIES_FAILED")
 			r.expect("CREATING", "POLL", "CONNECTING", "UNREACHABLE", "ALL_RETRIES_FAILED")
 			r.destroy()
@@ -285,7 +285,7 @@ func TestE2ERedirectRefused(t *testing.T) {
 	st.Retry = &policy.Retry{Name: "r", Backoff: []uint32{50}, Conceal: 1, JitterPct: 0}
 	rt := newRuntime(t, st)
 	r := create(t, rt, "redir")
-	r.s.RequestTx(context.Background())
+	r.s.RequestTx()
 	r.until("ALL_RETRIES_FAILED")
 	r.expect("CREATING", "POLL", "CONNECTING", "UNREACHABLE", "POLL", "CONNECTING", "UNREACHABLE", "ALL_RETRIES_FAILED")
 	r.destroy()
@@ -301,7 +301,7 @@ func TestE2ESecondTransaction(t *testing.T) {
 	r := create(t, rt, "get")
 	for i := 0; i < 50; i++ {
 		r.ev = nil
-		if err := r.s.RequestTx(context.Background()); err != nil {
+		if err := r.s.RequestTx(); err != nil {
 			t.Fatal(err)
 		}
 		r.until("DISCONNECTED")

@@ -196,7 +196,7 @@ func TestGET(t *testing.T) {
 	s.meta("method", "GET")
 	s.meta("path", "/p")
 	s.meta("a", "x/y")
-	if err := s.s.Respond(ctx, 0); err != nil { // 0 means 200
+	if err := s.s.Respond(0); err != nil { // 0 means 200
 		t.Fatal(err)
 	}
 	if err := s.s.SetMetadata("mime", "text/plain"); err != nil {
@@ -218,7 +218,7 @@ func TestPOSTRespond201(t *testing.T) {
 	res := do(client(t, false), http.MethodPost, "http://"+srv.Addr().String()+"/", "body!")
 	s := accepted(t, srv)
 	s.until(`rx(EOM,"")`)
-	_ = s.s.Respond(ctx, 201)
+	_ = s.s.Respond(201)
 	_ = s.s.SetTxLen(4)
 	_ = s.s.Write(ctx, []byte("do"), ss.SOM)
 	_ = s.s.Write(ctx, []byte("ne"), ss.EOM)
@@ -250,7 +250,7 @@ func TestKeepAlive(t *testing.T) {
 	s := accepted(t, srv)
 	s.until("SERVER_TXN")
 	s.meta("path", "/one")
-	_ = s.s.Respond(ctx, 200)
+	_ = s.s.Respond(200)
 	_ = s.s.Send(ctx, []byte("1"))
 	if r := recv(t, res); r.err != nil || r.body != "1" {
 		t.Fatalf("first: %+v %v", r.resp, r.err)
@@ -304,7 +304,7 @@ func TestH2TLSTwoStreams(t *testing.T) {
 	s1.meta("path", "/a")
 	s2.meta("path", "/b")
 	for i, s := range []*recorder{s2, s1} {
-		_ = s.s.Respond(ctx, 200+i)
+		_ = s.s.Respond(200 + i)
 		_ = s.s.Send(ctx, []byte("x"))
 	}
 	for _, r := range []result{recv(t, r1), recv(t, r2)} {
@@ -402,7 +402,7 @@ func TestSharedListenerThroughRuntime(t *testing.T) {
 	o := accepted(t, osrv)
 	o.until("SERVER_TXN")
 	o.meta("path", "/plain")
-	_ = o.s.Respond(context.Background(), 200)
+	_ = o.s.Respond(200)
 	_ = o.s.Send(context.Background(), []byte("owner"))
 	if r := recv(t, res); r.err != nil || r.body != "owner" {
 		t.Fatalf("plain: %+v %v", r.resp, r.err)
@@ -458,7 +458,7 @@ func TestParsedPolicy(t *testing.T) {
 	s := accepted(t, srv)
 	s.until("SERVER_TXN")
 	s.meta("path", "/parsed")
-	_ = s.s.Respond(ctx, 0)
+	_ = s.s.Respond(0)
 	_ = s.s.SetMetadata("mime", "text/x-e2e")
 	_ = s.s.Send(ctx, []byte("parsed"))
 	r := recv(t, res)
@@ -494,7 +494,7 @@ func TestDirectProtoStr(t *testing.T) {
 	if err := s.s.SetMetadata("x-reply:", "r1"); err != nil {
 		t.Fatal(err)
 	}
-	_ = s.s.Respond(ctx, 200)
+	_ = s.s.Respond(200)
 	_ = s.s.Send(ctx, nil)
 	r := recv(t, ch)
 	if r.err != nil || r.resp.Header.Get("X-Reply") != "r1" {

@@ -214,7 +214,7 @@ func TestE2EOpportunistic(t *testing.T) {
 	st.Opportunistic = true
 	st.Retry = &policy.Retry{Name: "r", Backoff: []uint32{50}, Conceal: 3}
 	r := create(t, newRuntime(t, st), "opp")
-	r.s.Connect(context.Background())
+	r.s.Connect()
 	r.until(wait, "DISCONNECTED")
 	r.quiet(300 * time.Millisecond)
 	r.destroy()
@@ -301,7 +301,7 @@ func TestE2EValidity(t *testing.T) {
 	st.Opportunistic = true
 	st.Retry = &policy.Retry{Name: "r", Backoff: []uint32{50}, Conceal: 1, SValidPing: 1, SValidHup: 2}
 	r := create(t, newRuntime(t, st), "valid")
-	r.s.Connect(context.Background())
+	r.s.Connect()
 	r.until(wait, "CONNECTED")
 	start := time.Now()
 	r.until(wait, "DISCONNECTED")
