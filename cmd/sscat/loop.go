@@ -26,9 +26,9 @@ func (c *cat) loop(ctx context.Context, data []byte) int {
 		case data != nil:
 			sendErr <- s.Send(ctx, data)
 		case c.kind == kindHTTP || c.kind == kindUnknown:
-			sendErr <- s.RequestTx(ctx)
+			sendErr <- s.RequestTx()
 		default:
-			sendErr <- s.Connect(ctx)
+			sendErr <- s.Connect()
 		}
 	}()
 	status, done, received := -1, false, 0
