@@ -233,7 +233,7 @@ func (rt *Runtime) fetchBody(ctx context.Context, pol *policy.Policy, st *policy
 	if st.TimeoutMS > 0 {
 		_ = s.StartTimeout(0) // timeout_ms
 	}
-	if err := s.RequestTx(ctx); err != nil {
+	if err := s.RequestTx(); err != nil {
 		return nil, "", err
 	}
 	var body []byte

@@ -232,7 +232,7 @@ func (m *netMonitor) detect(ctx context.Context) (NetworkState, error) {
 	if err := s.StartTimeout(d); err != nil {
 		return NetworkUnknown, err
 	}
-	if err := s.RequestTx(ctx); err != nil {
+	if err := s.RequestTx(); err != nil {
 		return NetworkUnknown, err
 	}
 	for {

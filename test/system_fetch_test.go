@@ -107,7 +107,7 @@ func getHello(t *testing.T, rt *ss.Runtime, name string) string {
 		t.Fatal(err)
 	}
 	r := record(t, s)
-	s.RequestTx(context.Background())
+	s.RequestTx()
 	r.untilState(10*time.Second, ss.QoSAckRemote)
 	s.Destroy(context.Background())
 	r.closed(5 * time.Second)

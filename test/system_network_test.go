@@ -139,7 +139,7 @@ func TestHoldUntilOnline(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := record(t, s)
-	s.RequestTx(context.Background())
+	s.RequestTx()
 	select {
 	case ev := <-s.Events():
 		r.ev = append(r.ev, ev)

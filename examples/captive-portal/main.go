@@ -125,7 +125,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		for range s.Events() {
 		}
 	}()
-	s.RequestTx(ctx)
+	s.RequestTx()
 	wait := time.NewTimer(time.Second)
 	defer wait.Stop()
 	for {
