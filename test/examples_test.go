@@ -36,10 +36,17 @@ func TestExamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, d := range dirs {
 		name := filepath.Base(filepath.Dir(d))
 		if _, ok := exampleRuns[name]; !ok && name != "quickstart" {
 			t.Errorf("examples/%s has no entry in exampleRuns: every example must run in a test", name)
+		}
+		if !bytes.Contains(readme, []byte("](examples/"+name+")")) {
+			t.Errorf("examples/%s has no line in the README's examples table", name)
 		}
 	}
 	out := filepath.Join(binDir, "examples")

@@ -185,3 +185,39 @@ func TestRawAndProxy(t *testing.T) {
 		t.Errorf("proxied: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 }
+
+// TestWebSocket: a ws streamtype against an ss WebSocket echo server; sscat
+// sends one message and exits after -count 1 received message.
+func TestWebSocket(t *testing.T) {
+	ctx := context.Background()
+	srvPolicy, _, err := policy.ParseString(`{"s": [{"echo": {"server": true, "protocol": "h1", "endpoint": "127.0.0.1", "port": 0, "ws_subprotocol": "e"}}]}`, policy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := ss.New(ctx, ss.Config{Policy: srvPolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close(ctx)
+	srv, err := rt.Serve(ctx, "echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for acc := range srv.Accepted() {
+			go func() {
+				for ev := range acc.Events() {
+					if ev.Kind == ss.PayloadEvent {
+						acc.Write(ctx, ev.Payload, ev.Flags&(ss.SOM|ss.EOM))
+					}
+				}
+			}()
+		}
+	}()
+	pol := writeFile(t, "ws.json", fmt.Sprintf(`{"s": [{"chat": {"protocol": "ws", "endpoint": "127.0.0.1", "port": %d, "ws_subprotocol": "e"}}]}`,
+		srv.Addr().(*net.TCPAddr).Port))
+	code, out, errOut := sscat(t, "", "-policy", pol, "-d", "hi there", "-count", "1", "-v", "chat")
+	if code != 0 || out != "hi there" || !strings.Contains(errOut, "sscat: CONNECTED\n") {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
