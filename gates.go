@@ -12,8 +12,10 @@ import (
 // adds its gate here in one line.
 func (rt *Runtime) gatesFor(st *policy.Streamtype) []stream.Gate {
 	var gates []stream.Gate
-	_ = st
 	if g := rt.networkGate(st); g != nil { // Config.HoldUntilOnline (network.go)
+		gates = append(gates, g)
+	}
+	if g := rt.authGate(st); g != nil { // lwa/jwt token schemes (auth.go)
 		gates = append(gates, g)
 	}
 	return gates

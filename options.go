@@ -58,6 +58,9 @@ type Config struct {
 	SigV4 func(slot int) (Credentials, bool)
 	// ClientCert returns the TLS client certificate in slot.
 	ClientCert func(slot int) (*tls.Certificate, error)
+	// Auth configures the token providers of lwa and jwt auth schemes;
+	// their credentials go in the store (Runtime.Blobs, docs/auth.md).
+	Auth AuthConfig
 	// Device is sent in the http_dsn/fwv/devtype headers.
 	Device Device
 	// MQTT broker-connection identity.

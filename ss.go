@@ -25,6 +25,7 @@ type Runtime struct {
 	pol       atomic.Pointer[policy.Policy]
 	proxy     *proxy.Client // Config.Proxy: streams are fulfilled by an SS proxy
 	sys       *system       // system streamtypes (system.go)
+	auth      *authPart     // blob store and token refreshers (auth.go); nil when proxied
 
 	mu      sync.Mutex
 	clients map[policy.Protocol]transport.Protocol
@@ -66,6 +67,11 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	if rt.actors == nil {
 		rt.ownActors = true
 		rt.actors = actor.NewSystem(cfg.Logger)
+	}
+	if rt.proxy == nil {
+		if err := rt.initAuth(&cfg); err != nil {
+			return nil, err
+		}
 	}
 	rt.host = stream.NewHost(rt.actors, rt.env)
 	rt.host.Rand = cfg.Jitter
@@ -303,10 +309,16 @@ func (rt *Runtime) Close(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	if rt.auth != nil {
+		errs = append(errs, rt.auth.close(ctx))
+	}
 	if err := rt.host.Close(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	rt.sys.wait()
+	if rt.auth != nil {
+		errs = append(errs, rt.auth.store.Close(ctx))
+	}
 	if rt.ownActors {
 		// The streams' actors have stopped (host.Close waited for them);
 		// this shuts the private system down.

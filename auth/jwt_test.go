@@ -162,7 +162,7 @@ func TestJWTKeySources(t *testing.T) {
 // A refresher re-issues a JWT before its exp.
 func TestJWTReissuedBeforeExp(t *testing.T) {
 	s := newStore(t)
-	r, err := NewRefresher(RefresherConfig{Scheme: "jwt", Slot: 0, Store: s, MinInterval: 10 * time.Millisecond, RefreshAt: 0.5,
+	r, err := NewRefresher(RefresherConfig{Scheme: "jwt", Slot: 0, Store: s, Tuning: Tuning{MinInterval: 10 * time.Millisecond, RefreshAt: 0.5},
 		Provider: &JWT{Key: genKeys(t)["ES256"], Subject: "d", Lifetime: 2 * time.Second}})
 	if err != nil {
 		t.Fatal(err)

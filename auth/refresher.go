@@ -47,19 +47,8 @@ func (e *RefreshError) Error() string {
 
 func (e *RefreshError) Unwrap() error { return e.Err }
 
-// RefresherConfig configures a Refresher. Store and Provider are required.
-type RefresherConfig struct {
-	// Scheme is the policy auth[] name (for errors and logs).
-	Scheme string
-	// Slot is the token slot kept fresh (auth[].blob).
-	Slot     int
-	Store    *Store
-	Provider Provider
-	// Actors runs the refresher actor; nil: the store's actor system.
-	Actors *actor.System
-	// Logger receives refresh failures and successes (never a secret); nil
-	// is silent.
-	Logger *slog.Logger
+// Tuning adjusts a Refresher's timing; the zero value gives the defaults.
+type Tuning struct {
 	// RefreshAt is the fraction of a token's lifetime after which it is
 	// refreshed (default 0.9).
 	RefreshAt float64
@@ -73,6 +62,23 @@ type RefresherConfig struct {
 	// the next scheduled one (default 1 s), so a token with a tiny lifetime
 	// cannot make the refresher spin.
 	MinInterval time.Duration
+}
+
+// RefresherConfig configures a Refresher. Store and Provider are required.
+type RefresherConfig struct {
+	// Scheme is the policy auth[] name (for errors and logs).
+	Scheme string
+	// Slot is the token slot kept fresh (auth[].blob).
+	Slot     int
+	Store    *Store
+	Provider Provider
+	// Actors runs the refresher actor; nil: the store's actor system.
+	Actors *actor.System
+	// Logger receives refresh failures and successes (never a secret); nil
+	// is silent.
+	Logger *slog.Logger
+	// Tuning adjusts timing; zero fields take the defaults.
+	Tuning
 }
 
 // Refresher is the actor that keeps one scheme's token slot fresh. It is

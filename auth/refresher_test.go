@@ -36,7 +36,7 @@ func TestLWARefreshForm(t *testing.T) {
 func TestRefreshBeforeExpiry(t *testing.T) {
 	s := newStore(t)
 	e := newTokenEndpoint(t, 1)
-	r := lwaRefresher(t, s, e, RefresherConfig{RefreshAt: 0.6})
+	r := lwaRefresher(t, s, e, RefresherConfig{Tuning: Tuning{RefreshAt: 0.6}})
 	waitOpen(t, r, 5*time.Second)
 	first := s.Token(1)
 	end := time.Now().Add(2500 * time.Millisecond)
@@ -92,7 +92,7 @@ func TestOldTokenServedDuringRefresh(t *testing.T) {
 	e := newTokenEndpoint(t, 1)
 	entered := make(chan struct{}, 4)
 	e.set(func(e *tokenEndpoint) { e.entered = entered })
-	r := lwaRefresher(t, s, e, RefresherConfig{RefreshAt: 0.5})
+	r := lwaRefresher(t, s, e, RefresherConfig{Tuning: Tuning{RefreshAt: 0.5}})
 	waitOpen(t, r, 5*time.Second)
 	<-entered
 	hold := make(chan struct{})

@@ -50,6 +50,7 @@ type actorState struct {
 	validPing    bool          // validity: waiting for the answer to a ping
 	pingAt       int64         // UnixNano of the last ping
 	gatePoll     bool          // gated: the parked attempt emits POLL
+	gateState    event.State   // gated: the gate state last emitted while parked
 	timeout      time.Duration // the armed stream timeout (for TIMEOUT's Err)
 	gateStops    []func()
 }

@@ -43,7 +43,7 @@ func (s *Stream) unwatchGates() {
 // attempt starts a connection attempt when every gate is open. Otherwise
 // the stream parks (phase gated): no attempt, no retry timer, the failure
 // counter untouched; the first closed gate's state and cause are emitted
-// once as the stream parks, and the actor checks again when a gate
+// once as the stream parks (or when it first appears while parked), and the actor checks again when a gate
 // notifies (onGate). Every client attempt goes through here (first,
 // retry, Connect, tx-triggered); accepted streams have no gates.
 func (s *Stream) attempt(poll bool) {
@@ -53,6 +53,7 @@ func (s *Stream) attempt(poll bool) {
 		if s.a.phase != gated {
 			s.a.phase = gated
 			s.a.gatePoll = poll
+			s.a.gateState = 0
 		}
 		return
 	}
@@ -64,9 +65,14 @@ func (s *Stream) attempt(poll bool) {
 		if s.a.phase != gated {
 			s.a.phase = gated
 			s.a.gatePoll = poll
-			if st != 0 {
-				s.emitGateState(st, err)
-			}
+			s.a.gateState = 0
+		}
+		// A closure's state may appear while parked (a token refresh that
+		// fails after the stream started waiting): emitted once per
+		// distinct state.
+		if st != 0 && st != s.a.gateState {
+			s.a.gateState = st
+			s.emitGateState(st, err)
 		}
 		return
 	}

@@ -175,3 +175,37 @@ func TestGateDisconnectWhileParked(t *testing.T) {
 		destroy(t, s, r)
 	})
 }
+
+// TestGateStateAppearsWhileParked: a gate that parks the stream with no
+// state (a token on its way) and later reports AUTH_FAILED (the refresh
+// failed) has it emitted then, once, with its cause; the stream connects
+// when the gate opens.
+func TestGateStateAppearsWhileParked(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		g := &testGate{}
+		p := &fakeProto{run: connectAndHold}
+		s, r := e.createGated(st("g", rtry(3, 0, 100)), p, g)
+		s.Connect()
+		settle(time.Second)
+		cause := errors.New("refresh failed")
+		g.mu.Lock()
+		g.state, g.err = event.AuthFailed, cause
+		g.mu.Unlock()
+		g.set(false)
+		settle(time.Second)
+		g.set(false) // the same state again: not emitted twice
+		settle(time.Second)
+		r.expectTimed(t, "CREATING@0 CONNECTING@1000 AUTH_FAILED@1000")
+		r.mu.Lock()
+		got := r.evs[2].Err
+		r.mu.Unlock()
+		if !errors.Is(got, cause) {
+			t.Fatalf("AUTH_FAILED Err = %v, want %v", got, cause)
+		}
+		g.set(true)
+		settle(time.Second)
+		r.expectTimed(t, "CREATING@0 CONNECTING@1000 AUTH_FAILED@1000 CONNECTING@3000 CONNECTED@3000")
+		destroy(t, s, r)
+	})
+}
