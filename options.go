@@ -31,7 +31,9 @@ type Config struct {
 	Policy *policy.Policy
 	// Proxy, when set, makes every stream a proxied stream fulfilled by the
 	// SS proxy at this address (wire.md; "unix:@proxy.ss.lws",
-	// "unix:/path" or "tcp:host:port"; see proxy.ParseAddress). Policy is
+	// "unix:/path" or "tcp:host:port"; see proxy.ParseAddress), or a tcp:
+	// address reached through a SOCKS5 server:
+	// "socks5://[user[:password]@]host:port/tcp:host:port". Policy is
 	// then optional: when it has the streamtype it is used for local checks.
 	Proxy string
 	// ProxyTxFrame is the largest payload a proxied stream sends in one

@@ -92,7 +92,11 @@ func (rt *Runtime) initProxy(cfg *Config) error {
 	if cfg.Proxy == "" {
 		return nil
 	}
-	c, err := proxy.NewClient(proxy.ClientConfig{Address: cfg.Proxy, DialContext: cfg.DialContext, MaxTxFrame: cfg.ProxyTxFrame})
+	addr, dial, err := proxyRoute(cfg.Proxy, cfg.DialContext) // socks5:// (socks.go)
+	if err != nil {
+		return err
+	}
+	c, err := proxy.NewClient(proxy.ClientConfig{Address: addr, DialContext: dial, MaxTxFrame: cfg.ProxyTxFrame})
 	if err != nil {
 		return err
 	}

@@ -147,6 +147,13 @@ func TLSConfig(a *Attempt, ep *Endpoint, alpn []string) (*tls.Config, error) {
 	return cfg, nil
 }
 
+// SOCKS5Dialer returns a dialer that reaches TCP addresses through the
+// SOCKS5 server spec ("[user[:password]@]host:port"), connecting to it with
+// forward. Host names are resolved by the SOCKS server.
+func SOCKS5Dialer(spec string, forward func(ctx context.Context, network, addr string) (net.Conn, error)) (func(ctx context.Context, network, addr string) (net.Conn, error), error) {
+	return socksDialer(spec, forward)
+}
+
 func socksDialer(spec string, forward func(ctx context.Context, network, addr string) (net.Conn, error)) (func(ctx context.Context, network, addr string) (net.Conn, error), error) {
 	var auth *proxy.Auth
 	hostport := spec
