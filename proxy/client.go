@@ -388,6 +388,9 @@ func (cs *ClientStream) run() {
 	}
 }
 
+// maxClientBuflen caps the receive queue a proxy's client_buflen can ask for.
+const maxClientBuflen = 16 << 20
+
 // handshake sends STREAMTYPE and waits for a successful CREATE_RESULT.
 func (cs *ClientStream) handshake(conn net.Conn, dec *Decoder) error {
 	cfg := &cs.c.cfg
@@ -410,6 +413,11 @@ func (cs *ClientStream) handshake(conn net.Conn, dec *Decoder) error {
 	}
 	if !cr.OK() {
 		return errors.New("ss: proxy client: the proxy could not create the stream")
+	}
+	// client_buflen sizes the client's receive queue (wire.md §4.1); the
+	// proxy is not trusted with more than maxClientBuflen.
+	if b, ok := cs.local.(interface{ SetRxBudget(int) }); ok && cr.ClientBuflen > 0 {
+		b.SetRxBudget(int(min(cr.ClientBuflen, maxClientBuflen)))
 	}
 	return nil
 }

@@ -91,6 +91,9 @@ func (h *Host) txBudget() int {
 }
 
 func (s *Stream) rxBudget() int {
+	if n := s.rxBudSet.Load(); n > 0 {
+		return int(n)
+	}
 	if s.rxBud > 0 {
 		return s.rxBud
 	}

@@ -158,6 +158,15 @@ func (ra *remoteActor) finish() {
 // Stream returns the stream.
 func (r *Remote) Stream() *Stream { return r.s }
 
+// SetRxBudget bounds the received payload queued for the application to n
+// bytes from now on (n > 0): the proxy's client_buflen for the streamtype,
+// from CREATE_RESULT (wire.md §4.1).
+func (r *Remote) SetRxBudget(n int) {
+	if n > 0 {
+		r.s.rxBudSet.Store(int64(n))
+	}
+}
+
 // Logger returns the stream's logger (never nil).
 func (r *Remote) Logger() *slog.Logger { return r.s.h.Logger }
 

@@ -66,6 +66,9 @@ type Stream struct {
 	tx    txQueue
 	txBud int // Config.TxBudget
 	rxBud int // Config.RxBudget
+	// rxBudSet, when > 0, replaces rxBud: a proxied stream's client_buflen
+	// from CREATE_RESULT (Remote.SetRxBudget).
+	rxBudSet atomic.Int64
 
 	upgradeFraming func(open bool, flags event.Flags) error // Config.UpgradeFraming
 	gates          []Gate                                   // Config.Gates

@@ -1,0 +1,59 @@
+package test
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/securestreams/ss"
+	"github.com/securestreams/ss/internal/testutil"
+)
+
+// TestProxiedClientBuflen: a proxied stream's receive queue is sized by
+// the streamtype's client_buflen from CREATE_RESULT: with 8 KiB, an unread
+// stream takes in far less of a 1 MiB burst than with the default
+// (256 KiB).
+func TestProxiedClientBuflen(t *testing.T) {
+	burst := bytes.Repeat([]byte("x"), 1<<20)
+	srv := testutil.Listen(t, "tcp", "", nil, func(c net.Conn) {
+		c.Write(burst)
+		c.Read(make([]byte, 1)) // until the client closes
+	})
+	small := rawType("small", "127.0.0.1", srv.Port())
+	small.ClientBuflen = 8 << 10
+	dflt := rawType("default", "127.0.0.1", srv.Port())
+	addr, _ := inProcessProxy(t, newPolicy(small, dflt))
+	rt := newRuntime(t, ss.Config{Proxy: addr})
+	queued := map[string]uint64{}
+	for _, name := range []string{"small", "default"} {
+		s, err := rt.Create(context.Background(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Connect(context.Background())
+		// Read nothing while the burst arrives; the queue fills to its bound.
+		var last uint64
+		for i := 0; i < 50; i++ {
+			time.Sleep(20 * time.Millisecond)
+			n := s.Stats().RxBytes
+			if n == last && n > 0 {
+				break
+			}
+			last = n
+		}
+		queued[name] = s.Stats().RxBytes
+		s.Destroy(context.Background())
+		for range s.Events() {
+		}
+	}
+	t.Logf("queued %v", queued)
+	// At most the budget plus one frame (a queue always takes one chunk).
+	if queued["small"] == 0 || queued["small"] > 8<<10+65519 {
+		t.Errorf("client_buflen 8 KiB: %d bytes queued, want 1..8 KiB + one 65519-byte frame", queued["small"])
+	}
+	if queued["default"] < 200<<10 {
+		t.Errorf("default: %d bytes queued, want ≥ 200 KiB", queued["default"])
+	}
+}
