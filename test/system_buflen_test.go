@@ -32,7 +32,7 @@ func TestProxiedClientBuflen(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.Connect(context.Background())
+		s.Connect()
 		// Read nothing while the burst arrives; the queue fills to its bound.
 		var last uint64
 		for i := 0; i < 50; i++ {
