@@ -51,6 +51,7 @@ type Identity struct {
 	SOCKS5     string
 	ClientID   string // "" means a random id per connection (clean session forced)
 	Username   string
+	WSPath     string // MQTT over WebSocket to this path (policy mqtt_ws_path), "" for plain MQTT
 }
 
 // String renders the identity for logs and errors.
@@ -58,6 +59,9 @@ func (id Identity) String() string {
 	s := id.Network + ":" + id.Address
 	if id.TLS {
 		s += " tls"
+	}
+	if id.WSPath != "" {
+		s += " ws " + strconv.Quote(id.WSPath)
 	}
 	if id.ClientID != "" {
 		s += " client-id " + strconv.Quote(id.ClientID)

@@ -226,6 +226,9 @@ var diagCases = []diagCase{
 	// Applicability.
 	{"mqtt key on h1", withSections(`{"x": {"endpoint": "e", "http_method": "GET", §"mqtt_qos": 1}}`), CodeNotApplicable, "s[0].x.mqtt_qos", W, "h1 client"},
 	{"http key on mqtt", withSections(`{"x": {"protocol": "mqtt", "endpoint": "b", "mqtt_topic": "t", §"http_url": "u"}}`), CodeNotApplicable, "s[0].x.http_url", W, ""},
+	{"mqtt_ws_path without slash", withSections(`{"x": {"protocol": "mqtt", "endpoint": "b", "mqtt_topic": "t", "mqtt_ws_path": §"mqtt"}}`), CodeFormat, "s[0].x.mqtt_ws_path", E, "must start with"},
+	{"mqtt_ws_path on h1", withSections(`{"x": {"endpoint": "e", "http_method": "GET", §"mqtt_ws_path": "/mqtt"}}`), CodeNotApplicable, "s[0].x.mqtt_ws_path", W, "h1 client"},
+	{"sigv4 on plain mqtt", withSections(`{"x": {"protocol": "mqtt", "endpoint": "b", "mqtt_topic": "t", §"use_auth": "sig"}}`), CodeNotApplicable, "s[0].x.use_auth", W, "sigv4"},
 	{"http_method on ws", withSections(`{"x": {"protocol": "ws", "endpoint": "e", §"http_method": "POST"}}`), CodeNotApplicable, "s[0].x.http_method", W, "always a GET"},
 	{"long_poll on h1", withSections(`{"x": {"endpoint": "e", "http_method": "GET", §"long_poll": true}}`), CodeNotApplicable, "s[0].x.long_poll", W, ""},
 	{"protocol last", withSections(`{"x": {§"mqtt_topic": "t", "endpoint": "e", "http_method": "GET", "protocol": "h2"}}`), CodeNotApplicable, "s[0].x.mqtt_topic", W, "h2 client"},

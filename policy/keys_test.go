@@ -143,6 +143,7 @@ var keyCases = []keyCase{
 	{"mqtt_birth_message", bMQTT + `"mqtt_birth_message": "hi"`, "MQTTBirthMessage", "hi"},
 	{"mqtt_birth_qos", bMQTT + `"mqtt_birth_qos": 2`, "MQTTBirthQoS", uint8(2)},
 	{"mqtt_birth_retain", bMQTT + `"mqtt_birth_retain": true`, "MQTTBirthRetain", true},
+	{"mqtt_ws_path", bMQTT + `"mqtt_ws_path": "/mqtt"`, "MQTTWSPath", "/mqtt"},
 	{"aws_iot", bMQTT + `"aws_iot": true`, "AWSIoT", true},
 	{"ws_max_rx_message", bWS + `"ws_max_rx_message": 1048576`, "WSMaxRxMessage", uint32(1048576)},
 	{"url_preencoded", bH1 + `"http_url": "/${p}/${q}", "metadata": [{"p": "", "q": ""}], "url_preencoded": ["p"]`, "Metadata", []*MetadataItem{

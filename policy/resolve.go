@@ -180,7 +180,11 @@ func (d *decoder) resolveStreamtype(b *stBuild) {
 	st.ServerCert = d.certRef(b, kidServerCert, st.ServerCertName, KindCertificate)
 	st.ServerKey = d.certRef(b, kidServerKey, st.ServerKeyName, KindPrivateKey)
 	sigv4 := st.UseAuth != nil && st.UseAuth.Type == AuthSigV4
-	if sigv4 && mask&(aHTTPC|aWSC) == 0 && client {
+	if has(kidMQTTWSPath) && !strings.HasPrefix(st.MQTTWSPath, "/") {
+		d.valErr(b, kidMQTTWSPath, CodeFormat, "mqtt_ws_path "+q(st.MQTTWSPath)+" must start with \"/\"")
+	}
+	mqttWS := st.Protocol == MQTT && st.MQTTWSPath != ""
+	if sigv4 && mask&(aHTTPC|aWSC) == 0 && client && !mqttWS {
 		d.keyWarn(b, kidUseAuth, CodeNotApplicable, "a sigv4 auth scheme has no effect on "+roleText(st.Protocol, st.Server)+" streamtypes")
 	}
 	for _, id := range []int{kidAWSRegion, kidAWSService} {
@@ -433,7 +437,7 @@ func (d *decoder) checkRideshare() {
 
 // mqttConnectKeys are the connect-time keys compared between streamtypes
 // that share a broker connection.
-var mqttConnectKeys = []int{kidMQTTKeepAlive, kidMQTTCleanStart, kidMQTTWillTopic, kidMQTTWillMessage, kidMQTTWillQoS, kidMQTTWillRetain, kidMQTTBirthTopic, kidMQTTBirthMessage, kidMQTTBirthQoS, kidMQTTBirthRetain}
+var mqttConnectKeys = []int{kidMQTTKeepAlive, kidMQTTCleanStart, kidMQTTWillTopic, kidMQTTWillMessage, kidMQTTWillQoS, kidMQTTWillRetain, kidMQTTBirthTopic, kidMQTTBirthMessage, kidMQTTBirthQoS, kidMQTTBirthRetain, kidMQTTWSPath}
 
 func mqttConnectValue(st *Streamtype, id int) string {
 	switch id {
@@ -457,6 +461,8 @@ func mqttConnectValue(st *Streamtype, id int) string {
 		return strconv.Itoa(int(st.MQTTBirthQoS))
 	case kidMQTTBirthRetain:
 		return strconv.FormatBool(st.MQTTBirthRetain)
+	case kidMQTTWSPath:
+		return q(st.MQTTWSPath)
 	}
 	return ""
 }

@@ -115,6 +115,7 @@ const (
 	kidMQTTBirthMessage
 	kidMQTTBirthQoS
 	kidMQTTBirthRetain
+	kidMQTTWSPath
 	kidURLPreencoded
 	kidFirstPlain // keys after this need no special treatment by id
 )
@@ -218,6 +219,7 @@ var stKeys = []stKey{
 	kidMQTTBirthMessage:  tk("mqtt_birth_message", aMQTT, func(s *Streamtype) *string { return &s.MQTTBirthMessage }, func(s *Streamtype) **Template { return &s.MQTTBirthMessageTmpl }),
 	kidMQTTBirthQoS:      uk("mqtt_birth_qos", 0, 2, aMQTT, func(s *Streamtype) any { return &s.MQTTBirthQoS }),
 	kidMQTTBirthRetain:   bk("mqtt_birth_retain", aMQTT, func(s *Streamtype) *bool { return &s.MQTTBirthRetain }),
+	kidMQTTWSPath:        sk("mqtt_ws_path", kStr, aMQTTC, func(s *Streamtype) *string { return &s.MQTTWSPath }),
 	kidURLPreencoded:     {name: "url_preencoded", kind: kSpecial, applies: aHTTPC | aWSC},
 
 	// Keys with no special treatment.

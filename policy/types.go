@@ -286,6 +286,10 @@ type Streamtype struct {
 	MQTTBirthQoS         uint8
 	MQTTBirthRetain      bool
 	AWSIoT               bool
+	// MQTTWSPath (mqtt_ws_path), when set, carries MQTT over a WebSocket
+	// to this path (subprotocol mqtt), presigned when use_auth names a
+	// sigv4 scheme (docs/auth.md).
+	MQTTWSPath string
 }
 
 // MetadataIndex returns the index of the declared metadata item name, or -1.

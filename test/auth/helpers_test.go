@@ -219,3 +219,25 @@ func create(t *testing.T, rt *ss.Runtime, name string) *events {
 }
 
 var lwaCreds = auth.LWACredentials{RefreshToken: "Atzr|refresh", ClientID: "amzn1.application-oa2-client.x"}
+
+func createWith(t *testing.T, rt *ss.Runtime, name string, opts ...ss.Option) *events {
+	t.Helper()
+	s, err := rt.Create(ctxT(t), name, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &events{t: t, s: s}
+	t.Cleanup(e.destroy)
+	return e
+}
+
+// next reads one event (or returns after d).
+func (e *events) next(d time.Duration) {
+	select {
+	case ev, ok := <-e.s.Events():
+		if ok {
+			e.ev = append(e.ev, ev)
+		}
+	case <-time.After(d):
+	}
+}

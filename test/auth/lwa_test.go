@@ -21,7 +21,7 @@ func TestLWAStreamWaitsForToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := create(t, rt, "api")
-	if err := e.s.Connect(ctxT(t)); err != nil {
+	if err := e.s.Connect(); err != nil {
 		t.Fatal(err)
 	}
 	e.until(10*time.Second, ss.QoSAckRemote)
@@ -52,7 +52,7 @@ func TestLWAOneRefreshForManyStreams(t *testing.T) {
 	es := make([]*events, n)
 	for i := range es {
 		es[i] = create(t, rt, "api")
-		if err := es[i].s.Connect(ctxT(t)); err != nil {
+		if err := es[i].s.Connect(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -83,7 +83,7 @@ func TestLWAInvalidGrantAuthFailed(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := create(t, rt, "api")
-	if err := e.s.Connect(ctxT(t)); err != nil {
+	if err := e.s.Connect(); err != nil {
 		t.Fatal(err)
 	}
 	ev := e.until(10*time.Second, ss.AuthFailed)
@@ -118,7 +118,7 @@ func TestLWARecoversAfterEndpointDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := create(t, rt, "api")
-	if err := e.s.Connect(ctxT(t)); err != nil {
+	if err := e.s.Connect(); err != nil {
 		t.Fatal(err)
 	}
 	ev := e.until(10*time.Second, ss.AuthFailed)

@@ -147,7 +147,7 @@ func (p *Protocol) request(a *transport.Attempt, ep *transport.Endpoint, timing 
 	env := p.envOf(a)
 	id := connmgr.Identity{
 		Network: ep.Network, Address: ep.Address, TLS: ep.TLS, ClientCert: -1,
-		ClientID: env.MQTTClientID, Username: env.MQTTUsername,
+		ClientID: env.MQTTClientID, Username: env.MQTTUsername, WSPath: st.MQTTWSPath,
 	}
 	if ep.TLS {
 		id.ServerName, id.TrustStore, id.ClientCert = ep.ServerName, st.TrustStoreName, st.ClientCert
@@ -175,8 +175,12 @@ func (p *Protocol) request(a *transport.Attempt, ep *transport.Endpoint, timing 
 // manager calls it (through connmgr.Request.Dial) whenever it opens a new
 // broker connection for a's identity. It opens TCP or a unix socket, via
 // SOCKS5 when configured, with TLS from the policy (ALPN x-amzn-mqtt-ca for
-// AWS IoT). Other ways to reach a broker (MQTT over WebSocket) belong here.
+// AWS IoT), or as MQTT over WebSocket when the streamtype has mqtt_ws_path
+// (dialWS: presigned afresh for every connection with a sigv4 use_auth).
 func dialBroker(ctx context.Context, a *transport.Attempt, ep *transport.Endpoint, timing *transport.Timing) (net.Conn, error) {
+	if a.Type.MQTTWSPath != "" {
+		return dialWS(ctx, a, ep, timing)
+	}
 	var alpn []string
 	if a.Type.AWSIoT {
 		alpn = []string{"x-amzn-mqtt-ca"}
