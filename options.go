@@ -80,6 +80,12 @@ type Config struct {
 	// bytes (0: 256 KiB each).
 	RxBuffer, TxBuffer int
 
+	// AcceptBacklog bounds, per Server, the accepted connections not yet
+	// taken from Server.Accepted (0: 64). Beyond it new connections are
+	// closed at once (logged at WARN once per episode, counted in
+	// ServerStats.Rejected); see docs/supervision.md.
+	AcceptBacklog int
+
 	// Actors runs the stream actors in an actor system the application owns
 	// (actor.Wrap); nil creates a private one.
 	Actors *actor.System

@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 
+	"github.com/securestreams/ss/actor"
 	"github.com/securestreams/ss/policy"
 	"github.com/securestreams/ss/stream"
 	"github.com/securestreams/ss/transport"
@@ -15,22 +17,50 @@ import (
 
 // Server is a listening stream of a "server": true streamtype (streams.md
 // §10). Each accepted connection becomes a *Stream delivered on Accepted.
+//
+// The listener is an actor whose children are the accepted streams' actors
+// (docs/supervision.md): closing the server stops it and so every accepted
+// stream; an accepted stream whose actor fails is stopped (destroyed), as it
+// cannot reconnect.
 type Server struct {
 	rt  *Runtime
 	pol *policy.Policy
 	st  *policy.Streamtype
 	ln  transport.Listener
 
+	pid     *actor.PID    // the listener actor
+	inbox   *actor.Bound  // accepted connections on their way to the listener actor
+	acc     chan *Stream  // accepted, not yet taken; capacity = the backlog bound
+	stopped chan struct{} // closed when the listener actor has stopped
+	rejects sync.WaitGroup
+
+	live     atomic.Int32 // accepted stream actors alive (the listener's children)
+	accepted atomic.Uint64
+	rejected atomic.Uint64
+	full     atomic.Bool // the backlog is full: logged once until it has room
+
 	mu      sync.Mutex
-	live    map[*stream.Stream]*Stream
-	fifo    []*Stream
-	pumping bool
+	streams map[*stream.Stream]*Stream // accepted streams not yet ended
 	closed  bool
-	acc     chan *Stream
-	stop    chan struct{}
-	pumpWG  sync.WaitGroup
 	done    chan struct{}
 	events  chan Event // the listening stream's states: CREATING, DESTROYING
+}
+
+// DefaultAcceptBacklog is Config.AcceptBacklog's default.
+const DefaultAcceptBacklog = 64
+
+// ServerStats are a Server's counters.
+type ServerStats struct {
+	Accepted uint64 // connections accepted and made streams
+	Rejected uint64 // connections closed because the backlog was full (or the server closing)
+	Backlog  int    // accepted streams waiting to be taken from Accepted
+	Live     int    // accepted streams whose actor is alive
+}
+
+// Stats returns the server's counters.
+func (srv *Server) Stats() ServerStats {
+	return ServerStats{Accepted: srv.accepted.Load(), Rejected: srv.rejected.Load(),
+		Backlog: len(srv.acc), Live: int(srv.live.Load())}
 }
 
 // Serve opens the listener of the named server streamtype (TCP on
@@ -57,9 +87,13 @@ func (rt *Runtime) Serve(ctx context.Context, streamtype string, opts ...Option)
 	if err != nil {
 		return nil, fmt.Errorf("ss: streamtype %q: %w", streamtype, err)
 	}
-	srv := &Server{rt: rt, pol: pol, st: st, live: map[*stream.Stream]*Stream{},
-		acc: make(chan *Stream), stop: make(chan struct{}), done: make(chan struct{}),
-		events: make(chan Event, 2)}
+	backlog := rt.backlog
+	if backlog <= 0 {
+		backlog = DefaultAcceptBacklog
+	}
+	srv := &Server{rt: rt, pol: pol, st: st, streams: map[*stream.Stream]*Stream{},
+		inbox: actor.NewBound(backlog), acc: make(chan *Stream, backlog),
+		stopped: make(chan struct{}), done: make(chan struct{}), events: make(chan Event, 2)}
 	rt.mu.Lock()
 	if rt.closed {
 		rt.mu.Unlock()
@@ -67,12 +101,25 @@ func (rt *Runtime) Serve(ctx context.Context, streamtype string, opts ...Option)
 	}
 	rt.serving[srv] = struct{}{}
 	rt.mu.Unlock()
-	// The listener lives until Close, not until ctx is done.
-	ln, err := sp.Listen(context.WithoutCancel(ctx), st, rt.env, srv.accept)
-	if err != nil {
+	unserve := func() {
 		rt.mu.Lock()
 		delete(rt.serving, srv)
 		rt.mu.Unlock()
+	}
+	// Accepted streams cannot reconnect: one whose actor fails is stopped.
+	props := actor.Supervised(actor.PropsFromReceiver(&listenerActor{srv: srv}),
+		actor.OneForOne(0, 0, actor.Always(actor.Stop)))
+	srv.pid, err = rt.actors.Spawn(props, "ss-listener-")
+	if err != nil {
+		unserve()
+		return nil, err
+	}
+	// The listener lives until Close, not until ctx is done.
+	ln, err := sp.Listen(context.WithoutCancel(ctx), st, rt.env, srv.accept)
+	if err != nil {
+		rt.actors.Stop(srv.pid)
+		<-srv.stopped
+		unserve()
 		return nil, err
 	}
 	srv.mu.Lock()
@@ -82,13 +129,86 @@ func (rt *Runtime) Serve(ctx context.Context, streamtype string, opts ...Option)
 	return srv, nil
 }
 
-// accept is called by the listener for each accepted connection.
+// accept is called by the listener for each accepted connection, on the
+// transport's goroutine. It never waits for the application: when the
+// backlog of streams not taken from Accepted is full the connection is
+// closed at once.
 func (srv *Server) accept(conn transport.ServerConn) {
+	srv.mu.Lock() // Close's drain must see every message sent before it
+	if srv.closed {
+		srv.mu.Unlock()
+		srv.rejected.Add(1)
+		reject(conn, srv.st)
+		return
+	}
+	if len(srv.acc)+srv.inbox.Len() >= cap(srv.acc) || !srv.inbox.TryTake() {
+		srv.mu.Unlock()
+		srv.backlogFull(conn)
+		return
+	}
+	srv.rt.actors.Tell(srv.pid, acceptMsg{conn: conn})
+	srv.mu.Unlock()
+}
+
+// backlogFull closes conn because the backlog is full (WARN once until the
+// backlog has room again, DEBUG for each connection).
+func (srv *Server) backlogFull(conn transport.ServerConn) {
+	n := srv.rejected.Add(1)
+	log := srv.rt.env.Logger
+	if !srv.full.Swap(true) {
+		log.Warn("ss: server backlog full: closing new connections until the application takes some from Accepted",
+			"streamtype", srv.st.Name, "backlog", cap(srv.acc))
+	}
+	log.Debug("ss: connection closed: backlog full", "streamtype", srv.st.Name, "remote", conn.RemoteAddr(), "rejected", n)
+	reject(conn, srv.st)
+}
+
+// listenerActor is the Server's actor; its children are the accepted
+// streams' actors.
+type listenerActor struct{ srv *Server }
+
+type (
+	acceptMsg struct{ conn transport.ServerConn }
+	// drainMsg: Close waits until the messages sent before it are handled.
+	drainMsg struct{ done chan struct{} }
+)
+
+// Receive is the listener actor's behaviour.
+func (la *listenerActor) Receive(c actor.Context) {
+	srv := la.srv
+	switch m := c.Message().(type) {
+	case acceptMsg:
+		srv.inbox.Give()
+		srv.spawn(c, m.conn)
+	case drainMsg:
+		close(m.done)
+	case *actor.Terminated:
+		srv.live.Add(-1)
+	case *actor.Stopped:
+		srv.rt.actors.Forget(c.Self())
+		close(srv.stopped)
+	}
+}
+
+// spawn makes conn an accepted stream whose actor is a child of the
+// listener actor, and queues it for Accepted.
+func (srv *Server) spawn(c actor.Context, conn transport.ServerConn) {
 	srv.mu.Lock()
 	closed := srv.closed
 	srv.mu.Unlock()
-	if closed {
-		reject(conn, srv.st)
+	if closed || len(srv.acc) == cap(srv.acc) {
+		// Closing, or the backlog filled up between accept's check and now:
+		// close it off the actor (reject may wait for the transport).
+		srv.rejects.Add(1)
+		go func() {
+			defer srv.rejects.Done()
+			if closed {
+				srv.rejected.Add(1)
+				reject(conn, srv.st)
+			} else {
+				srv.backlogFull(conn)
+			}
+		}()
 		return
 	}
 	cfg := stream.Config{Policy: srv.pol, Type: srv.st, Conn: conn, OnEnd: srv.ended,
@@ -97,27 +217,33 @@ func (srv *Server) accept(conn transport.ServerConn) {
 		// A websocket upgrade makes the stream follow the ws tx rules.
 		cfg.UpgradeFraming = txFraming[policy.WS]
 	}
-	s, err := stream.New(srv.rt.host, cfg)
+	s, props, err := stream.NewProps(srv.rt.host, cfg)
+	if err == nil {
+		if _, err = actor.SpawnChild(c, props, "ssa-"); err != nil {
+			// Not spawned: the runtime's Close ends it (CREATING, DESTROYING).
+			srv.rt.env.Logger.Warn("ss: accepted stream not started", "streamtype", srv.st.Name, "err", err)
+			return
+		}
+	}
 	if err != nil {
 		srv.rt.env.Logger.Warn("ss: accepted connection dropped", "streamtype", srv.st.Name, "remote", conn.RemoteAddr(), "err", err)
-		reject(conn, srv.st)
+		srv.rejects.Add(1)
+		go func() {
+			defer srv.rejects.Done()
+			reject(conn, srv.st)
+		}()
 		return
 	}
+	srv.live.Add(1)
+	srv.accepted.Add(1)
 	ws := &Stream{s: s}
 	srv.mu.Lock()
-	if srv.closed {
-		srv.mu.Unlock()
-		_ = s.Destroy(context.Background())
-		return
-	}
-	srv.live[s] = ws
-	srv.fifo = append(srv.fifo, ws)
-	if !srv.pumping {
-		srv.pumping = true
-		srv.pumpWG.Add(1)
-		go srv.pump()
-	}
+	srv.streams[s] = ws
 	srv.mu.Unlock()
+	srv.acc <- ws // never blocks: only this actor sends, and there was room
+	if len(srv.acc) < cap(srv.acc) {
+		srv.full.Store(false)
+	}
 }
 
 // reject closes a connection the runtime will not serve: Serve with a
@@ -146,39 +272,18 @@ func (nopTx) LenHint() int64               { return -1 }
 func (nopTx) Response() transport.Response { return transport.Response{} }
 func (nopTx) NewTransaction()              {}
 
-// pump hands accepted streams to the application, in accept order, without
-// blocking the listener; it runs only while some are waiting.
-func (srv *Server) pump() {
-	defer srv.pumpWG.Done()
-	for {
-		srv.mu.Lock()
-		if len(srv.fifo) == 0 || srv.closed {
-			srv.pumping = false
-			srv.fifo = nil
-			srv.mu.Unlock()
-			return
-		}
-		s := srv.fifo[0]
-		srv.fifo = srv.fifo[1:]
-		srv.mu.Unlock()
-		select {
-		case srv.acc <- s:
-		case <-srv.stop:
-			return
-		}
-	}
-}
-
 func (srv *Server) ended(s *stream.Stream) {
 	srv.mu.Lock()
-	delete(srv.live, s)
+	delete(srv.streams, s)
 	srv.mu.Unlock()
 }
 
 // Accepted delivers each accepted connection as a stream (CREATING,
-// CONNECTING, then the protocol's states; streams.md §10.2). It is closed
-// when the server is closed. Streams that were never taken from it are
-// still running and are destroyed by Close.
+// CONNECTING, then the protocol's states; streams.md §10.2), in accept
+// order. At most Config.AcceptBacklog streams wait in it; while it is full,
+// new connections are closed at once (docs/supervision.md). It is closed
+// when the server is closed; streams that were never taken from it are
+// destroyed by Close and not delivered.
 func (srv *Server) Accepted() <-chan *Stream { return srv.acc }
 
 // Events returns the listening stream's event channel (streams.md §10.1):
@@ -205,8 +310,8 @@ func (srv *Server) Streamtype() string { return srv.st.Name }
 // broadcast). f may call any Stream method.
 func (srv *Server) ForEachAccepted(f func(*Stream)) {
 	srv.mu.Lock()
-	list := make([]*Stream, 0, len(srv.live))
-	for _, s := range srv.live {
+	list := make([]*Stream, 0, len(srv.streams))
+	for _, s := range srv.streams {
 		list = append(list, s)
 	}
 	srv.mu.Unlock()
@@ -216,7 +321,8 @@ func (srv *Server) ForEachAccepted(f func(*Stream)) {
 }
 
 // Close closes the listener, destroys every accepted stream (waiting until
-// each has queued DESTROYING) and closes Accepted. Idempotent.
+// each has queued DESTROYING), stops the listener actor and closes
+// Accepted. Idempotent.
 func (srv *Server) Close(ctx context.Context) error {
 	srv.mu.Lock()
 	if srv.closed {
@@ -237,9 +343,27 @@ func (srv *Server) Close(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	// Connections accepted before closed was set are handled (refused)
+	// before this returns; none are accepted after.
+	drained := make(chan struct{})
+	srv.rt.actors.Tell(srv.pid, drainMsg{done: drained})
+	select {
+	case <-drained:
+	case <-srv.stopped: // stopped by the actor system's shutdown
+	}
+	// Streams never taken from Accepted are not delivered: nobody will read
+	// their events, so they are discarded here.
+	var readers sync.WaitGroup
+	for len(srv.acc) > 0 {
+		s := <-srv.acc
+		readers.Go(func() {
+			for range s.Events() {
+			}
+		})
+	}
 	srv.mu.Lock()
-	list := make([]*Stream, 0, len(srv.live))
-	for _, s := range srv.live {
+	list := make([]*Stream, 0, len(srv.streams))
+	for _, s := range srv.streams {
 		list = append(list, s)
 	}
 	srv.mu.Unlock()
@@ -248,8 +372,12 @@ func (srv *Server) Close(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	close(srv.stop)
-	srv.pumpWG.Wait()
+	// Stopping the listener actor stops its children (every accepted
+	// stream) first; none of them waits for the network to stop.
+	srv.rt.actors.Stop(srv.pid)
+	<-srv.stopped
+	srv.rejects.Wait()
+	readers.Wait()
 	close(srv.acc)
 	srv.rt.mu.Lock()
 	delete(srv.rt.serving, srv)

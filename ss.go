@@ -32,6 +32,7 @@ type Runtime struct {
 	servers map[policy.Protocol]transport.ServerProtocol
 	serving map[*Server]struct{}
 	closed  bool
+	backlog int // Config.AcceptBacklog
 	done    chan struct{}
 	err     error
 }
@@ -76,6 +77,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	rt.host = stream.NewHost(rt.actors, rt.env)
 	rt.host.Rand = cfg.Jitter
 	rt.host.RxBudget, rt.host.TxBudget = cfg.RxBuffer, cfg.TxBuffer
+	rt.backlog = cfg.AcceptBacklog
 	rt.pol.Store(cfg.Policy)
 	rt.startSystem(&cfg)
 	return rt, nil

@@ -22,6 +22,10 @@ import (
 // or an h2 connection after this long without a request.
 const idleTimeout = 60 * time.Second
 
+// MaxH2Streams bounds the concurrent streams of one h2 connection
+// (SETTINGS_MAX_CONCURRENT_STREAMS); each is an accepted stream.
+const MaxH2Streams = 100
+
 // Server is the h1/h2 transport.ServerProtocol of one runtime.
 //
 // Open listeners are registered by (Env, streamtype name), so that a
@@ -232,6 +236,9 @@ func openListener(st *policy.Streamtype, env *transport.Env, r *route) (*listene
 		ErrorLog:          slog.NewLogLogger(env.Logger.Handler(), slog.LevelDebug),
 		ConnContext:       l.connContext,
 		ConnState:         l.connState,
+		// Each h2 stream becomes an accepted stream: a client may not open
+		// more than this many at once on one connection.
+		HTTP2: &http.HTTP2Config{MaxConcurrentStreams: MaxH2Streams},
 	}
 	return l, nil
 }
