@@ -103,6 +103,9 @@ func (s *Stream) Receive(c actor.Context) {
 		for _, m := range early {
 			s.handle(m)
 		}
+	case *actor.Restarting:
+		// A supervisor restarts the actor (docs/supervision.md): reconnect.
+		s.handle(msgRestart{})
 	case *actor.Stopped:
 		// Stopped without Destroy (actor system shutdown, or a supervisor):
 		// end cleanly so the channel is still closed.
@@ -141,6 +144,8 @@ func (s *Stream) handle(msg any) {
 		s.stopTimer(tTimeout)
 	case msgConfirmed:
 		s.onPong()
+	case msgRestart:
+		s.onRestart()
 	case msgGate:
 		s.onGate()
 	case msgTimer:
