@@ -34,6 +34,7 @@ type connActor struct {
 
 	gen      uint64 // attach requests received
 	refs     int    // attachments not yet detached + waiters
+	counted  bool   // counted in Manager.Connections (refs > 0)
 	link     *link  // the broker connection, nil when there is none
 	up       bool   // link has completed CONNECT
 	waiters  []*waiter
@@ -130,11 +131,18 @@ func (c *connActor) Receive(ctx actor.Context) {
 			c.endAttachment(a, ErrClosed)
 		}
 	case *actor.Stopped:
-		c.m.conns.Add(-1)
+		if c.counted {
+			c.counted = false
+			c.m.conns.Add(-1)
+		}
 		close(c.gone)
 	case cAttach:
 		c.gen++
 		c.refs++
+		if !c.counted {
+			c.counted = true
+			c.m.conns.Add(1)
+		}
 		c.dial = msg.dial
 		switch {
 		case c.up:
@@ -221,6 +229,10 @@ func (c *connActor) detach(ctx actor.Context, a *Attachment) {
 
 // maybeIdle tells the manager when the last attachment has left.
 func (c *connActor) maybeIdle(ctx actor.Context) {
+	if c.refs == 0 && c.counted {
+		c.counted = false
+		c.m.conns.Add(-1)
+	}
 	if c.refs == 0 && c.parent != nil {
 		ctx.Send(c.parent, mIdle{e: c.e, gen: c.gen})
 	}

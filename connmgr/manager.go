@@ -167,7 +167,7 @@ type Manager struct {
 	stopOnce  sync.Once
 	wg        sync.WaitGroup // connect and disconnect goroutines
 
-	conns  atomic.Int32 // live connection actors
+	conns  atomic.Int32 // connections in use (see Connections)
 	opened atomic.Int32 // broker connections opened in total
 }
 
@@ -213,8 +213,10 @@ func New(cfg Config) *Manager {
 	return m
 }
 
-// Connections returns the number of broker connections opening, open or
-// still closing (connection actors alive).
+// Connections returns the number of broker connections in use: with
+// attachments, or being opened for an Attach. A connection stops counting
+// when its last attachment has detached (its DISCONNECT may still be under
+// way; Close waits for it).
 func (m *Manager) Connections() int { return int(m.conns.Load()) }
 
 // Opened returns how many broker connections this Manager has opened in total.

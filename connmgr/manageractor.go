@@ -119,7 +119,6 @@ func (ma *managerActor) attach(c actor.Context, msg mAttach) {
 			msg.w.reply <- attachReply{err: err}
 			return
 		}
-		m.conns.Add(1)
 		e.pid = pid
 		ma.conns[id] = e
 		ma.byPID[pid.Id] = e
