@@ -144,3 +144,40 @@ func TestInboundBounded(t *testing.T) {
 	}
 	t.Logf("queue peaked at %d", max)
 }
+
+// TestPanicLoopStopsConnectionActor: a connection actor that keeps
+// panicking is stopped after maxRestarts restarts within restartWindow; its
+// attachments end, and the next Attach gets a fresh connection actor.
+func TestPanicLoopStopsConnectionActor(t *testing.T) {
+	b := broker(t)
+	m := New(Config{})
+	defer closeManager(t, m)
+	ctx := ctxT(t)
+	req := request(b.Addr, "loop", 0)
+	a, err := m.Attach(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Detach()
+	panics := 0
+	for m.PanicConnection(req.Identity) {
+		panics++
+		if panics > 100 {
+			t.Fatal("connection actor never stopped")
+		}
+		time.Sleep(5 * time.Millisecond) // let the restart happen before the next panic
+	}
+	if panics < maxRestarts+1 {
+		t.Fatalf("stopped after %d panics, want at least %d", panics, maxRestarts+1)
+	}
+	select {
+	case <-a.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("attachment not ended")
+	}
+	a2, err := m.Attach(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2.Detach()
+}
