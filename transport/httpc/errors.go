@@ -21,6 +21,9 @@ var (
 	ErrSigV4 = transport.ErrSigV4
 	// ErrTimeout is wrapped when a response header or body time limit expires.
 	ErrTimeout = errors.New("ss: http time limit")
+	// ErrTooLarge is wrapped when a response exceeds a bound the library
+	// keeps on what a peer can make it hold (MaxMultipartBody).
+	ErrTooLarge = errors.New("ss: http response too large")
 	// ErrClosed is returned by Run after Close.
 	ErrClosed = errors.New("ss: http protocol closed")
 	// ErrUnsupported is wrapped for endpoint forms a protocol cannot use

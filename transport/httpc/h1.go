@@ -3,6 +3,7 @@ package httpc
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -55,19 +56,11 @@ func (r *run) exchangeH1(ctx context.Context, req *outRequest, conn net.Conn) (*
 	}
 	br := brPool.Get().(*bufio.Reader)
 	br.Reset(conn)
-	hreq := &http.Request{Method: req.method}
-	var resp *http.Response
-	for {
-		resp, err = http.ReadResponse(br, hreq)
-		if err != nil {
-			br.Reset(nil)
-			brPool.Put(br)
-			return abort(err)
-		}
-		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
-			break
-		}
-		resp.Body.Close() // 1xx: skipped
+	resp, err := readH1Response(br, &http.Request{Method: req.method})
+	if err != nil {
+		br.Reset(nil)
+		brPool.Put(br)
+		return abort(err)
 	}
 	return r.finishExchange(rctx, t, resp, func() {
 		stopClose()
@@ -135,4 +128,27 @@ func writeH1(bw *bufio.Writer, req *outRequest) error {
 		bw.WriteString("0\r\n\r\n")
 	}
 	return bw.Flush()
+}
+
+// maxInformational bounds the 1xx responses skipped before the final one: a
+// peer sending an endless run of them fails the request instead of keeping
+// it waiting.
+const maxInformational = 16
+
+// readH1Response reads response heads from br until the final one (1xx
+// other than 101 are skipped, at most maxInformational of them).
+func readH1Response(br *bufio.Reader, hreq *http.Request) (*http.Response, error) {
+	for i := 0; ; i++ {
+		resp, err := http.ReadResponse(br, hreq)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+			return resp, nil
+		}
+		resp.Body.Close() // 1xx: skipped
+		if i >= maxInformational {
+			return nil, fmt.Errorf("ss: http: more than %d informational (1xx) responses", maxInformational)
+		}
+	}
 }

@@ -182,6 +182,11 @@ func multipartBoundary(ct string) string {
 	return params["boundary"]
 }
 
+// MaxMultipartBody bounds a multipart response body, which is held whole
+// to be split into parts: a longer one fails the transaction with
+// ErrTooLarge (docs/security-validation.md).
+const MaxMultipartBody = 16 << 20
+
 // rxMultipart delivers a multipart body as RELATED_START, then one SOM|EOM
 // message per part (part headers included, preamble and epilogue
 // discarded), the last one with RELATED_END (streams.md §11.2.6).
@@ -198,6 +203,9 @@ func (r *run) rxMultipart(ctx context.Context, ex *exchange, boundary string) er
 		}
 		if err != nil {
 			return err
+		}
+		if len(body) > MaxMultipartBody {
+			return fmt.Errorf("%w: multipart response body over %d bytes (MaxMultipartBody)", ErrTooLarge, MaxMultipartBody)
 		}
 	}
 	parts := splitMultipart(body, boundary)
