@@ -19,6 +19,7 @@ import (
 	"github.com/securestreams/ss"
 	"github.com/securestreams/ss/internal/testutil"
 	"github.com/securestreams/ss/policy"
+	"github.com/securestreams/ss/transport/mqtt/mqtttest"
 )
 
 func TestMain(m *testing.M) {
@@ -219,5 +220,32 @@ func TestWebSocket(t *testing.T) {
 	code, out, errOut := sscat(t, "", "-policy", pol, "-d", "hi there", "-count", "1", "-v", "chat")
 	if code != 0 || out != "hi there" || !strings.Contains(errOut, "sscat: CONNECTED\n") {
 		t.Errorf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
+
+// TestMQTTPublish: an mqtt streamtype that only publishes ends when its
+// message is acknowledged; the broker received it.
+func TestMQTTPublish(t *testing.T) {
+	ctx := context.Background()
+	broker, err := mqtttest.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broker.Close(ctx)
+	got, err := broker.Collect("sscat/#")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := writeFile(t, "mqtt.json", fmt.Sprintf(`{"s": [{"pub": {"protocol": "mqtt", "endpoint": "127.0.0.1", "port": %d,
+		"mqtt_topic": "sscat/${room}", "mqtt_qos": 1, "metadata": [{"room": ""}]}}]}`, broker.Port()))
+	code, out, errOut := sscat(t, "", "-policy", pol, "-m", "room=hall", "-d", "21.5", "-v", "pub")
+	if code != 0 || out != "" || !strings.Contains(errOut, "sscat: QOS_ACK_REMOTE (message 1)\n") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	msgs, err := got.Wait(wctx, 1)
+	if err != nil || len(msgs) != 1 || msgs[0].Topic != "sscat/hall" || string(msgs[0].Payload) != "21.5" {
+		t.Errorf("broker got %+v (%v)", msgs, err)
 	}
 }
