@@ -88,6 +88,11 @@ type Settings struct {
 	CleanStart bool
 	Will       *Will // nil: no will
 	Password   string
+	// PasswordIsToken: the password is an auth token (a JWT or LWA token
+	// from the stream's use_auth scheme) that is refreshed while the
+	// connection is up, so streams holding a newer one still share it;
+	// the next connection is opened with the token current then.
+	PasswordIsToken bool
 }
 
 // MismatchError says that a stream disagrees with the broker connection it
@@ -295,7 +300,7 @@ func compare(have, want Settings, id Identity) error {
 			return mis("mqtt_will_retain", strconv.FormatBool(ww.Retain), strconv.FormatBool(hw.Retain))
 		}
 	}
-	if have.Password != want.Password {
+	if have.Password != want.Password && !(have.PasswordIsToken && want.PasswordIsToken) {
 		return mis("password", "(hidden)", "(a different one)")
 	}
 	return nil

@@ -30,8 +30,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 
+	"github.com/securestreams/ss/auth"
 	"github.com/securestreams/ss/connmgr"
 	"github.com/securestreams/ss/event"
 	"github.com/securestreams/ss/policy"
@@ -161,6 +163,13 @@ func (p *Protocol) request(a *transport.Attempt, ep *transport.Endpoint, timing 
 		CleanStart: st.MQTTCleanStart || env.MQTTClientID == "",
 		Password:   env.MQTTPassword,
 	}
+	if ua := st.UseAuth; ua != nil && ua.Type != policy.AuthSigV4 {
+		// Token auth on MQTT: the scheme's token (a JWT, an LWA token) is
+		// the CONNECT password (docs/auth.md).
+		if tok := env.Token(int(ua.Blob)); len(tok) > 0 {
+			s.Password, s.PasswordIsToken = string(tok), true
+		}
+	}
 	if wt := expand(st.MQTTWillTopicTmpl, st.MQTTWillTopic, a); wt != "" {
 		s.Will = &connmgr.Will{Topic: wt, Message: expand(st.MQTTWillMessageTmpl, st.MQTTWillMessage, a),
 			QoS: st.MQTTWillQoS, Retain: st.MQTTWillRetain}
@@ -183,7 +192,12 @@ func dialBroker(ctx context.Context, a *transport.Attempt, ep *transport.Endpoin
 	}
 	var alpn []string
 	if a.Type.AWSIoT {
-		alpn = []string{"x-amzn-mqtt-ca"}
+		// AWS IoT on 443: x-amzn-mqtt-ca selects X.509 client certificate
+		// auth, mqtt a custom authorizer (named in the user name).
+		alpn = []string{auth.ALPNMQTTCA}
+		if a.Env != nil && strings.Contains(a.Env.MQTTUsername, "x-amz-customauthorizer-name=") {
+			alpn = []string{auth.ALPNMQTT}
+		}
 	}
 	return transport.Dial(ctx, a, ep, transport.DialOptions{ALPN: alpn}, timing)
 }
