@@ -49,7 +49,11 @@ var (
 )
 
 // State implements transport.Sink.
-func (k *sink) State(st event.State, ack uint32) {
+func (k *sink) State(st event.State, ack uint32) { k.StateErr(st, ack, nil) }
+
+// StateErr is State with a cause for the event's Err (an HTTP transport
+// puts the *transport.StatusError of a QOS_NACK_REMOTE there).
+func (k *sink) StateErr(st event.State, ack uint32, err error) {
 	if k.done.Load() {
 		return
 	}
@@ -87,7 +91,7 @@ func (k *sink) State(st event.State, ack uint32) {
 		s.connected = true
 		s.lastConfirm.Store(nowNano())
 	}
-	s.emitLocked(st, ack)
+	s.emitErrLocked(st, ack, err)
 	s.mu.Unlock()
 	switch st {
 	case event.Connected, event.QoSAckRemote, event.QoSNackRemote, event.QoSAckLocal:

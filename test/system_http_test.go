@@ -2,6 +2,7 @@ package test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -62,7 +63,8 @@ func TestHTTPExpectMismatchRetried(t *testing.T) {
 }
 
 // TestStatusMetadata: ":status" (by name, and by pseudo-header mapping)
-// holds the response status after CONNECTED, for 200 and 404.
+// holds the response status after CONNECTED, for 200 and 404; the 404's
+// QOS_NACK_REMOTE has the *ss.StatusError in Event.Err.
 func TestStatusMetadata(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/missing" {
@@ -94,7 +96,16 @@ func TestStatusMetadata(t *testing.T) {
 				t.Errorf("%s: metadata %q = %q, %v; want %s", c.path, name, v, ok, c.status)
 			}
 		}
-		r.until(10*time.Second, func(ev ss.Event) bool { return ev.Kind == ss.StateEvent && ev.State.String() == c.final })
+		ev := r.until(10*time.Second, func(ev ss.Event) bool { return ev.Kind == ss.StateEvent && ev.State.String() == c.final })
+		// A NACK carries the status in Event.Err; an ACK carries nothing.
+		var se *ss.StatusError
+		if c.final == "QOS_NACK_REMOTE" {
+			if !errors.As(ev.Err, &se) || se.Code != 404 {
+				t.Errorf("%s: NACK Err = %v, want a *ss.StatusError 404", c.path, ev.Err)
+			}
+		} else if ev.Err != nil {
+			t.Errorf("%s: ACK Err = %v", c.path, ev.Err)
+		}
 		s.Destroy(context.Background())
 		r.closed(5 * time.Second)
 	}

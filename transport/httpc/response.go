@@ -97,8 +97,13 @@ func (r *run) deliver(ctx context.Context, ex *exchange) transport.Result {
 		sink.State(event.QoSAckRemote, 0)
 		return transport.Result{Completed: true}
 	}
-	sink.State(event.QoSNackRemote, 0)
-	return transport.Result{Completed: true, Err: &StatusError{Code: code, Status: resp.Status}}
+	nack := &StatusError{Code: code, Status: resp.Status}
+	if se, ok := sink.(stateErrSink); ok {
+		se.StateErr(event.QoSNackRemote, 0, nack) // Event.Err of the NACK
+	} else {
+		sink.State(event.QoSNackRemote, 0)
+	}
+	return transport.Result{Completed: true, Err: nack}
 }
 
 // isStatusItem reports a metadata item that receives the response status
@@ -288,6 +293,12 @@ func retryAfter(h http.Header, now time.Time) time.Duration {
 		return d
 	}
 	return 0
+}
+
+// stateErrSink is implemented by the stream runtime's Sink: a state with
+// its cause in Event.Err.
+type stateErrSink interface {
+	StateErr(st event.State, ack uint32, err error)
 }
 
 // pingSetter is implemented by the stream runtime's Sink (stream.PingSetter).
