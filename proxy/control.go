@@ -68,8 +68,6 @@ func (c *control) take(now time.Time) (bool, time.Duration) {
 // allows, else leaves it to the timer. It returns an error when the onward
 // stream refused an operation.
 func (c *control) request(update func(*pendingControl)) error {
-	c.amu.Lock()
-	defer c.amu.Unlock()
 	c.mu.Lock()
 	if c.stopped {
 		c.mu.Unlock()
@@ -80,6 +78,20 @@ func (c *control) request(update func(*pendingControl)) error {
 		return err
 	}
 	update(&c.pend)
+	if c.timer != nil {
+		// Over the rate: the timer applies it (the cheap path of a flood).
+		c.mu.Unlock()
+		return nil
+	}
+	c.mu.Unlock()
+	c.amu.Lock()
+	defer c.amu.Unlock()
+	c.mu.Lock()
+	if c.stopped || c.pend.empty() {
+		// The timer applied it meanwhile.
+		c.mu.Unlock()
+		return nil
+	}
 	ok, wait := c.take(time.Now())
 	if !ok {
 		if c.timer == nil {

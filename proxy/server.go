@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -372,6 +373,7 @@ type link struct {
 	mdSet    map[string]int // reader: value length per name the client set
 	mdBytes  int            // reader: bytes of those names and values
 	txcrLogd bool           // a TXCR_UPDATE has been logged
+	frames   int            // reader: frames read (yieldEvery)
 
 	os   OnwardStream
 	info OnwardInfo
@@ -599,6 +601,7 @@ func (l *link) read(ctx context.Context, dec *Decoder) {
 			}
 			return
 		}
+		l.yieldEvery()
 		switch m := msg.(type) {
 		case *StreamType:
 			l.close("second STREAMTYPE", nil)
@@ -661,6 +664,20 @@ func (l *link) read(ctx context.Context, dec *Decoder) {
 		}
 	}
 }
+
+// yieldEvery lets other goroutines run after every frameYield frames: a
+// link flooding frames that cost nothing to apply (control frames,
+// coalesced; empty payloads; PERF) never waits for input, and without this
+// each flooding reader would hold its thread for a whole scheduler time
+// slice, delaying every other link's round trip by the number of floods
+// times 10 ms.
+func (l *link) yieldEvery() {
+	if l.frames++; l.frames%frameYield == 0 {
+		runtime.Gosched()
+	}
+}
+
+const frameYield = 256
 
 // frameDone tells the frame clock a frame is complete.
 func (l *link) frameDone(dec *Decoder) {
