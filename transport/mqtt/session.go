@@ -372,7 +372,7 @@ func (s *session) publish(ctx context.Context, seq uint32, payload []byte) bool 
 		return false
 	}
 	var sh *shadowReq
-	if s.a.Type.AWSIoT && isShadowTopic(topic) {
+	if s.a.Type.AWSIoT && isRequestTopic(topic) { // Shadow or Jobs
 		var err error
 		if sh, err = s.shadowStart(ctx, topic, seq); err != nil {
 			s.env.Logger.Debug("ss: mqtt shadow subscriptions failed", "stream", s.a.StreamID, "err", err)
