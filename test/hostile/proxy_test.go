@@ -178,3 +178,48 @@ func TestProxyInjection(t *testing.T) {
 		})
 	}
 }
+
+// TestProxiedClientRefusesLocally: a proxied runtime whose own policy
+// knows the streamtype refuses a bad value at Create, naming the item,
+// before anything is sent to the proxy; one whose policy does not know it
+// leaves the check to the proxy, which closes the link (the client keeps
+// re-creating the link: it is not told why), and nothing reaches the
+// server either way.
+func TestProxiedClientRefusesLocally(t *testing.T) {
+	cap := testutil.NewRawCapture(t, nil, "")
+	pol := httpPolicy(t, "h1", cap.Port(), false)
+	addr := inProcessProxy(t, pol)
+	local := newRuntime(t, ss.Config{Proxy: addr, Policy: pol})
+	_, err := local.Create(context.Background(), "x", ss.WithMetadata("h", "v\r\nX-Injected: 1"))
+	wantRefused(t, err, "h", "CR (0x0d) at byte 1")
+
+	remote := newRuntime(t, ss.Config{Proxy: addr})
+	ctx := context.Background()
+	s, err := remote.Create(ctx, "x", ss.WithMetadata("h", "v\r\nX-Injected: 1"))
+	if err != nil {
+		t.Fatalf("Create: %v (the proxy, not the client, refuses)", err)
+	}
+	defer func() {
+		s.Destroy(ctx)
+		for range s.Events() {
+		}
+	}()
+	if err := s.RequestTx(); err != nil {
+		t.Fatal(err)
+	}
+	timer := time.NewTimer(time.Second)
+	defer timer.Stop()
+	for done := false; !done; {
+		select {
+		case ev := <-s.Events():
+			if ev.Kind == ss.StateEvent && ev.State == ss.Connected {
+				t.Fatal("CONNECTED with a refused value")
+			}
+		case <-timer.C:
+			done = true
+		}
+	}
+	if got := cap.Conns(); len(got) != 0 {
+		t.Fatalf("a refused value reached the server: %q", got)
+	}
+}
