@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -177,4 +179,42 @@ func TestDaemonAllowList(t *testing.T) {
 	d = startDaemon(t, file, "-allow-uid", fmt.Sprint(os.Getuid()))
 	ssproxytest.MustDial(t, d.Address).MustCreate(t, "x")
 	d.Stop(t, syscall.SIGTERM, 5*time.Second)
+}
+
+// The test binary runs as the daemon (TestMain), so a feature registered
+// here exists only in tests: -test-stuck-stop makes stopping hang, as a
+// stuck onward peer or actor could, to prove the shutdown deadline.
+func init() { register(stuckStop) }
+
+func stuckStop(fs *flag.FlagSet) hooks {
+	stuck := fs.Bool("test-stuck-stop", false, "(tests only) make stopping hang")
+	return hooks{Start: func(ctx context.Context, d *daemon) (func(context.Context), error) {
+		if !*stuck {
+			return nil, nil
+		}
+		return func(context.Context) { select {} }, nil
+	}}
+}
+
+// TestDaemonShutdownDeadline: when stopping hangs, SIGTERM still ends the
+// process within -shutdown-timeout (status 1, logged); a second signal
+// ends it at once.
+func TestDaemonShutdownDeadline(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "p.json")
+	writeFile(t, file, rawPolicy(1, "x"))
+	d := startDaemon(t, file, "-test-stuck-stop")
+	code, took := d.Stop(t, syscall.SIGTERM, 5*time.Second)
+	if code != 1 || took > 2*time.Second || took < time.Second {
+		t.Errorf("stuck stop: exit %d after %v, want 1 after the 1.5 s deadline", code, took)
+	}
+	d.WaitLog(t, time.Second, "level=ERROR", "not stopped within the shutdown timeout")
+
+	d = startDaemon(t, file, "-test-stuck-stop", "-shutdown-timeout", "1m")
+	d.Signal(t, syscall.SIGTERM)
+	d.WaitLog(t, 5*time.Second, "ssproxy: stopping")
+	code, took = d.Stop(t, syscall.SIGINT, 5*time.Second)
+	if code != 1 || took > time.Second {
+		t.Errorf("second signal: exit %d after %v, want 1 at once", code, took)
+	}
+	d.WaitLog(t, time.Second, "second signal, exiting now")
 }
