@@ -15,9 +15,6 @@ import (
 // wait bounds every wait for an event (the machine may be loaded).
 const wait = 20 * time.Second
 
-// binDir holds binaries built once per test run (ssproxy).
-var binDir string
-
 // parse parses a policy document that must be valid.
 func parse(t *testing.T, js string) *policy.Policy {
 	t.Helper()

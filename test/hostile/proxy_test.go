@@ -4,10 +4,8 @@ import (
 	"context"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,31 +16,6 @@ import (
 	"github.com/securestreams/ss/policy"
 	"github.com/securestreams/ss/proxy"
 )
-
-var (
-	ssproxyOnce sync.Once
-	ssproxyBin  string
-	ssproxyErr  error
-)
-
-// buildSSProxy builds cmd/ssproxy once per test run.
-func buildSSProxy(t *testing.T) string {
-	t.Helper()
-	ssproxyOnce.Do(func() {
-		bin := filepath.Join(binDir, "ssproxy")
-		out, err := exec.Command("go", "build", "-o", bin, "github.com/securestreams/ss/cmd/ssproxy").CombinedOutput()
-		if err != nil {
-			ssproxyErr = err
-			ssproxyBin = string(out)
-			return
-		}
-		ssproxyBin = bin
-	})
-	if ssproxyErr != nil {
-		t.Fatalf("go build ./cmd/ssproxy: %v\n%s", ssproxyErr, ssproxyBin)
-	}
-	return ssproxyBin
-}
 
 // inProcessProxy serves pol on a fresh abstract socket until cleanup.
 func inProcessProxy(t *testing.T, pol *policy.Policy) string {
@@ -118,7 +91,7 @@ func TestProxyInjection(t *testing.T) {
 				if testing.Short() {
 					t.Skip("-short: no ssproxy binary")
 				}
-				addr = daemonProxy(t, buildSSProxy(t), pol)
+				addr = daemonProxy(t, testutil.BuildBinary(t, "github.com/securestreams/ss/cmd/ssproxy"), pol)
 			} else {
 				addr = inProcessProxy(t, pol)
 			}
