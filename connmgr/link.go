@@ -26,6 +26,9 @@ type link struct {
 	dial func(ctx context.Context) (net.Conn, error)
 	gate readGate
 
+	ctx    context.Context // bounds dialing: cancelled by drop and Manager.Close
+	cancel context.CancelFunc
+
 	sessionPresent bool        // set before the actor hears CONNECT succeeded
 	client         paho.Client // set before the actor hears CONNECT succeeded
 
@@ -46,6 +49,7 @@ type link struct {
 
 func newLink(m *Manager, self *actor.PID, e *entry, dial func(ctx context.Context) (net.Conn, error)) *link {
 	l := &link{m: m, e: e, self: self, dial: dial}
+	l.ctx, l.cancel = context.WithCancel(m.ctx)
 	l.gate.init(int64(m.cfg.RxQueue))
 	return l
 }
@@ -77,6 +81,7 @@ func (l *link) connect() error {
 		client.Disconnect(0)
 	}
 	if err != nil {
+		l.cancel()
 		l.gate.close()
 		return err
 	}
@@ -105,6 +110,7 @@ func (l *link) drop(graceful bool) {
 	l.dropped = true
 	client := l.client
 	l.mu.Unlock()
+	l.cancel()
 	l.gate.close()
 	if client == nil {
 		return
@@ -162,10 +168,11 @@ func (l *link) pahoOptions() *paho.ClientOptions {
 // openConn is the dial step of a broker connection: it opens the network
 // connection with the stream's dialer (TCP or unix socket, SOCKS5, TLS with
 // the policy's trust store, socket options; Request.Dial) bounded by
-// Config.ConnectTimeout and Close, and wraps it for paho. Other ways to
+// Config.ConnectTimeout, Close and the link being dropped, and wraps it for
+// paho. Other ways to
 // reach a broker (MQTT over WebSocket) plug in here, through Request.Dial.
 func (l *link) openConn() (net.Conn, error) {
-	ctx, cancel := context.WithTimeout(l.m.ctx, l.m.cfg.ConnectTimeout)
+	ctx, cancel := context.WithTimeout(l.ctx, l.m.cfg.ConnectTimeout)
 	defer cancel()
 	nc, err := l.dial(ctx)
 	if err != nil {

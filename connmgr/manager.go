@@ -227,8 +227,8 @@ func (m *Manager) Connections() int { return int(m.conns.Load()) }
 // Opened returns how many broker connections this Manager has opened in total.
 func (m *Manager) Opened() int { return int(m.opened.Load()) }
 
-// ask sends msg to the manager actor and waits for the reply on reply,
-// bounded by ctx and Close.
+// ask sends msg to the actor to and waits for the reply on reply, bounded
+// by ctx, Close, the manager stopping and extra.
 func ask[T any](ctx context.Context, m *Manager, to *actor.PID, msg any, reply chan T, extra <-chan struct{}) (T, error) {
 	var zero T
 	select {
@@ -243,6 +243,8 @@ func ask[T any](ctx context.Context, m *Manager, to *actor.PID, msg any, reply c
 	case <-ctx.Done():
 		return zero, ctx.Err()
 	case <-m.closing:
+		return zero, ErrClosed
+	case <-m.stopped: // the actor system was shut down under the manager
 		return zero, ErrClosed
 	case <-extra:
 		return zero, errGone

@@ -1,9 +1,13 @@
 package connmgr
 
 import (
+	"context"
 	"errors"
+	"net"
 	"testing"
 	"time"
+
+	"github.com/securestreams/ss/transport/mqtt/mqtttest"
 )
 
 func receiveOne(t *testing.T, a *Attachment, want string) {
@@ -180,4 +184,26 @@ func TestPanicLoopStopsConnectionActor(t *testing.T) {
 		t.Fatal(err)
 	}
 	a2.Detach()
+}
+
+// TestAttachCancelled: an Attach whose ctx ends while the broker connection
+// is still being opened returns the ctx's error and leaves nothing behind.
+func TestAttachCancelled(t *testing.T) {
+	m := New(Config{})
+	defer closeManager(t, m)
+	dialing := make(chan struct{})
+	req := request("127.0.0.1:1", "slow", 0)
+	req.Dial = func(ctx context.Context) (net.Conn, error) {
+		close(dialing)
+		<-ctx.Done() // a broker that never answers
+		return nil, ctx.Err()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-dialing; cancel() }()
+	if _, err := m.Attach(ctx, req); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Attach = %v, want context.Canceled", err)
+	}
+	if !mqtttest.WaitFor(ctxT(t), func() bool { return m.Connections() == 0 }) {
+		t.Fatalf("Connections() = %d after a cancelled Attach", m.Connections())
+	}
 }
