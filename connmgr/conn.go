@@ -27,6 +27,10 @@ type connActor struct {
 	m    *Manager
 	e    *entry
 	dial func(ctx context.Context) (net.Conn, error) // of the latest attach request
+	// settings of the latest attach request: they agree with the opener's
+	// (the manager compared them) except for a token password, which a
+	// new connection takes fresh.
+	settings Settings
 
 	self, parent *actor.PID
 	started      bool
@@ -56,8 +60,9 @@ const maxUnrouted = 1024
 // Messages to a connection actor.
 type (
 	cAttach struct {
-		w    *waiter
-		dial func(ctx context.Context) (net.Conn, error)
+		w        *waiter
+		dial     func(ctx context.Context) (net.Conn, error)
+		settings Settings
 	}
 	cCancel   mCancel
 	cShutdown struct{}
@@ -143,7 +148,7 @@ func (c *connActor) Receive(ctx actor.Context) {
 			c.counted = true
 			c.m.conns.Add(1)
 		}
-		c.dial = msg.dial
+		c.dial, c.settings = msg.dial, msg.settings
 		switch {
 		case c.up:
 			msg.w.att = c.newAttachment()
@@ -240,7 +245,7 @@ func (c *connActor) maybeIdle(ctx actor.Context) {
 
 // connect starts a broker connection on its own goroutine.
 func (c *connActor) connect() {
-	l := newLink(c.m, c.self, c.e, c.dial)
+	l := newLink(c.m, c.self, c.e, c.settings, c.dial)
 	c.link, c.up = l, false
 	c.m.opened.Add(1)
 	c.m.wg.Add(1)

@@ -20,11 +20,12 @@ import (
 // owned by a connection actor (which alone creates and drops it). The
 // fields below the mutexes are shared with the attachments' callers.
 type link struct {
-	m    *Manager
-	e    *entry
-	self *actor.PID // the owning connection actor
-	dial func(ctx context.Context) (net.Conn, error)
-	gate readGate
+	m        *Manager
+	e        *entry
+	settings Settings   // CONNECT settings
+	self     *actor.PID // the owning connection actor
+	dial     func(ctx context.Context) (net.Conn, error)
+	gate     readGate
 
 	ctx    context.Context // bounds dialing: cancelled by drop and Manager.Close
 	cancel context.CancelFunc
@@ -47,8 +48,8 @@ type link struct {
 	pingWait []func()
 }
 
-func newLink(m *Manager, self *actor.PID, e *entry, dial func(ctx context.Context) (net.Conn, error)) *link {
-	l := &link{m: m, e: e, self: self, dial: dial}
+func newLink(m *Manager, self *actor.PID, e *entry, settings Settings, dial func(ctx context.Context) (net.Conn, error)) *link {
+	l := &link{m: m, e: e, settings: settings, self: self, dial: dial}
 	l.ctx, l.cancel = context.WithCancel(m.ctx)
 	l.gate.init(int64(m.cfg.RxQueue))
 	return l
@@ -130,7 +131,7 @@ func (l *link) drop(graceful bool) {
 // pahoOptions builds the paho client options for the link.
 func (l *link) pahoOptions() *paho.ClientOptions {
 	cfg := l.m.cfg
-	s := l.e.settings
+	s := l.settings
 	id := l.e.id.ClientID
 	clean := s.CleanStart
 	if id == "" {

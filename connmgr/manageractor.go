@@ -113,7 +113,7 @@ func (ma *managerActor) attach(c actor.Context, msg mAttach) {
 		}
 	} else {
 		e = &entry{id: id, settings: msg.req.Settings}
-		ca := &connActor{m: m, e: e, gone: make(chan struct{}), dial: msg.req.Dial, atts: map[*Attachment]struct{}{}, filters: map[string]int{}}
+		ca := &connActor{m: m, e: e, gone: make(chan struct{}), dial: msg.req.Dial, settings: msg.req.Settings, atts: map[*Attachment]struct{}{}, filters: map[string]int{}}
 		pid, err := actor.SpawnChild(c, actor.PropsFromReceiver(ca), "conn-")
 		if err != nil {
 			msg.w.reply <- attachReply{err: err}
@@ -125,5 +125,5 @@ func (ma *managerActor) attach(c actor.Context, msg mAttach) {
 	}
 	e.sent++
 	msg.w.child = e.pid
-	c.Send(e.pid, cAttach{w: msg.w, dial: msg.req.Dial})
+	c.Send(e.pid, cAttach{w: msg.w, dial: msg.req.Dial, settings: msg.req.Settings})
 }
