@@ -100,9 +100,7 @@ type Refresher struct {
 	failure   atomic.Pointer[RefreshError] // published for Check; nil while fine
 	refreshes atomic.Uint64                // refreshes started
 
-	wmu      sync.Mutex
-	watchers map[uint64]func()
-	nextW    uint64
+	watchers watchSet[func()]
 
 	a refresherState // owned by the actor
 }
@@ -155,7 +153,7 @@ func NewRefresher(cfg RefresherConfig) (*Refresher, error) {
 	if cfg.MinInterval <= 0 {
 		cfg.MinInterval = time.Second
 	}
-	r := &Refresher{cfg: cfg, sys: cfg.Actors, logger: cfg.Logger, done: make(chan struct{}), watchers: map[uint64]func(){}}
+	r := &Refresher{cfg: cfg, sys: cfg.Actors, logger: cfg.Logger, done: make(chan struct{})}
 	if r.sys == nil {
 		r.sys = cfg.Store.sys
 	}
@@ -326,13 +324,7 @@ func (r *Refresher) disarm() {
 }
 
 func (r *Refresher) notify() {
-	r.wmu.Lock()
-	fns := make([]func(), 0, len(r.watchers))
-	for _, fn := range r.watchers {
-		fns = append(fns, fn)
-	}
-	r.wmu.Unlock()
-	for _, fn := range fns {
+	for _, fn := range r.watchers.list() {
 		fn()
 	}
 }
@@ -361,16 +353,7 @@ func (r *Refresher) Check() (open bool, state event.State, err error) {
 // Watch calls notify (which must not block) whenever Check's answer may
 // have changed: a token arrived or a refresh failed. stop unregisters it.
 func (r *Refresher) Watch(notify func()) (stop func()) {
-	r.wmu.Lock()
-	id := r.nextW
-	r.nextW++
-	r.watchers[id] = notify
-	r.wmu.Unlock()
-	return func() {
-		r.wmu.Lock()
-		delete(r.watchers, id)
-		r.wmu.Unlock()
-	}
+	return r.watchers.add(notify)
 }
 
 // Refresh asks for a refresh now, even after a permanent failure (for

@@ -27,9 +27,7 @@ type Store struct {
 	done   chan struct{} // closed when the actor has stopped
 	once   sync.Once
 
-	wmu      sync.Mutex
-	watchers map[uint64]func(Change)
-	nextW    uint64
+	watchers watchSet[func(Change)]
 }
 
 type snapshot struct {
@@ -57,7 +55,7 @@ func NewStore(sys *actor.System, logger *slog.Logger) (*Store, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{sys: sys, logger: logger, done: make(chan struct{}), watchers: map[uint64]func(Change){}}
+	s := &Store{sys: sys, logger: logger, done: make(chan struct{})}
 	if s.sys == nil {
 		s.sys = actor.NewSystem(logger)
 		s.ownSys = true
@@ -93,13 +91,7 @@ func (s *Store) Receive(c actor.Context) {
 }
 
 func (s *Store) notify(ch Change) {
-	s.wmu.Lock()
-	fns := make([]func(Change), 0, len(s.watchers))
-	for _, fn := range s.watchers {
-		fns = append(fns, fn)
-	}
-	s.wmu.Unlock()
-	for _, fn := range fns {
+	for _, fn := range s.watchers.list() {
 		fn(ch)
 	}
 }
@@ -108,16 +100,7 @@ func (s *Store) notify(ch Change) {
 // published (a read from fn sees it). fn must not block. stop unregisters
 // it; fn may still run once concurrently with stop.
 func (s *Store) Watch(fn func(Change)) (stop func()) {
-	s.wmu.Lock()
-	id := s.nextW
-	s.nextW++
-	s.watchers[id] = fn
-	s.wmu.Unlock()
-	return func() {
-		s.wmu.Lock()
-		delete(s.watchers, id)
-		s.wmu.Unlock()
-	}
+	return s.watchers.add(fn)
 }
 
 // Close stops the store actor (and its private actor system); idempotent.
