@@ -35,6 +35,13 @@ type WSFront struct {
 // NewWSFront starts a front on 127.0.0.1 for the broker at backend; with
 // cfg it serves TLS (wss). It is closed at test cleanup.
 func NewWSFront(tb testing.TB, backend, path string, cfg *tls.Config, v *PresignVerifier) *WSFront {
+	f := StartWSFront(backend, path, cfg, v)
+	tb.Cleanup(f.Close)
+	return f
+}
+
+// StartWSFront is NewWSFront for programs (examples): the caller closes it.
+func StartWSFront(backend, path string, cfg *tls.Config, v *PresignVerifier) *WSFront {
 	f := &WSFront{backend: backend, path: path, verifier: v, conns: map[io.Closer]struct{}{}}
 	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
 	if cfg != nil {
@@ -43,7 +50,6 @@ func NewWSFront(tb testing.TB, backend, path string, cfg *tls.Config, v *Presign
 	} else {
 		f.srv.Start()
 	}
-	tb.Cleanup(f.Close)
 	return f
 }
 
