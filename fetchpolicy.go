@@ -114,10 +114,8 @@ func (rt *Runtime) FetchPolicy(ctx context.Context) (*policy.Policy, error) {
 	if rt.proxy != nil {
 		return nil, ErrProxiedSystem
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(rt.sys.ctx, cancel)
-	defer stop()
+	ctx, done := rt.sys.bind(ctx)
+	defer done()
 	return rt.sys.fetch.run(ctx)
 }
 
@@ -239,15 +237,9 @@ func (rt *Runtime) fetchBody(ctx context.Context, pol *policy.Policy, st *policy
 	var body []byte
 	nacked := false
 	for {
-		var ev Event
-		var ok bool
-		select {
-		case ev, ok = <-s.Events():
-		case <-ctx.Done():
-			return nil, "", ctx.Err()
-		}
-		if !ok {
-			return nil, "", ErrClosed
+		ev, err := nextEvent(ctx, s)
+		if err != nil {
+			return nil, "", err
 		}
 		if ev.Kind == PayloadEvent {
 			if ev.Flags&PerfJSON != 0 {

@@ -93,10 +93,8 @@ func (rt *Runtime) CheckNetwork(ctx context.Context) (NetworkState, error) {
 	if rt.proxy != nil {
 		return NetworkUnknown, ErrProxiedSystem
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(rt.sys.ctx, cancel)
-	defer stop()
+	ctx, done := rt.sys.bind(ctx)
+	defer done()
 	return rt.sys.net.check(ctx)
 }
 
@@ -236,15 +234,9 @@ func (m *netMonitor) detect(ctx context.Context) (NetworkState, error) {
 		return NetworkUnknown, err
 	}
 	for {
-		var ev Event
-		var ok bool
-		select {
-		case ev, ok = <-s.Events():
-		case <-ctx.Done():
-			return NetworkUnknown, ctx.Err()
-		}
-		if !ok {
-			return NetworkUnknown, ErrClosed
+		ev, err := nextEvent(ctx, s)
+		if err != nil {
+			return NetworkUnknown, err
 		}
 		if ev.Kind != StateEvent {
 			continue

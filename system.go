@@ -78,6 +78,27 @@ func (sys *system) wait() {
 	sys.net.close()
 }
 
+// bind returns ctx, also cancelled when the runtime closes, and the
+// function that releases it.
+func (sys *system) bind(ctx context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(sys.ctx, cancel)
+	return ctx, func() { stop(); cancel() }
+}
+
+// nextEvent waits for s's next event; ErrClosed when its channel is closed.
+func nextEvent(ctx context.Context, s *Stream) (Event, error) {
+	select {
+	case ev, ok := <-s.Events():
+		if !ok {
+			return Event{}, ErrClosed
+		}
+		return ev, nil
+	case <-ctx.Done():
+		return Event{}, ctx.Err()
+	}
+}
+
 // createSystemStream creates a client stream of st (taken from pol, or
 // derived from one of its streamtypes) for the runtime's own use. Like
 // Create, but the streamtype need not be in the installed policy by name.

@@ -99,18 +99,14 @@ func nextFetch(t *testing.T, rt *ss.Runtime) ss.PolicyFetch {
 	}
 }
 
-// getHello runs one GET of streamtype name and returns the body.
+// getHello runs one GET of streamtype name and returns the body; the
+// transaction must succeed.
 func getHello(t *testing.T, rt *ss.Runtime, name string) string {
 	t.Helper()
-	s, err := rt.Create(context.Background(), name)
-	if err != nil {
-		t.Fatal(err)
+	r := sysTransaction(t, rt, name)
+	if !strings.Contains(r.String(), "QOS_ACK_REMOTE") {
+		t.Fatalf("%s: %s", name, r)
 	}
-	r := record(t, s)
-	s.RequestTx()
-	r.untilState(10*time.Second, ss.QoSAckRemote)
-	s.Destroy(context.Background())
-	r.closed(5 * time.Second)
 	return r.payload()
 }
 

@@ -30,6 +30,22 @@ func sysDeclare(st *policy.Streamtype, pairs ...string) {
 	}
 }
 
+// sysTransaction runs one HTTP transaction of streamtype name to its
+// DISCONNECTED, destroys the stream and returns its events.
+func sysTransaction(t *testing.T, rt *ss.Runtime, name string) *recorder {
+	t.Helper()
+	s, err := rt.Create(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := record(t, s)
+	s.RequestTx()
+	r.untilState(10*time.Second, ss.Disconnected)
+	s.Destroy(context.Background())
+	r.closed(5 * time.Second)
+	return r
+}
+
 // TestHTTPExpectMismatchRetried: a status other than http_expect is a
 // connection failure: UNREACHABLE after each attempt, retried per the
 // retry policy, then ALL_RETRIES_FAILED; no CONNECTED, no QOS state.
@@ -132,15 +148,7 @@ func TestCookieRoundTrip(t *testing.T) {
 	other := newRuntime(t, ss.Config{Policy: pol})
 	do := func(rt *ss.Runtime, name string) string {
 		t.Helper()
-		s, err := rt.Create(context.Background(), name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := record(t, s)
-		s.RequestTx()
-		r.untilState(10*time.Second, ss.Disconnected)
-		s.Destroy(context.Background())
-		r.closed(5 * time.Second)
+		sysTransaction(t, rt, name)
 		select {
 		case v := <-got:
 			return v
