@@ -362,7 +362,12 @@ func (cs *ClientStream) run() {
 		disc := cs.disconnect
 		cs.disconnect = false
 		if !disc {
-			cs.wantConn = cs.wantConn || cs.connectSent
+			// A link lost while the onward stream was asked to connect, or
+			// with tx pending, asks again on the next link: a DISCONNECTED
+			// just before the loss cleared connectSent, and the queued data
+			// will not notify again (its one-shot Tx was used).
+			_, pending, _ := cs.local.PeekTx()
+			cs.wantConn = cs.wantConn || cs.connectSent || pending
 		}
 		cs.connectSent = false
 		cs.hintSent = -1

@@ -104,6 +104,7 @@ func TestProxyScenarios(t *testing.T) {
 		{"H1Post", scenarioH1Post},
 		{"H1NotFound", scenarioH1NotFound},
 		{"H1RespMap", scenarioH1RespMap},
+		{"LinkLossTxPending", scenarioLinkLossTxPending},
 	} {
 		t.Run(sc.name, func(t *testing.T) { sc.f(t, bin) })
 	}
@@ -148,6 +149,13 @@ func startSSProxy(t *testing.T, bin string, pol *policy.Policy) string {
 // startSSProxyPID is startSSProxy returning the process id too.
 func startSSProxyPID(t *testing.T, bin string, pol *policy.Policy) (string, int) {
 	t.Helper()
+	return startSSProxyOn(t, bin, pol, abstractName())
+}
+
+// startSSProxyOn is startSSProxyPID on a given abstract socket name (to
+// restart a proxy where its clients look for it).
+func startSSProxyOn(t *testing.T, bin string, pol *policy.Policy, name string) (string, int) {
+	t.Helper()
 	js, err := pol.MarshalJSON()
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +164,6 @@ func startSSProxyPID(t *testing.T, bin string, pol *policy.Policy) (string, int)
 	if err := os.WriteFile(file, js, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	name := abstractName()
 	var stderr bytes.Buffer
 	cmd := exec.Command(bin, "-policy", file, "-listen", "unix:"+name)
 	cmd.Stderr = &stderr
