@@ -120,9 +120,14 @@ func (l *listener) Addr() net.Addr { return l.ln.Addr() }
 func (l *listener) Close() error {
 	var err error
 	l.once.Do(func() {
-		l.cancel()
+		// Close the socket before cancelling: the loop's AfterFunc closes it
+		// too when the listen ctx ends, and that close is not an error here.
 		err = l.ln.Close()
+		l.cancel()
 		l.wg.Wait()
+		if errors.Is(err, net.ErrClosed) {
+			err = nil
+		}
 	})
 	return err
 }
