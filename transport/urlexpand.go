@@ -83,8 +83,12 @@ func checkAt(pos urlPos, item *policy.MetadataItem, field, value string) (string
 // expandURL expands t, encoding or checking every substituted value for its
 // position.
 func expandURL(t *policy.Template, st *policy.Streamtype, value func(int) string, endpoint bool, field string) (string, error) {
-	ps := positions(t, endpoint)
+	var ps []urlPos // nil: every part is path (http_url), no allocation
+	if endpoint {
+		ps = positions(t, true)
+	}
 	var b strings.Builder
+	b.Grow(len(t.Raw) + 32)
 	for i, p := range t.Parts {
 		if p.Meta < 0 {
 			b.WriteString(p.Lit)
@@ -93,7 +97,11 @@ func expandURL(t *policy.Template, st *policy.Streamtype, value func(int) string
 		if p.Meta >= len(st.Metadata) {
 			continue
 		}
-		v, err := checkAt(ps[i], st.Metadata[p.Meta], field, value(p.Meta))
+		pos := posPath
+		if ps != nil {
+			pos = ps[i]
+		}
+		v, err := checkAt(pos, st.Metadata[p.Meta], field, value(p.Meta))
 		if err != nil {
 			return "", err
 		}

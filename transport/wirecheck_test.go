@@ -2,6 +2,7 @@ package transport
 
 import (
 	"errors"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -100,4 +101,33 @@ func TestResolveEndpointEncoding(t *testing.T) {
 	if _, err := ResolveEndpoint(a); err == nil || !strings.Contains(err.Error(), "host") {
 		t.Fatalf("host with '!': err = %v", err)
 	}
+}
+
+// FuzzEscapeURLValue: whatever a value holds, its encoding is valid
+// pre-encoded URI text, a valid request target after "/", has no byte a
+// structure could be read from ('/', '?', '#', '&', '=') and decodes back to
+// the value; header checks refuse exactly the control characters.
+func FuzzEscapeURLValue(f *testing.F) {
+	for _, s := range []string{"", "a b", "x HTTP/1.1\r\nX-Injected: 1\r\n\r\nGET /", "\x00\xff%zz", "ü/€?#&="} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		e := EscapeURLValue(v)
+		if err := CheckPreEncoded(e); err != nil {
+			t.Fatalf("EscapeURLValue(%q) = %q: %v", v, e, err)
+		}
+		if err := CheckRequestTarget("/" + e); err != nil {
+			t.Fatalf("EscapeURLValue(%q) = %q: %v", v, e, err)
+		}
+		if strings.ContainsAny(e, "/?#&=") {
+			t.Fatalf("EscapeURLValue(%q) = %q keeps a delimiter", v, e)
+		}
+		if d, err := url.PathUnescape(e); err != nil || d != v {
+			t.Fatalf("EscapeURLValue(%q) = %q decodes to %q, %v", v, e, d, err)
+		}
+		ctl := strings.IndexFunc(v, func(r rune) bool { return (r < 0x20 && r != '\t') || r == 0x7f }) >= 0
+		if err := CheckHeaderValue("h", v); (err != nil) != ctl {
+			t.Fatalf("CheckHeaderValue(%q) = %v", v, err)
+		}
+	})
 }
