@@ -85,8 +85,11 @@ var validitySecond = time.Second
 // 1005 (no status) gives Err nil, any other code an error wrapping
 // ErrPeerClosed and the *websocket.CloseError (code and reason are also
 // logged). A lost connection gives an error wrapping ErrConnLost; the
-// validity timeout ErrValidity; sink.Rx failing, that error. RunConn does not
-// deliver the perf report (the caller does).
+// validity timeout ErrValidity; sink.Rx failing, that error. A message
+// longer than a.Type.WSMaxRxMessage (DefaultMaxRxMessage when 0) is answered
+// with close 1009 and gives an error wrapping ErrConnLost and
+// websocket.ErrReadLimit. RunConn does not deliver the perf report (the
+// caller does).
 //
 // RunConn takes ownership of c: it is closed when RunConn returns and all
 // RunConn's goroutines have ended. The caller must not use c concurrently;
