@@ -230,6 +230,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, ln) }()
 	var deadline time.Time
+	stopped := make(chan struct{})
 loop:
 	for {
 		select {
@@ -256,13 +257,16 @@ loop:
 				logger.Error("ssproxy: accepting links failed", "err", err)
 				code = 1
 			}
+			// Stop while still reading signals: a second one exits at once.
+			served = nil
+			if deadline.IsZero() {
+				deadline = time.Now().Add(*shutdown)
+			}
+			go func() { stopAll(deadline); close(stopped) }()
+		case <-stopped:
 			break loop
 		}
 	}
-	if deadline.IsZero() {
-		deadline = time.Now().Add(*shutdown)
-	}
-	stopAll(deadline)
 	logger.Info("ssproxy: stopped")
 	return code
 }
