@@ -22,6 +22,10 @@ import (
 // or an h2 connection after this long without a request.
 const idleTimeout = 60 * time.Second
 
+// MaxHandshakes bounds the connections of one listener that are accepted
+// but not yet handed to the HTTP server (TLS handshake in progress).
+const MaxHandshakes = 128
+
 // MaxH2Streams bounds the concurrent streams of one h2 connection
 // (SETTINGS_MAX_CONCURRENT_STREAMS); each is an accepted stream.
 const MaxH2Streams = 100
@@ -175,10 +179,11 @@ type listener struct {
 
 	unregister func()
 
-	mu       sync.Mutex
-	sharers  []*route // "!name" streamtypes, in join order
-	sessions map[net.Conn]*session
-	pending  map[net.Conn]struct{} // accepted, not yet handed to hs
+	mu         sync.Mutex
+	sharers    []*route // "!name" streamtypes, in join order
+	sessions   map[net.Conn]*session
+	pending    map[net.Conn]struct{} // accepted, not yet handed to hs
+	handshakes chan struct{}         // a token per connection in pending (MaxHandshakes)
 }
 
 type connKey struct{}
@@ -214,14 +219,15 @@ func openListener(st *policy.Streamtype, env *transport.Env, r *route) (*listene
 		return nil, fmt.Errorf("%w: streamtype %q: %w", ErrListen, st.Name, err)
 	}
 	l := &listener{
-		owner:    r,
-		ln:       ln,
-		tlsConf:  tlsConf,
-		log:      env.Logger,
-		conns:    make(chan net.Conn),
-		closed:   make(chan struct{}),
-		sessions: make(map[net.Conn]*session),
-		pending:  make(map[net.Conn]struct{}),
+		owner:      r,
+		ln:         ln,
+		tlsConf:    tlsConf,
+		log:        env.Logger,
+		conns:      make(chan net.Conn),
+		closed:     make(chan struct{}),
+		sessions:   make(map[net.Conn]*session),
+		pending:    make(map[net.Conn]struct{}),
+		handshakes: make(chan struct{}, MaxHandshakes),
 	}
 	var protos http.Protocols
 	protos.SetHTTP1(true)
@@ -424,7 +430,18 @@ func (l *listener) acceptLoop() {
 			}
 			continue
 		}
+		// At most MaxHandshakes connections between accept and hs.Serve:
+		// beyond that the loop stops accepting (the kernel's backlog holds
+		// the next ones), so connections that never finish a handshake cost
+		// a bounded number of goroutines.
+		select {
+		case l.handshakes <- struct{}{}:
+		case <-l.closed:
+			_ = c.Close()
+			return
+		}
 		if !l.track(c) {
+			<-l.handshakes
 			_ = c.Close()
 			return
 		}
@@ -454,6 +471,7 @@ func (l *listener) untrack(c net.Conn) {
 // accepted stream is created only after a successful handshake.
 func (l *listener) handshake(raw net.Conn) {
 	defer l.wg.Done()
+	defer func() { <-l.handshakes }()
 	var c net.Conn = raw
 	if l.tlsConf != nil {
 		tc := tls.Server(raw, l.tlsConf)

@@ -20,6 +20,12 @@ import (
 // handshakeTimeout bounds the TLS handshake of an accepted connection.
 const handshakeTimeout = 10 * time.Second
 
+// MaxHandshakes bounds the TLS handshakes in progress on one listener: the
+// listener stops accepting while that many are under way (the kernel's
+// backlog holds the next connections), so a flood of connections that never
+// complete a handshake costs a bounded number of goroutines.
+const MaxHandshakes = 128
+
 // Server is the raw server protocol.
 type Server struct {
 	env *transport.Env
@@ -88,7 +94,7 @@ func (s *Server) Listen(ctx context.Context, st *policy.Streamtype, env *transpo
 	if err != nil {
 		return nil, fmt.Errorf("ss: streamtype %q: listen %s %s: %w", st.Name, network, addr, err)
 	}
-	l := &listener{ln: ln, tls: tcfg, accept: accept, done: make(chan struct{})}
+	l := &listener{ln: ln, tls: tcfg, accept: accept, done: make(chan struct{}), handshakes: make(chan struct{}, MaxHandshakes)}
 	l.ctx, l.cancel = context.WithCancel(ctx)
 	l.wg.Add(1)
 	go l.loop()
@@ -111,6 +117,8 @@ type listener struct {
 	wg     sync.WaitGroup
 	once   sync.Once
 	done   chan struct{}
+
+	handshakes chan struct{} // a token per TLS handshake in progress
 }
 
 func (l *listener) Addr() net.Addr { return l.ln.Addr() }
@@ -157,9 +165,16 @@ func (l *listener) loop() {
 			l.accept(&conn{c: c})
 			continue
 		}
+		select {
+		case l.handshakes <- struct{}{}:
+		case <-l.ctx.Done():
+			c.Close()
+			return
+		}
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
+			defer func() { <-l.handshakes }()
 			tc := tls.Server(c, l.tls)
 			hctx, cancel := context.WithTimeout(l.ctx, handshakeTimeout)
 			err := tc.HandshakeContext(hctx)
