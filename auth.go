@@ -28,6 +28,10 @@ type AuthConfig struct {
 	Refresh auth.Tuning
 }
 
+// ErrProxiedAuth is returned by Refresher on a proxied runtime: the proxy
+// holds the credentials and refreshes the tokens (ssproxy -blobs).
+var ErrProxiedAuth = errors.New("ss: a proxied runtime has no credential store; the proxy holds the credentials (ssproxy -blobs)")
+
 // ErrRefreshStream is wrapped when an LWA refresh through the scheme's
 // auth[].streamtype does not end in a success.
 var ErrRefreshStream = errors.New("ss: auth refresh stream failed")
@@ -103,7 +107,7 @@ func (rt *Runtime) Blobs() *auth.Store {
 // the installed policy, starting it if no stream has used it yet.
 func (rt *Runtime) Refresher(scheme string) (*auth.Refresher, error) {
 	if rt.auth == nil {
-		return nil, ErrProxiedProps
+		return nil, ErrProxiedAuth
 	}
 	for _, a := range rt.pol.Load().Auth {
 		if a.Name == scheme {

@@ -136,3 +136,14 @@ func TestLWARecoversAfterEndpointDown(t *testing.T) {
 		t.Fatalf("payload %q; events %s", got, e)
 	}
 }
+
+// A proxied runtime has no credential store: the proxy holds them.
+func TestProxiedRuntimeHasNoStore(t *testing.T) {
+	rt := newRuntime(t, ss.Config{Proxy: "unix:@ss-auth-test-no-such-proxy"})
+	if rt.Blobs() != nil {
+		t.Fatal("Blobs on a proxied runtime")
+	}
+	if _, err := rt.Refresher("lwa"); !errors.Is(err, ss.ErrProxiedAuth) {
+		t.Fatalf("Refresher: %v", err)
+	}
+}
