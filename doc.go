@@ -22,7 +22,7 @@
 // of received data. Every method is safe from any goroutine, including the
 // one ranging over Events; every blocking method takes a context.
 //
-// The behaviour is specified in the project's streams.md (states, legal
+// The behaviour is specified in docs/streams.md (states, legal
 // transitions, lifecycle, retry, validity, timeouts, metadata, server
-// streams) and policy.md.
+// streams) and docs/policy.md.
 package ss

@@ -14,7 +14,22 @@ type Flags = event.Flags
 // Kind says whether an Event carries a state or payload.
 type Kind = event.Kind
 
-// Event is one entry of a stream's event channel.
+// Event is one entry of a stream's event channel (Stream.Events): a state
+// change or a received payload chunk, in the order they happened.
+//
+//	type Event struct {
+//		Kind    Kind    // StateEvent: State, Ack and Err are set; PayloadEvent: Payload and Flags
+//		State   State   // the new state (CREATING first, DESTROYING last; ≥ 1000: http_resp_map)
+//		Ack     uint32  // MQTT QoS states: 1-based number of the message on the stream; else mostly 0
+//		Payload []byte  // received data; it belongs to the receiver
+//		Flags   Flags   // SOM on a message's first chunk, EOM on its last; raw: 0; PERF_JSON: perf report
+//		Err     error   // cause of UNREACHABLE, DISCONNECTED, AUTH_FAILED, TIMEOUT, ALL_RETRIES_FAILED
+//	}
+//
+// For an HTTP client stream QOS_ACK_REMOTE means the server answered 2xx and
+// the body is complete (QOS_NACK_REMOTE: another status); the stream is then
+// idle until the next request, and Destroy ends it (DESTROYING, then the
+// channel closes). docs/streams.md describes every state and transition.
 type Event = event.Event
 
 // Event kinds.
@@ -23,7 +38,10 @@ const (
 	PayloadEvent = event.PayloadEvent
 )
 
-// States (streams.md §2).
+// States, with the libwebsockets numbers. Creating is always first and
+// Destroying always last; see the event package (go doc
+// github.com/securestreams/ss/event State) for what each one means, and
+// docs/streams.md §2 for the legal transitions.
 const (
 	Creating           = event.Creating
 	Disconnected       = event.Disconnected
@@ -48,7 +66,7 @@ const (
 	UserBase           = event.UserBase
 )
 
-// Payload flags (streams.md §4).
+// Payload flags (docs/streams.md §4).
 const (
 	SOM           = event.SOM
 	EOM           = event.EOM

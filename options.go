@@ -30,7 +30,7 @@ type Config struct {
 	// generated code). Required unless Proxy is set.
 	Policy *policy.Policy
 	// Proxy, when set, makes every stream a proxied stream fulfilled by the
-	// SS proxy at this address (wire.md; "unix:@proxy.ss.lws",
+	// SS proxy at this address (docs/wire.md; "unix:@proxy.ss.lws",
 	// "unix:/path" or "tcp:host:port"; see proxy.ParseAddress), or a tcp:
 	// address reached through a SOCKS5 server:
 	// "socks5://[user[:password]@]host:port/tcp:host:port". Policy is
@@ -68,7 +68,7 @@ type Config struct {
 	// MQTT broker-connection identity.
 	MQTTClientID, MQTTUsername, MQTTPassword string
 
-	// Time limits (streams.md §11.1); zero means the library default.
+	// Time limits (docs/streams.md §11.1); zero means the library default.
 	ConnectTimeout    time.Duration // establishment, 15 s
 	HeaderTimeout     time.Duration // HTTP response headers, 15 s
 	BodyIdleTimeout   time.Duration // HTTP response body idle, 30 s

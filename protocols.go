@@ -38,7 +38,7 @@ var serverProtocols = map[policy.Protocol]func(env *transport.Env) transport.Ser
 // txFraming holds, per protocol, the check a stream applies to every tx
 // chunk when Send or Write queues it (open: a message was started with SOM
 // and not yet ended with EOM). A refused chunk is not queued and the call
-// returns the error. Only ws frames its messages this way (streams.md
+// returns the error. Only ws frames its messages this way (docs/streams.md
 // §11.6); the transport checks again when it writes.
 var txFraming = map[policy.Protocol]func(open bool, flags event.Flags) error{
 	policy.WS: ws.CheckFraming,

@@ -10,12 +10,12 @@ import (
 	"github.com/securestreams/ss/stream"
 )
 
-// ServeProxy runs an SS proxy (wire.md) on ln: every link a proxied client
+// ServeProxy runs an SS proxy (docs/wire.md) on ln: every link a proxied client
 // opens is fulfilled by a client stream of rt, created from rt's policy and
 // destroyed when the link closes. It returns nil once ctx is done (after
 // closing ln and every link), or the listener's error. See ProxyServer to
 // adjust the server first. Each onward stream's buffers come from its
-// streamtype (wire.md §7.2): its transmit queue holds at most proxy_buflen
+// streamtype (docs/wire.md §7.2): its transmit queue holds at most proxy_buflen
 // bytes, its receive queue at most proxy_buflen_rxflow_on_above, and the
 // link stops draining it while on_above bytes wait for the client, until
 // they fall below proxy_buflen_rxflow_off_below (Config.TxBuffer and
@@ -48,13 +48,13 @@ func (o onward) Create(ctx context.Context, req proxy.CreateRequest) (proxy.Onwa
 		return nil, info, err
 	}
 	// A proxied client's misframed ws chunk is dropped and logged by the
-	// transport (the pull-mode rule of streams.md §11.6), not an error that
+	// transport (the pull-mode rule of docs/streams.md §11.6), not an error that
 	// would close the link; the client refuses it at send time when its own
 	// policy knows the streamtype.
 	cfg.Framing = nil
 	st := cfg.Type
 	buflen, on, off := st.ProxyBuffer()
-	// Per stream (wire.md §7.2): the onward stream queues at most
+	// Per stream (docs/wire.md §7.2): the onward stream queues at most
 	// proxy_buflen bytes of client data (a full queue stops the link's
 	// reads) and at most on_above bytes of received payload (a full queue
 	// stops its reads of the peer while the link holds on_above for the
@@ -112,7 +112,7 @@ type remoteDriver struct{ *proxy.ClientStream }
 
 func (d remoteDriver) Start(r *stream.Remote) { d.ClientStream.Start(r) }
 
-// createProxied creates a stream fulfilled by the proxy (streams.md §16):
+// createProxied creates a stream fulfilled by the proxy (docs/streams.md §16):
 // its events come from the proxy link, after its CREATING, which is queued
 // at once like a local stream's (docs/stream-states.md);
 // UPSTREAM_LINK_RETRY follows while the proxy cannot be reached.
@@ -178,7 +178,7 @@ func (p *proxied) setMetadata(name, value string) error {
 
 // TxCredit returns the advisory transmit credit the onward peer granted a
 // proxied stream (TXCR_UPDATE from the proxy) minus the payload sent since
-// (wire.md §7.1). Only h2/h3 onward streams produce credit, and nothing
+// (docs/wire.md §7.1). Only h2/h3 onward streams produce credit, and nothing
 // waits for it: sending never stops when it is exhausted. It is 0 for
 // local streams (this runtime's h2/h3 clients do not expose their flow
 // control windows).
@@ -192,7 +192,7 @@ func (s *Stream) TxCredit() int64 {
 // EstPeerTxCredit returns the advisory estimate of the onward peer's
 // credit for a proxied stream: the initial window offered in STREAMTYPE
 // (proxy.DefaultCredit unless configured) plus AddPeerTxCredit grants,
-// minus the payload bytes received (wire.md §7.1). It is 0 for local
+// minus the payload bytes received (docs/wire.md §7.1). It is 0 for local
 // streams.
 func (s *Stream) EstPeerTxCredit() int64 {
 	if s.px == nil {
@@ -202,7 +202,7 @@ func (s *Stream) EstPeerTxCredit() int64 {
 }
 
 // AddPeerTxCredit grants the onward peer n more bytes of receive credit:
-// on a proxied stream it is sent as TXCR_UPDATE (0xAF, advisory; wire.md
+// on a proxied stream it is sent as TXCR_UPDATE (0xAF, advisory; docs/wire.md
 // §3.6) and added to EstPeerTxCredit; on a local stream it does nothing.
 // (Proxies, this library's included, may ignore it: see the proxy package
 // doc, "Tx credit".)

@@ -15,7 +15,7 @@ import (
 	"github.com/securestreams/ss/transport"
 )
 
-// Server is a listening stream of a "server": true streamtype (streams.md
+// Server is a listening stream of a "server": true streamtype (docs/streams.md
 // §10). Each accepted connection becomes a *Stream delivered on Accepted.
 //
 // The listener is an actor whose children are the accepted streams' actors
@@ -279,14 +279,14 @@ func (srv *Server) ended(s *stream.Stream) {
 }
 
 // Accepted delivers each accepted connection as a stream (CREATING,
-// CONNECTING, then the protocol's states; streams.md §10.2), in accept
+// CONNECTING, then the protocol's states; docs/streams.md §10.2), in accept
 // order. At most Config.AcceptBacklog streams wait in it; while it is full,
 // new connections are closed at once (docs/supervision.md). It is closed
 // when the server is closed; streams that were never taken from it are
 // destroyed by Close and not delivered.
 func (srv *Server) Accepted() <-chan *Stream { return srv.acc }
 
-// Events returns the listening stream's event channel (streams.md §10.1):
+// Events returns the listening stream's event channel (docs/streams.md §10.1):
 // CREATING, which is there when Serve returns, and nothing else until the
 // server is closed; then DESTROYING, after the accepted streams have been
 // destroyed, and the channel is closed. It never blocks the server: reading
@@ -388,5 +388,5 @@ func (srv *Server) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Destroy is Close (streams.md §10.1: destroying the listening stream).
+// Destroy is Close (docs/streams.md §10.1: destroying the listening stream).
 func (srv *Server) Destroy(ctx context.Context) error { return srv.Close(ctx) }

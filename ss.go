@@ -40,7 +40,7 @@ type Runtime struct {
 // Stats are runtime-wide counters.
 type Stats struct {
 	// IllegalTransitions counts state transitions the legal-transition table
-	// forbids (a library bug; streams.md §3.2). It should be 0.
+	// forbids (a library bug; docs/streams.md §3.2). It should be 0.
 	IllegalTransitions uint64
 	// Streams is the number of live streams (client and accepted).
 	Streams int
@@ -86,7 +86,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 // Policy returns the installed policy.
 func (rt *Runtime) Policy() *policy.Policy { return rt.pol.Load() }
 
-// SetPolicy installs p atomically (streams.md §13.1). Streams created
+// SetPolicy installs p atomically (docs/streams.md §13.1). Streams created
 // afterwards use it; existing streams keep the policy they were created with.
 func (rt *Runtime) SetPolicy(p *policy.Policy) error {
 	if err := rt.checkOpen(); err != nil {
@@ -162,7 +162,7 @@ func applyOptions(opts []Option) (createOptions, error) {
 	return o, nil
 }
 
-// Create creates a client stream of the named streamtype (streams.md §5.1).
+// Create creates a client stream of the named streamtype (docs/streams.md §5.1).
 // Its first event is CREATING; a nailed_up streamtype starts connecting at
 // once, others wait for Send, RequestTx or Connect. It fails, with no
 // events, when the streamtype is unknown, is a server streamtype, has no
@@ -223,7 +223,7 @@ func (rt *Runtime) clientConfig(ctx context.Context, streamtype string, opts []O
 
 // compatibilityChecker is implemented by transports whose connections are
 // shared between streams (mqtt: one broker connection per broker identity,
-// streams.md §12.2): it returns an error when a stream described by the
+// docs/streams.md §12.2): it returns an error when a stream described by the
 // attempt would join an open connection whose connection-level settings
 // disagree with its own.
 type compatibilityChecker interface {

@@ -26,7 +26,7 @@ func (s *Stream) Streamtype() string { return s.s.Type().Name }
 func (s *Stream) PayloadFormat() string { return s.s.PayloadFormat() }
 
 // Rideshare returns the streamtype whose data is currently being sent in a
-// rideshare chain (streams.md §11.2.6); the stream's own streamtype outside
+// rideshare chain (docs/streams.md §11.2.6); the stream's own streamtype outside
 // one.
 func (s *Stream) Rideshare() string { return s.s.Rideshare() }
 
@@ -48,12 +48,12 @@ func (s *Stream) Accepted() bool { return s.s.Accepted() }
 func (s *Stream) Send(ctx context.Context, p []byte) error { return s.s.Send(ctx, p) }
 
 // Write transmits one fragment of a message with payload flags: SOM on the
-// first fragment, EOM on the last (streams.md §4). It copies p and blocks
+// first fragment, EOM on the last (docs/streams.md §4). It copies p and blocks
 // like Send. Announce the message length first with SetTxLen when it is
 // known (HTTP Content-Length). On ws streams each chunk is one frame, and a
 // chunk that breaks the message framing (SOM while a message is open, or no
 // SOM while none is) is refused: it is not queued and the error wraps
-// ws.ErrFraming (streams.md §11.6); Send is refused likewise while a
+// ws.ErrFraming (docs/streams.md §11.6); Send is refused likewise while a
 // message started with Write is open.
 func (s *Stream) Write(ctx context.Context, p []byte, flags Flags) error {
 	return s.s.Write(ctx, p, flags)
@@ -65,7 +65,7 @@ func (s *Stream) SetTxLen(n int64) error { return s.s.RequestTxLen(n) }
 
 // RequestTx asks for a transmit opportunity: an idle stream starts an attempt
 // (POLL, CONNECTING); during an attempt or a pending retry the request is
-// remembered (streams.md §5.2). Every request is honoured once, whenever it
+// remembered (docs/streams.md §5.2). Every request is honoured once, whenever it
 // arrives: one made while a connection is ending (an HTTP transaction after
 // its CONNECTED, right after Disconnect, before ALL_RETRIES_FAILED) starts a
 // new attempt as soon as the stream is idle; requests made before an
@@ -74,20 +74,20 @@ func (s *Stream) SetTxLen(n int64) error { return s.s.RequestTxLen(n) }
 func (s *Stream) RequestTx() error { return s.s.RequestTx() }
 
 // Connect starts an attempt now if the stream is idle or waiting for a
-// retry, resetting the failure counter (streams.md §5.2); it does nothing
+// retry, resetting the failure counter (docs/streams.md §5.2); it does nothing
 // while connected or connecting. It returns without waiting for the
 // outcome, which arrives as states.
 func (s *Stream) Connect() error { return s.s.Connect() }
 
 // Disconnect closes the connection, aborts the running attempt or cancels a
-// pending retry, and leaves the stream idle: no reconnection (streams.md
+// pending retry, and leaves the stream idle: no reconnection (docs/streams.md
 // §5.6). DISCONNECTED follows on the event channel when a connection or
 // attempt was running. It never blocks.
 func (s *Stream) Disconnect() error { return s.s.Disconnect() }
 
 // SetMetadata sets a declared metadata value (or, on direct_proto_str
 // streamtypes, a raw header "name:"). Values survive reconnections; they
-// are substituted at the next attempt (streams.md §9).
+// are substituted at the next attempt (docs/streams.md §9).
 func (s *Stream) SetMetadata(name, value string) error {
 	if s.px != nil {
 		return s.px.setMetadata(name, value)
@@ -105,7 +105,7 @@ func (s *Stream) Metadata(name string) (string, bool) {
 	return v, ok
 }
 
-// StartTimeout arms the stream timeout (streams.md §8): d > 0 arms d; 0 uses
+// StartTimeout arms the stream timeout (docs/streams.md §8): d > 0 arms d; 0 uses
 // the streamtype's timeout_ms (nothing when that is 0). Starting again
 // replaces it. On expiry TIMEOUT is emitted and nothing else happens.
 func (s *Stream) StartTimeout(d time.Duration) error { return s.s.StartTimeout(d) }
@@ -114,7 +114,7 @@ func (s *Stream) StartTimeout(d time.Duration) error { return s.s.StartTimeout(d
 func (s *Stream) CancelTimeout() error { return s.s.CancelTimeout() }
 
 // ValidityConfirmed tells the stream its connection is proven alive
-// (streams.md §7).
+// (docs/streams.md §7).
 func (s *Stream) ValidityConfirmed() { s.s.ValidityConfirmed() }
 
 // Respond sets the status of the current server transaction on an accepted
@@ -122,7 +122,7 @@ func (s *Stream) ValidityConfirmed() { s.s.ValidityConfirmed() }
 // with SetMetadata, the body with SetTxLen and Send/Write. It never blocks.
 func (s *Stream) Respond(status int) error { return s.s.Respond(status) }
 
-// Destroy ends the stream (streams.md §5.7): a connection is closed
+// Destroy ends the stream (docs/streams.md §5.7): a connection is closed
 // (DISCONNECTED), timers are cancelled, DESTROYING is emitted and the event
 // channel closes after it. Destroy waits until DESTROYING is queued (not
 // delivered: it may be called while handling events) or ctx is done; it

@@ -252,7 +252,7 @@ var pingreq = []byte{0xc0, 0x00}
 // Ping sends an MQTT PINGREQ on the broker connection without blocking;
 // confirmed is called (on the connection's reader goroutine; it must not
 // block) when the broker next sends anything, which proves the connection
-// alive (streams.md §7).
+// alive (docs/streams.md §7).
 func (a *Attachment) Ping(confirmed func()) {
 	l := a.l
 	l.mu.Lock()

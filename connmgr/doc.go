@@ -1,6 +1,6 @@
 // Package connmgr shares MQTT broker connections between streams.
 //
-// A Manager keeps one broker connection per broker Identity (streams.md
+// A Manager keeps one broker connection per broker Identity (docs/streams.md
 // §12.2): substituted host and port, TLS, trust store, client certificate
 // slot, SOCKS5 proxy, client id and username. Streams Attach to it; the
 // connection is reference-counted by its attachments and closed with
@@ -35,7 +35,7 @@
 // its connection (NACKing what was not acknowledged) and follows its own retry
 // policy; the first stream to attach again opens one new broker connection,
 // the others join it, and each subscribes again. This keeps the state
-// sequences deterministic and the backoff per stream, as streams.md §11.5.6
+// sequences deterministic and the backoff per stream, as docs/streams.md §11.5.6
 // describes.
 //
 // # Bounds on what a broker can make us hold

@@ -39,7 +39,7 @@ var (
 	ErrRestarted = errors.New("ss: mqtt connection actor restarted after a panic")
 )
 
-// Identity is a broker identity (streams.md §12.2): streams with equal
+// Identity is a broker identity (docs/streams.md §12.2): streams with equal
 // identities share one broker connection.
 type Identity struct {
 	Network    string // "tcp" or "unix"

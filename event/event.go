@@ -7,32 +7,32 @@ package event
 
 import "strconv"
 
-// State is an advisory stream state (streams.md §2). Values ≥ 1000 are user
+// State is an advisory stream state (docs/streams.md §2). Values ≥ 1000 are user
 // states emitted for http_resp_map hits.
 type State uint32
 
-// States, with the libwebsockets numbers.
+// States, with the libwebsockets numbers (docs/streams.md §2 has the legal transitions).
 const (
-	Creating           State = 1
-	Disconnected       State = 2
-	Unreachable        State = 3
-	AuthFailed         State = 4
-	Connected          State = 5
-	Connecting         State = 6
-	Destroying         State = 7
-	Poll               State = 8
-	AllRetriesFailed   State = 9
-	QoSAckRemote       State = 10
-	QoSNackRemote      State = 11
-	QoSAckLocal        State = 12
-	QoSNackLocal       State = 13
-	Timeout            State = 14
-	ServerTxn          State = 15
-	ServerUpgrade      State = 16
-	EventWaitCancelled State = 17
-	UpstreamLinkRetry  State = 18
-	SinkJoin           State = 19
-	SinkPart           State = 20
+	Creating           State = 1  // the first event of every stream
+	Disconnected       State = 2  // a connection (an HTTP transaction) ended; Err is its cause when it failed
+	Unreachable        State = 3  // an attempt failed before CONNECTED; Err is the cause
+	AuthFailed         State = 4  // an attempt is held because the stream's auth cannot be satisfied; Err says why
+	Connected          State = 5  // the connection is up (HTTP: the response headers arrived)
+	Connecting         State = 6  // an attempt started
+	Destroying         State = 7  // the last event of every stream; the channel closes after it
+	Poll               State = 8  // an attempt is due (a request or a retry)
+	AllRetriesFailed   State = 9  // the retry policy is used up; Connect, Send or RequestTx start over
+	QoSAckRemote       State = 10 // the peer confirmed: HTTP 2xx with the body complete; MQTT PUBACK/PUBCOMP (Ack numbers the message)
+	QoSNackRemote      State = 11 // the peer did not confirm: HTTP non-2xx; MQTT no acknowledgement in time (Ack numbers the message)
+	QoSAckLocal        State = 12 // an MQTT QoS 0 message was written to the connection (Ack numbers it)
+	QoSNackLocal       State = 13 // a message could not be sent (e.g. an invalid MQTT topic after substitution)
+	Timeout            State = 14 // the stream timeout (StartTimeout) expired; nothing else happens
+	ServerTxn          State = 15 // accepted HTTP stream: a request's headers arrived
+	ServerUpgrade      State = 16 // accepted stream: a WebSocket upgrade was accepted
+	EventWaitCancelled State = 17 // a libwebsockets event-loop value; never emitted
+	UpstreamLinkRetry  State = 18 // proxied stream: the proxy cannot be reached yet (Ack: ms since creation)
+	SinkJoin           State = 19 // local sinks only (not implemented)
+	SinkPart           State = 20 // local sinks only (not implemented)
 
 	// UserBase is the first user state value.
 	UserBase State = 1000
@@ -76,7 +76,7 @@ func (s State) String() string {
 // IsUser reports whether s is a user state (≥ 1000).
 func (s State) IsUser() bool { return s >= UserBase }
 
-// Flags are payload flags (streams.md §4).
+// Flags are payload flags (docs/streams.md §4).
 type Flags uint32
 
 // Payload flags, with the libwebsockets values.
@@ -145,11 +145,22 @@ func (k Kind) String() string {
 // Event is one entry of a stream's ordered event channel: a state change or a
 // received payload chunk. A Payload handed to the user belongs to the user.
 type Event struct {
-	Kind    Kind
-	State   State
-	Ack     uint32
+	// Kind says which fields are set: State, Ack and Err for a StateEvent;
+	// Payload and Flags for a PayloadEvent.
+	Kind Kind
+	// State is the stream's new state (a user state ≥ 1000 for an
+	// http_resp_map hit).
+	State State
+	// Ack is 0 except for MQTT QoS states (the 1-based sequence number of the
+	// message on this stream), UNREACHABLE (1 when DNS resolution found no
+	// server) and UPSTREAM_LINK_RETRY (milliseconds since creation).
+	Ack uint32
+	// Payload is received data; it belongs to the receiver.
 	Payload []byte
-	Flags   Flags
+	// Flags mark message boundaries: SOM on the first chunk of a message, EOM
+	// on the last (HTTP bodies end with a zero-length EOM chunk); raw streams
+	// deliver 0 (no boundaries); PERF_JSON marks a performance report.
+	Flags Flags
 	// Err is the cause of an UNREACHABLE, DISCONNECTED, AUTH_FAILED, TIMEOUT
 	// or ALL_RETRIES_FAILED state when one is known (nil otherwise): the
 	// error that failed the attempt or ended the connection, wrapped so that

@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// decodeCert decodes a certs entry (policy.md §4.3): base64 of DER with
+// decodeCert decodes a certs entry (docs/policy.md): base64 of DER with
 // optional padding and ignored ASCII whitespace, parsed as an X.509
 // certificate or else as a private key. On failure it returns nil and a
 // message naming the entry.

@@ -56,7 +56,7 @@ func newDecoder(opts Options) *decoder {
 }
 
 // named is an ordered list of named objects. A repeated name replaces the
-// earlier object in its position (policy.md §5.3).
+// earlier object in its position (docs/policy-language.md §5.3).
 type named[T any] struct {
 	items []T
 	idx   map[string]int
@@ -108,7 +108,7 @@ func (d *decoder) warnKey(code Code, p *path, m *member, msg string) {
 
 func q(s string) string { return strconv.Quote(s) }
 
-// Typed value helpers (policy.md §2.4).
+// Typed value helpers (docs/policy-language.md §2.4).
 
 func (d *decoder) str(n *node, p *path) (string, bool) {
 	if n.kind == nString {
@@ -190,7 +190,7 @@ func (d *decoder) integer(n *node, p *path, min, max int64) (int64, bool) {
 	return v, true
 }
 
-// checkDupKeys warns about keys repeated in one object (policy.md §2.3).
+// checkDupKeys warns about keys repeated in one object (docs/policy-language.md §2.3).
 func (d *decoder) checkDupKeys(obj *node, p *path) {
 	ms := obj.members
 	if len(ms) < 2 {

@@ -26,10 +26,10 @@ func (s Severity) String() string {
 	return "severity(" + itoa(int(s)) + ")"
 }
 
-// Code is the stable short identifier of a diagnostic (policy.md §1.3).
+// Code is the stable short identifier of a diagnostic (docs/policy-language.md §1.3).
 type Code string
 
-// Diagnostic codes (policy.md §1.3).
+// Diagnostic codes (docs/policy-language.md §1.3).
 const (
 	CodeSyntax             Code = "syntax"
 	CodeTruncated          Code = "truncated"
@@ -74,7 +74,7 @@ const (
 type Diagnostic struct {
 	Severity Severity
 	Code     Code
-	Path     string // JSON path (policy.md §1.2), "" for the document root
+	Path     string // JSON path (docs/policy-language.md §1.2), "" for the document root
 	Line     int
 	Col      int
 	Msg      string

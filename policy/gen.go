@@ -35,7 +35,7 @@ var ErrGenerate = errors.New("ss: policy: cannot generate static policy")
 
 // Generate returns gofmt-formatted Go source that constructs a policy equal
 // to p (see Equal) without parsing JSON at run time: the Go counterpart of
-// libwebsockets' policy2c (policy.md §9.2). Every field is emitted, order is
+// libwebsockets' policy2c (docs/policy-language.md §9.2). Every field is emitted, order is
 // kept, and identifiers derived from names are sanitised and de-duplicated.
 // The output is deterministic.
 func Generate(p *Policy, o GenOptions) ([]byte, error) {

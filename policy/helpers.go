@@ -3,11 +3,11 @@ package policy
 import "strings"
 
 // DefaultBaseDelayMS is the retry base delay when a policy has no backoff
-// table (policy.md §4.2).
+// table (docs/policy.md).
 const DefaultBaseDelayMS = 3000
 
 // DefaultProxyBuflen is the proxy and client buffer size used when the
-// streamtype leaves proxy_buflen or client_buflen at 0 (policy.md §4.7).
+// streamtype leaves proxy_buflen or client_buflen at 0 (docs/policy.md).
 const DefaultProxyBuflen = 32768
 
 // BaseDelayMS returns the table delay, before jitter, after the k-th
@@ -41,7 +41,7 @@ func (r *Retry) MaxAttempts() int {
 }
 
 // ProxyBuffer returns the effective proxy buffer size and rx flow-control
-// thresholds with the defaults of policy.md §4.7 applied.
+// thresholds with the defaults of docs/policy.md applied.
 func (st *Streamtype) ProxyBuffer() (buflen, onAbove, offBelow uint32) {
 	buflen = st.ProxyBuflen
 	if buflen == 0 {

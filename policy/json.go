@@ -7,7 +7,7 @@ import (
 )
 
 // This file holds the policy JSON tokenizer and tree builder. It accepts
-// RFC 8259 JSON plus exactly the two leniencies of policy.md §2.2 ('#'
+// RFC 8259 JSON plus exactly the two leniencies of docs/policy-language.md §2.2 ('#'
 // comments to the end of the line, one trailing comma before ']') and records
 // the line and byte column of every value and key.
 

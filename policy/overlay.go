@@ -15,7 +15,7 @@ var overlaySections = map[string]bool{
 }
 
 // ApplyOverlay applies a policy fragment to base and returns the resulting
-// new policy (policy.md §8). base is not modified. The fragment may contain
+// new policy (docs/policy-language.md §8). base is not modified. The fragment may contain
 // only the s section (and schema-version). An existing streamtype (exact
 // name) is patched key by key, array-valued keys replaced as a whole; a new
 // streamtype is added at the end. References resolve against the base plus

@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-// One test per parser row of spec/lws-quirks.md (P01..P53), named by its
+// One test per parser row of docs/lws-differences.md (P01..P53), named by its
 // stable ID. Rows about overlays and generation are also covered in depth by
 // overlay_test.go and gen_test.go.
 

@@ -7,7 +7,7 @@ import (
 )
 
 // resolve is pass 2: it builds the policy lists, resolves every reference
-// (policy.md §5) and runs the cross-field checks of §7.
+// (docs/policy-language.md §5) and runs the cross-field checks of §7.
 func (d *decoder) resolve() {
 	p := d.pol
 	p.Retry = d.retries.items
@@ -113,7 +113,7 @@ func (d *decoder) resolveStreamtype(b *stBuild) {
 	mask := roleMask(st.Protocol, st.Server)
 	client := !st.Server
 
-	// Applicability (policy.md §4.14), after the whole object is read.
+	// Applicability (docs/policy.md), after the whole object is read.
 	for id, km := range b.keys {
 		if km == nil {
 			continue
@@ -145,7 +145,7 @@ func (d *decoder) resolveStreamtype(b *stBuild) {
 		}
 	}
 
-	// References (policy.md §5.1).
+	// References (docs/policy-language.md §5.1).
 	if has(kidRetry) {
 		if r, ok := d.retries.get(st.RetryName); ok {
 			st.Retry = r
@@ -204,7 +204,7 @@ func (d *decoder) resolveStreamtype(b *stBuild) {
 		d.urlPreencoded(b)
 	}
 
-	// Templates (policy.md §6).
+	// Templates (docs/policy-language.md §6).
 	for id := range stKeys {
 		k := &stKeys[id]
 		if k.kind != kSubst || !has(id) {

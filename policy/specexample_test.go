@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// These assertions are the list of spec/policy.md §11.
+// These assertions are the list of docs/policy-language.md §11.
 
 func TestExamplePolicy(t *testing.T) {
 	src := readTestdata(t, "example.json")

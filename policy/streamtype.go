@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// appMask is a set of (role, protocol) pairs a key applies to (policy.md §4.14).
+// appMask is a set of (role, protocol) pairs a key applies to (docs/policy.md).
 type appMask uint16
 
 const (

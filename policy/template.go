@@ -2,7 +2,7 @@ package policy
 
 import "strings"
 
-// compileTemplate precompiles a substituting field (policy.md §6). lookup
+// compileTemplate precompiles a substituting field (docs/policy-language.md §6). lookup
 // returns the metadata index of a name or -1. On failure it returns the
 // diagnostic code and message.
 func compileTemplate(raw string, lookup func(string) int) (*Template, Code, string) {

@@ -78,7 +78,7 @@ type Policy struct {
 	Streamtypes []*Streamtype // document order
 }
 
-// Retry is one named retry/backoff policy (policy.md §4.2).
+// Retry is one named retry/backoff policy (docs/policy.md).
 type Retry struct {
 	Name       string
 	Backoff    []uint32 // ms; empty means "no table" (3000 ms base)
@@ -107,7 +107,7 @@ type Cert struct {
 	PrivateKey  crypto.PrivateKey
 }
 
-// TrustStore is a named set of CA certificates (policy.md §4.4).
+// TrustStore is a named set of CA certificates (docs/policy.md).
 type TrustStore struct {
 	Name  string
 	Stack []*Cert        // in listed order, each of KindCertificate
@@ -125,7 +125,7 @@ const (
 	AuthJWT   AuthType = 3
 )
 
-// Auth is one auth scheme (policy.md §4.5).
+// Auth is one auth scheme (docs/policy.md).
 type Auth struct {
 	Name           string
 	Type           AuthType
@@ -135,7 +135,7 @@ type Auth struct {
 	Blob           uint8       // 0..3
 }
 
-// Metrics is one metrics reporting policy (policy.md §4.6).
+// Metrics is one metrics reporting policy (docs/policy.md).
 type Metrics struct {
 	Name       string
 	USSchedule uint64
@@ -144,7 +144,7 @@ type Metrics struct {
 	Report     string
 }
 
-// MetadataItem is one declared metadata name of a streamtype (policy.md §4.8).
+// MetadataItem is one declared metadata name of a streamtype (docs/policy.md).
 type MetadataItem struct {
 	Name string
 	// Header is the mapped HTTP header name with one trailing ':' removed,
@@ -158,7 +158,7 @@ type MetadataItem struct {
 	PreEncoded bool
 }
 
-// RespMapEntry maps one HTTP status to a user state (policy.md §4.9).
+// RespMapEntry maps one HTTP status to a user state (docs/policy.md).
 type RespMapEntry struct {
 	Status int    // 100..599
 	State  uint32 // 1000..65535
@@ -175,7 +175,7 @@ type Option struct {
 type Streamtype struct {
 	Name string
 
-	// General keys (policy.md §4.7).
+	// General keys (docs/policy.md).
 	Protocol            Protocol
 	Endpoint            string    // as written; "" when absent
 	EndpointTmpl        *Template // precompiled Endpoint; nil when Endpoint is ""
@@ -213,7 +213,7 @@ type Streamtype struct {
 	AWSService          string // metadata name holding the SigV4 service
 	Options             []Option
 
-	// Server keys (policy.md §4.13).
+	// Server keys (docs/policy.md).
 	Server         bool
 	ServerCertName string
 	ServerCert     *Cert
@@ -223,7 +223,7 @@ type Streamtype struct {
 	// listener this one shares.
 	ListenerOf *Streamtype
 
-	// Proxy keys (policy.md §4.12); raw values as written (0 = default).
+	// Proxy keys (docs/policy.md); raw values as written (0 = default).
 	ProxyBuflen                uint32
 	ProxyBuflenRxflowOnAbove   uint32
 	ProxyBuflenRxflowOffBelow  uint32
@@ -231,7 +231,7 @@ type Streamtype struct {
 	ClientBuflenRxflowOnAbove  uint32
 	ClientBuflenRxflowOffBelow uint32
 
-	// HTTP keys (policy.md §4.9).
+	// HTTP keys (docs/policy.md).
 	HTTPMethod            string // effective: "GET" default for h1/h2/h3 clients
 	HTTPURL               string
 	HTTPURLTmpl           *Template // nil when HTTPURL is ""
@@ -255,7 +255,7 @@ type Streamtype struct {
 	H2QOflowTxcr          bool
 	LongPoll              bool
 
-	// WebSocket keys (policy.md §4.10).
+	// WebSocket keys (docs/policy.md).
 	WSSubprotocol     string
 	WSBinary          bool
 	WSPrioritizeReads bool
@@ -264,7 +264,7 @@ type Streamtype struct {
 	// connection with 1009 (docs/security-validation.md).
 	WSMaxRxMessage uint32
 
-	// MQTT keys (policy.md §4.11).
+	// MQTT keys (docs/policy.md).
 	MQTTTopic            string
 	MQTTTopicTmpl        *Template
 	MQTTSubscribe        string
@@ -312,7 +312,7 @@ func (p *Policy) Streamtype(name string) *Streamtype {
 	return nil
 }
 
-// Template is a precompiled "${name}" string (policy.md §6). Parts alternate
+// Template is a precompiled "${name}" string (docs/policy-language.md §6). Parts alternate
 // between literal text and metadata references resolved to indexes into the
 // streamtype's Metadata at load time, so expansion does no lookups by name.
 type Template struct {

@@ -9,7 +9,7 @@ import (
 )
 
 // DefaultAddress is where lws proxies listen and lws clients connect on
-// Linux: the abstract unix socket "@proxy.ss.lws" (wire.md §2.1).
+// Linux: the abstract unix socket "@proxy.ss.lws" (docs/wire.md §2.1).
 const DefaultAddress = "unix:@proxy.ss.lws"
 
 // ErrAddress: a proxy address is malformed.
@@ -49,7 +49,7 @@ func ParseAddress(s string) (network, addr string, err error) {
 
 // Listen opens the proxy's listener for address (see ParseAddress). For a
 // filesystem socket it removes a stale socket file first and sets mode 0660
-// (wire.md §2.1).
+// (docs/wire.md §2.1).
 func Listen(address string) (net.Listener, error) {
 	network, addr, err := ParseAddress(address)
 	if err != nil {

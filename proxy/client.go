@@ -14,7 +14,7 @@ import (
 	"github.com/securestreams/ss/transport"
 )
 
-// Client defaults (wire.md §7.4).
+// Client defaults (docs/wire.md §7.4).
 const (
 	// DefaultRetryInterval is the client's link retry interval.
 	DefaultRetryInterval = time.Second
@@ -31,7 +31,7 @@ var (
 	// (1..31 bytes).
 	ErrStreamTypeName = errors.New("ss: proxy: streamtype name must be 1..31 bytes")
 	// ErrMetadata: the metadata item cannot travel in a METADATA frame to an
-	// lws proxy (name 1..30 bytes, value not empty; streams.md §9.2).
+	// lws proxy (name 1..30 bytes, value not empty; docs/streams.md §9.2).
 	ErrMetadata = errors.New("ss: proxy: metadata cannot be proxied")
 )
 
@@ -76,7 +76,7 @@ type ClientConfig struct {
 	Credit int32
 }
 
-// Client opens proxied streams' links (wire.md §11.1).
+// Client opens proxied streams' links (docs/wire.md §11.1).
 type Client struct {
 	cfg           ClientConfig
 	network, addr string
@@ -123,7 +123,7 @@ func (c *Client) NewStream(streamtype string) (*ClientStream, error) {
 		dirty: map[string]bool{}, hintSent: -1}, nil
 }
 
-// Client link states (wire.md §6.1).
+// Client link states (docs/wire.md §6.1).
 type linkState uint8
 
 const (
@@ -209,7 +209,7 @@ func (cs *ClientStream) Disconnect() {
 }
 
 // StartTimeout implements the driver (TIMEOUT_UPDATE, sent with priority).
-// d <= 0 sends 0: the proxy applies its streamtype's timeout_ms (wire.md
+// d <= 0 sends 0: the proxy applies its streamtype's timeout_ms (docs/wire.md
 // §3.7); a positive d is sent as at least 1 ms.
 func (cs *ClientStream) StartTimeout(d time.Duration) {
 	var ms uint32
@@ -267,7 +267,7 @@ func (cs *ClientStream) Metadata(name string) (string, bool) {
 }
 
 // TxCredit returns the advisory credit granted by the onward peer minus
-// what was sent since (wire.md §7.1).
+// what was sent since (docs/wire.md §7.1).
 func (cs *ClientStream) TxCredit() int64 {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
@@ -276,7 +276,7 @@ func (cs *ClientStream) TxCredit() int64 {
 
 // PeerTxCredit returns the advisory estimate of the onward peer's credit:
 // the STREAMTYPE credit plus AddPeerTxCredit grants minus the payload bytes
-// received since (wire.md §7.1).
+// received since (docs/wire.md §7.1).
 func (cs *ClientStream) PeerTxCredit() int64 {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
@@ -419,7 +419,7 @@ func (cs *ClientStream) handshake(conn net.Conn, dec *Decoder) error {
 	if !cr.OK() {
 		return errors.New("ss: proxy client: the proxy could not create the stream")
 	}
-	// client_buflen sizes the client's receive queue (wire.md §4.1); the
+	// client_buflen sizes the client's receive queue (docs/wire.md §4.1); the
 	// proxy is not trusted with more than maxClientBuflen.
 	if b, ok := cs.local.(interface{ SetRxBudget(int) }); ok && cr.ClientBuflen > 0 {
 		b.SetRxBudget(int(min(cr.ClientBuflen, maxClientBuflen)))
@@ -607,7 +607,7 @@ func (cs *ClientStream) control(b []byte) ([]byte, linkState) {
 // writeTx writes chunks as TX_PAYLOAD frames of at most max payload bytes
 // in one vectored write, headers in one buffer and payloads in place: SOM
 // and RELATED_START on the first piece, EOM and RELATED_END on the last
-// when a chunk is split (wire.md §3.4).
+// when a chunk is split (docs/wire.md §3.4).
 func (cs *ClientStream) writeTx(conn net.Conn, chunks []transport.Chunk, limit int) (int, error) {
 	const keep = event.SOM | event.EOM | event.RelatedStart | event.RelatedEnd
 	pieces, sent := 0, 0
@@ -710,7 +710,7 @@ func (cs *ClientStream) read(dec *Decoder) error {
 	}
 }
 
-// onState applies a CONNSTATE (wire.md §6.1).
+// onState applies a CONNSTATE (docs/wire.md §6.1).
 func (cs *ClientStream) onState(st event.State, ack uint32) {
 	switch st {
 	case event.Creating, event.Destroying, event.EventWaitCancelled, event.UpstreamLinkRetry,

@@ -4,7 +4,7 @@
 //
 // # Wire codec
 //
-// SSSv1 (spec/wire.md) frames are a one-byte message code, a big-endian u16
+// SSSv1 (docs/wire.md) frames are a one-byte message code, a big-endian u16
 // body length L and L body bytes. Each message has a Go type implementing
 // [Message]. Types named Tx… and the STREAMTYPE, ONWARD_CONNECT, DESTROYING,
 // TIMEOUT_UPDATE and PAYLOAD_LENGTH_HINT messages travel client → proxy; types
@@ -53,7 +53,7 @@
 // [ErrWrongDirection], [ErrReserved], [ErrLength], [ErrTooLarge],
 // [ErrVersion], [ErrField], [ErrTruncated]).
 //
-// The codec checks each frame on its own (spec/wire.md §8, the frame-local
+// The codec checks each frame on its own (docs/wire.md §8, the frame-local
 // rules). Session rules (STREAMTYPE first and once, CREATE_RESULT only while
 // waiting for it, no CONNSTATE before CREATE_RESULT, the proxy_buflen of the
 // resolved streamtype) belong to the proxy server and the proxied client,
@@ -61,7 +61,7 @@
 //
 // # Proxy server
 //
-// [Server] serves links (spec/wire.md §6.3, §11.2): per link a 3 s deadline
+// [Server] serves links (docs/wire.md §6.3, §11.2): per link a 3 s deadline
 // for STREAMTYPE, the onward stream created through [Onward] (the root
 // package's Runtime.ServeProxy adapts a runtime), CREATE_RESULT with the
 // rideshare list ([FitRideshares]), then client frames applied to the onward

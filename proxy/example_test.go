@@ -10,7 +10,7 @@ import (
 	"github.com/securestreams/ss/proxy"
 )
 
-// A client's first frames, batched into one buffer (spec/wire.md §10).
+// A client's first frames, batched into one buffer (docs/wire.md §10).
 func ExampleAppend() {
 	b, err := proxy.Append(nil,
 		&proxy.StreamType{PID: 0x1234, Credit: proxy.DefaultCredit, Name: "mintest"},

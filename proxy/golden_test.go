@@ -28,7 +28,7 @@ type golden struct {
 	msg  Message
 }
 
-// goldens are the vectors of spec/wire.md §10, byte for byte.
+// goldens are the vectors of docs/wire.md §10, byte for byte.
 var goldens = []golden{
 	{"STREAMTYPE mintest", ClientToProxy, "AA 00 10 01 00 00 12 34 1D CD 65 00 6D 69 6E 74 65 73 74",
 		&StreamType{PID: 0x1234, Credit: DefaultCredit, Name: "mintest"}},

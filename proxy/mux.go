@@ -5,7 +5,7 @@ import (
 	"strconv"
 )
 
-// MuxCode is a frame code of the optional lws transport mux (spec/wire.md
+// MuxCode is a frame code of the optional lws transport mux (docs/wire.md
 // Appendix A), which carries several SSSv1 links over one serial byte stream.
 type MuxCode uint8
 

@@ -17,11 +17,11 @@ import (
 )
 
 // DefaultStreamTypeTimeout is how long the proxy waits for a new link's
-// STREAMTYPE (wire.md §7.4).
+// STREAMTYPE (docs/wire.md §7.4).
 const DefaultStreamTypeTimeout = 3 * time.Second
 
 // Onward creates the proxy's onward streams: ordinary streams of the
-// proxy's runtime, fulfilled on the clients' behalf (wire.md §6.3). The root
+// proxy's runtime, fulfilled on the clients' behalf (docs/wire.md §6.3). The root
 // package adapts a *ss.Runtime (Runtime.ServeProxy); tests may fake it.
 type Onward interface {
 	// Create creates a client stream of the named streamtype for a proxied
@@ -59,7 +59,7 @@ type OnwardInfo struct {
 	// the body only after CONNECTED, so CONNECTED is sent to the client as
 	// soon as an attempt starts (CONNECTING) and the onward CONNECTED that
 	// follows the response is not repeated; a failure before it is reported
-	// as DISCONNECTED (wire.md §6.3).
+	// as DISCONNECTED (docs/wire.md §6.3).
 	EarlyConnected bool
 }
 
@@ -78,7 +78,7 @@ type OnwardStream interface {
 	Destroy(ctx context.Context) error
 }
 
-// Server is the proxy side of SSSv1 (wire.md §6.3, §11.2): one link per
+// Server is the proxy side of SSSv1 (docs/wire.md §6.3, §11.2): one link per
 // client stream, each fulfilled by an onward stream.
 type Server struct {
 	// Onward creates the onward streams. Required.
@@ -113,11 +113,11 @@ type Server struct {
 }
 
 // IllegalTransitions counts onward transitions withheld from clients
-// because lws clients would reject them (wire.md §7.3 rule 5; a bug).
+// because lws clients would reject them (docs/wire.md §7.3 rule 5; a bug).
 func (s *Server) IllegalTransitions() uint64 { return s.illegal.Load() }
 
 // QueueHighWater returns the largest number of bytes any link has had
-// queued for its client (frames not yet written; wire.md §7.2): at most
+// queued for its client (frames not yet written; docs/wire.md §7.2): at most
 // the link's effective proxy_buflen_rxflow_on_above plus one onward event.
 func (s *Server) QueueHighWater() int { return int(s.highQ.Load()) }
 
@@ -395,7 +395,7 @@ type link struct {
 	fw     stateForwarder
 	states []event.State
 
-	// Onward → client queue (wire.md §7.2), shared by forward and writeLoop.
+	// Onward → client queue (docs/wire.md §7.2), shared by forward and writeLoop.
 	onAbove, offBelow int // effective proxy_buflen_rxflow_on_above/_off_below
 	batchCap          int // bytes batched into one write
 	qmu               sync.Mutex
@@ -636,7 +636,7 @@ func (l *link) read(ctx context.Context, dec *Decoder) {
 				return
 			}
 		case *TxCredit:
-			// wire.md §3.6 asks for a WINDOW_UPDATE on h2/h3 onward streams;
+			// docs/wire.md §3.6 asks for a WINDOW_UPDATE on h2/h3 onward streams;
 			// Go's HTTP/2 and HTTP/3 clients manage their receive windows
 			// themselves and offer no per-stream window update, so the
 			// grant is dropped (see the package doc, "Tx credit"). Logged
@@ -727,7 +727,7 @@ var joinPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return 
 
 // tx queues a TX_PAYLOAD for the onward stream (which copies it). The
 // pieces of one chunk that the client split into several frames
-// (RELATED_START … RELATED_END, wire.md §3.4) are joined again while the
+// (RELATED_START … RELATED_END, docs/wire.md §3.4) are joined again while the
 // following pieces are already buffered, so that the onward stream gets
 // fewer, larger chunks (and its pooled buffers).
 func (l *link) tx(ctx context.Context, dec *Decoder, m *TxPayload) error {
@@ -780,7 +780,7 @@ func (l *link) tx(ctx context.Context, dec *Decoder, m *TxPayload) error {
 }
 
 // forward turns onward events into frames, in order, and queues them for
-// the link's writer (writeLoop). Back-pressure with hysteresis (wire.md
+// the link's writer (writeLoop). Back-pressure with hysteresis (docs/wire.md
 // §7.2): once the bytes queued for the client reach on_above, the onward
 // events are no longer drained (so the onward stream, its receive budget
 // full, stops reading its peer) until the writer has brought them below
@@ -1091,7 +1091,7 @@ func (l *link) appendEvent(b []byte, ev event.Event) []byte {
 }
 
 // appendMetadata appends METADATA frames for declared values the onward
-// stream captured since the client last knew them (wire.md §4.4: before the
+// stream captured since the client last knew them (docs/wire.md §4.4: before the
 // state that follows the response headers).
 func (l *link) appendMetadata(b []byte) []byte {
 	l.mdMu.Lock()

@@ -324,7 +324,7 @@ func TestServerFirstFrameAndDeadline(t *testing.T) {
 	}
 }
 
-// TestServerStateConversions: wire.md §7.3.
+// TestServerStateConversions: docs/wire.md §7.3.
 func TestServerStateConversions(t *testing.T) {
 	f := newFakeOnward(mintest)
 	srv, name := startServer(t, f, nil)
@@ -400,7 +400,7 @@ func hexBytes(t *testing.T, s string) []byte {
 	return out
 }
 
-// TestServerEarlyConnected: HTTP bodies (wire.md §6.3): CONNECTED with
+// TestServerEarlyConnected: HTTP bodies (docs/wire.md §6.3): CONNECTED with
 // CONNECTING, the onward CONNECTED not repeated, a failure before it
 // reported as DISCONNECTED.
 func TestServerEarlyConnected(t *testing.T) {

@@ -3,9 +3,9 @@ package proxy
 import "github.com/securestreams/ss/event"
 
 // lwsNext[from] has bit n set when lws's own transition table (the rows
-// marked lws in streams.md §3.1, without this library's additions) allows
+// marked lws in docs/streams.md §3.1, without this library's additions) allows
 // from → n. lws clients abort or destroy the stream on anything else (W13),
-// so the proxy never forwards such a transition (wire.md §7.3).
+// so the proxy never forwards such a transition (docs/wire.md §7.3).
 var lwsNext = [...]uint32{
 	0:                      sbits(event.Creating, event.Destroying),
 	event.Creating:         sbits(event.Connecting, event.Timeout, event.Poll, event.ServerUpgrade, event.Destroying),
@@ -48,7 +48,7 @@ func LWSLegal(from, to event.State) bool {
 	return lwsNext[from]&(1<<to) != 0
 }
 
-// stateForwarder applies wire.md §7.3 to the onward stream's states: it
+// stateForwarder applies docs/wire.md §7.3 to the onward stream's states: it
 // converts the QoS LOCAL states, expands DISCONNECTED → ALL_RETRIES_FAILED,
 // drops what is never sent, and withholds transitions lws clients would
 // reject, tracking the state last sent.
@@ -59,7 +59,7 @@ type stateForwarder struct {
 	// early: the onward stream is an HTTP request with a body
 	// (POST/PUT/PATCH): CONNECTED is sent as soon as the attempt starts, so
 	// that clients (which send TX_PAYLOAD only after CONNECTED, W10) supply
-	// the body (wire.md §6.3).
+	// the body (docs/wire.md §6.3).
 	early     bool
 	earlySent bool // CONNECTED sent early, the onward one not seen yet
 }

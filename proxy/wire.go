@@ -9,7 +9,7 @@ import (
 // Version is the SSSv1 protocol version carried in STREAMTYPE.
 const Version = 1
 
-// Format limits (spec/wire.md §2.3, §7.4).
+// Format limits (docs/wire.md §2.3, §7.4).
 const (
 	// HeaderLen is the size of a frame header: code and u16 body length.
 	HeaderLen = 3
@@ -74,7 +74,7 @@ func (d Direction) String() string {
 // Code is an SSSv1 message code, the first byte of a frame.
 type Code uint8
 
-// Message codes (spec/wire.md §2.4). Rx… codes travel proxy → client, Tx…
+// Message codes (docs/wire.md §2.4). Rx… codes travel proxy → client, Tx…
 // codes client → proxy, as in libwebsockets' LWSSS_SER_RXPRE_/TXPRE_ names.
 const (
 	CodeRxPayload         Code = 0x55
@@ -126,7 +126,7 @@ func (c Code) String() string {
 }
 
 // Limits bound what a decoder accepts beyond the format limits. The zero
-// value gives the defaults of spec/wire.md §7.4. Values above the format
+// value gives the defaults of docs/wire.md §7.4. Values above the format
 // limit are clamped to it; zero or negative values mean the default.
 type Limits struct {
 	// MaxTxPayload bounds the payload of one TX_PAYLOAD (client → proxy): the

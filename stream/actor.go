@@ -204,7 +204,7 @@ func (s *Stream) onConnect() {
 		s.onGate()
 	default:
 		// An attempt is running or the stream is connected: no new attempt,
-		// but the counter is reset (streams.md §6.3 rule 1). This also keeps
+		// but the counter is reset (docs/streams.md §6.3 rule 1). This also keeps
 		// a Connect that races with the retry timer (the timer's attempt
 		// started first) from losing its reset.
 		s.a.failures = 0
@@ -329,7 +329,7 @@ func (s *Stream) onSinkState(st event.State) {
 	case event.QoSAckRemote, event.QoSNackRemote, event.QoSAckLocal:
 		switch s.st.Protocol {
 		case policy.H1, policy.H2, policy.H3:
-			// Transaction complete (streams.md §6.3 and §8).
+			// Transaction complete (docs/streams.md §6.3 and §8).
 			s.stopTimer(tTimeout)
 			s.a.failures = 0
 			s.failures.Store(0)
@@ -343,7 +343,7 @@ func (s *Stream) onSinkState(st event.State) {
 	}
 }
 
-// onRunDone handles the end of an attempt or connection (streams.md §5.3,
+// onRunDone handles the end of an attempt or connection (docs/streams.md §5.3,
 // §5.4). The attempt's error is the Err of the UNREACHABLE or DISCONNECTED
 // it causes (and of ALL_RETRIES_FAILED after it), Stats.LastError, and is
 // logged once (docs/errors.md).
@@ -450,7 +450,7 @@ func attemptCause(err error) error {
 }
 
 // unreachableAck is 1 when the failure was DNS resolution with no DNS server
-// answering (streams.md §1.3).
+// answering (docs/streams.md §1.3).
 func unreachableAck(err error) uint32 {
 	var de *net.DNSError
 	if errors.As(err, &de) && (de.IsTimeout || de.IsTemporary) && !de.IsNotFound {
@@ -459,7 +459,7 @@ func unreachableAck(err error) uint32 {
 	return 0
 }
 
-// backoff takes one backoff step (streams.md §6.2); cause is the failure
+// backoff takes one backoff step (docs/streams.md §6.2); cause is the failure
 // that called for it (ALL_RETRIES_FAILED's Err).
 func (s *Stream) backoff(retryAfter time.Duration, cause error) {
 	delay, retry := BackoffFor(s.st.Retry).Step(&s.a.failures, retryAfter, s.h.rnd)
@@ -477,7 +477,7 @@ func (s *Stream) backoff(retryAfter time.Duration, cause error) {
 // CONNECTING) when a transmit request arrived while the stream could not
 // act on it (during the attempt or connection that just ended, or a retry
 // wait): every RequestTx, RequestTxLen and Send is honoured, whenever it
-// arrives (streams.md §5.2).
+// arrives (docs/streams.md §5.2).
 func (s *Stream) goIdle() { s.goIdleAfter(false) }
 
 // goIdleAfter is goIdle; consumed says a completed HTTP transaction took

@@ -13,7 +13,7 @@ const Forever = 65535
 const defaultBase = 3000 // ms
 
 // Backoff is a streamtype's retry policy as the backoff step uses it
-// (streams.md §6.1).
+// (docs/streams.md §6.1).
 type Backoff struct {
 	Table   []uint32 // ms; empty: 3000 ms base
 	Conceal uint16   // 65535 = forever
@@ -29,7 +29,7 @@ func BackoffFor(r *policy.Retry) Backoff {
 	return Backoff{Table: r.Backoff, Conceal: r.Conceal, Pct: r.JitterPct}
 }
 
-// Step is the backoff step of streams.md §6.2. failures is the stream's
+// Step is the backoff step of docs/streams.md §6.2. failures is the stream's
 // consecutive-failure counter (updated, saturating at 65535); retryAfter is
 // the HTTP Retry-After minimum (0 when none); rnd returns a uniform integer
 // in [0, n). It returns retry == false when the policy is exhausted
@@ -56,7 +56,7 @@ func (b Backoff) Step(failures *uint16, retryAfter time.Duration, rnd func(n int
 }
 
 // Health is how long a connection must stay CONNECTED before the failure
-// counter is reset (streams.md §6.3): table[0] without jitter, else 3000 ms.
+// counter is reset (docs/streams.md §6.3): table[0] without jitter, else 3000 ms.
 func (b Backoff) Health() time.Duration {
 	if len(b.Table) > 0 {
 		return time.Duration(b.Table[0]) * time.Millisecond

@@ -1,7 +1,7 @@
 // Package stream is the stream actor: the single owner of one stream's state.
 //
 // A Stream holds the state machine with the legal-transition table of
-// streams.md §3, the client lifecycle (§5), retry and backoff (§6),
+// docs/streams.md §3, the client lifecycle (§5), retry and backoff (§6),
 // connection validity (§7), the stream timeout (§8), metadata (§9), the
 // transmit queue handed to transports as their transport.TxSource, and the
 // ordered event queue that feeds the user's channel.
@@ -19,6 +19,6 @@
 // Keepalive: a transport that can send a protocol keep-alive (ws PING, h2
 // PING, MQTT PINGREQ) hands the stream a function that sends one, by
 // asserting the Sink to PingSetter. The stream calls it from its validity
-// timer (streams.md §7) and cancels the attempt's context with cause
+// timer (docs/streams.md §7) and cancels the attempt's context with cause
 // ErrValidityTimeout when no confirmation arrives in time.
 package stream

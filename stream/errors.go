@@ -13,7 +13,7 @@ var (
 	// is not a "name:" header on a direct_proto_str streamtype).
 	ErrUndeclaredMetadata = errors.New("ss: undeclared metadata")
 	// ErrValidityTimeout is the cancel cause of an attempt whose connection
-	// failed its validity check (streams.md §7).
+	// failed its validity check (docs/streams.md §7).
 	ErrValidityTimeout = errors.New("ss: connection validity timeout")
 	// ErrDisconnect is the cancel cause of an attempt ended by Disconnect.
 	ErrDisconnect = errors.New("ss: disconnect requested")
@@ -40,7 +40,7 @@ func (closedStreamError) Error() string { return "ss: runtime closed (stream des
 func (closedStreamError) Is(target error) bool { return target == ErrClosed || target == ErrDestroyed }
 
 // TimeoutError is the Err of a TIMEOUT event: the stream timeout armed with
-// StartTimeout expired (streams.md §8). It wraps ErrStreamTimeout.
+// StartTimeout expired (docs/streams.md §8). It wraps ErrStreamTimeout.
 type TimeoutError struct {
 	// After is the duration that was armed.
 	After time.Duration

@@ -59,7 +59,7 @@ func NewHost(actors *actor.System, env *transport.Env) *Host {
 }
 
 // IllegalTransitions is the number of illegal state transitions seen by
-// all streams of this host (streams.md §3.2); it should stay 0.
+// all streams of this host (docs/streams.md §3.2); it should stay 0.
 func (h *Host) IllegalTransitions() uint64 { return h.illegal.Load() }
 
 // Streams returns the number of live streams.

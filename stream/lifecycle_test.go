@@ -14,7 +14,7 @@ import (
 
 // TestRetryVector: backoff [1000,2000,3000], jitterpc 0, conceal 5, never
 // succeeding: delays 1000, 2000, 3000, 3000, 3000 ms, then
-// ALL_RETRIES_FAILED after the 6th attempt (streams.md §6.2).
+// ALL_RETRIES_FAILED after the 6th attempt (docs/streams.md §6.2).
 func TestRetryVector(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
@@ -36,7 +36,7 @@ func TestRetryVector(t *testing.T) {
 }
 
 // TestRetryNoTable: no backoff, conceal 1: one retry after 3000 ms; started
-// with Connect there is no first POLL (streams.md §5.8).
+// with Connect there is no first POLL (docs/streams.md §5.8).
 func TestRetryNoTable(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
@@ -83,7 +83,7 @@ func TestJitterFromHost(t *testing.T) {
 }
 
 // TestAfterAllRetriesFailed: RequestTx makes one attempt (the counter is
-// still beyond conceal); Connect resets it (streams.md §5.5).
+// still beyond conceal); Connect resets it (docs/streams.md §5.5).
 func TestAfterAllRetriesFailed(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
@@ -103,7 +103,7 @@ func TestAfterAllRetriesFailed(t *testing.T) {
 
 // TestConnectDropLoopBacksOff: a peer that accepts and drops at once is
 // retried with growing delays: CONNECTED does not reset the counter
-// (streams.md §6.3).
+// (docs/streams.md §6.3).
 func TestConnectDropLoopBacksOff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
@@ -399,7 +399,7 @@ func TestIllegalTransitionCounted(t *testing.T) {
 }
 
 // TestMetadata: declared names, direct_proto_str extras, values surviving
-// reconnections, captured values overwriting (streams.md §9.2).
+// reconnections, captured values overwriting (docs/streams.md §9.2).
 func TestMetadata(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
@@ -614,7 +614,7 @@ func TestRideshare(t *testing.T) {
 
 // TestHTTPBodySentAgain: an h1 attempt that fails after consuming the body
 // gets the whole body again on the next attempt; a completed transaction
-// does not (streams.md §11.2.3).
+// does not (docs/streams.md §11.2.3).
 func TestHTTPBodySentAgain(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)

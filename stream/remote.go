@@ -12,7 +12,7 @@ import (
 
 // RemoteDriver runs the connection lifecycle of a remote stream: a stream
 // whose states, received payload and metadata come from elsewhere (an SS
-// proxy link, wire.md) instead of local attempts. The stream keeps its
+// proxy link, docs/wire.md) instead of local attempts. The stream keeps its
 // ordinary event queue (order, receive backpressure, CREATING once,
 // DESTROYING last, transition checking) and transmit queue; the driver
 // reports what happens through the Remote handed to Start and learns about
@@ -32,7 +32,7 @@ type RemoteDriver interface {
 	// Disconnect: the application called Disconnect.
 	Disconnect()
 	// StartTimeout: the application armed the stream timeout: d > 0, or 0
-	// for the streamtype's timeout_ms as the far end knows it (wire.md
+	// for the streamtype's timeout_ms as the far end knows it (docs/wire.md
 	// §3.7).
 	StartTimeout(d time.Duration)
 	// CancelTimeout: the application cancelled the stream timeout.
@@ -160,7 +160,7 @@ func (r *Remote) Stream() *Stream { return r.s }
 
 // SetRxBudget bounds the received payload queued for the application to n
 // bytes from now on (n > 0): the proxy's client_buflen for the streamtype,
-// from CREATE_RESULT (wire.md §4.1).
+// from CREATE_RESULT (docs/wire.md §4.1).
 func (r *Remote) SetRxBudget(n int) {
 	if n > 0 {
 		r.s.rxBudSet.Store(int64(n))
@@ -174,7 +174,7 @@ func (r *Remote) Logger() *slog.Logger { return r.s.h.Logger }
 // ack is its milliseconds).
 func (r *Remote) Since() time.Duration { return time.Since(r.start) }
 
-// State checks and queues a state (streams.md §3.2) with its cause (Event.Err;
+// State checks and queues a state (docs/streams.md §3.2) with its cause (Event.Err;
 // nil when none). CONNECTED marks the stream connected until DISCONNECTED,
 // UNREACHABLE, AUTH_FAILED or ALL_RETRIES_FAILED, so that Destroy reports
 // DISCONNECTED first. DESTROYING is refused (only Destroy ends a stream).

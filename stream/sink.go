@@ -15,7 +15,7 @@ import (
 // (ws PING, h2/h3 PING, MQTT PINGREQ) calls SetPing once connected with a
 // function that sends one; the function must not block (queue the ping and
 // return). The stream calls it when the streamtype's svalidping time passes
-// without a confirmation (streams.md §7); the transport reports the answer
+// without a confirmation (docs/streams.md §7); the transport reports the answer
 // with Sink.ValidityConfirmed. When svalidhup passes without confirmation the
 // stream cancels Run's context with cause ErrValidityTimeout, and the
 // connection ends like any lost connection. Transports need not import this
@@ -25,7 +25,7 @@ type PingSetter interface {
 }
 
 // RideshareSetter is implemented by the transport.Sink handed to transports.
-// An HTTP transport sending a rideshare chain (streams.md §11.2.6) calls
+// An HTTP transport sending a rideshare chain (docs/streams.md §11.2.6) calls
 // SetRideshare with the streamtype whose data it is about to request, so
 // that Stream.Rideshare tells the application which data to supply; "" (or
 // the stream's own streamtype) ends the chain.
@@ -109,7 +109,7 @@ func (k *sink) SetMetadata(name, value string) {
 // ClearMetadata makes a metadata value unset again (httpserver's
 // MetadataClearer): an h1 keep-alive request without a field the previous
 // request had (a query argument, Authorization, a direct_proto_str header)
-// leaves it unset rather than "" (streams.md §10.2 step 6).
+// leaves it unset rather than "" (docs/streams.md §10.2 step 6).
 func (k *sink) ClearMetadata(name string) {
 	if !k.done.Load() {
 		k.s.clearReceived(name)

@@ -3,7 +3,7 @@ package stream
 import "github.com/securestreams/ss/event"
 
 // legalNext[from] has bit n set when the transition from → n is allowed
-// (streams.md §3.1). Index 0 is "none", the state before CREATING.
+// (docs/streams.md §3.1). Index 0 is "none", the state before CREATING.
 var legalNext = [...]uint32{
 	0:                        bits(event.Creating, event.Destroying),
 	event.Creating:           bits(event.Connecting, event.Timeout, event.Poll, event.ServerUpgrade, event.Destroying),
@@ -38,7 +38,7 @@ func bits(states ...event.State) uint32 {
 
 // Checked reports whether s is subject to the transition table and changes
 // the current state. User states (≥ 1000), EVENT_WAIT_CANCELLED,
-// UPSTREAM_LINK_RETRY, SINK_JOIN and SINK_PART are not (streams.md §3.2).
+// UPSTREAM_LINK_RETRY, SINK_JOIN and SINK_PART are not (docs/streams.md §3.2).
 func Checked(s event.State) bool {
 	switch {
 	case s >= event.UserBase:
@@ -50,7 +50,7 @@ func Checked(s event.State) bool {
 }
 
 // Legal reports whether a checked state to may follow from (0 = none, the
-// state before CREATING) according to streams.md §3.1. Unchecked states are
+// state before CREATING) according to docs/streams.md §3.1. Unchecked states are
 // always legal.
 func Legal(from, to event.State) bool {
 	if !Checked(to) {

@@ -7,7 +7,7 @@ import (
 	"github.com/securestreams/ss/event"
 )
 
-// specTable is streams.md §3.1 as written (lws rows plus the Go additions),
+// specTable is docs/streams.md §3.1 as written (lws rows plus the Go additions),
 // parsed independently of legalNext.
 const specTable = `
 none | CREATING, DESTROYING

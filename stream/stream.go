@@ -20,7 +20,7 @@ type Config struct {
 	// Protocol runs the stream's client attempts (nil for accepted streams).
 	Protocol transport.Protocol
 	// Conn is set for an accepted server stream: the stream serves it
-	// instead of connecting (streams.md §10.2).
+	// instead of connecting (docs/streams.md §10.2).
 	Conn transport.ServerConn
 	// Metadata is applied before the stream starts (declared names, or
 	// "name:" headers on direct_proto_str streamtypes).
@@ -30,10 +30,10 @@ type Config struct {
 	// Framing, when set, checks every tx chunk as Send or Write queues it,
 	// against whether a message is open (SOM given, EOM not yet); a chunk
 	// it refuses is not queued and the call returns its error (ws:
-	// streams.md §11.6).
+	// docs/streams.md §11.6).
 	Framing func(open bool, flags event.Flags) error
 	// UpgradeFraming replaces Framing when an accepted stream reports
-	// SERVER_UPGRADE (its connection now carries ws frames, streams.md
+	// SERVER_UPGRADE (its connection now carries ws frames, docs/streams.md
 	// §10.2).
 	UpgradeFraming func(open bool, flags event.Flags) error
 	// CheckMetadata, when set, checks every value the application sets
@@ -279,7 +279,7 @@ func (s *Stream) Write(ctx context.Context, p []byte, flags event.Flags) error {
 	return s.tx.push(ctx, transport.Chunk{Data: cloneTx(p), Flags: flags, Len: -1})
 }
 
-// RequestTx asks for a transmit opportunity (RequestTx, streams.md §5.2).
+// RequestTx asks for a transmit opportunity (RequestTx, docs/streams.md §5.2).
 func (s *Stream) RequestTx() error { return s.tx.request(-1) }
 
 // RequestTxLen is RequestTx announcing n as the length of the next message.
@@ -294,7 +294,7 @@ func (s *Stream) RequestTxLen(n int64) error {
 func (s *Stream) Connect() error { return s.do(msgConnect{}) }
 
 // Disconnect closes the connection (or aborts the attempt, or cancels the
-// pending retry) and leaves the stream idle (streams.md §5.6).
+// pending retry) and leaves the stream idle (docs/streams.md §5.6).
 // A RequestTx or Send made after Disconnect returns starts a new attempt
 // once the stream is idle; those made before are dropped with the
 // connection.
@@ -310,7 +310,7 @@ func (s *Stream) Disconnect() error {
 // streamtype's timeout_ms (nothing when that is 0).
 func (s *Stream) StartTimeout(d time.Duration) error {
 	if d <= 0 && s.remote {
-		// wire.md §3.7: sent as TIMEOUT_UPDATE 0; the proxy applies its
+		// docs/wire.md §3.7: sent as TIMEOUT_UPDATE 0; the proxy applies its
 		// streamtype's timeout_ms.
 		return s.do(msgStartTimeout{})
 	}
@@ -384,7 +384,7 @@ func (s *Stream) do(msg any) error {
 	return nil
 }
 
-// Destroy ends the stream (streams.md §5.7) and waits until DESTROYING has
+// Destroy ends the stream (docs/streams.md §5.7) and waits until DESTROYING has
 // been queued (not delivered: it is safe to call while handling events) or
 // ctx is done. It never fails because of ctx (the stream is being destroyed
 // either way). Destroying again returns nil at once.
@@ -419,7 +419,7 @@ func (s *Stream) destroyAsync() {
 	}
 }
 
-// SetMetadata sets a metadata value (streams.md §9.2): a declared name, or on
+// SetMetadata sets a metadata value (docs/streams.md §9.2): a declared name, or on
 // direct_proto_str streamtypes an undeclared name ending in ':' (a raw
 // header sent with requests or responses).
 func (s *Stream) SetMetadata(name, value string) error {

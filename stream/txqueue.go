@@ -32,14 +32,14 @@ type txQueue struct {
 	pushed  bool // data queued since the last attempt started
 	serving bool // connected (raw/ws/mqtt): a bare RequestTx is served at once
 	cut     bool // Disconnect called: CONNECTED of this attempt serves nothing
-	// framing validates each chunk at push time (ws: streams.md §11.6);
+	// framing validates each chunk at push time (ws: docs/streams.md §11.6);
 	// open is the message state it is checked against.
 	framing func(open bool, flags event.Flags) error
 	open    bool
 
 	// retain: HTTP client streams keep the chunks an attempt consumed
 	// (sent) until its transaction completes, so that a failed attempt
-	// sends the whole body again (streams.md §11.2.3).
+	// sends the whole body again (docs/streams.md §11.2.3).
 	retain bool
 	sent   []transport.Chunk
 
@@ -151,7 +151,7 @@ func (t *txQueue) beginAttempt() {
 
 // connected is called (by the attempt's sink, before CONNECTED is queued)
 // when the attempt reaches CONNECTED: requests made so far are served by
-// this connection (streams.md §5.2), unless Disconnect was called since the
+// this connection (docs/streams.md §5.2), unless Disconnect was called since the
 // attempt started. On raw, ws and mqtt a bare RequestTx made while connected
 // is served at once (there is nothing to wait for: data is pushed); on HTTP
 // it asks for the next transaction.
@@ -174,7 +174,7 @@ func (t *txQueue) runEnded() {
 }
 
 // disconnect is called by Stream.Disconnect before it tells the actor:
-// what was requested before it is dropped (the stream goes idle, streams.md
+// what was requested before it is dropped (the stream goes idle, docs/streams.md
 // §5.6); what is requested after it starts a new attempt once the stream
 // is idle.
 func (t *txQueue) disconnect() {

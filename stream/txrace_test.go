@@ -16,7 +16,7 @@ import (
 
 // Requests that arrive while the stream cannot act on them at once (an
 // attempt or connection is running, or ending) are honoured exactly once:
-// never lost, never served twice (streams.md §5.2).
+// never lost, never served twice (docs/streams.md §5.2).
 
 func httpType(name string) *policy.Streamtype {
 	typ := st(name, nil)
@@ -249,7 +249,7 @@ func TestSendAtConnectionEnd(t *testing.T) {
 }
 
 // TestConnectRacesRetryTimer: Connect arriving just after the retry timer
-// started its attempt still resets the failure counter (streams.md §6.3),
+// started its attempt still resets the failure counter (docs/streams.md §6.3),
 // so the full retry sequence follows; one attempt per trigger.
 func TestConnectRacesRetryTimer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {

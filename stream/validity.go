@@ -14,7 +14,7 @@ func (s *Stream) validity() (ping, hup time.Duration) {
 }
 
 // armValidity starts connection validity checking at CONNECTED
-// (streams.md §7). Confirmations are timestamps (Sink.ValidityConfirmed
+// (docs/streams.md §7). Confirmations are timestamps (Sink.ValidityConfirmed
 // stores one without waking the actor); the timer checks them when it fires.
 func (s *Stream) armValidity() {
 	ping, hup := s.validity()
@@ -72,7 +72,7 @@ func (s *Stream) onValidity() {
 }
 
 // onPong: a confirmation arrived while a keep-alive was outstanding: wait
-// the ping time again from that confirmation (streams.md §7: the timer is
+// the ping time again from that confirmation (docs/streams.md §7: the timer is
 // re-armed every time validity is confirmed).
 func (s *Stream) onPong() {
 	if s.a.phase != connected || !s.a.validPing {

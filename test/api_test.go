@@ -84,7 +84,7 @@ func TestCloseWithUnreadEvents(t *testing.T) {
 }
 
 // TestSetPolicyKeepsExisting: streams keep the policy they were created
-// with; new streams use the new one (streams.md §13.1).
+// with; new streams use the new one (docs/streams.md §13.1).
 func TestSetPolicyKeepsExisting(t *testing.T) {
 	a := testutil.Listen(t, "tcp", "", nil, func(c net.Conn) { c.Write([]byte("A")); testutil.Discard(c) })
 	b := testutil.Listen(t, "tcp", "", nil, func(c net.Conn) { c.Write([]byte("B")); testutil.Discard(c) })
@@ -117,7 +117,7 @@ func TestSetPolicyKeepsExisting(t *testing.T) {
 }
 
 // TestMetadataEndpoint: WithMetadata values are substituted into the
-// endpoint at every attempt (streams.md §9.3), from a parsed policy.
+// endpoint at every attempt (docs/streams.md §9.3), from a parsed policy.
 func TestMetadataEndpoint(t *testing.T) {
 	srv := testutil.Listen(t, "tcp", "", nil, testutil.Echo)
 	p, _, err := policy.ParseString(fmt.Sprintf(`{"s": [{"m": {

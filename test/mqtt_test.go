@@ -34,7 +34,7 @@ func mqttType(name, addr string, edit func(*policy.Streamtype)) *policy.Streamty
 	return st
 }
 
-// mqttPublishTwice runs streams.md §5.8 "MQTT QoS n, nailed_up, two publishes".
+// mqttPublishTwice runs docs/streams.md §5.8 "MQTT QoS n, nailed_up, two publishes".
 func mqttPublishTwice(t *testing.T, qos uint8, ack string) {
 	b := mqttBroker(t, "127.0.0.1:0")
 	col, _ := b.Collect("up")
@@ -163,7 +163,7 @@ func TestMQTTBrokerRestart(t *testing.T) {
 
 // TestMQTTMismatchedKeepAlive: a stream that would share a broker connection
 // opened with another keep alive never connects; the error names both
-// streamtypes (streams.md §12.2, overridden by issue #4: an error, not a
+// streamtypes (docs/streams.md §12.2, overridden by issue #4: an error, not a
 // warning).
 func TestMQTTMismatchedKeepAlive(t *testing.T) {
 	b := mqttBroker(t, "127.0.0.1:0")

@@ -44,7 +44,7 @@ func pxDial(t *testing.T, addr, name string) (net.Conn, *proxy.Decoder, []byte) 
 }
 
 // TestProxyCreateResultClientBuflen: CREATE_RESULT carries the
-// streamtype's client_buflen as written, 0 when unset (wire.md §4.1).
+// streamtype's client_buflen as written, 0 when unset (docs/wire.md §4.1).
 func TestProxyCreateResultClientBuflen(t *testing.T) {
 	a := rawType("cb", "127.0.0.1", 1)
 	a.ClientBuflen = 65536
@@ -62,7 +62,7 @@ func TestProxyCreateResultClientBuflen(t *testing.T) {
 }
 
 // TestProxyBuflenPerStreamtype: each link's TX limit is its own
-// streamtype's proxy_buflen (wire.md §7.2): a TX_PAYLOAD over it closes
+// streamtype's proxy_buflen (docs/wire.md §7.2): a TX_PAYLOAD over it closes
 // that link only, the same payload passes on a streamtype with a larger
 // proxy_buflen.
 func TestProxyBuflenPerStreamtype(t *testing.T) {

@@ -11,7 +11,7 @@ import (
 	"github.com/securestreams/ss/proxy"
 )
 
-// TestProxyTxCredit: the advisory credit of a proxied stream (wire.md §7.1)
+// TestProxyTxCredit: the advisory credit of a proxied stream (docs/wire.md §7.1)
 // against a hand-written proxy: EstPeerTxCredit starts at the STREAMTYPE
 // credit, drops with each payload byte received and grows with
 // AddPeerTxCredit, which sends TXCR_UPDATE 0xAF; TxCredit follows the

@@ -40,7 +40,7 @@ func h1Server(t *testing.T) int {
 // requestTxStart is the start of a stream's events after RequestTx on an
 // idle stream: CREATING, POLL, CONNECTING locally; through a proxy the
 // client sends ONWARD_CONNECT and the proxy calls Connect, which goes
-// straight to CONNECTING (wire.md §6.2 step 5: POLL precedes CONNECTING
+// straight to CONNECTING (docs/wire.md §6.2 step 5: POLL precedes CONNECTING
 // only when a length hint or TX_PAYLOAD triggered the connect).
 func requestTxStart(t *testing.T) []string {
 	if strings.HasSuffix(t.Name(), "/local") {
@@ -55,7 +55,7 @@ func h1Type(name string, port int, method, url string) *policy.Streamtype {
 }
 
 // scenarioH1Get: a GET with a 200 response and a body: the exact sequence
-// (streams.md §4 table), the same in all three ways but for POLL
+// (docs/streams.md §4 table), the same in all three ways but for POLL
 // (requestTxStart).
 func scenarioH1Get(t *testing.T, bin string) {
 	port := h1Server(t)
@@ -79,7 +79,7 @@ func scenarioH1Get(t *testing.T, bin string) {
 
 // scenarioH1Post: a POST whose body the application writes only after
 // CONNECTED, as lws clients do. Through a proxy CONNECTED comes as soon as
-// the request headers are sent (wire.md §6.3, early CONNECTED), so it
+// the request headers are sent (docs/wire.md §6.3, early CONNECTED), so it
 // arrives before any body byte; locally it follows the response, so it does
 // not come until the body has been written. The sequences are otherwise
 // the same.

@@ -474,7 +474,7 @@ func TestProxyUnknownStreamtype(t *testing.T) {
 
 var _ = proxy.DefaultAddress
 
-// TestProxyGoldenExchange replays wire.md §10 with a hand-written client
+// TestProxyGoldenExchange replays docs/wire.md §10 with a hand-written client
 // against the proxy and a raw onward peer answering "world" to "hello":
 // the proxy's bytes must be exact, timestamps aside.
 func TestProxyGoldenExchange(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 
 // TestProxyStartTimeoutZero: StartTimeout(0) on a proxied stream whose
 // streamtype the client's policy does not have is sent as TIMEOUT_UPDATE 0
-// and the proxy applies its own streamtype's timeout_ms (wire.md §3.7).
+// and the proxy applies its own streamtype's timeout_ms (docs/wire.md §3.7).
 func TestProxyStartTimeoutZero(t *testing.T) {
 	srv := hangingServer(t)
 	st := rawType("slow", "127.0.0.1", srv.Port())

@@ -89,7 +89,7 @@ func TestRawRefusedThenConnect(t *testing.T) {
 func itoa(n int) string { return fmt.Sprint(n) }
 
 // TestRawPeerResets: the peer sends, then resets the connection and stops
-// listening (streams.md §5.8 "raw client, peer closes").
+// listening (docs/streams.md §5.8 "raw client, peer closes").
 func TestRawPeerResets(t *testing.T) {
 	var srvp atomic.Pointer[testutil.Server]
 	srv := testutil.Listen(t, "tcp", "", nil, func(c net.Conn) {
@@ -256,7 +256,7 @@ func TestRawUnixSockets(t *testing.T) {
 }
 
 // TestRawPerf: with perf, one PERF_JSON report per attempt, right before the
-// UNREACHABLE or DISCONNECTED that ends it (streams.md §14).
+// UNREACHABLE or DISCONNECTED that ends it (docs/streams.md §14).
 func TestRawPerf(t *testing.T) {
 	srv := testutil.Listen(t, "tcp6", "", nil, func(c net.Conn) { c.Write([]byte("v6")) })
 	st := rawType("perf", "[::1]", srv.Port())

@@ -10,7 +10,7 @@ import (
 )
 
 // TestServerEvents: the listening stream emits CREATING and nothing else
-// while it accepts (streams.md §10.1); closing it destroys its accepted
+// while it accepts (docs/streams.md §10.1); closing it destroys its accepted
 // streams first, then DESTROYING, then its channel is closed.
 func TestServerEvents(t *testing.T) {
 	rt := newRuntime(t, ss.Config{Policy: newPolicy(rawServerType("srv", "127.0.0.1"))})

@@ -15,7 +15,7 @@ import (
 
 // TestH1KeepAliveMetadataCleared: on an h1 keep-alive connection, request
 // fields the previous request had and this one lacks (a query argument,
-// Authorization) are unset for the second SERVER_TXN, not "" (streams.md
+// Authorization) are unset for the second SERVER_TXN, not "" (docs/streams.md
 // §10.2 steps 2 and 6); fields it has are replaced.
 func TestH1KeepAliveMetadataCleared(t *testing.T) {
 	st := &policy.Streamtype{Name: "web", Protocol: policy.H1, Server: true, Endpoint: "127.0.0.1", ClientCert: -1}

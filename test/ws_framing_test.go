@@ -19,7 +19,7 @@ import (
 
 // TestWSFramingRefusedAtSend: on a ws stream, SOM while a message is open
 // and a chunk without SOM while none is open are refused by Write/Send and
-// never reach the wire (streams.md §11.6); the well-framed chunks around
+// never reach the wire (docs/streams.md §11.6); the well-framed chunks around
 // them arrive as the messages they form.
 func TestWSFramingRefusedAtSend(t *testing.T) {
 	got := make(chan string, 8)
@@ -98,7 +98,7 @@ func TestWSFramingRefusedAtSend(t *testing.T) {
 
 // TestWSFramingAfterServerUpgrade: an accepted h1 stream that a websocket
 // upgrade turned into a ws connection (SERVER_UPGRADE) follows the ws tx
-// rules too (streams.md §10.2, §11.6): misframed chunks are refused at
+// rules too (docs/streams.md §10.2, §11.6): misframed chunks are refused at
 // Write/Send time; before the upgrade nothing is checked.
 func TestWSFramingAfterServerUpgrade(t *testing.T) {
 	st := &policy.Streamtype{Name: "srv", Protocol: policy.H1, Server: true, Endpoint: "127.0.0.1", ClientCert: -1, WSSubprotocol: "echo"}

@@ -20,7 +20,7 @@ import (
 // ErrTLS is wrapped by TLS setup and handshake failures.
 var ErrTLS = errors.New("ss: tls")
 
-// Timing records connection-establishment times for perf reports (streams.md §14).
+// Timing records connection-establishment times for perf reports (docs/streams.md §14).
 type Timing struct {
 	Peer        string
 	DNS         time.Duration

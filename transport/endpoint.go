@@ -14,7 +14,7 @@ import (
 // ErrEndpoint is wrapped by every endpoint resolution failure.
 var ErrEndpoint = errors.New("ss: unusable endpoint")
 
-// Endpoint is a resolved client endpoint (streams.md §11.1).
+// Endpoint is a resolved client endpoint (docs/streams.md §11.1).
 type Endpoint struct {
 	Network string // "tcp" or "unix"
 	// Address for net.Dial: "host:port", a socket path, or "@name" for a
@@ -42,7 +42,7 @@ func (e *Endpoint) HostPort() string {
 }
 
 // ResolveEndpoint substitutes metadata into the streamtype's endpoint and
-// http_url and resolves the endpoint form of streams.md §11.1. Values
+// http_url and resolves the endpoint form of docs/streams.md §11.1. Values
 // substituted into a path or query are percent-encoded unless their item
 // is url_preencoded; values that cannot be used where they land fail with
 // a *ValueError naming the item (docs/security-validation.md).
@@ -152,7 +152,7 @@ func resolve(raw string, policyPort int, policyTLS bool, httpURL string) (*Endpo
 	return e, nil
 }
 
-// NormalizePath applies streams.md §11.2.1: one leading '/' is removed if
+// NormalizePath applies docs/streams.md §11.2.1: one leading '/' is removed if
 // present and one is prepended; the query is kept verbatim.
 func NormalizePath(p string) string {
 	p = strings.TrimPrefix(p, "/")

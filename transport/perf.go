@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// PerfReport renders the streams.md §14 connection performance JSON.
+// PerfReport renders the docs/streams.md §14 connection performance JSON.
 // httpStatus < 0 omits prot_specific (non-HTTP protocols).
 func PerfReport(t *Timing, txnResp time.Duration, httpStatus int) []byte {
 	type prot struct {

@@ -8,7 +8,7 @@ import (
 )
 
 // Response is what the application decided for the current server
-// transaction (streams.md §10.2 step 5).
+// transaction (docs/streams.md §10.2 step 5).
 type Response struct {
 	// Status is the HTTP status: 0 when Respond was not called (the
 	// transport then uses 404), else the value given (Respond(0) is 200).

@@ -56,7 +56,7 @@ type Sink interface {
 	// State reports CONNECTED, user states (http_resp_map), QOS_* states,
 	// SERVER_TXN / SERVER_UPGRADE. The stream checks and emits them; it derives
 	// "the connection reached CONNECTED" from the CONNECTED call, and treats
-	// completions per streams.md §6.3/§8 (HTTP QOS_ACK/NACK_REMOTE: transaction
+	// completions per docs/streams.md §6.3/§8 (HTTP QOS_ACK/NACK_REMOTE: transaction
 	// complete; MQTT QOS_ACK_REMOTE/QOS_ACK_LOCAL: publish acknowledged).
 	State(s event.State, ack uint32)
 	// SetMetadata stores a value captured from the peer (response header,
@@ -66,7 +66,7 @@ type Sink interface {
 	// Rx delivers received payload. data may be retained by the stream: the
 	// transport must not reuse the slice afterwards.
 	Rx(ctx context.Context, data []byte, flags event.Flags) error
-	// ValidityConfirmed marks the connection as proven alive (streams.md §7).
+	// ValidityConfirmed marks the connection as proven alive (docs/streams.md §7).
 	ValidityConfirmed()
 	// Logger is the stream's logger (never nil; discards when the user gave none).
 	Logger() *slog.Logger
@@ -129,7 +129,7 @@ type Protocol interface {
 	// Run performs one attempt and, when it connects, the whole connection.
 	// It must return promptly when ctx is cancelled, and it must never call
 	// application code. It reports a PERF_JSON rx (when Type.Perf) before
-	// returning, as streams.md §14 says.
+	// returning, as docs/streams.md §14 says.
 	Run(ctx context.Context, a *Attempt, sink Sink) Result
 	// Close releases shared resources (pooled connections); idempotent.
 	Close(ctx context.Context) error
@@ -177,7 +177,7 @@ type Env struct {
 	MQTTUsername string
 	MQTTPassword string
 
-	// Time limits (streams.md §11.1).
+	// Time limits (docs/streams.md §11.1).
 	ConnectTimeout    time.Duration // establishment, default 15 s
 	HeaderTimeout     time.Duration // HTTP response headers, default 15 s
 	BodyIdleTimeout   time.Duration // HTTP response body idle, default 30 s

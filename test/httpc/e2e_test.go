@@ -24,7 +24,7 @@ import (
 )
 
 // End-to-end: ss.New / Create / Events over the h1, h2 and h3 client
-// transports, asserting the streams.md §5.8 sequences.
+// transports, asserting the docs/streams.md §5.8 sequences.
 
 const wait = 10 * time.Second
 
@@ -292,7 +292,7 @@ func TestE2ERedirectRefused(t *testing.T) {
 }
 
 // TestE2ESecondTransaction: RequestTx after DISCONNECTED starts the next
-// transaction (streams.md §11.2.4), fifty times in a row. It guards against
+// transaction (docs/streams.md §11.2.4), fifty times in a row. It guards against
 // the runtime losing a RequestTx made between the DISCONNECTED emission and
 // the stream going idle (a race it once had).
 func TestE2ESecondTransaction(t *testing.T) {

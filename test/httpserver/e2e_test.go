@@ -1,7 +1,7 @@
 // Package e2e_test runs h1/h2 server streams end to end: a real ss.Runtime
 // serving a server streamtype (rt.Serve, srv.Accepted, Events), driven by
 // real HTTP and websocket clients on loopback. It checks the exact event
-// sequences of streams.md §10.2.
+// sequences of docs/streams.md §10.2.
 package e2e_test
 
 import (

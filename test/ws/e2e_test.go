@@ -18,7 +18,7 @@ import (
 )
 
 // End-to-end: ss.New / Create / Events over the ws transport, asserting the
-// streams.md §5.8 sequences.
+// docs/streams.md §5.8 sequences.
 
 const wait = 5 * time.Second
 

@@ -211,7 +211,7 @@ func newBoundary() string {
 }
 
 // planBody decides whether the request has a body and how it is framed
-// (streams.md §11.2.3). It may block for the first tx chunk to learn the
+// (docs/streams.md §11.2.3). It may block for the first tx chunk to learn the
 // length of a whole-message send.
 func (r *run) planBody(ctx context.Context, method string) (*bodyPlan, error) {
 	a, st := r.a, r.a.Type
@@ -291,6 +291,6 @@ func drain(src bodySource) ([]byte, error) {
 }
 
 // rideshareSetter is implemented by a Sink that tracks the streamtype of the
-// message being sent in a rideshare chain (Stream.Rideshare, streams.md
+// message being sent in a rideshare chain (Stream.Rideshare, docs/streams.md
 // §11.2.6). It may be called from another goroutine than Run's.
 type rideshareSetter interface{ SetRideshare(name string) }

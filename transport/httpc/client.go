@@ -56,13 +56,13 @@ func New(proto policy.Protocol, env *transport.Env) *Client {
 	return c
 }
 
-// NewH1 returns the HTTP/1.1 client adapter (streams.md §11.2).
+// NewH1 returns the HTTP/1.1 client adapter (docs/streams.md §11.2).
 func NewH1(env *transport.Env) transport.Protocol { return New(policy.H1, env) }
 
-// NewH2 returns the HTTP/2 client adapter (streams.md §11.3).
+// NewH2 returns the HTTP/2 client adapter (docs/streams.md §11.3).
 func NewH2(env *transport.Env) transport.Protocol { return New(policy.H2, env) }
 
-// NewH3 returns the HTTP/3 client adapter (streams.md §11.4).
+// NewH3 returns the HTTP/3 client adapter (docs/streams.md §11.4).
 func NewH3(env *transport.Env) transport.Protocol { return New(policy.H3, env) }
 
 // Close closes the shared connections; later Runs fail with ErrClosed.

@@ -5,7 +5,7 @@
 //
 // Each adapter implements transport.Protocol: Run performs one transaction
 // (request with the policy's headers and body rules, response, body) and
-// reports it through the transport.Sink exactly as streams.md §11.2–§11.4
+// reports it through the transport.Sink exactly as docs/streams.md §11.2–§11.4
 // say: captured header metadata, the http_resp_map user state, CONNECTED,
 // the body as rx chunks (SOM on the first, a zero-length EOM chunk last; or
 // one message per part with http_multipart_ss_in), then QOS_ACK_REMOTE or

@@ -21,7 +21,7 @@ var (
 
 // exchangeH1 sends req as HTTP/1.1 on its own connection (conn, or a new
 // one) and reads the response headers. The request is written by hand so
-// that exactly the headers of streams.md §11.2.2 go out, with names as
+// that exactly the headers of docs/streams.md §11.2.2 go out, with names as
 // given and in declaration order.
 func (r *run) exchangeH1(ctx context.Context, req *outRequest, conn net.Conn) (*exchange, error) {
 	if conn == nil {

@@ -27,7 +27,7 @@ type poolEntry struct {
 	idle   *time.Timer
 }
 
-// connPool shares connections per connection identity (streams.md §12.1).
+// connPool shares connections per connection identity (docs/streams.md §12.1).
 // A connection is closed when unused for idle, when it becomes unusable and
 // its last request is done, and on close.
 type connPool struct {

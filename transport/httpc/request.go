@@ -87,7 +87,7 @@ func cookieURL(ep *transport.Endpoint, host string) *url.URL {
 	return &url.URL{Scheme: scheme(ep), Host: h, Path: p}
 }
 
-// isBodyMethod reports whether method may carry a body (streams.md §11.2.3).
+// isBodyMethod reports whether method may carry a body (docs/streams.md §11.2.3).
 func isBodyMethod(m string) bool {
 	return strings.EqualFold(m, "POST") || strings.EqualFold(m, "PUT") || strings.EqualFold(m, "PATCH")
 }

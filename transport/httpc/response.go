@@ -22,7 +22,7 @@ import (
 // out of them, since the sink may retain it.
 var rxBufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
-// deliver reports a final response (streams.md §11.2.4 steps 3–6): captured
+// deliver reports a final response (docs/streams.md §11.2.4 steps 3–6): captured
 // metadata, the mapped user state, CONNECTED, the body, QOS_ACK/NACK_REMOTE.
 func (r *run) deliver(ctx context.Context, ex *exchange) transport.Result {
 	var pings pinger
@@ -65,7 +65,7 @@ func (r *run) deliver(ctx context.Context, ex *exchange) transport.Result {
 	}
 	sink.State(event.Connected, 0)
 	if ps, ok := sink.(pingSetter); ok && ex.ping != nil {
-		// Validity keep-alive (streams.md §7): the stream asks for a PING
+		// Validity keep-alive (docs/streams.md §7): the stream asks for a PING
 		// when svalidping passes; the PING ACK confirms the connection.
 		ps.SetPing(func() {
 			pings.start(func() {
@@ -194,7 +194,7 @@ const MaxMultipartBody = 16 << 20
 
 // rxMultipart delivers a multipart body as RELATED_START, then one SOM|EOM
 // message per part (part headers included, preamble and epilogue
-// discarded), the last one with RELATED_END (streams.md §11.2.6).
+// discarded), the last one with RELATED_END (docs/streams.md §11.2.6).
 func (r *run) rxMultipart(ctx context.Context, ex *exchange, boundary string) error {
 	var body []byte
 	bp := rxBufPool.Get().(*[]byte)

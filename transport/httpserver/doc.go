@@ -1,4 +1,4 @@
-// Package httpserver serves h1 and h2 server streamtypes (streams.md §10):
+// Package httpserver serves h1 and h2 server streamtypes (docs/streams.md §10):
 // it opens the listener of a "server": true streamtype (TCP, unix socket or
 // the listener of another server streamtype named by "!name"), optionally
 // with TLS from server_cert/server_key, and turns every accepted HTTP/1.1

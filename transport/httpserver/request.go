@@ -19,7 +19,7 @@ type MetadataClearer interface {
 	ClearMetadata(name string)
 }
 
-// Names of the request fields of streams.md §10.2; a query argument with one
+// Names of the request fields of docs/streams.md §10.2; a query argument with one
 // of these names never overrides them (the request line wins).
 const (
 	metaMethod = "method"
@@ -27,7 +27,7 @@ const (
 	metaAuth   = "auth"
 )
 
-// requestFields returns the metadata values streams.md §10.2 sets from r, for
+// requestFields returns the metadata values docs/streams.md §10.2 sets from r, for
 // declared names only: method, path (without query), auth (Authorization,
 // when present) and every declared name equal to a query argument name
 // (first occurrence, percent-decoded).

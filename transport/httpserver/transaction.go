@@ -19,7 +19,7 @@ import (
 // rxChunk is the largest request body chunk delivered in one Rx.
 const rxChunk = 16 << 10
 
-// transaction runs one HTTP request/response (streams.md §10.2 steps 2-6):
+// transaction runs one HTTP request/response (docs/streams.md §10.2 steps 2-6):
 // request metadata, CONNECTED on the connection's first request, SERVER_TXN,
 // the body as rx, then the response the application supplies. A non-nil
 // error means the response could not be completed and the connection (h2:

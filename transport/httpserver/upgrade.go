@@ -20,7 +20,7 @@ func isUpgrade(r *http.Request) bool { return websocket.IsWebSocketUpgrade(r) }
 func offeredSubprotocols(r *http.Request) []string { return websocket.Subprotocols(r) }
 
 // upgrade handles a websocket upgrade request on an h1 connection of a
-// streamtype with ws_subprotocol (streams.md §10.2): with that subprotocol
+// streamtype with ws_subprotocol (docs/streams.md §10.2): with that subprotocol
 // offered, it reports the request metadata, CONNECTED, SERVER_UPGRADE and
 // runs the ws message pump until the websocket ends; otherwise (or when the
 // connection already carried a transaction) it answers 400 and the stream

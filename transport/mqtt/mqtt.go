@@ -1,4 +1,4 @@
-// Package mqtt is the MQTT 3.1.1 transport (streams.md §11.5): each stream
+// Package mqtt is the MQTT 3.1.1 transport (docs/streams.md §11.5): each stream
 // shares a broker connection managed by connmgr, subscribes its substituted
 // mqtt_subscribe filter, publishes each tx message as one PUBLISH on its
 // substituted mqtt_topic, and reports QoS acknowledgements with the message's
@@ -18,7 +18,7 @@
 // destroyed, so the count of a stream that stays unconnected for more than
 // 10 minutes is forgotten and starts again at 1.
 //
-// Connection validity (streams.md §7): received messages and acknowledgements
+// Connection validity (docs/streams.md §7): received messages and acknowledgements
 // confirm it, and the stream's ping sends an MQTT PINGREQ (written between
 // paho's packets by connmgr) whose answer confirms it.
 //
@@ -203,7 +203,7 @@ func dialBroker(ctx context.Context, a *transport.Attempt, ep *transport.Endpoin
 }
 
 // Run performs one attempt and, once CONNECTED, the stream's share of the
-// broker connection (streams.md §11.5).
+// broker connection (docs/streams.md §11.5).
 func (p *Protocol) Run(ctx context.Context, a *transport.Attempt, sink transport.Sink) transport.Result {
 	env := p.envOf(a)
 	st := a.Type
@@ -250,7 +250,7 @@ func (p *Protocol) Run(ctx context.Context, a *transport.Attempt, sink transport
 	cancel() // the establishment limit ends here
 	sink.State(event.Connected, 0)
 	if ps, ok := sink.(interface{ SetPing(func()) }); ok {
-		// streams.md §7: svalidping sends a PINGREQ; anything the broker
+		// docs/streams.md §7: svalidping sends a PINGREQ; anything the broker
 		// sends next confirms the connection.
 		ps.SetPing(func() { att.Ping(sink.ValidityConfirmed) })
 	}

@@ -13,7 +13,7 @@ const seqKeep = 10 * time.Minute
 
 // seqStore keeps each stream's message count between its connections, so
 // QoS events carry "the 1-based sequence number of the message on this
-// stream" across reconnections (streams.md §1.3).
+// stream" across reconnections (docs/streams.md §1.3).
 type seqStore struct {
 	mu        sync.Mutex
 	m         map[uint64]seqEntry

@@ -9,7 +9,7 @@ import (
 	"github.com/securestreams/ss/event"
 )
 
-// AWS IoT Shadow mode (streams.md §11.5.7): with aws_iot, a message for a
+// AWS IoT Shadow mode (docs/streams.md §11.5.7): with aws_iot, a message for a
 // Shadow topic is preceded by subscriptions to <topic>/accepted and
 // <topic>/rejected; the response on either is delivered as rx with its topic
 // in the metadata item named in mqtt_subscribe, and both are unsubscribed

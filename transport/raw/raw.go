@@ -1,4 +1,4 @@
-// Package raw is the raw transport (streams.md §11.7): a TCP or unix socket,
+// Package raw is the raw transport (docs/streams.md §11.7): a TCP or unix socket,
 // with TLS when the streamtype says so, carrying an ordered byte stream with
 // no message boundaries. The client is a transport.Protocol; the server a
 // transport.ServerProtocol (§10.2).

@@ -44,7 +44,7 @@ type client struct {
 // Close releases nothing: connections are not shared.
 func (*client) Close(context.Context) error { return nil }
 
-// Run performs the handshake of streams.md §11.6, reports CONNECTED and runs
+// Run performs the handshake of docs/streams.md §11.6, reports CONNECTED and runs
 // the connection with RunConn; with perf it delivers the report last.
 func (p *client) Run(ctx context.Context, a *transport.Attempt, sink transport.Sink) transport.Result {
 	if a.Env == nil {

@@ -25,7 +25,7 @@ var (
 	// ErrConnLost is wrapped when the connection fails without a close frame.
 	ErrConnLost = errors.New("ss: ws: connection lost")
 	// ErrValidity is returned when no validity confirmation (PONG) arrived
-	// within svalidhup seconds (streams.md §7).
+	// within svalidhup seconds (docs/streams.md §7).
 	ErrValidity = errors.New("ss: ws: validity timeout")
 )
 
@@ -64,12 +64,12 @@ var validitySecond = time.Second
 //     the message is larger than RxChunkSize (64 KiB). Text and binary are
 //     not distinguished. Control frames are not delivered: pings are answered
 //     with pongs, pongs call sink.ValidityConfirmed. Data messages do not
-//     confirm validity (streams.md §7, as lws).
+//     confirm validity (docs/streams.md §7, as lws).
 //   - tx: chunks from a.Tx.Next, one chunk = one frame, in order: SOM starts
 //     a message (TEXT, or BINARY when a.Type.WSBinary), a chunk without SOM
 //     is a continuation frame, EOM sets FIN. A chunk failing CheckFraming is
 //     logged and dropped. a.Tx may be nil (nothing is sent).
-//   - validity (streams.md §7): when sink has a SetPing(func()) method (the
+//   - validity (docs/streams.md §7): when sink has a SetPing(func()) method (the
 //     stream runtime's sink, stream.PingSetter), RunConn registers a function
 //     that queues a PING and leaves the timer to the stream, which cancels
 //     ctx (cause ErrValidityTimeout) on svalidhup. With any other sink,

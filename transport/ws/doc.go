@@ -1,4 +1,4 @@
-// Package ws is the WebSocket protocol adapter of streams.md §11.6, built on
+// Package ws is the WebSocket protocol adapter of docs/streams.md §11.6, built on
 // gorilla/websocket.
 //
 // New returns the client Protocol: it performs the handshake (path, Host,

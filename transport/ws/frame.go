@@ -13,7 +13,7 @@ import (
 	"github.com/securestreams/ss/event"
 )
 
-// ErrFraming is wrapped by CheckFraming errors (tx SOM/EOM misuse, streams.md §11.6).
+// ErrFraming is wrapped by CheckFraming errors (tx SOM/EOM misuse, docs/streams.md §11.6).
 var ErrFraming = errors.New("ss: ws: framing")
 
 // CheckFraming validates one tx chunk's flags against the message state:

@@ -12,7 +12,7 @@ import (
 var ErrSigV4 = transport.ErrSigV4
 
 // signV4 adds the SigV4 Authorization (and session token) headers for the
-// handshake GET (streams.md §11.2.9), with transport.SignV4.
+// handshake GET (docs/streams.md §11.2.9), with transport.SignV4.
 func signV4(ctx context.Context, a *transport.Attempt, ep *transport.Endpoint, host string, h http.Header) error {
 	scheme := "http"
 	if ep.TLS {

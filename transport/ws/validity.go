@@ -6,7 +6,7 @@ import (
 	"github.com/securestreams/ss/transport"
 )
 
-// validity is the streams.md §7 timer of one connection: with ping < hup it
+// validity is the docs/streams.md §7 timer of one connection: with ping < hup it
 // first waits ping (then a PING is due) and then hup − ping (then the
 // connection is dead); otherwise it waits hup once. A confirmation starts
 // it again from the beginning. A zero hup disables it (C never fires).
