@@ -61,6 +61,7 @@ func anchors(data []byte) map[string]bool {
 // markdown targets with a #fragment, at an anchor that exists). Users of a
 // clone have nothing else, so a link outside the repository is an error too.
 func TestDocLinks(t *testing.T) {
+	t.Parallel()
 	root, err := filepath.Abs("..")
 	if err != nil {
 		t.Fatal(err)

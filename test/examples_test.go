@@ -32,6 +32,7 @@ var exampleRuns = map[string][]string{
 // TestExamples builds every example once and runs each (they start their
 // own loopback servers and exit 0 on success), checking its output.
 func TestExamples(t *testing.T) {
+	t.Parallel()
 	dirs, err := filepath.Glob("../examples/*/main.go")
 	if err != nil {
 		t.Fatal(err)
