@@ -3,6 +3,7 @@ package ss
 import (
 	"github.com/securestreams/ss/event"
 	"github.com/securestreams/ss/policy"
+	"github.com/securestreams/ss/stream"
 	"github.com/securestreams/ss/transport"
 	"github.com/securestreams/ss/transport/httpc"
 	"github.com/securestreams/ss/transport/httpserver"
@@ -76,3 +77,31 @@ func metadataCheck(checks map[policy.Protocol]func(*policy.Streamtype, string, s
 	}
 	return func(name, value string) error { return f(st, name, value) }
 }
+
+// httpTraits: one transaction per attempt; its QOS_* completion cancels the
+// stream timeout and resets the failure counter.
+var httpTraits = stream.Traits{
+	Transactional:   true,
+	EndTimeoutOn:    []event.State{event.QoSAckRemote, event.QoSNackRemote, event.QoSAckLocal},
+	ResetFailuresOn: []event.State{event.QoSAckRemote, event.QoSNackRemote, event.QoSAckLocal},
+}
+
+// protocolTraits holds, per protocol, what the stream needs to know about it
+// (stream.Traits): registered here, next to the adapter and txFraming, so
+// that package stream has no switch on protocol names.
+var protocolTraits = map[policy.Protocol]stream.Traits{
+	policy.H1: httpTraits,
+	policy.H2: httpTraits,
+	policy.H3: httpTraits,
+	policy.MQTT: {
+		// A publish's acknowledgement cancels the timeout; only the
+		// broker's QOS_ACK_REMOTE proves the connection.
+		EndTimeoutOn:    []event.State{event.QoSAckRemote, event.QoSNackRemote, event.QoSAckLocal},
+		ResetFailuresOn: []event.State{event.QoSAckRemote},
+	},
+	policy.Raw: {TimeoutEndsWithConnection: true},
+	policy.WS:  {TimeoutEndsWithConnection: true},
+}
+
+// traitsOf is the Host.Traits of every runtime.
+func traitsOf(p policy.Protocol) stream.Traits { return protocolTraits[p] }

@@ -76,6 +76,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	}
 	rt.host = stream.NewHost(rt.actors, rt.env)
 	rt.host.Rand = cfg.Jitter
+	rt.host.Traits = traitsOf
 	rt.host.RxBudget, rt.host.TxBudget = cfg.RxBuffer, cfg.TxBuffer
 	rt.backlog = cfg.AcceptBacklog
 	rt.pol.Store(cfg.Policy)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/securestreams/ss/actor"
 	"github.com/securestreams/ss/event"
-	"github.com/securestreams/ss/policy"
 	"github.com/securestreams/ss/transport"
 )
 
@@ -327,18 +326,14 @@ func (s *Stream) onSinkState(st event.State) {
 			}
 		}
 	case event.QoSAckRemote, event.QoSNackRemote, event.QoSAckLocal:
-		switch s.st.Protocol {
-		case policy.H1, policy.H2, policy.H3:
-			// Transaction complete (docs/streams.md §6.3 and §8).
+		// A transaction or publish completed (docs/streams.md §6.3 and §8),
+		// as the protocol's Traits say.
+		if s.traits.endsTimeout(st) {
 			s.stopTimer(tTimeout)
+		}
+		if s.traits.resetsFailures(st) {
 			s.a.failures = 0
 			s.failures.Store(0)
-		case policy.MQTT:
-			s.stopTimer(tTimeout)
-			if st == event.QoSAckRemote {
-				s.a.failures = 0
-				s.failures.Store(0)
-			}
 		}
 	}
 }
@@ -383,7 +378,7 @@ func (s *Stream) onRunDone(res transport.Result) {
 		s.connected = false
 		s.emitLocked(event.Disconnected, 0)
 		s.mu.Unlock()
-		if s.st.Protocol == policy.Raw || s.st.Protocol == policy.WS {
+		if s.traits.TimeoutEndsWithConnection {
 			s.stopTimer(tTimeout)
 		}
 		s.goIdle()
@@ -409,7 +404,7 @@ func (s *Stream) onRunDone(res transport.Result) {
 		}
 		s.emitErrLocked(event.Disconnected, 0, cause)
 		s.mu.Unlock()
-		if s.st.Protocol == policy.Raw || s.st.Protocol == policy.WS {
+		if s.traits.TimeoutEndsWithConnection {
 			s.stopTimer(tTimeout)
 		}
 		switch {

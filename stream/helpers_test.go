@@ -67,6 +67,15 @@ func hang(_ int, ctx context.Context, _ *transport.Attempt, _ transport.Sink) tr
 	return transport.Result{Err: context.Cause(ctx)}
 }
 
+// testTraits mirrors the root package's protocolTraits for the protocols
+// these tests use.
+var testTraits = map[policy.Protocol]Traits{
+	policy.H1: {Transactional: true,
+		EndTimeoutOn:    []event.State{event.QoSAckRemote, event.QoSNackRemote, event.QoSAckLocal},
+		ResetFailuresOn: []event.State{event.QoSAckRemote, event.QoSNackRemote, event.QoSAckLocal}},
+	policy.Raw: {TimeoutEndsWithConnection: true},
+}
+
 // env is a test host inside a synctest bubble.
 type env struct {
 	t     *testing.T
@@ -77,6 +86,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	sys := actor.NewSystem(nil)
 	h := NewHost(sys, transport.Env{}.Defaults())
+	h.Traits = func(p policy.Protocol) Traits { return testTraits[p] }
 	e := &env{t: t, h: h, start: time.Now()}
 	t.Cleanup(func() {
 		if err := h.Close(context.Background()); err != nil {

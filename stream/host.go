@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/securestreams/ss/actor"
+	"github.com/securestreams/ss/policy"
 	"github.com/securestreams/ss/transport"
 )
 
@@ -33,6 +34,9 @@ type Host struct {
 	Rand func(n int64) int64
 	// RxBudget and TxBudget override the defaults when > 0.
 	RxBudget, TxBudget int
+	// Traits returns a protocol's Traits (nil: zero Traits for every
+	// protocol). Set before the first stream is created.
+	Traits func(p policy.Protocol) Traits
 
 	illegal  atomic.Uint64
 	nextID   atomic.Uint64

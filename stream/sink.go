@@ -6,7 +6,6 @@ import (
 	"sync/atomic"
 
 	"github.com/securestreams/ss/event"
-	"github.com/securestreams/ss/policy"
 	"github.com/securestreams/ss/transport"
 )
 
@@ -67,12 +66,7 @@ func (k *sink) StateErr(st event.State, ack uint32, err error) {
 		}
 		// Before CONNECTED is visible: a request made after it is not
 		// mistaken for one this connection serves.
-		switch s.st.Protocol {
-		case policy.H1, policy.H2, policy.H3:
-			s.tx.connected(false)
-		default:
-			s.tx.connected(true)
-		}
+		s.tx.connected(!s.traits.Transactional)
 	}
 	if st == event.ServerUpgrade && s.upgradeFraming != nil {
 		// Before SERVER_UPGRADE is visible: the application's next chunk

@@ -72,6 +72,7 @@ type Stream struct {
 
 	upgradeFraming func(open bool, flags event.Flags) error // Config.UpgradeFraming
 	gates          []Gate                                   // Config.Gates
+	traits         Traits                                   // Host.Traits of the streamtype's protocol
 	checkMD        func(name, value string) error           // Config.CheckMetadata
 
 	mu          sync.Mutex // guards the fields below
@@ -122,10 +123,8 @@ func prepare(h *Host, cfg Config) (*Stream, error) {
 			return nil, err
 		}
 	}
-	switch s.st.Protocol {
-	case policy.H1, policy.H2, policy.H3:
-		s.tx.retain = s.conn == nil
-	}
+	s.traits = h.traitsFor(s.st.Protocol)
+	s.tx.retain = s.traits.Transactional && s.conn == nil
 	// Not nailed up: idle from the start, so tx wakes the actor.
 	s.tx.kick = s.conn == nil && !s.st.NailedUp && !s.st.Server
 	if err := h.add(s); err != nil {

@@ -121,6 +121,7 @@ func TestRequestTxAtTransactionEnd(t *testing.T) {
 func TestRequestTxAfterDisconnectedStress(t *testing.T) {
 	sys := actor.NewSystem(nil)
 	h := NewHost(sys, transport.Env{}.Defaults())
+	h.Traits = func(p policy.Protocol) Traits { return testTraits[p] }
 	defer func() {
 		h.Close(context.Background())
 		sys.Shutdown(context.Background())
