@@ -26,7 +26,7 @@ type Traits struct {
 	// publish): they cancel the timeout.
 	EndTimeoutOn []event.State
 	// ResetFailuresOn are the states that prove the peer: they reset the
-	// consecutive-failure counter (streams.md §6.3).
+	// consecutive-failure counter (docs/streams.md §6.3).
 	ResetFailuresOn []event.State
 }
 
