@@ -27,6 +27,9 @@ var exampleRuns = map[string][]string{
 	"perf":           {`perf report: {"peer":"127.0.0.1"`, "body: 100000 bytes, perf reports: 1"},
 	"stress":         {"500/500 streams ok", "no live streams left"},
 	"captive-portal": {"network: InternetOK", "app: hello from the internet"},
+	"supervision": {"-- the worker fails: its supervisor restarts the session, the stream reconnects\n",
+		`session:   CREATING CONNECTING CONNECTED DISCONNECTED CONNECTING CONNECTED rx "after restart" DISCONNECTED DESTROYING closed` + "\n",
+		"bystander: CREATING CONNECTING CONNECTED\n"},
 }
 
 // TestExamples builds every example once and runs each (they start their
