@@ -30,6 +30,8 @@ var exampleRuns = map[string][]string{
 	"supervision": {"-- the worker fails: its supervisor restarts the session, the stream reconnects\n",
 		`session:   CREATING CONNECTING CONNECTED DISCONNECTED CONNECTING CONNECTED rx "after restart" DISCONNECTED DESTROYING closed` + "\n",
 		"bystander: CREATING CONNECTING CONNECTED\n"},
+	"lwa":     {"state: AUTH_FAILED", "api: hello, your token is Atza|tok-1", "refreshed before expiry: Atza|tok-2", "api: hello, your token is Atza|tok-2"},
+	"aws-iot": {"mtls-8883: round trip", "mtls-443-alpn: round trip", "wss-sigv4: round trip", "custom-authorizer: round trip"},
 }
 
 // TestExamples builds every example once and runs each (they start their
