@@ -257,6 +257,7 @@ func (s *Stream) finishEvents() *actor.PID {
 	for k := range s.a.timers {
 		s.stopTimer(k)
 	}
+	s.h.detach(s) // no longer live for Streams: before DESTROYING can be delivered
 	s.mu.Lock()
 	s.endLocked()
 	pid := s.a.self

@@ -118,16 +118,27 @@ func (h *Host) add(s *Stream) error {
 		return ErrClosed
 	}
 	h.streams[s] = struct{}{}
+	s.added = true
 	h.wg.Add(1) // the stream itself, until its actor has stopped
 	return nil
 }
 
-func (h *Host) remove(s *Stream) {
+// detach stops counting s as live (Streams) once its DESTROYING is queued;
+// Close still waits for its actor (remove).
+func (h *Host) detach(s *Stream) {
 	h.mu.Lock()
-	_, ok := h.streams[s]
 	delete(h.streams, s)
 	h.mu.Unlock()
-	if ok {
+}
+
+// remove forgets s once its actor has stopped (or was never started).
+func (h *Host) remove(s *Stream) {
+	h.mu.Lock()
+	delete(h.streams, s)
+	done := s.added && !s.removed
+	s.removed = true
+	h.mu.Unlock()
+	if done {
 		h.wg.Done()
 	}
 }

@@ -147,6 +147,7 @@ func (ra *remoteActor) finish() {
 	s := ra.s
 	ra.d.Close()
 	s.tx.close()
+	s.h.detach(s) // before DESTROYING can be delivered
 	s.mu.Lock()
 	s.endLocked()
 	s.mu.Unlock()

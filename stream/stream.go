@@ -90,6 +90,8 @@ type Stream struct {
 	remote      bool  // created by NewRemote: the far end resolves StartTimeout(0)
 	lastErr     error // Stats.LastError; written by the actor (Remote.State for remote streams)
 
+	added, removed bool // Host bookkeeping, under Host.mu: written by Host.add and Host.remove
+
 	attempts atomic.Uint32 // connection attempts started
 	failures atomic.Uint32 // mirror of the actor's consecutive-failure counter
 	rxBytes  atomic.Uint64 // payload received (perf reports excluded)
