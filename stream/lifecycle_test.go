@@ -657,3 +657,40 @@ func TestHTTPBodySentAgain(t *testing.T) {
 			"QOS_ACK_REMOTE", "DISCONNECTED", "DESTROYING")
 	})
 }
+
+// TestTxBudgetCountsChunks: tiny chunks are charged their overhead, so a
+// flood of 1-byte payloads fills the budget after a few chunks, not after
+// budget-many (the ssproxy memory hole of SECURITY.md's known gaps).
+func TestTxBudgetCountsChunks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		e.h.TxBudget = 10 * chunkOverhead
+		release := make(chan struct{})
+		p := &fakeProto{run: func(_ int, ctx context.Context, a *transport.Attempt, sink transport.Sink) transport.Result {
+			sink.State(event.Connected, 0)
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+			return transport.Result{Err: ctx.Err()}
+		}}
+		s, r := e.create(st("v", nil), p)
+		queued := 0
+		for ; queued < 10*chunkOverhead; queued++ {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			err := s.Send(ctx, []byte("x"))
+			cancel()
+			if errors.Is(err, context.DeadlineExceeded) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if queued < 1 || queued > 10 {
+			t.Fatalf("%d one-byte chunks queued within a %d-byte budget, want 1..10", queued, 10*chunkOverhead)
+		}
+		close(release)
+		destroy(t, s, r)
+	})
+}

@@ -8,6 +8,15 @@ import (
 	"github.com/securestreams/ss/transport"
 )
 
+// chunkOverhead is what a queued chunk costs beyond its payload (the Chunk
+// itself, its slot in the slice, allocation rounding). It is charged against
+// the byte budget so that a peer sending 1-byte payloads cannot queue tens of
+// thousands of chunks within one budget (SECURITY.md).
+const chunkOverhead = 64
+
+// chunkCost is what c counts against the tx byte budget.
+func chunkCost(c transport.Chunk) int { return len(c.Data) + chunkOverhead }
+
 // txQueue is the stream's transmit queue; transports see it as their
 // transport.TxSource (and, on accepted streams, transport.ServerTx). It is
 // bounded by a byte budget: push waits while it is full.
@@ -17,7 +26,7 @@ type txQueue struct {
 
 	chunks  []transport.Chunk
 	head    int
-	bytes   int
+	bytes   int // payload bytes plus chunkOverhead per queued chunk
 	space   chan struct{} // closed when bytes drop below the budget
 	avail   chan struct{} // closed when a chunk arrives
 	want    bool          // RequestTx not yet served
@@ -68,7 +77,7 @@ func (t *txQueue) push(ctx context.Context, c transport.Chunk) error {
 			return err
 		}
 	}
-	for !t.closed && t.bytes > 0 && t.bytes+len(c.Data) > budget {
+	for !t.closed && t.bytes > 0 && t.bytes+chunkCost(c) > budget {
 		if t.space == nil {
 			t.space = make(chan struct{})
 		}
@@ -94,7 +103,7 @@ func (t *txQueue) push(ctx context.Context, c transport.Chunk) error {
 	}
 	t.chunks = append(t.chunks, c)
 	t.pushed = true
-	t.bytes += len(c.Data)
+	t.bytes += chunkCost(c)
 	t.s.txBytes.Add(uint64(len(c.Data)))
 	if t.avail != nil {
 		close(t.avail)
@@ -253,7 +262,7 @@ func (t *txQueue) popLocked() transport.Chunk {
 			t.chunks = t.chunks[:0]
 		}
 	}
-	t.bytes -= len(c.Data)
+	t.bytes -= chunkCost(c)
 	if t.space != nil && t.bytes < t.s.txBudget() {
 		close(t.space)
 		t.space = nil
@@ -288,7 +297,7 @@ func (t *txQueue) attemptEnded(completed bool) (consumed bool) {
 	chunks := make([]transport.Chunk, 0, len(t.sent)+len(rest))
 	chunks = append(append(chunks, t.sent...), rest...)
 	for _, c := range t.sent {
-		t.bytes += len(c.Data)
+		t.bytes += chunkCost(c)
 	}
 	t.chunks, t.head = chunks, 0
 	t.sent = nil
