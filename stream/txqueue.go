@@ -26,7 +26,7 @@ type txQueue struct {
 
 	chunks  []transport.Chunk
 	head    int
-	bytes   int // payload bytes plus chunkOverhead per queued chunk
+	bytes   int           // payload bytes plus chunkOverhead per queued chunk
 	space   chan struct{} // closed when bytes drop below the budget
 	avail   chan struct{} // closed when a chunk arrives
 	want    bool          // RequestTx not yet served
