@@ -169,19 +169,16 @@ func (r *recorder) expect(want ...string) {
 	}
 }
 
-// gap returns the time between the i-th occurrence of state a and the next
-// occurrence of state b after it.
-func (r *recorder) gaps(a, b ss.State) []time.Duration {
+// since returns, for each occurrence of state st, how long after t0 it
+// arrived. A slow reader only makes arrivals later, so with t0 taken before
+// the stream could act these are safe lower bounds for when the runtime
+// emitted each event (gaps between two arrivals are not: a late first
+// arrival shortens them).
+func (r *recorder) since(t0 time.Time, st ss.State) []time.Duration {
 	var out []time.Duration
 	for i, ev := range r.ev {
-		if ev.Kind != ss.StateEvent || ev.State != a {
-			continue
-		}
-		for j := i + 1; j < len(r.ev); j++ {
-			if r.ev[j].Kind == ss.StateEvent && r.ev[j].State == b {
-				out = append(out, r.at[j].Sub(r.at[i]))
-				break
-			}
+		if ev.Kind == ss.StateEvent && ev.State == st {
+			out = append(out, r.at[i].Sub(t0))
 		}
 	}
 	return out

@@ -56,15 +56,19 @@ func TestRawRefusedThenConnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := record(t, s)
+	t0 := time.Now()
 	if err := s.RequestTx(); err != nil {
 		t.Fatal(err)
 	}
 	r.untilState(wait, ss.AllRetriesFailed)
 	r.expect("CREATING", "POLL", "CONNECTING", "UNREACHABLE", "POLL", "CONNECTING", "UNREACHABLE",
 		"POLL", "CONNECTING", "UNREACHABLE", "ALL_RETRIES_FAILED")
-	gaps := r.gaps(ss.Unreachable, ss.Poll)
-	if len(gaps) != 2 || gaps[0] < 50*time.Millisecond || gaps[1] < 100*time.Millisecond {
-		t.Fatalf("retry delays %v, want ≥ [50ms 100ms]", gaps)
+	// The second attempt cannot start before the first delay has passed,
+	// the third not before both (arrival times are lower bounds of
+	// emission times; the refused dials themselves take microseconds).
+	polls := r.since(t0, ss.Poll)
+	if len(polls) != 3 || polls[1] < 50*time.Millisecond || polls[2] < 150*time.Millisecond {
+		t.Fatalf("POLLs at %v after RequestTx, want the 2nd ≥ 50ms and the 3rd ≥ 150ms", polls)
 	}
 
 	srv := testutil.Listen(t, "unix", path, nil, testutil.Echo)
