@@ -72,9 +72,11 @@ func TestDaemonLogs(t *testing.T) {
 		t.Fatalf("unknown streamtype: %v, %v", cr, err)
 	}
 	d.WaitLog(t, 5*time.Second, "level=INFO", "create failed", "nosuch")
-	code, took := d.Stop(t, syscall.SIGTERM, 5*time.Second)
-	if code != 0 || took > 2*time.Second {
-		t.Errorf("SIGTERM: exit %d after %v, want 0 within 2 s", code, took)
+	// Status 0 means it stopped within the shutdown timeout; the bound only
+	// catches a stop that waits for something, with room for a loaded machine.
+	code, took := d.Stop(t, syscall.SIGTERM, 10*time.Second)
+	if code != 0 || took > 5*time.Second {
+		t.Errorf("SIGTERM: exit %d after %v, want 0 within 5 s", code, took)
 	}
 	log := d.Log()
 	if strings.Contains(log, "client closed the link") {
@@ -203,8 +205,10 @@ func TestDaemonShutdownDeadline(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "p.json")
 	writeFile(t, file, rawPolicy(1, "x"))
 	d := startDaemon(t, file, "-test-stuck-stop")
-	code, took := d.Stop(t, syscall.SIGTERM, 5*time.Second)
-	if code != 1 || took > 2*time.Second || took < time.Second {
+	// Without the deadline it would never exit; the slack above 1.5 s is
+	// for a loaded machine.
+	code, took := d.Stop(t, syscall.SIGTERM, 10*time.Second)
+	if code != 1 || took > 5*time.Second || took < time.Second {
 		t.Errorf("stuck stop: exit %d after %v, want 1 after the 1.5 s deadline", code, took)
 	}
 	d.WaitLog(t, time.Second, "level=ERROR", "not stopped within the shutdown timeout")
@@ -212,8 +216,9 @@ func TestDaemonShutdownDeadline(t *testing.T) {
 	d = startDaemon(t, file, "-test-stuck-stop", "-shutdown-timeout", "1m")
 	d.Signal(t, syscall.SIGTERM)
 	d.WaitLog(t, 5*time.Second, "ssproxy: stopping")
-	code, took = d.Stop(t, syscall.SIGINT, 5*time.Second)
-	if code != 1 || took > time.Second {
+	// -shutdown-timeout is 1m: anything well under it is "at once".
+	code, took = d.Stop(t, syscall.SIGINT, 10*time.Second)
+	if code != 1 || took > 5*time.Second {
 		t.Errorf("second signal: exit %d after %v, want 1 at once", code, took)
 	}
 	d.WaitLog(t, time.Second, "second signal, exiting now")
