@@ -28,6 +28,7 @@ type WSFront struct {
 
 	mu     sync.Mutex
 	conns  map[io.Closer]struct{}
+	urls   []string // request URIs of accepted handshakes (first maxFrontURLs)
 	closed bool
 	wg     sync.WaitGroup
 }
@@ -89,6 +90,7 @@ func (f *WSFront) serve(w http.ResponseWriter, r *http.Request) {
 	if !f.track(ws, b) {
 		return
 	}
+	f.record(r.URL.RequestURI())
 	f.Handshakes.Add(1)
 	f.wg.Add(2)
 	go func() { // broker → client

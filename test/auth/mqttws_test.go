@@ -36,6 +36,10 @@ func wssSetup(t *testing.T) (*mqtttest.Broker, *testutil.WSFront, *policy.Policy
 	ca := testutil.NewCA(t)
 	leaf := ca.Issue(t, "127.0.0.1")
 	v := &testutil.PresignVerifier{Keys: map[string]aws.Credentials{iotCreds.AccessKeyID: iotCreds, badCreds.AccessKeyID: badCreds}}
+	for i := 1; i <= rotatingKeys; i++ {
+		c := rotatingCreds(i)
+		v.Keys[c.AccessKeyID] = c
+	}
 	front := testutil.NewWSFront(t, fmt.Sprintf("127.0.0.1:%d", b.Port()), "/mqtt", leaf.ServerTLS(), v)
 	js := fmt.Sprintf(`{
   "release": "t", "product": "t", "schema-version": 1,
