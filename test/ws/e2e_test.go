@@ -301,9 +301,11 @@ func TestE2EValidity(t *testing.T) {
 	st.Opportunistic = true
 	st.Retry = &policy.Retry{Name: "r", Backoff: []uint32{50}, Conceal: 1, SValidPing: 1, SValidHup: 2}
 	r := create(t, newRuntime(t, st), "valid")
+	// start before Connect: the hup timer runs from the connection, and
+	// CONNECTED may reach a slow reader late.
+	start := time.Now()
 	r.s.Connect()
 	r.until(wait, "CONNECTED")
-	start := time.Now()
 	r.until(wait, "DISCONNECTED")
 	if el := time.Since(start); el < 1800*time.Millisecond {
 		t.Errorf("dropped after %v, want ≈ 2 s", el)

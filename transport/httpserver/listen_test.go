@@ -387,7 +387,8 @@ func TestTLSHandshakeTimeout(t *testing.T) {
 	if _, err := c.Read(make([]byte, 1)); err == nil {
 		t.Fatal("read data from a server that should have closed")
 	}
-	if d := time.Since(start); d > 2*time.Second {
+	// Well under the 5 s read deadline (a loaded machine may be slow).
+	if d := time.Since(start); d > 4*time.Second {
 		t.Fatalf("closed after %v, want about 200ms", d)
 	}
 	select {
