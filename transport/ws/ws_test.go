@@ -906,7 +906,8 @@ func TestCancelWhileWriteBlocked(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // the writer blocks; pings are due
 	start := time.Now()
 	res := wait(true)
-	if el := time.Since(start); el > 3*time.Second {
+	// Without the cancel it would not return (runAsync gives up at 10 s).
+	if el := time.Since(start); el > 8*time.Second {
 		t.Fatalf("Run took %v to return after cancel", el)
 	}
 	if !errors.Is(res.Err, context.Canceled) {
@@ -922,7 +923,8 @@ func TestConnectTimeout(t *testing.T) {
 	a.Env.ConnectTimeout = 200 * time.Millisecond
 	start := time.Now()
 	res := New(nil).Run(context.Background(), a, newSink())
-	if el := time.Since(start); !errors.Is(res.Err, context.DeadlineExceeded) || el > 2*time.Second {
+	// The server never answers: without the timeout Run would not return.
+	if el := time.Since(start); !errors.Is(res.Err, context.DeadlineExceeded) || el > 5*time.Second {
 		t.Fatalf("Err = %v after %v, want deadline exceeded after ~200ms", res.Err, el)
 	}
 }
