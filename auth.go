@@ -85,6 +85,7 @@ func (rt *Runtime) initAuth(cfg *Config) error {
 		}
 		return st.Credentials(ctx, slot)
 	}
+	env.DeviceID = func() Device { return Device(st.Device()) }
 	if cfg.Device != (Device{}) {
 		if err := st.SetDevice(context.Background(), auth.Device(cfg.Device)); err != nil {
 			return err

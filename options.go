@@ -63,7 +63,8 @@ type Config struct {
 	// Auth configures the token providers of lwa and jwt auth schemes;
 	// their credentials go in the store (Runtime.Blobs, docs/auth.md).
 	Auth AuthConfig
-	// Device is sent in the http_dsn/fwv/devtype headers.
+	// Device is the initial device identity (Blobs().SetDevice changes it),
+	// sent in the http_dsn/fwv/devtype headers of each request.
 	Device Device
 	// MQTT broker-connection identity.
 	MQTTClientID, MQTTUsername, MQTTPassword string

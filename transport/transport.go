@@ -171,7 +171,13 @@ type Env struct {
 	AWSCredentials func(ctx context.Context, slot int) (aws.Credentials, error)
 	// ClientCert returns the TLS client certificate in slot.
 	ClientCert func(slot int) (*tls.Certificate, error)
-	Device     Device
+	// Device is the identity sent in the http_dsn/fwv/devtype headers
+	// when DeviceID is nil.
+	Device Device
+	// DeviceID, when set, returns the current device identity
+	// (auth.Store.Device); it is asked at every attempt, so a changed
+	// identity reaches the next request (docs/auth.md).
+	DeviceID func() Device
 	// MQTT broker-connection identity from the application.
 	MQTTClientID string
 	MQTTUsername string
@@ -219,4 +225,13 @@ func (e Env) Defaults() *Env {
 		e.SharedIdleTimeout = 60 * time.Second
 	}
 	return &e
+}
+
+// CurrentDevice is the device identity for this attempt's headers:
+// DeviceID's answer when set, else Device.
+func (e *Env) CurrentDevice() Device {
+	if e.DeviceID != nil {
+		return e.DeviceID()
+	}
+	return e.Device
 }

@@ -121,8 +121,8 @@ func roundTrip(t *testing.T, rt *ss.Runtime) string {
 // TestDaemonBlobs: with -blobs the proxy holds the LWA credentials and the
 // device serial, fetches the token through the policy's refresh
 // streamtype, and the proxied stream's request carries it. SIGHUP re-reads
-// the file (a new refresh token is used at once); secrets never reach the
-// log.
+// the file (a new refresh token is used at once, the new device serial
+// reaches the next request's x-dsn header); secrets never reach the log.
 func TestDaemonBlobs(t *testing.T) {
 	srv := newLWAServers(t)
 	dir := t.TempDir()
@@ -153,6 +153,8 @@ func TestDaemonBlobs(t *testing.T) {
 	}
 
 	writeFile(t, rtfile, "Atzr|secret-two\n")
+	writeFile(t, bfile, fmt.Sprintf(`{"device": {"serial": "SN-43"},
+  "slots": {"1": {"lwa": {"refresh_token_file": %q, "client_id": "amzn1.client"}}}}`, rtfile))
 	d.Signal(t, syscall.SIGHUP)
 	deadline := time.Now().Add(10 * time.Second)
 	for len(srv.refreshTokens()) < 2 {
@@ -173,6 +175,20 @@ func TestDaemonBlobs(t *testing.T) {
 		}
 		if got != "hello Atza|tok-1" || time.Now().After(deadline) {
 			t.Fatalf("payload after SIGHUP %q", got)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The re-read device serial is in the headers of the next requests.
+	for {
+		roundTrip(t, rt)
+		srv.mu.Lock()
+		serial = srv.serial[len(srv.serial)-1]
+		srv.mu.Unlock()
+		if serial == "SN-43" {
+			break
+		}
+		if serial != "SN-42" || time.Now().After(deadline) {
+			t.Fatalf("x-dsn after SIGHUP %q, want SN-43", serial)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

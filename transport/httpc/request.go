@@ -147,14 +147,15 @@ func (r *run) buildHeaders(ctx context.Context, req *outRequest) error {
 		}
 		hs = append(hs, header{name: trimColon(st.HTTPAuthHeader), value: v})
 	}
+	dev := env.CurrentDevice()
 	if st.HTTPDSNHeader != "" {
-		hs = append(hs, header{name: trimColon(st.HTTPDSNHeader), value: env.Device.Serial})
+		hs = append(hs, header{name: trimColon(st.HTTPDSNHeader), value: dev.Serial})
 	}
 	if st.HTTPFWVHeader != "" {
-		hs = append(hs, header{name: trimColon(st.HTTPFWVHeader), value: env.Device.FirmwareVersion})
+		hs = append(hs, header{name: trimColon(st.HTTPFWVHeader), value: dev.FirmwareVersion})
 	}
 	if st.HTTPDevtypeHeader != "" {
-		hs = append(hs, header{name: trimColon(st.HTTPDevtypeHeader), value: env.Device.Type})
+		hs = append(hs, header{name: trimColon(st.HTTPDevtypeHeader), value: dev.Type})
 	}
 	framing := req.body != nil && req.body.contentType != ""
 	for i, m := range st.Metadata {

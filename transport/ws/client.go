@@ -235,14 +235,15 @@ func requestHeader(a *transport.Attempt, sink transport.Sink) http.Header {
 		}
 		add(st.HTTPAuthHeader, st.HTTPAuthPreamble+v)
 	}
+	dev := env.CurrentDevice()
 	if st.HTTPDSNHeader != "" {
-		add(st.HTTPDSNHeader, env.Device.Serial)
+		add(st.HTTPDSNHeader, dev.Serial)
 	}
 	if st.HTTPFWVHeader != "" {
-		add(st.HTTPFWVHeader, env.Device.FirmwareVersion)
+		add(st.HTTPFWVHeader, dev.FirmwareVersion)
 	}
 	if st.HTTPDevtypeHeader != "" {
-		add(st.HTTPDevtypeHeader, env.Device.Type)
+		add(st.HTTPDevtypeHeader, dev.Type)
 	}
 	for i, m := range st.Metadata {
 		if m.Header == "" || i >= len(a.Metadata) || !a.Metadata[i].Set {
