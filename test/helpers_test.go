@@ -11,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/securestreams/ss"
+	"github.com/securestreams/ss/internal/sstest"
 	"github.com/securestreams/ss/internal/testutil"
 	"github.com/securestreams/ss/policy"
 )
@@ -53,26 +54,8 @@ func newPolicy(sts ...*policy.Streamtype) *policy.Policy {
 	return &policy.Policy{SchemaVersion: 1, Streamtypes: sts}
 }
 
-// newRuntime creates a runtime whose Close (with IllegalTransitions == 0)
-// is checked at cleanup.
-func newRuntime(t *testing.T, cfg ss.Config) *ss.Runtime {
-	t.Helper()
-	rt, err := ss.New(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := rt.Close(ctx); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-		if n := rt.Stats().IllegalTransitions; n != 0 {
-			t.Errorf("IllegalTransitions = %d, want 0", n)
-		}
-	})
-	return rt
-}
+// newRuntime is sstest.NewRuntime.
+func newRuntime(t *testing.T, cfg ss.Config) *ss.Runtime { return sstest.NewRuntime(t, cfg) }
 
 // recorder reads a stream's events and renders them for exact comparison:
 // states by name, payload as rx(FLAGS,"data") with consecutive raw chunks

@@ -16,6 +16,7 @@ import (
 
 	"github.com/securestreams/ss"
 	"github.com/securestreams/ss/auth"
+	"github.com/securestreams/ss/internal/sstest"
 	"github.com/securestreams/ss/policy"
 )
 
@@ -124,21 +125,8 @@ func lwaPolicy(t *testing.T, port int) *policy.Policy {
 	return p
 }
 
-func newRuntime(t *testing.T, cfg ss.Config) *ss.Runtime {
-	t.Helper()
-	rt, err := ss.New(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := rt.Close(ctx); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return rt
-}
+// newRuntime is sstest.NewRuntime.
+func newRuntime(t *testing.T, cfg ss.Config) *ss.Runtime { return sstest.NewRuntime(t, cfg) }
 
 func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/securestreams/ss"
+	"github.com/securestreams/ss/internal/sstest"
 	"github.com/securestreams/ss/policy"
 )
 
@@ -25,22 +26,8 @@ func parse(t *testing.T, js string) *policy.Policy {
 	return p
 }
 
-// newRuntime creates a runtime closed at cleanup.
-func newRuntime(t *testing.T, cfg ss.Config) *ss.Runtime {
-	t.Helper()
-	rt, err := ss.New(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := rt.Close(ctx); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return rt
-}
+// newRuntime is sstest.NewRuntime.
+func newRuntime(t *testing.T, cfg ss.Config) *ss.Runtime { return sstest.NewRuntime(t, cfg) }
 
 // metadata is one metadata value to set, in order.
 type metadata struct{ name, value string }
