@@ -43,8 +43,8 @@ func (s *Stream) unwatchGates() {
 // attempt starts a connection attempt when every gate is open. Otherwise
 // the stream parks (phase gated): no attempt, no retry timer, the failure
 // counter untouched; the first closed gate's state and cause are emitted
-// once as the stream parks (or when it first appears while parked), and the actor checks again when a gate
-// notifies (onGate). Every client attempt goes through here (first,
+// once as the stream parks (or when it first appears while parked), and the
+// actor checks again when a gate notifies (onGate). Every client attempt goes through here (first,
 // retry, Connect, tx-triggered); accepted streams have no gates.
 func (s *Stream) attempt(poll bool) {
 	if s.eventsFull() {
