@@ -158,3 +158,19 @@ func NormalizePath(p string) string {
 	p = strings.TrimPrefix(p, "/")
 	return "/" + p
 }
+
+// HostHeader is the endpoint's HTTP Host value (also the ws handshake's and
+// a presigned URL's host): the host with the port unless it is the scheme's
+// default, IPv6 literals bracketed; "localhost" on unix sockets.
+func (ep *Endpoint) HostHeader() string {
+	if ep.Network == "unix" {
+		return "localhost"
+	}
+	if (ep.TLS && ep.Port == 443) || (!ep.TLS && ep.Port == 80) {
+		if strings.IndexByte(ep.Host, ':') >= 0 {
+			return "[" + ep.Host + "]"
+		}
+		return ep.Host
+	}
+	return net.JoinHostPort(ep.Host, strconv.Itoa(ep.Port))
+}

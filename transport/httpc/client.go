@@ -133,7 +133,7 @@ func (r *run) do(ctx context.Context) transport.Result {
 		return fail(err)
 	}
 	for hops := 0; ; hops++ {
-		req := &outRequest{method: method, ep: ep, host: hostHeader(ep), body: plan}
+		req := &outRequest{method: method, ep: ep, host: ep.HostHeader(), body: plan}
 		if err := r.buildHeaders(ctx, req); err != nil {
 			return fail(err)
 		}

@@ -47,22 +47,6 @@ func scheme(ep *transport.Endpoint) string {
 	return "http"
 }
 
-// hostHeader returns the Host value: the host with the port unless it is the
-// scheme's default; "localhost" on unix sockets.
-func hostHeader(ep *transport.Endpoint) string {
-	if ep.Network == "unix" {
-		return "localhost"
-	}
-	h := ep.Host
-	if strings.IndexByte(h, ':') >= 0 {
-		h = "[" + h + "]"
-	}
-	if (ep.TLS && ep.Port == 443) || (!ep.TLS && ep.Port == 80) {
-		return h
-	}
-	return h + ":" + strconv.Itoa(ep.Port)
-}
-
 // requestURL is the URL of a request for net/http round trippers: the path
 // is kept verbatim in Opaque (h2/h3 :path), the query in RawQuery.
 func requestURL(ep *transport.Endpoint, host string) *url.URL {

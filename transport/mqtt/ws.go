@@ -8,8 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -31,7 +29,7 @@ var ErrWebSocket = errors.New("ss: mqtt over websocket")
 // in binary messages.
 func dialWS(ctx context.Context, a *transport.Attempt, ep *transport.Endpoint, timing *transport.Timing) (net.Conn, error) {
 	st := a.Type
-	host := wsHost(ep)
+	host := ep.HostHeader()
 	target := st.MQTTWSPath
 	if transport.UsesSigV4(st) {
 		creds, err := transport.AWSCredentials(ctx, a)
@@ -83,21 +81,6 @@ func dialWS(ctx context.Context, a *transport.Attempt, ep *transport.Endpoint, t
 		return nil, fmt.Errorf("%w: the server chose subprotocol %q, want \"mqtt\"", ErrWebSocket, ws.Subprotocol())
 	}
 	return &wsConn{ws: ws}, nil
-}
-
-// wsHost is the Host of the handshake (and of the presigned URL): the
-// endpoint host, with the port unless it is the scheme's default.
-func wsHost(ep *transport.Endpoint) string {
-	if ep.Network == "unix" {
-		return "localhost"
-	}
-	if (ep.TLS && ep.Port == 443) || (!ep.TLS && ep.Port == 80) {
-		if strings.Contains(ep.Host, ":") {
-			return "[" + ep.Host + "]"
-		}
-		return ep.Host
-	}
-	return net.JoinHostPort(ep.Host, strconv.Itoa(ep.Port))
 }
 
 // wsConn is a net.Conn over a WebSocket: each Write is one binary message,

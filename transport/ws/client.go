@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 
 	"github.com/gorilla/websocket"
@@ -84,7 +83,7 @@ func dial(ctx context.Context, a *transport.Attempt, sink transport.Sink, t *tra
 		defer cancel()
 	}
 
-	host := hostHeader(ep)
+	host := ep.HostHeader()
 	u := "ws://" + host + ep.Path
 	jarURL, err := url.Parse(u)
 	if err != nil {
@@ -171,21 +170,6 @@ func dial(ctx context.Context, a *transport.Attempt, sink transport.Sink, t *tra
 		return nil, fmt.Errorf("%w: offered %q, server selected %q", ErrSubprotocol, st.WSSubprotocol, got)
 	}
 	return c, nil
-}
-
-// hostHeader is the Host value: host[:port], the port omitted when it is
-// the scheme's default; "localhost" on unix sockets.
-func hostHeader(ep *transport.Endpoint) string {
-	if ep.Network == "unix" {
-		return "localhost"
-	}
-	if (ep.TLS && ep.Port == 443) || (!ep.TLS && ep.Port == 80) {
-		if strings.Contains(ep.Host, ":") {
-			return "[" + ep.Host + "]"
-		}
-		return ep.Host
-	}
-	return net.JoinHostPort(ep.Host, strconv.Itoa(ep.Port))
 }
 
 // reserved headers are written by gorilla; metadata may not replace them.
