@@ -37,31 +37,22 @@ func (b *Bound) TryTake() bool {
 
 // Take takes a slot, waiting while none is free until done is closed (then
 // it reports false and takes nothing).
-func (b *Bound) Take(done <-chan struct{}) bool {
-	for {
-		b.mu.Lock()
-		if b.n < b.max {
-			b.n++
-			b.mu.Unlock()
-			return true
-		}
-		w := b.waitLocked()
-		b.mu.Unlock()
-		select {
-		case <-w:
-		case <-done:
-			return false
-		}
-	}
-}
+func (b *Bound) Take(done <-chan struct{}) bool { return b.await(done, true) }
 
 // Wait blocks while every slot is taken, until done is closed (then it
 // reports false). It takes nothing: it lets a producer pause until the
 // actor catches up.
-func (b *Bound) Wait(done <-chan struct{}) bool {
+func (b *Bound) Wait(done <-chan struct{}) bool { return b.await(done, false) }
+
+// await blocks until a slot is free (taking it when take is set) or done is
+// closed (then it reports false).
+func (b *Bound) await(done <-chan struct{}, take bool) bool {
 	for {
 		b.mu.Lock()
 		if b.n < b.max {
+			if take {
+				b.n++
+			}
 			b.mu.Unlock()
 			return true
 		}
