@@ -11,8 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/securestreams/ss/auth"
+	"github.com/securestreams/ss/internal/stream"
 	"github.com/securestreams/ss/policy"
-	"github.com/securestreams/ss/stream"
 )
 
 // AuthConfig configures the token providers of the policy's auth schemes

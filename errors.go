@@ -3,9 +3,9 @@ package ss
 import (
 	"errors"
 
+	"github.com/securestreams/ss/internal/stream"
+	"github.com/securestreams/ss/internal/transport"
 	"github.com/securestreams/ss/proxy"
-	"github.com/securestreams/ss/stream"
-	"github.com/securestreams/ss/transport"
 )
 
 // Errors. Those returned by streams are shared with package stream, so

@@ -1,8 +1,8 @@
 package ss
 
 import (
-	"github.com/securestreams/ss/event"
-	"github.com/securestreams/ss/stream"
+	"github.com/securestreams/ss/internal/event"
+	"github.com/securestreams/ss/internal/stream"
 )
 
 // State is an advisory stream state; the values are libwebsockets'.
@@ -40,7 +40,7 @@ const (
 
 // States, with the libwebsockets numbers. Creating is always first and
 // Destroying always last; see the event package (go doc
-// github.com/securestreams/ss/event State) for what each one means, and
+// github.com/securestreams/ss/internal/event State) for what each one means, and
 // docs/streams.md §2 for the legal transitions.
 const (
 	Creating           = event.Creating

@@ -1,8 +1,8 @@
 package ss
 
 import (
+	"github.com/securestreams/ss/internal/stream"
 	"github.com/securestreams/ss/policy"
-	"github.com/securestreams/ss/stream"
 )
 
 // gatesFor returns the attempt gates of a client stream of st (including

@@ -8,10 +8,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/securestreams/ss/event"
+	"github.com/securestreams/ss/internal/event"
+	"github.com/securestreams/ss/internal/stream"
+	"github.com/securestreams/ss/internal/transport/httpc"
 	"github.com/securestreams/ss/policy"
-	"github.com/securestreams/ss/stream"
-	"github.com/securestreams/ss/transport/httpc"
 )
 
 // captivePortalName is the system streamtype that checks connectivity.

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"github.com/securestreams/ss/proxy"
 	"log/slog"
 	"net"
 	"net/http"
@@ -12,9 +13,9 @@ import (
 	"time"
 
 	"github.com/securestreams/ss/actor"
+	"github.com/securestreams/ss/internal/stream"
+	"github.com/securestreams/ss/internal/transport"
 	"github.com/securestreams/ss/policy"
-	"github.com/securestreams/ss/stream"
-	"github.com/securestreams/ss/transport"
 )
 
 // Device is application-provided identity sent in blob headers.
@@ -41,6 +42,10 @@ type Config struct {
 	// proxies; at most 65519). This library's proxy accepts frames up to the
 	// streamtype's proxy_buflen (default 32768); larger frames cost less.
 	ProxyTxFrame int
+	// ProxyLimits bound what the clients of Runtime.ServeProxy can make it
+	// hold or do (links, metadata, queued bytes, control-frame rate); the
+	// zero value gives the defaults listed in docs/proxy.md.
+	ProxyLimits proxy.ServerLimits
 	// Logger receives the library's logs; nil is silent.
 	Logger *slog.Logger
 	// DialContext opens network connections (nil: net.Dialer). Tests inject

@@ -1,15 +1,15 @@
 package ss
 
 import (
-	"github.com/securestreams/ss/event"
+	"github.com/securestreams/ss/internal/event"
+	"github.com/securestreams/ss/internal/stream"
+	"github.com/securestreams/ss/internal/transport"
+	"github.com/securestreams/ss/internal/transport/httpc"
+	"github.com/securestreams/ss/internal/transport/httpserver"
+	"github.com/securestreams/ss/internal/transport/mqtt"
+	"github.com/securestreams/ss/internal/transport/raw"
+	"github.com/securestreams/ss/internal/transport/ws"
 	"github.com/securestreams/ss/policy"
-	"github.com/securestreams/ss/stream"
-	"github.com/securestreams/ss/transport"
-	"github.com/securestreams/ss/transport/httpc"
-	"github.com/securestreams/ss/transport/httpserver"
-	"github.com/securestreams/ss/transport/mqtt"
-	"github.com/securestreams/ss/transport/raw"
-	"github.com/securestreams/ss/transport/ws"
 )
 
 // The registration point of protocol adapters. Each transport package adds

@@ -5,16 +5,16 @@ import (
 	"fmt"
 	"net"
 
+	iproxy "github.com/securestreams/ss/internal/proxy"
+	"github.com/securestreams/ss/internal/ssbridge"
+	"github.com/securestreams/ss/internal/stream"
 	"github.com/securestreams/ss/policy"
-	"github.com/securestreams/ss/proxy"
-	"github.com/securestreams/ss/stream"
 )
 
 // ServeProxy runs an SS proxy (docs/wire.md) on ln: every link a proxied client
 // opens is fulfilled by a client stream of rt, created from rt's policy and
 // destroyed when the link closes. It returns nil once ctx is done (after
-// closing ln and every link), or the listener's error. See ProxyServer to
-// adjust the server first. Each onward stream's buffers come from its
+// closing ln and every link), or the listener's error. Each onward stream's buffers come from its
 // streamtype (docs/wire.md §7.2): its transmit queue holds at most proxy_buflen
 // bytes, its receive queue at most proxy_buflen_rxflow_on_above, and the
 // link stops draining it while on_above bytes wait for the client, until
@@ -26,20 +26,27 @@ func (rt *Runtime) ServeProxy(ctx context.Context, ln net.Listener) error {
 		ln.Close()
 		return err
 	}
-	return rt.ProxyServer().Serve(ctx, ln)
+	return rt.proxyServer().Serve(ctx, ln)
 }
 
-// ProxyServer returns an SS proxy server whose onward streams are rt's
-// streams; call its Serve method with a listener (proxy.Listen).
-func (rt *Runtime) ProxyServer() *proxy.Server {
-	return &proxy.Server{Onward: onward{rt}, Logger: rt.env.Logger}
+// proxyServer returns an SS proxy server whose onward streams are rt's
+// streams (cmd/ssproxy reaches it through internal/ssbridge to set limits).
+func (rt *Runtime) proxyServer() *iproxy.Server {
+	return &iproxy.Server{Onward: onward{rt}, Logger: rt.env.Logger, Limits: rt.proxyLimits}
 }
 
-// onward adapts a Runtime to proxy.Onward.
+func init() {
+	ssbridge.ProxyServer = func(rt any) *iproxy.Server { return rt.(*Runtime).proxyServer() }
+	ssbridge.TxCredit = func(s any) int64 { return s.(*Stream).txCredit() }
+	ssbridge.EstPeerTxCredit = func(s any) int64 { return s.(*Stream).estPeerTxCredit() }
+	ssbridge.AddPeerTxCredit = func(s any, n int32) { s.(*Stream).addPeerTxCredit(n) }
+}
+
+// onward adapts a Runtime to iproxy.Onward.
 type onward struct{ rt *Runtime }
 
-func (o onward) Create(ctx context.Context, req proxy.CreateRequest) (proxy.OnwardStream, proxy.OnwardInfo, error) {
-	var info proxy.OnwardInfo
+func (o onward) Create(ctx context.Context, req iproxy.CreateRequest) (iproxy.OnwardStream, iproxy.OnwardInfo, error) {
+	var info iproxy.OnwardInfo
 	if o.rt.proxy != nil {
 		return nil, info, fmt.Errorf("%w: a proxied runtime cannot serve as a proxy", ErrUnsupportedProtocol)
 	}
@@ -80,7 +87,7 @@ func (o onward) Create(ctx context.Context, req proxy.CreateRequest) (proxy.Onwa
 	return onwardStream{s}, info, nil
 }
 
-// onwardStream is a Stream as proxy.OnwardStream wants it (the proxy's
+// onwardStream is a Stream as iproxy.OnwardStream wants it (the proxy's
 // calls carry a ctx; the Stream's non-blocking ones take none).
 type onwardStream struct{ *Stream }
 
@@ -96,7 +103,7 @@ func (rt *Runtime) initProxy(cfg *Config) error {
 	if err != nil {
 		return err
 	}
-	c, err := proxy.NewClient(proxy.ClientConfig{Address: addr, DialContext: dial, MaxTxFrame: cfg.ProxyTxFrame})
+	c, err := iproxy.NewClient(iproxy.ClientConfig{Address: addr, DialContext: dial, MaxTxFrame: cfg.ProxyTxFrame})
 	if err != nil {
 		return err
 	}
@@ -108,7 +115,7 @@ func (rt *Runtime) initProxy(cfg *Config) error {
 }
 
 // remoteDriver adapts a proxied stream's link to stream.RemoteDriver.
-type remoteDriver struct{ *proxy.ClientStream }
+type remoteDriver struct{ *iproxy.ClientStream }
 
 func (d remoteDriver) Start(r *stream.Remote) { d.ClientStream.Start(r) }
 
@@ -159,7 +166,7 @@ func (rt *Runtime) createProxied(ctx context.Context, name string, opts []Option
 
 // proxied is the proxy-specific part of a proxied Stream.
 type proxied struct {
-	cs    *proxy.ClientStream
+	cs    *iproxy.ClientStream
 	st    *policy.Streamtype
 	local bool // st comes from the local policy
 }
@@ -176,37 +183,37 @@ func (p *proxied) setMetadata(name, value string) error {
 	return p.cs.SetMetadata(name, value)
 }
 
-// TxCredit returns the advisory transmit credit the onward peer granted a
+// txCredit returns the advisory transmit credit the onward peer granted a
 // proxied stream (TXCR_UPDATE from the proxy) minus the payload sent since
 // (docs/wire.md §7.1). Only h2/h3 onward streams produce credit, and nothing
 // waits for it: sending never stops when it is exhausted. It is 0 for
 // local streams (this runtime's h2/h3 clients do not expose their flow
 // control windows).
-func (s *Stream) TxCredit() int64 {
+func (s *Stream) txCredit() int64 {
 	if s.px == nil {
 		return 0
 	}
 	return s.px.cs.TxCredit()
 }
 
-// EstPeerTxCredit returns the advisory estimate of the onward peer's
+// estPeerTxCredit returns the advisory estimate of the onward peer's
 // credit for a proxied stream: the initial window offered in STREAMTYPE
-// (proxy.DefaultCredit unless configured) plus AddPeerTxCredit grants,
+// (proxy.DefaultCredit unless configured) plus addPeerTxCredit grants,
 // minus the payload bytes received (docs/wire.md §7.1). It is 0 for local
 // streams.
-func (s *Stream) EstPeerTxCredit() int64 {
+func (s *Stream) estPeerTxCredit() int64 {
 	if s.px == nil {
 		return 0
 	}
 	return s.px.cs.PeerTxCredit()
 }
 
-// AddPeerTxCredit grants the onward peer n more bytes of receive credit:
+// addPeerTxCredit grants the onward peer n more bytes of receive credit:
 // on a proxied stream it is sent as TXCR_UPDATE (0xAF, advisory; docs/wire.md
-// §3.6) and added to EstPeerTxCredit; on a local stream it does nothing.
+// §3.6) and added to estPeerTxCredit; on a local stream it does nothing.
 // (Proxies, this library's included, may ignore it: see the proxy package
 // doc, "Tx credit".)
-func (s *Stream) AddPeerTxCredit(n int32) {
+func (s *Stream) addPeerTxCredit(n int32) {
 	if s.px != nil && n != 0 {
 		s.px.cs.AddPeerTxCredit(n)
 	}

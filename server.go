@@ -10,9 +10,9 @@ import (
 	"sync/atomic"
 
 	"github.com/securestreams/ss/actor"
+	"github.com/securestreams/ss/internal/stream"
+	"github.com/securestreams/ss/internal/transport"
 	"github.com/securestreams/ss/policy"
-	"github.com/securestreams/ss/stream"
-	"github.com/securestreams/ss/transport"
 )
 
 // Server is a listening stream of a "server": true streamtype (docs/streams.md

@@ -6,8 +6,8 @@ import (
 	"net"
 	"strings"
 
+	"github.com/securestreams/ss/internal/transport"
 	"github.com/securestreams/ss/proxy"
-	"github.com/securestreams/ss/transport"
 )
 
 // socks5Prefix starts a Config.Proxy that reaches the proxy through SOCKS5.

@@ -4,14 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/securestreams/ss/proxy"
 	"sync"
 	"sync/atomic"
 
 	"github.com/securestreams/ss/actor"
+	iproxy "github.com/securestreams/ss/internal/proxy"
+	"github.com/securestreams/ss/internal/stream"
+	"github.com/securestreams/ss/internal/transport"
 	"github.com/securestreams/ss/policy"
-	"github.com/securestreams/ss/proxy"
-	"github.com/securestreams/ss/stream"
-	"github.com/securestreams/ss/transport"
 )
 
 // Runtime holds a policy and runs streams. Create one per process (or per
@@ -23,9 +24,9 @@ type Runtime struct {
 	// ownActors: the actor system is private (not Config.Actors).
 	ownActors bool
 	pol       atomic.Pointer[policy.Policy]
-	proxy     *proxy.Client // Config.Proxy: streams are fulfilled by an SS proxy
-	sys       *system       // system streamtypes (system.go)
-	auth      *authPart     // blob store and token refreshers (auth.go); nil when proxied
+	proxy     *iproxy.Client // Config.Proxy: streams are fulfilled by an SS proxy
+	sys       *system        // system streamtypes (system.go)
+	auth      *authPart      // blob store and token refreshers (auth.go); nil when proxied
 
 	mu      sync.Mutex
 	clients map[policy.Protocol]transport.Protocol
@@ -33,8 +34,10 @@ type Runtime struct {
 	serving map[*Server]struct{}
 	closed  bool
 	backlog int // Config.AcceptBacklog
-	done    chan struct{}
-	err     error
+	// proxyLimits: Config.ProxyLimits, checked by New.
+	proxyLimits proxy.ServerLimits
+	done        chan struct{}
+	err         error
 }
 
 // Stats are runtime-wide counters.
@@ -52,6 +55,9 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		return nil, ErrNoPolicy
 	}
 	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := cfg.ProxyLimits.Check(); err != nil {
 		return nil, err
 	}
 	rt := &Runtime{
@@ -79,6 +85,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	rt.host.Traits = traitsOf
 	rt.host.RxBudget, rt.host.TxBudget = cfg.RxBuffer, cfg.TxBuffer
 	rt.backlog = cfg.AcceptBacklog
+	rt.proxyLimits = cfg.ProxyLimits
 	rt.pol.Store(cfg.Policy)
 	rt.startSystem(&cfg)
 	return rt, nil

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/securestreams/ss/stream"
+	"github.com/securestreams/ss/internal/stream"
 )
 
 // Stream is one stream: a client stream from Runtime.Create or an accepted

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/securestreams/ss/internal/stream"
 	"github.com/securestreams/ss/policy"
-	"github.com/securestreams/ss/stream"
 )
 
 // system runs the runtime's system streamtypes: fetch_policy

@@ -54,10 +54,10 @@ func TestVerifyPolicySignatureForms(t *testing.T) {
 }
 
 func TestSignatureStreamtype(t *testing.T) {
-	p, _, err := policy.ParseString(`{"s": [
+	p, _, err := policy.Parse([]byte(`{"s": [
 		{"a": {"endpoint": "h.test", "http_method": "GET", "http_url": "p/${v}.json", "metadata": [{"v": ""}]}},
 		{"b": {"endpoint": "https://h.test/x/policy.json", "http_method": "GET"}},
-		{"c": {"endpoint": "h.test", "http_method": "GET", "http_url": "p.json?x=1"}}]}`, policy.Options{})
+		{"c": {"endpoint": "h.test", "http_method": "GET", "http_url": "p.json?x=1"}}]}`), policy.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,6 @@
 package ss
 
-import "github.com/securestreams/ss/transport"
+import "github.com/securestreams/ss/internal/transport"
 
 // ErrWireValue is wrapped by every refusal of a value that cannot be put on
 // a wire safely: a metadata value with CR, LF, NUL or another control

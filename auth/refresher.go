@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/securestreams/ss/actor"
-	"github.com/securestreams/ss/event"
+	"github.com/securestreams/ss/internal/event"
 )
 
 // Provider obtains a new token. A Refresher calls Refresh from a goroutine

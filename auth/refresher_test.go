@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/securestreams/ss/event"
+	"github.com/securestreams/ss/internal/event"
 )
 
 // The LWA form carries the refresh token, client id and (when set) secret,

@@ -24,10 +24,10 @@ import (
 	"golang.org/x/net/http2"
 
 	"github.com/securestreams/ss"
-	"github.com/securestreams/ss/event"
+	"github.com/securestreams/ss/internal/event"
+	"github.com/securestreams/ss/internal/transport"
+	"github.com/securestreams/ss/internal/transport/httpc"
 	"github.com/securestreams/ss/policy"
-	"github.com/securestreams/ss/transport"
-	"github.com/securestreams/ss/transport/httpc"
 )
 
 // The HTTP client pairs: GET of a 1 KiB body from the same loopback server

@@ -12,11 +12,11 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/securestreams/ss"
-	"github.com/securestreams/ss/event"
+	"github.com/securestreams/ss/internal/event"
+	"github.com/securestreams/ss/internal/transport"
+	"github.com/securestreams/ss/internal/transport/mqtt"
+	"github.com/securestreams/ss/mqtttest"
 	"github.com/securestreams/ss/policy"
-	"github.com/securestreams/ss/transport"
-	"github.com/securestreams/ss/transport/mqtt"
-	"github.com/securestreams/ss/transport/mqtt/mqtttest"
 )
 
 // The MQTT pairs measure the publish→receive rate through the same embedded

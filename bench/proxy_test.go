@@ -263,7 +263,7 @@ func smallEcho(c net.Conn) {
 //     (proxy-heap-B/stream: links plus their onward streams).
 //
 // The onward raw streams no longer hold a read buffer while idle
-// (transport/raw reads sockets into pooled buffers once readable); what
+// (internal/transport/raw reads sockets into pooled buffers once readable); what
 // remains is mostly goroutine stacks. BenchmarkProxyStreamCycles measures
 // the same across create/destroy cycles.
 func BenchmarkProxy1000Streams(b *testing.B) {

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"github.com/securestreams/ss/internal/ssbridge"
 	"net"
 	"os"
 	"runtime"
@@ -30,7 +31,7 @@ func BenchmarkProxyStreamCycles(b *testing.B) {
 	pol := pxPolicy(srv.Port())
 	b.Run("inproc", func(b *testing.B) {
 		prt := pxNew(b, ss.Config{Policy: pol})
-		ps := prt.ProxyServer()
+		ps := ssbridge.ProxyServer(prt)
 		name := fmt.Sprintf("@ss-bench-cycles-%d-%d", os.Getpid(), pxSeq.Add(1))
 		ln, err := net.Listen("unix", name)
 		if err != nil {

@@ -14,10 +14,10 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/securestreams/ss"
-	"github.com/securestreams/ss/event"
+	"github.com/securestreams/ss/internal/event"
+	"github.com/securestreams/ss/internal/transport"
+	"github.com/securestreams/ss/internal/transport/ws"
 	"github.com/securestreams/ss/policy"
-	"github.com/securestreams/ss/transport"
-	"github.com/securestreams/ss/transport/ws"
 )
 
 // The WebSocket pairs: /ss is a stream of the ss runtime (ss.New, Create,

@@ -8,7 +8,6 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
-	"io"
 	"strings"
 	"testing"
 )
@@ -276,7 +275,7 @@ func TestDiagnostics(t *testing.T) {
 	for _, c := range diagCases {
 		t.Run(c.name, func(t *testing.T) {
 			text, line, col := marked(t, c.text)
-			p, diags, err := ParseString(text, Options{})
+			p, diags, err := Parse([]byte(text), Options{})
 			var found *Diagnostic
 			for i := range diags {
 				if diags[i].Code == c.code && diags[i].Path == c.path {
@@ -304,7 +303,7 @@ func TestDiagnostics(t *testing.T) {
 				t.Errorf("error diagnostics %v, err %v, policy %v", hasErr, err, p != nil)
 			}
 			if c.sev == SeverityWarning {
-				_, sd, serr := ParseString(text, Options{Strict: true})
+				_, sd, serr := Parse([]byte(text), Options{Strict: true})
 				if serr == nil {
 					t.Error("strict mode accepted a warning")
 				}
@@ -319,7 +318,7 @@ func TestDiagnostics(t *testing.T) {
 }
 
 func TestErrorValues(t *testing.T) {
-	_, diags, err := ParseString(st1(`"port": 70000, "tls": "yes", "endpoint": "e"`), Options{})
+	_, diags, err := Parse([]byte(st1(`"port": 70000, "tls": "yes", "endpoint": "e"`)), Options{})
 	if len(withCode(diags, CodeRange)) != 1 || len(withCode(diags, CodeType)) != 1 {
 		t.Fatalf("parsing did not continue after the first error:%s", diagsText(diags))
 	}
@@ -337,7 +336,7 @@ func TestErrorValues(t *testing.T) {
 	if !strings.Contains(err.Error(), "1:23: error: s[0].x.port: integer 70000 is out of range 0..65535 [range]") {
 		t.Errorf("Error() = %q", err.Error())
 	}
-	_, _, err = ParseString("{", Options{})
+	_, _, err = Parse([]byte("{"), Options{})
 	if !errors.As(err, &pe) || pe.Code != CodeTruncated || !errors.Is(err, ErrInvalid) {
 		t.Errorf("syntax error = %#v", err)
 	}
@@ -398,7 +397,7 @@ func TestCertEncodings(t *testing.T) {
 
 	text, line, col := marked(t, `{"certs": [{"c": "`+testCertB64+`", "other": "`+b64(pkcs8)+`"}],
   "s": [{"srv": {"server": true, "port": 1, "tls": true, "server_cert": "c", "server_key": §"other"}}]}`)
-	_, diags, err := ParseString(text, Options{})
+	_, diags, err := Parse([]byte(text), Options{})
 	got := withCode(diags, CodeKeyMismatch)
 	if err == nil || len(got) != 1 || got[0].Line != line || got[0].Col != col || got[0].Path != "s[0].srv.server_key" {
 		t.Errorf("key mismatch:%s", diagsText(diags))
@@ -441,50 +440,17 @@ func TestLenientSyntax(t *testing.T) {
 		t.Errorf("parsed: %+v", st)
 	}
 	for _, ok := range []string{`{"s": [{"a": {}},]}`, "{\"x\": [1 ,\n# c\n ]}", "\r\n{\r\n}\r\n"} {
-		if _, diags, _ := ParseString(pol(ok), Options{}); len(withCode(diags, CodeSyntax)) != 0 {
+		if _, diags, _ := Parse([]byte(pol(ok)), Options{}); len(withCode(diags, CodeSyntax)) != 0 {
 			t.Errorf("%q: %s", ok, diagsText(diags))
 		}
 	}
 }
 
-func TestParseReaderChunked(t *testing.T) {
-	src := readTestdata(t, "example.json")
-	want, _, err := ParseString(src, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _, err := ParseReader(&chunkReader{s: src, n: 7}, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d := Diff(want, got); d != "" {
-		t.Errorf("chunked parse differs at %s", d)
-	}
-	if _, _, err := ParseReader(errReader{}, Options{}); err == nil || errors.Is(err, ErrInvalid) {
-		t.Errorf("reader error = %v", err)
-	}
+func TestParseFileMissing(t *testing.T) {
 	if _, _, err := ParseFile("testdata/does-not-exist.json", Options{}); err == nil {
 		t.Error("ParseFile of a missing file succeeded")
 	}
 }
-
-type chunkReader struct {
-	s string
-	n int
-}
-
-func (r *chunkReader) Read(p []byte) (int, error) {
-	if r.s == "" {
-		return 0, io.EOF
-	}
-	n := copy(p[:min(len(p), r.n)], r.s)
-	r.s = r.s[n:]
-	return n, nil
-}
-
-type errReader struct{}
-
-func (errReader) Read([]byte) (int, error) { return 0, errors.New("boom") }
 
 func TestUnknownRefHints(t *testing.T) {
 	d := expectCode(t, withSections(`{"x": {"endpoint": "e", "http_method": "GET", "retry": "r"}}`), CodeUnknownRef)
@@ -497,8 +463,8 @@ func TestUnknownRefHints(t *testing.T) {
 	}
 	// A certs entry that failed to decode is reported once, where it is
 	// defined, not again at every reference.
-	_, diags, _ := ParseString(pol(`{"certs": [{"c": "AAAA"}], "trust_stores": [{"t": ["c"]}],
-		"s": [{"srv": {"server": true, "port": 1, "tls": true, "server_cert": "c", "server_key": "c"}}]}`), Options{})
+	_, diags, _ := Parse([]byte(pol(`{"certs": [{"c": "AAAA"}], "trust_stores": [{"t": ["c"]}],
+		"s": [{"srv": {"server": true, "port": 1, "tls": true, "server_cert": "c", "server_key": "c"}}]}`)), Options{})
 	if len(withCode(diags, CodeBadCert)) != 1 || len(withCode(diags, CodeUnknownRef)) != 0 {
 		t.Errorf("diagnostics:%s", diagsText(diags))
 	}

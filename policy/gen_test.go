@@ -25,7 +25,7 @@ func validCorpus(t *testing.T) []string {
 			continue
 		}
 		seen[s] = true
-		if _, _, err := ParseString(s, Options{}); err == nil {
+		if _, _, err := Parse([]byte(s), Options{}); err == nil {
 			out = append(out, s)
 		}
 	}
@@ -179,7 +179,7 @@ func TestGenerateRoundTrip(t *testing.T) {
 	var list strings.Builder
 	list.WriteString("package main\n\nimport \"github.com/securestreams/ss/policy\"\n\nvar cases = []rtCase{\n")
 	for i, s := range texts {
-		p, _, err := ParseString(s, Options{})
+		p, _, err := Parse([]byte(s), Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -41,13 +41,13 @@ func TestHelpers(t *testing.T) {
 	}
 }
 
-func TestLoad(t *testing.T) {
-	p, err := Load("testdata/example.json")
+func TestParseFile(t *testing.T) {
+	p, _, err := ParseFile("testdata/example.json", Options{})
 	if err != nil || len(p.Streamtypes) != 17 {
-		t.Fatalf("Load: %v", err)
+		t.Fatalf("ParseFile: %v", err)
 	}
-	if _, err := Load("testdata/missing.json"); err == nil {
-		t.Error("Load of a missing file succeeded")
+	if _, _, err := ParseFile("testdata/missing.json", Options{}); err == nil {
+		t.Error("ParseFile of a missing file succeeded")
 	}
 }
 

@@ -163,7 +163,7 @@ func TestStreamtypeKeys(t *testing.T) {
 		t.Run(c.key, func(t *testing.T) {
 			inert := stKeys[stKeyIdx[c.key]].noEffect != ""
 			strict := !strings.Contains(c.body, `"443"`) && !inert // the coerced case warns
-			p, diags, err := ParseString(keysPolicy(c.body), Options{Strict: strict})
+			p, diags, err := Parse([]byte(keysPolicy(c.body)), Options{Strict: strict})
 			if err != nil {
 				t.Fatalf("%v%s", err, diagsText(diags))
 			}

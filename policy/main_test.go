@@ -40,7 +40,7 @@ func readTestdata(t testing.TB, name string) string {
 // mustParse parses s and fails the test on any error.
 func mustParse(t testing.TB, s string, opts Options) (*Policy, []Diagnostic) {
 	t.Helper()
-	p, diags, err := ParseString(s, opts)
+	p, diags, err := Parse([]byte(s), opts)
 	if err != nil {
 		t.Fatalf("unexpected error: %v\npolicy:\n%s", err, s)
 	}

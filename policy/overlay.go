@@ -83,11 +83,6 @@ func ApplyOverlay(base *Policy, fragment []byte, opts Options) (*Policy, []Diagn
 	return d.finish()
 }
 
-// Overlay is ApplyOverlay with default options.
-func Overlay(base *Policy, fragment []byte) (*Policy, []Diagnostic, error) {
-	return ApplyOverlay(base, fragment, Options{})
-}
-
 // streamtypesObject returns the single object inside the encoded policy's
 // s array, creating it when the policy has no streamtypes.
 func streamtypesObject(root *node) *node {

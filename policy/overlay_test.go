@@ -66,7 +66,7 @@ func TestOverlayEmptyIsIdentity(t *testing.T) {
 	corpusMu.Unlock()
 	n := 0
 	for _, s := range texts {
-		b, _, err := ParseString(s, Options{})
+		b, _, err := Parse([]byte(s), Options{})
 		if err != nil {
 			continue
 		}
@@ -198,12 +198,12 @@ func TestOverlayErrors(t *testing.T) {
 		t.Errorf("nil base: %v", err)
 	}
 	// Overlay is ApplyOverlay with default options.
-	p, _, err := Overlay(base, []byte(`{"s": [{"api_get": {"port": 1}}]}`))
+	p, _, err := ApplyOverlay(base, []byte(`{"s": [{"api_get": {"port": 1}}]}`), Options{})
 	if err != nil || p.Streamtype("api_get").Port != 1 {
 		t.Errorf("Overlay: %v", err)
 	}
 	// Overlays chain.
-	p2, _, err := Overlay(p, []byte(`{"s": [{"api_get": {"tls": false, "tls_trust_store": "example_test_alt"}}]}`))
+	p2, _, err := ApplyOverlay(p, []byte(`{"s": [{"api_get": {"tls": false, "tls_trust_store": "example_test_alt"}}]}`), Options{})
 	if err != nil || p2.Streamtype("api_get").Port != 1 || p2.Streamtype("api_get").TLS {
 		t.Errorf("chained overlay: %v", err)
 	}

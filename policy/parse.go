@@ -1,8 +1,6 @@
 package policy
 
 import (
-	"bytes"
-	"io"
 	"os"
 	"sort"
 )
@@ -34,21 +32,6 @@ func Parse(data []byte, opts Options) (*Policy, []Diagnostic, error) {
 	return d.finish()
 }
 
-// ParseString is Parse for a string; handy in tests.
-func ParseString(s string, opts Options) (*Policy, []Diagnostic, error) {
-	return Parse([]byte(s), opts)
-}
-
-// ParseReader reads r to the end and parses the result: chunked input gives
-// the same result as the concatenated bytes.
-func ParseReader(r io.Reader, opts Options) (*Policy, []Diagnostic, error) {
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(r); err != nil {
-		return nil, nil, err
-	}
-	return Parse(buf.Bytes(), opts)
-}
-
 // ParseFile reads and parses the policy file at name.
 func ParseFile(name string, opts Options) (*Policy, []Diagnostic, error) {
 	data, err := os.ReadFile(name)
@@ -56,13 +39,6 @@ func ParseFile(name string, opts Options) (*Policy, []Diagnostic, error) {
 		return nil, nil, err
 	}
 	return Parse(data, opts)
-}
-
-// Load reads and parses the policy file name with default options. It is
-// ParseFile for callers that do not need the warnings.
-func Load(name string) (*Policy, error) {
-	p, _, err := ParseFile(name, Options{})
-	return p, err
 }
 
 // finish applies strict mode, orders the diagnostics by position and builds

@@ -9,7 +9,7 @@ import (
 // names and non-arrays, warns on protocols without URLs, and survives a
 // MarshalJSON round trip.
 func TestURLPreencoded(t *testing.T) {
-	p, diags, err := ParseString(keysPolicy(bH1+`"http_url": "/${p}", "metadata": [{"p": "", "q": "x-q:"}], "url_preencoded": ["p"]`), Options{Strict: true})
+	p, diags, err := Parse([]byte(keysPolicy(bH1+`"http_url": "/${p}", "metadata": [{"p": "", "q": "x-q:"}], "url_preencoded": ["p"]`)), Options{Strict: true})
 	if err != nil {
 		t.Fatalf("%v%s", err, diagsText(diags))
 	}
@@ -37,7 +37,7 @@ func TestURLPreencoded(t *testing.T) {
 		{bH1 + `"metadata": [{"p": ""}], "url_preencoded": "p"`, string(CodeType), "array of metadata names"},
 		{bH1 + `"metadata": [{"p": ""}], "url_preencoded": [1]`, string(CodeType), "expected a string"},
 	} {
-		_, diags, err := ParseString(keysPolicy(c.body), Options{})
+		_, diags, err := Parse([]byte(keysPolicy(c.body)), Options{})
 		if err == nil {
 			t.Errorf("%s: parsed, want %s", c.body, c.code)
 			continue
@@ -46,7 +46,7 @@ func TestURLPreencoded(t *testing.T) {
 			t.Errorf("%s: diagnostics %s; want %s naming %s", c.body, got, c.code, c.text)
 		}
 	}
-	_, diags, _ = ParseString(keysPolicy(bMQTT+`"metadata": [{"p": ""}], "url_preencoded": ["p"]`), Options{})
+	_, diags, _ = Parse([]byte(keysPolicy(bMQTT+`"metadata": [{"p": ""}], "url_preencoded": ["p"]`)), Options{})
 	if got := diagsText(diags); !strings.Contains(got, string(CodeNotApplicable)) {
 		t.Errorf("mqtt url_preencoded: diagnostics %s; want not-applicable", got)
 	}

@@ -21,7 +21,7 @@ import (
 // expectCode parses s and requires a diagnostic with code.
 func expectCode(t *testing.T, s string, code Code) Diagnostic {
 	t.Helper()
-	_, diags, _ := ParseString(pol(s), Options{})
+	_, diags, _ := Parse([]byte(pol(s)), Options{})
 	got := withCode(diags, code)
 	if len(got) == 0 {
 		t.Fatalf("no %s diagnostic; got:%s", code, diagsText(diags))
@@ -355,7 +355,7 @@ func quirkBase(t *testing.T) *Policy {
 }
 
 func TestQuirk_P39_OverlayExactName(t *testing.T) {
-	p, _, err := Overlay(quirkBase(t), []byte(`{"s": [{"captive": {"endpoint": "x", "http_method": "GET"}}]}`))
+	p, _, err := ApplyOverlay(quirkBase(t), []byte(`{"s": [{"captive": {"endpoint": "x", "http_method": "GET"}}]}`), Options{})
 	if err != nil || p.Streamtype("captive_portal_detect").Endpoint != "e.test" || p.Streamtype("captive") == nil {
 		t.Errorf("%v", err)
 	}
@@ -363,49 +363,49 @@ func TestQuirk_P39_OverlayExactName(t *testing.T) {
 
 func TestQuirk_P40_OverlayMakesANewValue(t *testing.T) {
 	base := quirkBase(t)
-	p, _, err := Overlay(base, []byte(`{"s": [{"captive_portal_detect": {"port": 9}}]}`))
+	p, _, err := ApplyOverlay(base, []byte(`{"s": [{"captive_portal_detect": {"port": 9}}]}`), Options{})
 	if err != nil || base.Streamtypes[0].Port != 0 || p.Streamtypes[0].Port != 9 {
 		t.Errorf("%v", err)
 	}
 }
 
 func TestQuirk_P41_OverlayReplacesMetadata(t *testing.T) {
-	p, _, err := Overlay(quirkBase(t), []byte(`{"s": [{"captive_portal_detect": {"metadata": [{"b": ""}]}}]}`))
+	p, _, err := ApplyOverlay(quirkBase(t), []byte(`{"s": [{"captive_portal_detect": {"metadata": [{"b": ""}]}}]}`), Options{})
 	if err != nil || len(p.Streamtypes[0].Metadata) != 1 || p.Streamtypes[0].Metadata[0].Name != "b" {
 		t.Errorf("%v", err)
 	}
 }
 
 func TestQuirk_P42_OverlayReferencesResolveAgainstBase(t *testing.T) {
-	p, _, err := Overlay(quirkBase(t), []byte(`{"s": [{"captive_portal_detect": {"retry": "r", "rideshare": "cpd2"}}]}`))
+	p, _, err := ApplyOverlay(quirkBase(t), []byte(`{"s": [{"captive_portal_detect": {"retry": "r", "rideshare": "cpd2"}}]}`), Options{})
 	if err != nil || p.Streamtypes[0].Retry != p.Retry[0] || p.Streamtypes[0].Rideshare != p.Streamtypes[1] {
 		t.Errorf("%v", err)
 	}
 }
 
 func TestQuirk_P43_OverlayAddsStreamtypes(t *testing.T) {
-	p, _, err := Overlay(quirkBase(t), []byte(`{"s": [{`+h1("added", "")+`}]}`))
+	p, _, err := ApplyOverlay(quirkBase(t), []byte(`{"s": [{`+h1("added", "")+`}]}`), Options{})
 	if err != nil || len(p.Streamtypes) != 3 || p.Streamtypes[2].Name != "added" {
 		t.Errorf("%v", err)
 	}
 }
 
 func TestQuirk_P44_OverlayClearsBooleans(t *testing.T) {
-	p, _, err := Overlay(quirkBase(t), []byte(`{"s": [{"captive_portal_detect": {"nailed_up": false}}]}`))
+	p, _, err := ApplyOverlay(quirkBase(t), []byte(`{"s": [{"captive_portal_detect": {"nailed_up": false}}]}`), Options{})
 	if err != nil || p.Streamtypes[0].NailedUp {
 		t.Errorf("%v", err)
 	}
 }
 
 func TestQuirk_P45_OverlayOtherSectionsRefused(t *testing.T) {
-	_, diags, err := Overlay(quirkBase(t), []byte(`{"retry": [{"x": {}}]}`))
+	_, diags, err := ApplyOverlay(quirkBase(t), []byte(`{"retry": [{"x": {}}]}`), Options{})
 	if err == nil || len(withCode(diags, CodeOverlaySection)) != 1 {
 		t.Errorf("%v%s", err, diagsText(diags))
 	}
 }
 
 func TestQuirk_P46_ErrorsAreReturned(t *testing.T) {
-	p, diags, err := ParseString(`{"s": [{"x": {"port": "x"}}]}`, Options{})
+	p, diags, err := Parse([]byte(`{"s": [{"x": {"port": "x"}}]}`), Options{})
 	if p != nil || err == nil || len(diags) == 0 {
 		t.Error("no error value")
 	}
@@ -450,8 +450,8 @@ func TestQuirk_P52_PerStreamtypeSOCKS5Applied(t *testing.T) {
 }
 
 func TestQuirk_P53_ReadmeExamplePolicy(t *testing.T) {
-	_, diags, _ := ParseString(pol(`{"certs": [{"c": "`+testCertB64+`"}], "trust_stores": [{"ts": ["c"]}],
-		"s": [{"mintest": {"endpoint": "e.test", "protocol": "h1get", "aux": "x", "tls": true, "tls_trust_store": "ts"}}]}`), Options{})
+	_, diags, _ := Parse([]byte(pol(`{"certs": [{"c": "`+testCertB64+`"}], "trust_stores": [{"ts": ["c"]}],
+		"s": [{"mintest": {"endpoint": "e.test", "protocol": "h1get", "aux": "x", "tls": true, "tls_trust_store": "ts"}}]}`)), Options{})
 	if len(withCode(diags, CodeUnknownKey)) != 1 || len(withCode(diags, CodeFormat)) != 1 || len(withCode(diags, CodeUnknownRef)) != 0 {
 		t.Errorf("%s", diagsText(diags))
 	}

@@ -171,7 +171,7 @@ func TestKeyTablesDecoded(t *testing.T) {
 				continue // a non-string name makes the element shape B
 			}
 			doc, path := w(k.name, wrong(k))
-			_, diags, _ := ParseString(doc, Options{})
+			_, diags, _ := Parse([]byte(doc), Options{})
 			found := false
 			for _, d := range diags {
 				if d.Path == path && d.Severity == SeverityError {
@@ -317,18 +317,18 @@ func TestSchemaRejectsMistakes(t *testing.T) {
 		if err := s.Validate(toJSONValue(root)); err == nil {
 			t.Errorf("schema accepts %s", doc)
 		}
-		if _, diags, _ := ParseString(doc, Options{}); len(diags) == 0 {
+		if _, diags, _ := Parse([]byte(doc), Options{}); len(diags) == 0 {
 			t.Errorf("parser accepts %s without a diagnostic", doc)
 		}
 	}
-	_, diags, _ := ParseString(`{"streamtypes": []}`, Options{})
+	_, diags, _ := Parse([]byte(`{"streamtypes": []}`), Options{})
 	if len(diags) != 1 || !strings.Contains(diags[0].Msg, `did you mean "s"?`) {
 		t.Errorf("streamtypes: diagnostics %v, want one unknown-key suggesting \"s\"", diags)
 	}
-	if _, _, err := ParseString(`{"streamtypes": []}`, Options{Strict: true}); err == nil {
+	if _, _, err := Parse([]byte(`{"streamtypes": []}`), Options{Strict: true}); err == nil {
 		t.Error("strict mode accepts an unknown top-level key")
 	}
-	if _, diags, err := ParseString(`{"$schema": "./policy.schema.json"}`, Options{Strict: true}); err != nil || len(diags) != 0 {
+	if _, diags, err := Parse([]byte(`{"$schema": "./policy.schema.json"}`), Options{Strict: true}); err != nil || len(diags) != 0 {
 		t.Errorf("$schema: %v %v", diags, err)
 	}
 }

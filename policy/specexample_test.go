@@ -205,14 +205,14 @@ func TestExampleVariants(t *testing.T) {
 		if d.Path != "s[2].commands.mqtt_keep_alive" || !strings.Contains(d.Msg, "telemetry") || !strings.Contains(d.Msg, "commands") {
 			t.Errorf("diagnostic = %s", d)
 		}
-		if _, _, err := ParseString(mod, Options{Strict: true}); err == nil {
+		if _, _, err := Parse([]byte(mod), Options{Strict: true}); err == nil {
 			t.Error("strict mode accepted the mismatch")
 		}
 	})
 
 	t.Run("undeclared metadata", func(t *testing.T) {
 		mod := strings.Replace(src, `{ "item": "", "lang": "" }`, `{ "lang": "" }`, 1)
-		_, diags, err := ParseString(pol(mod), Options{})
+		_, diags, err := Parse([]byte(pol(mod)), Options{})
 		if err == nil {
 			t.Fatal("no error")
 		}
@@ -228,7 +228,7 @@ func TestExampleVariants(t *testing.T) {
 
 	t.Run("retry prefix does not match", func(t *testing.T) {
 		mod := strings.Replace(src, `"retry": "default",`, `"retry": "def",`, 1)
-		_, diags, err := ParseString(pol(mod), Options{})
+		_, diags, err := Parse([]byte(pol(mod)), Options{})
 		if err == nil {
 			t.Fatal("no error")
 		}

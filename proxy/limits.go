@@ -77,55 +77,19 @@ var ErrLimits = errors.New("ss: proxy: bad limits")
 
 // Check reports an invalid combination (a burst below 1 with a rate
 // set, for instance).
+
+// Check reports limits that cannot work together.
 func (lim ServerLimits) Check() error {
-	e := lim.effective()
-	if e.controlRate > 0 && e.controlBurst < 1 {
+	rate := lim.ControlRate
+	if rate == 0 {
+		rate = DefaultControlRate
+	}
+	burst := lim.ControlBurst
+	if burst == 0 {
+		burst = DefaultControlBurst
+	}
+	if rate > 0 && burst < 1 {
 		return fmt.Errorf("%w: ControlBurst %d: must be at least 1 when ControlRate is set", ErrLimits, lim.ControlBurst)
 	}
 	return nil
-}
-
-// effectiveLimits are the limits in force: 0 means no limit.
-type effectiveLimits struct {
-	maxLinks, perUID, perPID int
-	maxMD, maxMDBytes        int
-	controlRate              float64
-	controlBurst             int
-	maxQueued                int64
-	frameTimeout             time.Duration
-	allowUID, allowGID       map[uint32]bool
-}
-
-func pick[T int | int64 | float64 | time.Duration](v, def T) T {
-	switch {
-	case v == 0:
-		return def
-	case v < 0:
-		return 0
-	}
-	return v
-}
-
-func (lim ServerLimits) effective() effectiveLimits {
-	e := effectiveLimits{
-		maxLinks:     pick(lim.MaxLinks, DefaultMaxLinks),
-		perUID:       pick(lim.MaxLinksPerUID, DefaultMaxLinksPerUID),
-		perPID:       pick(lim.MaxLinksPerProcess, DefaultMaxLinksPerProcess),
-		maxMD:        pick(lim.MaxMetadata, DefaultMaxMetadata),
-		maxMDBytes:   pick(lim.MaxMetadataBytes, DefaultMaxMetadataBytes),
-		controlRate:  pick(lim.ControlRate, DefaultControlRate),
-		controlBurst: pick(lim.ControlBurst, DefaultControlBurst),
-		maxQueued:    pick(lim.MaxQueuedBytes, DefaultMaxQueuedBytes),
-		frameTimeout: pick(lim.FrameTimeout, DefaultFrameTimeout),
-	}
-	if len(lim.AllowUIDs)+len(lim.AllowGIDs) > 0 {
-		e.allowUID, e.allowGID = map[uint32]bool{}, map[uint32]bool{}
-		for _, u := range lim.AllowUIDs {
-			e.allowUID[u] = true
-		}
-		for _, g := range lim.AllowGIDs {
-			e.allowGID[g] = true
-		}
-	}
-	return e
 }

@@ -3,7 +3,7 @@
 # for a fixed time (default 2m): scripts/fuzz.sh [DURATION] [DIRS...]
 #   scripts/fuzz.sh            # every target, 2 minutes each
 #   scripts/fuzz.sh 10m        # every target, 10 minutes each
-#   scripts/fuzz.sh 30s proxy transport/ws
+#   scripts/fuzz.sh 30s proxy internal/transport/ws
 # DURATION is a go test -fuzztime value (30s, 10m, 1h, or 100000x). A new
 # failing input is written to the package's testdata/fuzz directory, as go
 # test does: commit it with the fix. Stops at the first failure (non-zero

@@ -120,9 +120,9 @@ func TestSetPolicyKeepsExisting(t *testing.T) {
 // endpoint at every attempt (docs/streams.md §9.3), from a parsed policy.
 func TestMetadataEndpoint(t *testing.T) {
 	srv := testutil.Listen(t, "tcp", "", nil, testutil.Echo)
-	p, _, err := policy.ParseString(fmt.Sprintf(`{"s": [{"m": {
+	p, _, err := policy.Parse([]byte(fmt.Sprintf(`{"s": [{"m": {
 		"protocol": "raw", "endpoint": "${host}:${port}",
-		"metadata": [{"host": ""}, {"port": ""}]}}]}`), policy.Options{})
+		"metadata": [{"host": ""}, {"port": ""}]}}]}`)), policy.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/securestreams/ss"
-	"github.com/securestreams/ss/connmgr"
+	"github.com/securestreams/ss/internal/connmgr"
 	"github.com/securestreams/ss/policy"
 )
 

@@ -8,12 +8,12 @@ import (
 	"time"
 
 	"github.com/securestreams/ss/actor"
-	"github.com/securestreams/ss/connmgr"
-	"github.com/securestreams/ss/event"
+	"github.com/securestreams/ss/internal/connmgr"
+	"github.com/securestreams/ss/internal/event"
+	"github.com/securestreams/ss/internal/stream"
+	"github.com/securestreams/ss/internal/transport"
+	"github.com/securestreams/ss/internal/transport/mqtt"
 	"github.com/securestreams/ss/policy"
-	"github.com/securestreams/ss/stream"
-	"github.com/securestreams/ss/transport"
-	"github.com/securestreams/ss/transport/mqtt"
 )
 
 // eventLog records a stream's events as strings ("rx:payload" for payload).

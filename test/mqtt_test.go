@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/securestreams/ss"
+	"github.com/securestreams/ss/mqtttest"
 	"github.com/securestreams/ss/policy"
-	"github.com/securestreams/ss/transport/mqtt/mqtttest"
 )
 
 // mqttBroker starts an embedded broker stopped at cleanup.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"github.com/securestreams/ss/internal/ssbridge"
 	"io"
 	"net"
 	"strings"
@@ -12,9 +13,9 @@ import (
 	"time"
 
 	"github.com/securestreams/ss"
-	"github.com/securestreams/ss/event"
+	"github.com/securestreams/ss/internal/event"
+	"github.com/securestreams/ss/internal/proxy"
 	"github.com/securestreams/ss/internal/testutil"
-	"github.com/securestreams/ss/proxy"
 )
 
 // pxDial opens a hand-written SSSv1 link to an in-process proxy at addr and
@@ -133,7 +134,7 @@ func TestProxyRxflowSlowClient(t *testing.T) {
 	st.NailedUp = true
 	st.ProxyBuflen, st.ProxyBuflenRxflowOnAbove, st.ProxyBuflenRxflowOffBelow = 8192, 16384, 4096
 	prt := newRuntime(t, ss.Config{Policy: newPolicy(st)})
-	ps := prt.ProxyServer()
+	ps := ssbridge.ProxyServer(prt)
 	name := abstractName()
 	ln, err := net.Listen("unix", name)
 	if err != nil {

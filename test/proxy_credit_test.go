@@ -2,13 +2,14 @@ package test
 
 import (
 	"context"
+	"github.com/securestreams/ss/internal/ssbridge"
 	"net"
 	"testing"
 	"time"
 
 	"github.com/securestreams/ss"
-	"github.com/securestreams/ss/event"
-	"github.com/securestreams/ss/proxy"
+	"github.com/securestreams/ss/internal/event"
+	"github.com/securestreams/ss/internal/proxy"
 )
 
 // TestProxyTxCredit: the advisory credit of a proxied stream (docs/wire.md §7.1)
@@ -56,14 +57,14 @@ func TestProxyTxCredit(t *testing.T) {
 	}
 	r := record(t, s)
 	r.untilBytes(wait, 100)
-	if c := s.EstPeerTxCredit(); c != proxy.DefaultCredit-100 {
+	if c := ssbridge.EstPeerTxCredit(s); c != proxy.DefaultCredit-100 {
 		t.Fatalf("EstPeerTxCredit %d, want %d", c, proxy.DefaultCredit-100)
 	}
-	if c := s.TxCredit(); c != 5000 {
+	if c := ssbridge.TxCredit(s); c != 5000 {
 		t.Fatalf("TxCredit %d, want 5000", c)
 	}
-	s.AddPeerTxCredit(1000)
-	if c := s.EstPeerTxCredit(); c != proxy.DefaultCredit-100+1000 {
+	ssbridge.AddPeerTxCredit(s, 1000)
+	if c := ssbridge.EstPeerTxCredit(s); c != proxy.DefaultCredit-100+1000 {
 		t.Fatalf("EstPeerTxCredit after a grant %d, want %d", c, proxy.DefaultCredit+900)
 	}
 	deadline := time.After(wait)
@@ -84,9 +85,9 @@ sent:
 	if err := s.Send(ctx, []byte("0123456789")); err != nil {
 		t.Fatal(err)
 	}
-	for start := time.Now(); s.TxCredit() != 4990; time.Sleep(time.Millisecond) {
+	for start := time.Now(); ssbridge.TxCredit(s) != 4990; time.Sleep(time.Millisecond) {
 		if time.Since(start) > wait {
-			t.Fatalf("TxCredit %d after sending 10 bytes, want 4990", s.TxCredit())
+			t.Fatalf("TxCredit %d after sending 10 bytes, want 4990", ssbridge.TxCredit(s))
 		}
 	}
 
@@ -97,9 +98,9 @@ sent:
 		t.Fatal(err)
 	}
 	lr := record(t, ls)
-	ls.AddPeerTxCredit(1000)
-	if ls.EstPeerTxCredit() != 0 || ls.TxCredit() != 0 {
-		t.Fatalf("local stream credit %d/%d, want 0/0", ls.EstPeerTxCredit(), ls.TxCredit())
+	ssbridge.AddPeerTxCredit(ls, 1000)
+	if ssbridge.EstPeerTxCredit(ls) != 0 || ssbridge.TxCredit(ls) != 0 {
+		t.Fatalf("local stream credit %d/%d, want 0/0", ssbridge.EstPeerTxCredit(ls), ssbridge.TxCredit(ls))
 	}
 	ls.Destroy(ctx)
 	lr.closed(wait)

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/securestreams/ss"
-	"github.com/securestreams/ss/event"
-	"github.com/securestreams/ss/proxy"
+	"github.com/securestreams/ss/internal/event"
+	"github.com/securestreams/ss/internal/proxy"
 )
 
 // fakeLink is one link of a fake SS proxy speaking SSSv1 through the proxy

@@ -24,9 +24,9 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/securestreams/ss"
+	"github.com/securestreams/ss/internal/proxy"
 	"github.com/securestreams/ss/internal/testutil"
 	"github.com/securestreams/ss/policy"
-	"github.com/securestreams/ss/proxy"
 )
 
 var proxySeq atomic.Int64
@@ -334,8 +334,8 @@ func scenarioRawStartTimeout(t *testing.T, bin string) {
 // substituted into the endpoint by whichever runtime runs the stream.
 func scenarioRawMetadata(t *testing.T, bin string) {
 	srv := testutil.Listen(t, "tcp", "", nil, testutil.Echo)
-	pol, _, err := policy.ParseString(fmt.Sprintf(`{"schema-version": 1, "s": [{"md": {
-		"protocol": "raw", "endpoint": "${host}", "port": %d, "metadata": [{"host": ""}]}}]}`, srv.Port()), policy.Options{})
+	pol, _, err := policy.Parse([]byte(fmt.Sprintf(`{"schema-version": 1, "s": [{"md": {
+		"protocol": "raw", "endpoint": "${host}", "port": %d, "metadata": [{"host": ""}]}}]}`, srv.Port())), policy.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -667,9 +667,9 @@ func scenarioWSEcho(t *testing.T, bin string) {
 		}
 	}))
 	t.Cleanup(hs.Close)
-	pol, _, err := policy.ParseString(fmt.Sprintf(`{"schema-version": 1, "s": [{"wsecho": {
+	pol, _, err := policy.Parse([]byte(fmt.Sprintf(`{"schema-version": 1, "s": [{"wsecho": {
 		"protocol": "ws", "endpoint": %q, "ws_binary": true,
-		"metadata": [{"srv": "x-srv:"}]}}]}`, strings.TrimPrefix(hs.URL, "http://")), policy.Options{})
+		"metadata": [{"srv": "x-srv:"}]}}]}`, strings.TrimPrefix(hs.URL, "http://"))), policy.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/securestreams/ss"
-	"github.com/securestreams/ss/transport/mqtt/mqtttest"
+	"github.com/securestreams/ss/mqtttest"
 )
 
 // TestServerBacklogBound: a flood of connections that the application never

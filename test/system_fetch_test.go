@@ -77,7 +77,7 @@ func (ps *policyServer) policyText(release, extra string) string {
 
 func mustPolicy(t *testing.T, text string) *policy.Policy {
 	t.Helper()
-	p, diags, err := policy.ParseString(text, policy.Options{Strict: true})
+	p, diags, err := policy.Parse([]byte(text), policy.Options{Strict: true})
 	if err != nil {
 		t.Fatalf("%v %v", err, diags)
 	}

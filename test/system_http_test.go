@@ -92,7 +92,7 @@ func TestStatusMetadata(t *testing.T) {
 	defer srv.Close()
 	src := `{"s": [{"st": {"endpoint": "` + srv.Listener.Addr().String() + `", "protocol": "h1", "http_method": "GET",
 		"http_url": "${path}", "url_preencoded": ["path"], "metadata": [{"path": ""}, {":status": ""}, {"code": ":status"}]}}]}`
-	pol, diags, err := policy.ParseString(src, policy.Options{Strict: true})
+	pol, diags, err := policy.Parse([]byte(src), policy.Options{Strict: true})
 	if err != nil {
 		t.Fatalf("%v %v", err, diags)
 	}

@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/securestreams/ss"
+	"github.com/securestreams/ss/internal/proxy"
 	"github.com/securestreams/ss/internal/testutil"
-	"github.com/securestreams/ss/proxy"
 )
 
 // TestProxyThroughSOCKS5: Config.Proxy "socks5://…/tcp:…" reaches a TCP SS

@@ -13,8 +13,8 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/securestreams/ss"
+	"github.com/securestreams/ss/internal/transport/ws"
 	"github.com/securestreams/ss/policy"
-	"github.com/securestreams/ss/transport/ws"
 )
 
 // TestWSFramingRefusedAtSend: on a ws stream, SOM while a message is open

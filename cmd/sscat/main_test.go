@@ -18,8 +18,8 @@ import (
 
 	"github.com/securestreams/ss"
 	"github.com/securestreams/ss/internal/testutil"
+	"github.com/securestreams/ss/mqtttest"
 	"github.com/securestreams/ss/policy"
-	"github.com/securestreams/ss/transport/mqtt/mqtttest"
 )
 
 func TestMain(m *testing.M) {
@@ -161,7 +161,7 @@ func TestRawAndProxy(t *testing.T) {
 		t.Errorf("direct: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 
-	p, _, err := policy.ParseString(doc, policy.Options{})
+	p, _, err := policy.Parse([]byte(doc), policy.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +191,7 @@ func TestRawAndProxy(t *testing.T) {
 // sends one message and exits after -count 1 received message.
 func TestWebSocket(t *testing.T) {
 	ctx := context.Background()
-	srvPolicy, _, err := policy.ParseString(`{"s": [{"echo": {"server": true, "protocol": "h1", "endpoint": "127.0.0.1", "port": 0, "ws_subprotocol": "e"}}]}`, policy.Options{})
+	srvPolicy, _, err := policy.Parse([]byte(`{"s": [{"echo": {"server": true, "protocol": "h1", "endpoint": "127.0.0.1", "port": 0, "ws_subprotocol": "e"}}]}`), policy.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/securestreams/ss"
 	"github.com/securestreams/ss/internal/testutil"
 	"github.com/securestreams/ss/internal/testutil/ssproxytest"
-	"github.com/securestreams/ss/transport/mqtt/mqtttest"
+	"github.com/securestreams/ss/mqtttest"
 )
 
 // TestDaemonAWSProfileMQTTOverWSS: ssproxy with -aws-profile and

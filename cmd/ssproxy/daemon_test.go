@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/securestreams/ss/event"
+	"github.com/securestreams/ss/internal/event"
+	"github.com/securestreams/ss/internal/proxy"
 	"github.com/securestreams/ss/internal/testutil"
 	"github.com/securestreams/ss/internal/testutil/ssproxytest"
-	"github.com/securestreams/ss/proxy"
 )
 
 // startDaemon runs this test binary as ssproxy (see TestMain) listening on

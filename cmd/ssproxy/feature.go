@@ -7,8 +7,8 @@ import (
 	"sync"
 
 	"github.com/securestreams/ss"
+	"github.com/securestreams/ss/internal/proxy"
 	"github.com/securestreams/ss/policy"
-	"github.com/securestreams/ss/proxy"
 )
 
 // A feature is an optional part of ssproxy that lives in a file of its own

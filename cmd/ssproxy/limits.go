@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/securestreams/ss/proxy"
+	"github.com/securestreams/ss/internal/proxy"
 )
 
 func init() { register(limitsFeature) }

@@ -32,6 +32,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/securestreams/ss/internal/ssbridge"
 	"io"
 	"os"
 	"os/signal"
@@ -41,8 +42,8 @@ import (
 
 	"github.com/securestreams/ss"
 	"github.com/securestreams/ss/actor"
+	"github.com/securestreams/ss/internal/proxy"
 	"github.com/securestreams/ss/policy"
-	"github.com/securestreams/ss/proxy"
 )
 
 func main() {
@@ -192,7 +193,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		closeActors(cctx)
 	}
-	srv := rt.ProxyServer()
+	srv := ssbridge.ProxyServer(rt)
 	for _, h := range hs {
 		if h.Server != nil {
 			if err := h.Server(d, srv); err != nil {

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/securestreams/ss/event"
+	"github.com/securestreams/ss/internal/event"
 	"github.com/securestreams/ss/internal/testutil"
 	"github.com/securestreams/ss/internal/testutil/ssproxytest"
 )

@@ -85,7 +85,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	defer portal.Close()
 
-	pol, _, err := policy.ParseString(fmt.Sprintf(basePolicy, internet.Addr()), policy.Options{})
+	pol, _, err := policy.Parse([]byte(fmt.Sprintf(basePolicy, internet.Addr())), policy.Options{})
 	if err != nil {
 		return err
 	}

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/securestreams/ss"
+	"github.com/securestreams/ss/mqtttest"
 	"github.com/securestreams/ss/policy"
-	"github.com/securestreams/ss/transport/mqtt/mqtttest"
 )
 
 //go:embed policy.json

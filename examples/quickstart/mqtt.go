@@ -5,8 +5,8 @@ import (
 	"fmt"
 
 	"github.com/securestreams/ss"
+	"github.com/securestreams/ss/mqtttest"
 	"github.com/securestreams/ss/policy"
-	"github.com/securestreams/ss/transport/mqtt/mqtttest"
 )
 
 // mqttPolicy has two MQTT streamtypes on one broker (so they share one

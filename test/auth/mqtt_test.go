@@ -18,8 +18,8 @@ import (
 	"github.com/securestreams/ss"
 	"github.com/securestreams/ss/auth"
 	"github.com/securestreams/ss/internal/testutil"
+	"github.com/securestreams/ss/mqtttest"
 	"github.com/securestreams/ss/policy"
-	"github.com/securestreams/ss/transport/mqtt/mqtttest"
 )
 
 func parsePolicy(t *testing.T, js string) *policy.Policy {

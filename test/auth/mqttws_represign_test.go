@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/securestreams/ss"
-	"github.com/securestreams/ss/transport/mqtt/mqtttest"
+	"github.com/securestreams/ss/mqtttest"
 )
 
 // rotatingKeys is how many rotatingCreds the wssSetup front accepts.

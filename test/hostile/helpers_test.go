@@ -19,7 +19,7 @@ const wait = 20 * time.Second
 // parse parses a policy document that must be valid.
 func parse(t *testing.T, js string) *policy.Policy {
 	t.Helper()
-	p, diags, err := policy.ParseString(js, policy.Options{})
+	p, diags, err := policy.Parse([]byte(js), policy.Options{})
 	if err != nil {
 		t.Fatalf("policy: %v %v", err, diags)
 	}

@@ -9,8 +9,8 @@ import (
 
 	"github.com/securestreams/ss"
 	"github.com/securestreams/ss/internal/testutil"
+	"github.com/securestreams/ss/mqtttest"
 	"github.com/securestreams/ss/policy"
-	"github.com/securestreams/ss/transport/mqtt/mqtttest"
 )
 
 // mqttBroker starts an embedded mochi broker with a capture hook.

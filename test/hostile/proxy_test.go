@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/securestreams/ss"
+	"github.com/securestreams/ss/internal/proxy"
 	"github.com/securestreams/ss/internal/testutil"
 	"github.com/securestreams/ss/internal/testutil/ssproxytest"
 	"github.com/securestreams/ss/policy"
-	"github.com/securestreams/ss/proxy"
 )
 
 // inProcessProxy serves pol on a fresh abstract socket until cleanup.

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/securestreams/ss/event"
+	"github.com/securestreams/ss/internal/event"
+	"github.com/securestreams/ss/internal/proxy"
 	"github.com/securestreams/ss/internal/testutil/ssproxytest"
-	"github.com/securestreams/ss/proxy"
 )
 
 // TestThousandsOfConnections: another local process opens 3000 links, a

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/securestreams/ss/internal/proxy"
 	"github.com/securestreams/ss/internal/testutil/ssproxytest"
-	"github.com/securestreams/ss/proxy"
 )
 
 // controlBatch is 64 KiB-ish of alternating ONWARD_CONNECT (3 bytes) and

@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/securestreams/ss/event"
+	"github.com/securestreams/ss/internal/event"
+	"github.com/securestreams/ss/internal/proxy"
 	"github.com/securestreams/ss/internal/testutil/ssproxytest"
-	"github.com/securestreams/ss/proxy"
 )
 
 func frame(m proxy.Message) []byte {

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/securestreams/ss/event"
-	"github.com/securestreams/ss/proxy"
+	"github.com/securestreams/ss/internal/event"
+	"github.com/securestreams/ss/internal/proxy"
 )
 
 var seq atomic.Uint64

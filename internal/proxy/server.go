@@ -1,0 +1,1119 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/securestreams/ss/internal/event"
+)
+
+// DefaultStreamTypeTimeout is how long the proxy waits for a new link's
+// STREAMTYPE (docs/wire.md §7.4).
+const DefaultStreamTypeTimeout = 3 * time.Second
+
+// Onward creates the proxy's onward streams: ordinary streams of the
+// proxy's runtime, fulfilled on the clients' behalf (docs/wire.md §6.3). The root
+// package adapts a *ss.Runtime (Runtime.ServeProxy); tests may fake it.
+type Onward interface {
+	// Create creates a client stream of the named streamtype for a proxied
+	// client. It fails for unknown and server streamtypes.
+	Create(ctx context.Context, req CreateRequest) (OnwardStream, OnwardInfo, error)
+}
+
+// CreateRequest is what a client's STREAMTYPE asks for.
+type CreateRequest struct {
+	Streamtype string
+	// Credit is the initial receive window the client offers the onward
+	// peer (h2/h3 only).
+	Credit int32
+	// PID is the client's process id, for logs.
+	PID uint32
+}
+
+// OnwardInfo is what the proxy needs to know about a created stream's
+// streamtype.
+type OnwardInfo struct {
+	// Rideshares is the streamtype's name followed by the streamtypes
+	// reached through rideshare links (sent in CREATE_RESULT).
+	Rideshares []string
+	// ClientBuflen is the policy's client_buflen as written (0 if unset).
+	ClientBuflen uint32
+	// ProxyBuflen bounds one TX_PAYLOAD (0: DefaultProxyBuflen).
+	ProxyBuflen int
+	// RxflowOnAbove and RxflowOffBelow bound the bytes waiting to be
+	// written to the client (0: ProxyBuflen and half of it).
+	RxflowOnAbove, RxflowOffBelow int
+	// Metadata are the declared metadata names; values the onward stream
+	// captures from its peer are forwarded as METADATA frames.
+	Metadata []string
+	// EarlyConnected: an HTTP POST, PUT or PATCH streamtype. Clients send
+	// the body only after CONNECTED, so CONNECTED is sent to the client as
+	// soon as an attempt starts (CONNECTING) and the onward CONNECTED that
+	// follows the response is not repeated; a failure before it is reported
+	// as DISCONNECTED (docs/wire.md §6.3).
+	EarlyConnected bool
+}
+
+// OnwardStream is the part of a stream (*ss.Stream) the proxy uses.
+type OnwardStream interface {
+	Events() <-chan event.Event
+	Write(ctx context.Context, p []byte, flags event.Flags) error
+	SetTxLen(n int64) error
+	RequestTx(ctx context.Context) error
+	Connect(ctx context.Context) error
+	SetMetadata(name, value string) error
+	Metadata(name string) (string, bool)
+	StartTimeout(d time.Duration) error
+	CancelTimeout() error
+	Rideshare() string
+	Destroy(ctx context.Context) error
+}
+
+// Server is the proxy side of SSSv1 (docs/wire.md §6.3, §11.2): one link per
+// client stream, each fulfilled by an onward stream.
+type Server struct {
+	// Onward creates the onward streams. Required.
+	Onward Onward
+	// Logger receives link-level logs (nil: silent).
+	Logger *slog.Logger
+	// StreamTypeTimeout bounds the wait for STREAMTYPE (0: 3 s).
+	StreamTypeTimeout time.Duration
+	// ReadBufferSize is each link's decoder buffer (0: 1024 bytes; it grows
+	// for larger frames).
+	ReadBufferSize int
+	// Limits bound what clients can make the server hold (zero value: the
+	// defaults). Set before Serve.
+	Limits ServerLimits
+
+	nextID  atomic.Uint64
+	refused atomic.Uint64
+	illegal atomic.Uint64
+	live    atomic.Int64
+	highQ   atomic.Int64
+
+	mu       sync.Mutex
+	lim      effectiveLimits
+	links    map[*link]struct{}
+	byUser   map[string]int // open links per Peer.userKey
+	byProc   map[string]int // open links per Peer.processKey
+	reserved int64          // bytes the open links may queue (MaxQueuedBytes)
+	closed   bool
+	wg       sync.WaitGroup
+	refusals refusalLog
+	warns    warnBudget
+}
+
+// IllegalTransitions counts onward transitions withheld from clients
+// because lws clients would reject them (docs/wire.md §7.3 rule 5; a bug).
+func (s *Server) IllegalTransitions() uint64 { return s.illegal.Load() }
+
+// QueueHighWater returns the largest number of bytes any link has had
+// queued for its client (frames not yet written; docs/wire.md §7.2): at most
+// the link's effective proxy_buflen_rxflow_on_above plus one onward event.
+func (s *Server) QueueHighWater() int { return int(s.highQ.Load()) }
+
+func (s *Server) noteQueued(n int) {
+	for {
+		h := s.highQ.Load()
+		if int64(n) <= h || s.highQ.CompareAndSwap(h, int64(n)) {
+			return
+		}
+	}
+}
+
+// testHookRxflow, when set by a test, is called (under the link's queue
+// lock) each time a link stops (pause) or resumes draining its onward
+// stream, with the bytes then queued for the client.
+var testHookRxflow func(pause bool, queued int)
+
+// maxBatch bounds the bytes of one write to the client, so that the
+// queue drains (and the onward stream resumes) progressively.
+const maxBatch = 16 << 10
+
+// Links returns the number of open links.
+func (s *Server) Links() int { return int(s.live.Load()) }
+
+// Refused returns the number of connections and streams refused by a limit
+// or the allow-list.
+func (s *Server) Refused() uint64 { return s.refused.Load() }
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
+}
+
+// Serve accepts links on ln until ctx is done or ln fails, then closes ln,
+// closes every link (destroying its onward stream) and waits for them. It
+// returns nil when ctx ended it, else the accept error.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if s.Onward == nil {
+		return errors.New("ss: proxy: Server.Onward is nil")
+	}
+	if err := s.Limits.Check(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.links == nil {
+		s.links = map[*link]struct{}{}
+		s.byUser = map[string]int{}
+		s.byProc = map[string]int{}
+	}
+	s.lim = effective(s.Limits)
+	s.mu.Unlock()
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	var err error
+	var delay time.Duration
+	for {
+		c, aerr := ln.Accept()
+		if aerr != nil {
+			if ctx.Err() == nil {
+				var ne net.Error
+				if errors.As(aerr, &ne) && ne.Timeout() {
+					continue
+				}
+				if !errors.Is(aerr, net.ErrClosed) && isTemporary(aerr) {
+					delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+					time.Sleep(delay)
+					continue
+				}
+				err = aerr
+			}
+			break
+		}
+		delay = 0
+		s.start(ctx, c)
+	}
+	ln.Close()
+	s.closeLinks()
+	s.wg.Wait()
+	return err
+}
+
+func isTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
+func (s *Server) start(ctx context.Context, c net.Conn) {
+	peer := peerOf(c)
+	l := &link{srv: s, conn: c, id: s.nextID.Add(1), log: s.logger(), peer: peer}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		c.Close()
+		return
+	}
+	if why := s.admit(peer); why != "" {
+		s.mu.Unlock()
+		s.refuse(c, peer, why)
+		return
+	}
+	s.links[l] = struct{}{}
+	s.byUser[peer.userKey()]++
+	if k := peer.processKey(); k != "" {
+		s.byProc[k]++
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	s.live.Add(1)
+	go func() {
+		defer s.wg.Done()
+		l.run(ctx)
+		s.live.Add(-1)
+		s.mu.Lock()
+		delete(s.links, l)
+		uncount(s.byUser, peer.userKey())
+		uncount(s.byProc, peer.processKey())
+		s.reserved -= l.reserved
+		s.mu.Unlock()
+	}()
+}
+
+func uncount(m map[string]int, k string) {
+	if k == "" {
+		return
+	}
+	if m[k]--; m[k] <= 0 {
+		delete(m, k)
+	}
+}
+
+// admit checks a new connection against the allow-list and the link
+// limits (s.mu held); it returns why it is refused, or "".
+func (s *Server) admit(p Peer) string {
+	lim := &s.lim
+	if lim.allowUID != nil {
+		if !p.Cred {
+			return "peer has no credentials and an allow-list is set"
+		}
+		if !lim.allowUID[p.UID] && !lim.allowGID[p.GID] {
+			return "peer uid and gid not in the allow-list"
+		}
+	}
+	if lim.maxLinks > 0 && len(s.links) >= lim.maxLinks {
+		return "too many links (MaxLinks " + strconv.Itoa(lim.maxLinks) + ")"
+	}
+	if lim.perUID > 0 && s.byUser[p.userKey()] >= lim.perUID {
+		return "too many links from this user (MaxLinksPerUID " + strconv.Itoa(lim.perUID) + ")"
+	}
+	if k := p.processKey(); k != "" && lim.perPID > 0 && s.byProc[k] >= lim.perPID {
+		return "too many links from this process (MaxLinksPerProcess " + strconv.Itoa(lim.perPID) + ")"
+	}
+	return ""
+}
+
+// refuse answers a connection that may not have a link with CREATE_RESULT
+// failed (so that the client does not retry at once) and closes it.
+func (s *Server) refuse(c net.Conn, p Peer, why string) {
+	n := s.refused.Add(1)
+	c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	b, _ := (&CreateResult{Result: ResultFailed}).AppendBinary(nil)
+	c.Write(b)
+	c.Close()
+	s.refusals.log(s.logger(), why, p, n)
+}
+
+// reserve takes n bytes of the MaxQueuedBytes budget for l; false when
+// they are not available.
+func (s *Server) reserve(l *link, n int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lim.maxQueued > 0 && s.reserved+n > s.lim.maxQueued {
+		return false
+	}
+	s.reserved += n
+	l.reserved += n
+	return true
+}
+
+// warnBudget bounds the WARN lines about closed links (malformed input)
+// to warnsPerSecond a second, so that a client opening link after link with
+// garbage cannot flood the log; the next line logged says how many were
+// left out.
+type warnBudget struct {
+	mu      sync.Mutex
+	second  time.Time
+	n       int
+	skipped int
+}
+
+const warnsPerSecond = 20
+
+func (w *warnBudget) allow(now time.Time) (ok bool, skipped int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if now.Sub(w.second) >= time.Second {
+		w.second, w.n = now, 0
+	}
+	if w.n >= warnsPerSecond {
+		w.skipped++
+		return false, 0
+	}
+	w.n++
+	skipped, w.skipped = w.skipped, 0
+	return true, skipped
+}
+
+// refusalLog logs refused connections at WARN, at most one line a second
+// (a flood of connections does not flood the log).
+type refusalLog struct {
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+}
+
+func (r *refusalLog) log(log *slog.Logger, why string, p Peer, total uint64) {
+	r.mu.Lock()
+	now := time.Now()
+	if now.Sub(r.last) < time.Second {
+		r.suppressed++
+		r.mu.Unlock()
+		return
+	}
+	r.last = now
+	n := r.suppressed
+	r.suppressed = 0
+	r.mu.Unlock()
+	log.Warn("ss: proxy: link refused", "reason", why, "peer", p.String(), "refused_total", total, "not_logged_since_last", n)
+}
+
+func (s *Server) closeLinks() {
+	s.mu.Lock()
+	s.closed = true
+	for l := range s.links {
+		l.conn.Close()
+	}
+	s.mu.Unlock()
+}
+
+// link is one client connection and its onward stream.
+type link struct {
+	srv  *Server
+	conn net.Conn
+	id   uint64
+	log  *slog.Logger
+	name string // streamtype|v1|pid, for logs
+	peer Peer
+
+	reserved int64 // bytes of Server.reserved held (released by start's goroutine)
+	clock    *frameClock
+	ctl      *control
+	mdSet    map[string]int // reader: value length per name the client set
+	mdBytes  int            // reader: bytes of those names and values
+	txcrLogd bool           // a TXCR_UPDATE has been logged
+	frames   int            // reader: frames read (yieldEvery)
+
+	os   OnwardStream
+	info OnwardInfo
+	own  string // the streamtype's own name
+
+	closing atomic.Bool // the onward stream is being destroyed: send nothing more
+
+	mdMu  sync.Mutex
+	mdVal map[string]string // last value known to the client per declared name
+
+	br      *burstReader
+	pending Message // a frame read while joining TX pieces, not yet handled
+
+	segs    []seg       // forward: the batch's segments
+	bufs    net.Buffers // forward: one vectored write
+	mark    int         // forward: start of the open buffer segment
+	inPlace int         // forward: payload bytes held in segs
+
+	fw     stateForwarder
+	states []event.State
+
+	// Onward → client queue (docs/wire.md §7.2), shared by forward and writeLoop.
+	onAbove, offBelow int // effective proxy_buflen_rxflow_on_above/_off_below
+	batchCap          int // bytes batched into one write
+	qmu               sync.Mutex
+	queue             []batch       // batches waiting for the writer
+	queued            int           // their bytes, the one being written included
+	paused            bool          // queued reached onAbove; not yet below offBelow
+	writing           bool          // a writeLoop goroutine is running
+	dead              bool          // a write failed or the link ends: discard
+	wrErr             bool          // a write failed
+	resume, idle      chan struct{} // closed when paused / writing end
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 8192); return &b }}
+
+// close logs why the link closes at WARN: the client broke the protocol
+// or the link failed.
+func (l *link) close(reason string, err error) { l.closeAt(slog.LevelWarn, reason, err) }
+
+// closeAt logs why the link closes at level: DEBUG for ordinary ends (the
+// client closed or sent DESTROYING), INFO for refusals of well-formed
+// requests, WARN for protocol violations and failures.
+func (l *link) closeAt(level slog.Level, reason string, err error) {
+	if !l.log.Enabled(context.Background(), level) {
+		return
+	}
+	var skipped int
+	if level >= slog.LevelWarn {
+		var ok bool
+		if ok, skipped = l.srv.warns.allow(time.Now()); !ok {
+			return
+		}
+	}
+	attrs := []any{"link", l.id, "stream", l.name, "peer", l.peer.String(), "reason", reason}
+	if err != nil {
+		attrs = append(attrs, "err", err)
+	}
+	if skipped > 0 {
+		attrs = append(attrs, "similar_not_logged", skipped)
+	}
+	l.log.Log(context.Background(), level, "ss: proxy: closing link", attrs...)
+}
+
+func (l *link) run(ctx context.Context) {
+	defer l.conn.Close()
+	// Borrow mode: no allocation per frame; the onward stream copies a TX
+	// payload into its own (pooled) buffer. The burst reader saves system
+	// calls while data streams in, without holding a buffer on idle links.
+	l.clock = &frameClock{conn: l.conn}
+	br := &burstReader{r: l.clock}
+	defer br.release()
+	l.br = br
+	dec := NewDecoder(br, ClientToProxy, Limits{})
+	dec.SetBorrow(true)
+	n := l.srv.ReadBufferSize
+	if n <= 0 {
+		n = 1024
+	}
+	dec.SetBufferSize(n)
+	wait := l.srv.StreamTypeTimeout
+	if wait <= 0 {
+		wait = DefaultStreamTypeTimeout
+	}
+	l.conn.SetReadDeadline(time.Now().Add(wait))
+	msg, err := dec.Next()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			l.closeAt(slog.LevelDebug, "client closed the link before STREAMTYPE", nil)
+		} else {
+			l.close("no valid STREAMTYPE", err)
+		}
+		return
+	}
+	stm, ok := msg.(*StreamType)
+	if !ok {
+		l.close("first frame is "+msg.Code().String()+", not STREAMTYPE", nil)
+		return
+	}
+	if l.badStreamtype(stm.Name) {
+		return
+	}
+	l.conn.SetReadDeadline(time.Time{})
+	l.frameDone(dec)
+	l.name = stm.Name + "|v1|" + strconv.FormatUint(uint64(stm.PID), 10)
+	os, info, err := l.srv.Onward.Create(ctx, CreateRequest{Streamtype: stm.Name, Credit: stm.Credit, PID: stm.PID})
+	if err != nil {
+		b, _ := (&CreateResult{Result: ResultFailed}).AppendBinary(nil)
+		l.conn.Write(b)
+		l.closeAt(slog.LevelInfo, "create failed", err)
+		return
+	}
+	l.os, l.info, l.own = os, info, stm.Name
+	l.fw.early = info.EarlyConnected
+	if l.info.ProxyBuflen <= 0 {
+		l.info.ProxyBuflen = DefaultProxyBuflen
+	}
+	l.onAbove = l.info.RxflowOnAbove
+	if l.onAbove <= 0 {
+		l.onAbove = l.info.ProxyBuflen
+	}
+	if !l.srv.reserve(l, int64(l.info.ProxyBuflen+l.onAbove)) {
+		b, _ := (&CreateResult{Result: ResultFailed}).AppendBinary(nil)
+		l.conn.Write(b)
+		n := l.srv.refused.Add(1)
+		l.srv.refusals.log(l.log, "queued-bytes budget exhausted (MaxQueuedBytes "+strconv.FormatInt(l.srv.lim.maxQueued, 10)+")", l.peer, n)
+		l.destroy()
+		l.drain()
+		return
+	}
+	lim := l.srv.lim
+	l.ctl = newControl(os, lim.controlRate, lim.controlBurst)
+	defer l.ctl.stop()
+	l.offBelow = l.info.RxflowOffBelow
+	if l.offBelow <= 0 || l.offBelow > l.onAbove {
+		l.offBelow = max(l.onAbove/2, 1)
+	}
+	l.batchCap = min(l.onAbove, maxBatch)
+	names := info.Rideshares
+	if len(names) == 0 {
+		names = []string{stm.Name}
+	}
+	fit, dropped := FitRideshares(names)
+	if len(dropped) > 0 {
+		l.log.Warn("ss: proxy: rideshare names left out of CREATE_RESULT", "link", l.id, "stream", l.name, "dropped", dropped)
+	}
+	b, err := (&CreateResult{Result: ResultOK, ClientBuflen: info.ClientBuflen, Rideshares: fit}).AppendBinary(nil)
+	if err == nil {
+		_, err = l.conn.Write(b)
+	}
+	if err != nil {
+		l.close("writing CREATE_RESULT", err)
+		l.destroy()
+		l.drain()
+		return
+	}
+	l.log.Debug("ss: proxy: link created", "link", l.id, "stream", l.name, "peer", l.peer.String())
+	dec.SetLimits(Limits{MaxTxPayload: l.info.ProxyBuflen, MaxMetadataValue: lim.maxMDBytes})
+	l.clock.timeout = lim.frameTimeout
+	fwdDone := make(chan struct{})
+	go func() {
+		defer close(fwdDone)
+		l.forward()
+	}()
+	l.read(ctx, dec)
+	l.ctl.stop()
+	l.destroy()
+	l.conn.Close()
+	<-fwdDone
+}
+
+// destroy destroys the onward stream; no frame is sent afterwards.
+func (l *link) destroy() {
+	l.closing.Store(true)
+	// Stop waiting for the client: forward discards from now on, so the
+	// onward stream's events drain and Destroy completes.
+	l.qmu.Lock()
+	l.dead = true
+	if l.resume != nil {
+		close(l.resume)
+		l.resume = nil
+	}
+	l.qmu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	l.os.Destroy(ctx)
+}
+
+// drain reads the onward events until the channel closes.
+func (l *link) drain() {
+	for range l.os.Events() {
+	}
+}
+
+// read applies client frames to the onward stream until the link ends.
+func (l *link) read(ctx context.Context, dec *Decoder) {
+	for {
+		var msg Message
+		var err error
+		if l.pending != nil {
+			msg, l.pending = l.pending, nil
+		} else {
+			msg, err = dec.Next()
+			l.frameDone(dec)
+		}
+		if err != nil {
+			switch {
+			case errors.Is(err, io.EOF):
+				l.closeAt(slog.LevelDebug, "client closed the link", nil)
+			case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), l.writeFailed():
+				// The client went away (a write to it failed, or it reset).
+				l.closeAt(slog.LevelDebug, "client closed the link", err)
+			case l.closing.Load():
+				l.closeAt(slog.LevelDebug, "onward stream ended", nil)
+			default:
+				var fe *FrameError
+				var ne net.Error
+				if errors.As(err, &fe) {
+					l.close("malformed frame", err)
+				} else if errors.As(err, &ne) && ne.Timeout() {
+					l.close("frame not complete within "+l.clock.timeout.String()+" of its start", err)
+				} else {
+					l.close("read error", err)
+				}
+			}
+			return
+		}
+		l.yieldEvery()
+		switch m := msg.(type) {
+		case *StreamType:
+			l.close("second STREAMTYPE", nil)
+			return
+		case *Destroying:
+			l.closeAt(slog.LevelDebug, "client sent DESTROYING", nil)
+			return
+		case *OnwardConnect:
+			// Control frames are coalesced (control.go): a flood of them
+			// costs no memory and reaches the onward stream at ControlRate.
+			err = l.ctl.request(func(p *pendingControl) { p.connect = true })
+		case *TxPayload:
+			if len(m.Payload) > l.info.ProxyBuflen {
+				l.close("TX_PAYLOAD larger than proxy_buflen", nil)
+				return
+			}
+			if len(m.Payload) == 0 {
+				if m.Flags&(event.SOM|event.EOM|event.RelatedStart|event.RelatedEnd) == 0 {
+					continue // carries nothing
+				}
+				// Nothing bounds empty chunks but this rate.
+				err = l.ctl.spend(ctx, true)
+			} else {
+				err = l.ctl.flush(ctx)
+			}
+			if err == nil {
+				err = l.tx(ctx, dec, m)
+			}
+		case *TxMetadata:
+			if reason, err := l.setMetadata(m); reason != "" {
+				l.close(reason, err)
+				return
+			}
+		case *TxCredit:
+			// docs/wire.md §3.6 asks for a WINDOW_UPDATE on h2/h3 onward streams;
+			// Go's HTTP/2 and HTTP/3 clients manage their receive windows
+			// themselves and offer no per-stream window update, so the
+			// grant is dropped (see the package doc, "Tx credit"). Logged
+			// once per link.
+			if !l.txcrLogd {
+				l.txcrLogd = true
+				l.log.Debug("ss: proxy: TXCR_UPDATE ignored (per-stream window updates are not available)",
+					"link", l.id, "stream", l.name, "delta", m.Delta)
+			}
+		case *TimeoutUpdate:
+			ms := m.Millis
+			err = l.ctl.request(func(p *pendingControl) { p.timeout, p.millis = true, ms })
+		case *PayloadLengthHint:
+			n := int64(m.Length)
+			err = l.ctl.request(func(p *pendingControl) { p.txLen, p.n = true, n })
+		case *Perf:
+			// tolerated from a client, skipped
+		default:
+			l.close("unexpected "+msg.Code().String(), nil)
+			return
+		}
+		if err != nil {
+			l.close("onward stream refused "+msg.Code().String(), err)
+			return
+		}
+	}
+}
+
+// yieldEvery lets other goroutines run after every frameYield frames: a
+// link flooding frames that cost nothing to apply (control frames,
+// coalesced; empty payloads; PERF) never waits for input, and without this
+// each flooding reader would hold its thread for a whole scheduler time
+// slice, delaying every other link's round trip by the number of floods
+// times 10 ms.
+func (l *link) yieldEvery() {
+	if l.frames++; l.frames%frameYield == 0 {
+		runtime.Gosched()
+	}
+}
+
+const frameYield = 256
+
+// frameDone tells the frame clock a frame is complete.
+func (l *link) frameDone(dec *Decoder) {
+	l.clock.frameDone(dec.Buffered()+l.br.buffered() > 0)
+}
+
+// setMetadata applies a client's METADATA within MaxMetadata and
+// MaxMetadataBytes; it returns why the link must close, or "". Only the
+// reader calls it (mdSet and mdBytes are its own).
+func (l *link) setMetadata(m *TxMetadata) (string, error) {
+	lim := l.srv.lim
+	old, known := l.mdSet[m.Name]
+	size := l.mdBytes + len(m.Value)
+	if known {
+		size -= old
+	} else {
+		size += len(m.Name)
+	}
+	if !known && lim.maxMD > 0 && len(l.mdSet) >= lim.maxMD {
+		return "more than " + strconv.Itoa(lim.maxMD) + " metadata names (MaxMetadata)", nil
+	}
+	if lim.maxMDBytes > 0 && size > lim.maxMDBytes {
+		return "metadata over " + strconv.Itoa(lim.maxMDBytes) + " bytes (MaxMetadataBytes)", nil
+	}
+	if err := CheckName("metadata", m.Name); err != nil {
+		return "METADATA name refused", err
+	}
+	v := string(m.Value)
+	if err := l.os.SetMetadata(m.Name, v); err != nil {
+		return "METADATA rejected", err
+	}
+	if l.mdSet == nil {
+		l.mdSet = map[string]int{}
+	}
+	l.mdSet[m.Name] = len(v)
+	l.mdBytes = size
+	l.mdMu.Lock()
+	if l.mdVal == nil {
+		l.mdVal = map[string]string{}
+	}
+	l.mdVal[m.Name] = v
+	l.mdMu.Unlock()
+	return "", nil
+}
+
+var joinPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+// tx queues a TX_PAYLOAD for the onward stream (which copies it). The
+// pieces of one chunk that the client split into several frames
+// (RELATED_START … RELATED_END, docs/wire.md §3.4) are joined again while the
+// following pieces are already buffered, so that the onward stream gets
+// fewer, larger chunks (and its pooled buffers).
+func (l *link) tx(ctx context.Context, dec *Decoder, m *TxPayload) error {
+	flags := m.Flags &^ (event.RideshareFlag | event.PollFlag)
+	buffered := func() int { return dec.Buffered() + l.br.buffered() }
+	if flags&event.RelatedStart == 0 || flags&(event.RelatedEnd|event.EOM) != 0 || buffered() < HeaderLen+PayloadHeaderLen {
+		return l.os.Write(ctx, m.Payload, flags)
+	}
+	jp := joinPool.Get().(*[]byte)
+	defer func() {
+		if cap(*jp) <= 64<<10 {
+			*jp = (*jp)[:0]
+			joinPool.Put(jp)
+		}
+	}()
+	join := append((*jp)[:0], m.Payload...)
+	for buffered() >= HeaderLen+PayloadHeaderLen && len(join) < l.info.ProxyBuflen {
+		msg, err := dec.Next()
+		l.frameDone(dec)
+		if err != nil {
+			*jp = join
+			l.os.Write(ctx, join, flags)
+			return err
+		}
+		n, ok := msg.(*TxPayload)
+		var nf event.Flags
+		if ok {
+			nf = n.Flags &^ (event.RideshareFlag | event.PollFlag)
+		}
+		if !ok || nf&(event.SOM|event.RelatedStart) != 0 {
+			// Not a continuation: send what was joined, then handle msg.
+			*jp = join
+			if err := l.os.Write(ctx, join, flags); err != nil {
+				return err
+			}
+			l.pending = Clone(msg)
+			return nil
+		}
+		join = append(join, n.Payload...)
+		flags |= nf & (event.EOM | event.RelatedEnd)
+		if nf&(event.EOM|event.RelatedEnd) != 0 {
+			break
+		}
+	}
+	*jp = join
+	if flags&event.RelatedEnd != 0 {
+		flags &^= event.RelatedStart | event.RelatedEnd // the chunk is whole again
+	}
+	return l.os.Write(ctx, join, flags)
+}
+
+// forward turns onward events into frames, in order, and queues them for
+// the link's writer (writeLoop). Back-pressure with hysteresis (docs/wire.md
+// §7.2): once the bytes queued for the client reach on_above, the onward
+// events are no longer drained (so the onward stream, its receive budget
+// full, stops reading its peer) until the writer has brought them below
+// off_below. One event may overshoot on_above: the queue never holds more
+// than on_above plus one event's frames.
+func (l *link) forward() {
+	ch := l.os.Events()
+	for {
+		room, alive := l.waitRoom()
+		if !alive {
+			// The link is dead: drain and discard until the stream ends.
+			for range ch {
+			}
+			break
+		}
+		ev, ok := <-ch
+		if !ok {
+			break
+		}
+		bp := bufPool.Get().(*[]byte)
+		b := batch{bp: bp}
+		l.segs, l.mark, l.inPlace = l.segs[:0], 0, 0
+		buf := l.appendEvent((*bp)[:0], ev)
+		for l.inPlace+len(buf) < min(l.batchCap, room) {
+			select {
+			case ev, ok = <-ch:
+				if ok {
+					buf = l.appendEvent(buf, ev)
+					continue
+				}
+			default:
+			}
+			break
+		}
+		b.buf = buf
+		if l.mark < len(buf) && len(l.segs) > 0 {
+			l.segs = append(l.segs, seg{off: l.mark, end: len(buf)})
+		}
+		if len(l.segs) > 0 {
+			b.segs = append([]seg(nil), l.segs...)
+			clear(l.segs)
+			if cap(l.segs) > 64 {
+				l.segs = nil
+			}
+		}
+		b.n = l.inPlace + len(buf)
+		l.enqueue(b)
+		if !ok {
+			break
+		}
+	}
+	l.flushed()
+	l.conn.Close()
+}
+
+// batch is one write to the client: buf alone, or buf's segments and
+// in-place payloads (segs) in one vectored write.
+type batch struct {
+	bp   *[]byte
+	buf  []byte
+	segs []seg
+	n    int // bytes
+}
+
+// waitRoom blocks while the bytes queued for the client are at or above
+// on_above and have not yet fallen below off_below, then returns the room
+// left below on_above. It returns false once the link is dead (nothing will
+// be written any more).
+func (l *link) waitRoom() (int, bool) {
+	l.qmu.Lock()
+	for l.paused && !l.dead {
+		if l.resume == nil {
+			l.resume = make(chan struct{})
+		}
+		r := l.resume
+		l.qmu.Unlock()
+		<-r
+		l.qmu.Lock()
+	}
+	dead, room := l.dead, l.onAbove-l.queued
+	l.qmu.Unlock()
+	return room, !dead
+}
+
+// enqueue hands a batch to the writer, starting it if idle.
+func (l *link) enqueue(b batch) {
+	l.qmu.Lock()
+	if l.dead || l.closing.Load() {
+		l.qmu.Unlock()
+		l.recycle(&b)
+		return
+	}
+	l.queue = append(l.queue, b)
+	l.queued += b.n
+	l.srv.noteQueued(l.queued)
+	if l.queued >= l.onAbove && !l.paused {
+		l.paused = true
+		if testHookRxflow != nil {
+			testHookRxflow(true, l.queued)
+		}
+	}
+	start := !l.writing
+	l.writing = true
+	l.qmu.Unlock()
+	if start {
+		go l.writeLoop()
+	}
+}
+
+// writeFailed reports whether a write to the client failed (the writer
+// then closed the connection).
+func (l *link) writeFailed() bool {
+	l.qmu.Lock()
+	defer l.qmu.Unlock()
+	return l.wrErr
+}
+
+// flushed waits until the writer has written (or discarded) every batch.
+func (l *link) flushed() {
+	l.qmu.Lock()
+	for l.writing {
+		if l.idle == nil {
+			l.idle = make(chan struct{})
+		}
+		c := l.idle
+		l.qmu.Unlock()
+		<-c
+		l.qmu.Lock()
+	}
+	l.qmu.Unlock()
+}
+
+// writeLoop writes the queued batches in order and exits when the queue is
+// empty (so an idle link has no writer goroutine).
+func (l *link) writeLoop() {
+	for {
+		l.qmu.Lock()
+		if len(l.queue) == 0 {
+			l.writing = false
+			if l.idle != nil {
+				close(l.idle)
+				l.idle = nil
+			}
+			if cap(l.queue) > 16 {
+				l.queue = nil
+			}
+			l.qmu.Unlock()
+			return
+		}
+		b := l.queue[0]
+		l.queue[0] = batch{}
+		l.queue = l.queue[1:]
+		dead := l.dead || l.closing.Load()
+		l.qmu.Unlock()
+		var err error
+		if !dead {
+			err = l.write(&b)
+		}
+		l.recycle(&b)
+		l.qmu.Lock()
+		l.queued -= b.n
+		if err != nil && !l.dead {
+			l.dead, l.wrErr = true, true
+			l.conn.Close()
+		}
+		if l.paused && (l.dead || l.queued < l.offBelow) {
+			l.paused = false
+			if testHookRxflow != nil {
+				testHookRxflow(false, l.queued)
+			}
+			if l.resume != nil {
+				close(l.resume)
+				l.resume = nil
+			}
+		}
+		l.qmu.Unlock()
+	}
+}
+
+func (l *link) recycle(b *batch) {
+	clear(b.segs)
+	buf := b.buf
+	if cap(buf) > 256<<10 {
+		buf = nil // do not keep huge buffers in the pool
+	}
+	*b.bp = buf[:0]
+	bufPool.Put(b.bp)
+	b.bp, b.buf, b.segs = nil, nil, nil
+}
+
+// seg is one piece of a batched write: buf[off:end], or a payload written
+// in place (p != nil).
+type seg struct {
+	off, end int
+	p        []byte
+}
+
+// largePayload is the size from which an rx payload is written in place
+// (vectored write) instead of being copied into the batch buffer.
+const largePayload = 2048
+
+// appendLarge ends the current buffer segment (the frame header just
+// appended) and adds p as its own segment.
+func (l *link) appendLarge(buf, p []byte) {
+	l.segs = append(l.segs, seg{off: l.mark, end: len(buf)}, seg{p: p})
+	l.mark = len(buf)
+	l.inPlace += len(p)
+}
+
+// write writes one batch (only ever called by writeLoop).
+func (l *link) write(b *batch) error {
+	if len(b.segs) == 0 {
+		if len(b.buf) == 0 {
+			return nil
+		}
+		_, err := l.conn.Write(b.buf)
+		return err
+	}
+	bufs := l.bufs[:0]
+	for _, sg := range b.segs {
+		if sg.p != nil {
+			bufs = append(bufs, sg.p)
+		} else if sg.end > sg.off {
+			bufs = append(bufs, b.buf[sg.off:sg.end])
+		}
+	}
+	keep := bufs
+	_, err := bufs.WriteTo(l.conn)
+	clear(keep)
+	l.bufs = keep[:0]
+	if cap(l.bufs) > 64 {
+		l.bufs = nil
+	}
+	return err
+}
+
+var monoStart = time.Now()
+
+func monoUS() uint64 { return uint64(time.Since(monoStart).Microseconds()) }
+
+// appendEvent appends the frames for one onward event.
+func (l *link) appendEvent(b []byte, ev event.Event) []byte {
+	if ev.Kind == event.StateEvent {
+		if len(l.info.Metadata) > 0 && ev.State != event.Destroying {
+			b = l.appendMetadata(b)
+		}
+		var withheld bool
+		l.states, withheld = l.fw.forward(l.states[:0], ev.State)
+		if withheld {
+			n := l.srv.illegal.Add(1)
+			l.log.Error("ss: proxy: transition not forwarded (lws clients reject it)", "link", l.id,
+				"stream", l.name, "from", l.fw.last.String(), "to", ev.State.String(), "count", n)
+		}
+		for _, st := range l.states {
+			ack := ev.Ack
+			if st != ev.State && st == event.Poll {
+				ack = 0
+			}
+			b, _ = (&ConnState{State: st, Ack: ack}).AppendBinary(b)
+		}
+		return b
+	}
+	if ev.Flags&event.PerfJSON != 0 {
+		if len(ev.Payload) > 0 {
+			p := ev.Payload
+			if len(p) > MaxBody {
+				p = p[:MaxBody]
+			}
+			b, _ = (&Perf{JSON: p}).AppendBinary(b)
+		}
+		return b
+	}
+	m := RxPayload{Flags: ev.Flags & (event.SOM | event.EOM | event.RelatedStart | event.RelatedEnd), TimeUS: monoUS()}
+	if rs := l.os.Rideshare(); rs != l.own && rs != "" && len(rs) <= MaxRideshareName {
+		m.Rideshare = rs
+	}
+	max := MaxPayload
+	if m.Rideshare != "" {
+		max -= 1 + len(m.Rideshare)
+	}
+	p := ev.Payload
+	first := true
+	for {
+		piece := p
+		if len(piece) > max {
+			piece = p[:max]
+		}
+		p = p[len(piece):]
+		m.Flags = ev.Flags & (event.RelatedStart | event.RelatedEnd)
+		if first && ev.Flags&event.SOM != 0 {
+			m.Flags |= event.SOM
+		}
+		if len(p) == 0 && ev.Flags&event.EOM != 0 {
+			m.Flags |= event.EOM
+		}
+		m.Payload = piece
+		if len(piece) >= largePayload {
+			b, _ = m.AppendHeader(b)
+			l.appendLarge(b, piece)
+		} else {
+			b, _ = m.AppendBinary(b)
+		}
+		first = false
+		if len(p) == 0 {
+			return b
+		}
+	}
+}
+
+// appendMetadata appends METADATA frames for declared values the onward
+// stream captured since the client last knew them (docs/wire.md §4.4: before the
+// state that follows the response headers).
+func (l *link) appendMetadata(b []byte) []byte {
+	l.mdMu.Lock()
+	defer l.mdMu.Unlock()
+	for _, name := range l.info.Metadata {
+		v, ok := l.os.Metadata(name)
+		if !ok || v == "" {
+			continue
+		}
+		if old, known := l.mdVal[name]; known && old == v {
+			continue
+		}
+		if l.mdVal == nil {
+			l.mdVal = map[string]string{}
+		}
+		l.mdVal[name] = v
+		nb, err := (&RxMetadata{Name: name, Value: []byte(v)}).AppendBinary(b)
+		if err != nil {
+			l.log.Warn("ss: proxy: metadata not forwarded", "link", l.id, "stream", l.name, "name", name, "err", err)
+			continue
+		}
+		b = nb
+	}
+	return b
+}

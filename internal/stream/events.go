@@ -1,0 +1,283 @@
+package stream
+
+import (
+	"context"
+
+	"github.com/securestreams/ss/internal/event"
+)
+
+// rxOverhead is what one queued rx event costs against the budget besides
+// its payload, so that zero-length chunks are bounded too.
+const rxOverhead = 64
+
+// StateBound is how many undelivered state events a stream's queue holds
+// before the stream stops making progress: the actor starts no new attempt
+// (and a proxied stream's link neither retries nor reads) until the
+// application has read the queue down to StateBound/2. States are never
+// dropped; the queue can exceed the bound only by the states of the attempt
+// already running (docs/stream-states.md).
+const StateBound = 64
+
+// The event queue: a FIFO guarded by Stream.mu, drained into the user's
+// channel by a pump goroutine that runs only while the FIFO is non-empty.
+// States are never refused; payload waits for room (receive backpressure).
+// Nothing is queued after DESTROYING, and the pump closes the channel right
+// after delivering it.
+type eventQueue struct {
+	ch        chan event.Event
+	items     []event.Event
+	head      int
+	rxBytes   int           // payload + overhead queued or in the pump's hand
+	space     chan struct{} // closed when rxBytes drops below the budget
+	pumping   bool
+	hold      bool // the stream is being created: queue, do not deliver yet
+	final     bool // DESTROYING queued
+	abandoned bool // Close gave up: drop everything, close the channel
+	states    int  // state events queued, not yet delivered
+	// tellRoom: the actor parked because states reached StateBound; the
+	// pump tells it (msgGate) once they fall below StateBound/2.
+	tellRoom bool
+	room     chan struct{} // closed likewise, for Remote.WaitRoom
+}
+
+// pushLocked delivers ev at once if the reader is waiting, else queues it
+// and starts the pump if needed; it reports whether ev was queued. s.mu is
+// held.
+func (s *Stream) pushLocked(ev event.Event) (queued bool) {
+	q := &s.q
+	if q.final {
+		return false
+	}
+	if ev.Kind == event.StateEvent && ev.State == event.Destroying {
+		q.final = true
+	}
+	if q.abandoned {
+		if q.final {
+			close(q.ch)
+		}
+		return false
+	}
+	if !q.pumping && !q.hold && q.head == len(q.items) {
+		// Fast path: the reader is already waiting on the channel; hand the
+		// event over without a pump goroutine. Order holds: nothing is
+		// queued and no pump is running.
+		select {
+		case q.ch <- ev:
+			if q.final {
+				close(q.ch)
+			}
+			return
+		default:
+		}
+	}
+	q.items = append(q.items, ev)
+	if ev.Kind == event.StateEvent {
+		q.states++
+	}
+	if !q.pumping && !q.hold {
+		s.startPumpLocked()
+	}
+	return true
+}
+
+// startPumpLocked starts the pump, or, once Close has stopped waiting for
+// readers, discards the queue at once. s.mu is held.
+func (s *Stream) startPumpLocked() {
+	select {
+	case <-s.h.abandon:
+		s.abandonLocked()
+		return
+	default:
+	}
+	s.q.pumping = true
+	s.h.pumps.Add(1)
+	go s.pump()
+}
+
+// abandonLocked discards what is queued and closes the channel if
+// DESTROYING was queued (else when it is). s.mu is held.
+func (s *Stream) abandonLocked() {
+	q := &s.q
+	q.abandoned = true
+	q.items, q.head = nil, 0
+	q.states = 0
+	q.wakeRoomLocked()
+	q.pumping = false
+	if q.space != nil {
+		close(q.space)
+		q.space = nil
+	}
+	if q.final {
+		close(q.ch)
+	}
+}
+
+// release starts delivery once the stream has been created successfully.
+func (s *Stream) release() {
+	s.mu.Lock()
+	q := &s.q
+	q.hold = false
+	if !q.pumping && q.head < len(q.items) && !q.abandoned {
+		s.startPumpLocked()
+	}
+	s.mu.Unlock()
+}
+
+// emitLocked checks and records a state change and queues its event. s.mu
+// is held.
+func (s *Stream) emitLocked(st event.State, ack uint32) { s.emitErrLocked(st, ack, nil) }
+
+// emitErrLocked is emitLocked with the state's cause (Event.Err).
+func (s *Stream) emitErrLocked(st event.State, ack uint32, err error) {
+	if s.q.final {
+		return
+	}
+	if Checked(st) {
+		if !Legal(s.cur, st) {
+			n := s.h.illegal.Add(1)
+			s.h.Logger.Error("ss: illegal state transition", "stream", s.id, "streamtype", s.st.Name,
+				"from", s.cur.String(), "to", st.String(), "count", n)
+		}
+		s.cur = st
+	}
+	s.pushLocked(event.Event{Kind: event.StateEvent, State: st, Ack: ack, Err: err})
+}
+
+func (s *Stream) emit(st event.State, ack uint32) { s.emitErr(st, ack, nil) }
+
+func (s *Stream) emitErr(st event.State, ack uint32, err error) {
+	s.mu.Lock()
+	s.emitErrLocked(st, ack, err)
+	s.mu.Unlock()
+}
+
+// pushRx queues received payload, waiting while the queued payload exceeds
+// the budget. It returns an error when ctx is done or the stream is ending.
+func (s *Stream) pushRx(ctx context.Context, data []byte, flags event.Flags, force bool) error {
+	cost := len(data) + rxOverhead
+	budget := s.rxBudget()
+	s.mu.Lock()
+	q := &s.q
+	for !force && q.rxBytes > 0 && q.rxBytes+cost > budget && !q.final && !q.abandoned {
+		if q.space == nil {
+			q.space = make(chan struct{})
+		}
+		space := q.space
+		s.mu.Unlock()
+		select {
+		case <-space:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+		s.mu.Lock()
+	}
+	if q.final || q.abandoned {
+		s.mu.Unlock()
+		return ErrDestroyed
+	}
+	if flags&event.PerfJSON == 0 {
+		s.rxBytes.Add(uint64(len(data)))
+	}
+	if s.pushLocked(event.Event{Kind: event.PayloadEvent, Payload: data, Flags: flags}) {
+		q.rxBytes += cost
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// pump delivers queued events to the channel in order and exits when the
+// queue is empty (or after DESTROYING, closing the channel).
+func (s *Stream) pump() {
+	defer s.h.pumps.Done()
+	q := &s.q
+	release := 0
+	budget := s.rxBudget()
+	stateDone := false
+	for {
+		s.mu.Lock()
+		wake := false
+		if stateDone {
+			stateDone = false
+			q.states--
+			if q.states < StateBound/2 {
+				wake = q.tellRoom
+				q.tellRoom = false
+				q.wakeRoomLocked()
+			}
+		}
+		if wake {
+			// Tell the actor outside the lock (tell takes it).
+			s.mu.Unlock()
+			s.tell(msgGate{})
+			s.mu.Lock()
+		}
+		if release > 0 {
+			q.rxBytes -= release
+			release = 0
+			if q.space != nil && q.rxBytes < budget {
+				close(q.space)
+				q.space = nil
+			}
+		}
+		if q.head == len(q.items) {
+			if cap(q.items) > 8 {
+				q.items = nil
+			} else {
+				q.items = q.items[:0]
+			}
+			q.head = 0
+			q.pumping = false
+			s.mu.Unlock()
+			return
+		}
+		ev := q.items[q.head]
+		q.items[q.head] = event.Event{}
+		q.head++
+		s.mu.Unlock()
+
+		select {
+		case q.ch <- ev:
+		case <-s.h.abandon:
+			s.mu.Lock()
+			s.abandonLocked()
+			s.mu.Unlock()
+			return
+		}
+		if ev.Kind == event.PayloadEvent {
+			release = len(ev.Payload) + rxOverhead
+			continue
+		}
+		stateDone = true
+		if ev.State == event.Destroying {
+			close(q.ch)
+			s.mu.Lock()
+			q.pumping = false
+			q.items, q.head = nil, 0
+			q.states = 0
+			q.wakeRoomLocked()
+			s.mu.Unlock()
+			return
+		}
+	}
+}
+
+// wakeRoomLocked releases Remote.WaitRoom callers. s.mu is held.
+func (q *eventQueue) wakeRoomLocked() {
+	if q.room != nil {
+		close(q.room)
+		q.room = nil
+	}
+}
+
+// eventsFull reports whether StateBound states wait for the application;
+// when they do, the pump will tell the actor (msgGate) once the
+// application has read them down to StateBound/2.
+func (s *Stream) eventsFull() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	full := s.q.states >= StateBound && !s.q.final && !s.q.abandoned
+	if full {
+		s.q.tellRoom = true
+	}
+	return full
+}

@@ -1,0 +1,527 @@
+package stream
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/securestreams/ss/actor"
+	"github.com/securestreams/ss/internal/event"
+	"github.com/securestreams/ss/internal/transport"
+	"github.com/securestreams/ss/policy"
+)
+
+// Config describes a stream to create.
+type Config struct {
+	Policy *policy.Policy
+	Type   *policy.Streamtype
+	// Protocol runs the stream's client attempts (nil for accepted streams).
+	Protocol transport.Protocol
+	// Conn is set for an accepted server stream: the stream serves it
+	// instead of connecting (docs/streams.md §10.2).
+	Conn transport.ServerConn
+	// Metadata is applied before the stream starts (declared names, or
+	// "name:" headers on direct_proto_str streamtypes).
+	Metadata []Metadata
+	// OnEnd is called once, from the actor, after DESTROYING was queued.
+	OnEnd func(*Stream)
+	// Framing, when set, checks every tx chunk as Send or Write queues it,
+	// against whether a message is open (SOM given, EOM not yet); a chunk
+	// it refuses is not queued and the call returns its error (ws:
+	// docs/streams.md §11.6).
+	Framing func(open bool, flags event.Flags) error
+	// UpgradeFraming replaces Framing when an accepted stream reports
+	// SERVER_UPGRADE (its connection now carries ws frames, docs/streams.md
+	// §10.2).
+	UpgradeFraming func(open bool, flags event.Flags) error
+	// CheckMetadata, when set, checks every value the application sets
+	// (Config.Metadata and SetMetadata) before it is stored: the protocol's
+	// wire rules (docs/security-validation.md). A refused value is not
+	// stored and SetMetadata returns the error.
+	CheckMetadata func(name, value string) error
+	// TxBudget and RxBudget, when > 0, replace the Host's budgets for this
+	// stream (the SS proxy sizes them from the streamtype's proxy_buflen).
+	TxBudget, RxBudget int
+	// Gates hold every client attempt while one of them is closed (see
+	// Gate); ignored for accepted streams.
+	Gates []Gate
+}
+
+// Metadata is one name/value pair.
+type Metadata struct{ Name, Value string }
+
+// Stream is one stream. All methods are safe from any goroutine, including
+// the one ranging over Events.
+type Stream struct {
+	h     *Host
+	id    uint64
+	pol   *policy.Policy
+	st    *policy.Streamtype
+	proto transport.Protocol
+	conn  transport.ServerConn
+	onEnd func(*Stream)
+	pid   *actor.PID
+	tx    txQueue
+	txBud int // Config.TxBudget
+	rxBud int // Config.RxBudget
+	// rxBudSet, when > 0, replaces rxBud: a proxied stream's client_buflen
+	// from CREATE_RESULT (Remote.SetRxBudget).
+	rxBudSet atomic.Int64
+
+	upgradeFraming func(open bool, flags event.Flags) error // Config.UpgradeFraming
+	gates          []Gate                                   // Config.Gates
+	traits         Traits                                   // Host.Traits of the streamtype's protocol
+	checkMD        func(name, value string) error           // Config.CheckMetadata
+
+	mu          sync.Mutex // guards the fields below
+	cur         event.State
+	q           eventQueue
+	connected   bool // the running attempt reported CONNECTED
+	md          []transport.MetadataValue
+	extraTx     map[string]string // direct_proto_str headers set by the application
+	extraRx     map[string]string // direct_proto_str headers received
+	rideshare   string
+	ended       bool
+	waiters     []chan struct{} // Destroy callers
+	early       []any           // messages sent before the actor started
+	destroyTold bool
+	remote      bool  // created by NewRemote: the far end resolves StartTimeout(0)
+	lastErr     error // Stats.LastError; written by the actor (Remote.State for remote streams)
+
+	added, removed bool // Host bookkeeping, under Host.mu: written by Host.add and Host.remove
+
+	attempts atomic.Uint32 // connection attempts started
+	failures atomic.Uint32 // mirror of the actor's consecutive-failure counter
+	rxBytes  atomic.Uint64 // payload received (perf reports excluded)
+	txBytes  atomic.Uint64 // payload accepted by Send/Write
+
+	lastConfirm atomic.Int64 // validity: UnixNano of the last confirmation
+	awaitPong   atomic.Bool  // validity: a keep-alive is outstanding
+	ping        atomic.Pointer[func()]
+
+	a actorState // owned by the actor goroutine
+}
+
+// prepare builds a stream and queues CREATING; its actor is not started.
+func prepare(h *Host, cfg Config) (*Stream, error) {
+	s := &Stream{h: h, pol: cfg.Policy, st: cfg.Type, proto: cfg.Protocol, conn: cfg.Conn, onEnd: cfg.OnEnd,
+		txBud: cfg.TxBudget, rxBud: cfg.RxBudget}
+	s.id = h.nextID.Add(1)
+	s.tx.s = s
+	s.tx.lenHint = -1
+	s.tx.framing = cfg.Framing
+	s.upgradeFraming = cfg.UpgradeFraming
+	s.gates = cfg.Gates
+	s.checkMD = cfg.CheckMetadata
+	s.q.ch = make(chan event.Event)
+	s.q.hold = true
+	if n := len(s.st.Metadata); n > 0 {
+		s.md = make([]transport.MetadataValue, n)
+	}
+	for _, m := range cfg.Metadata {
+		if err := s.SetMetadata(m.Name, m.Value); err != nil {
+			return nil, err
+		}
+	}
+	s.traits = h.traitsFor(s.st.Protocol)
+	s.tx.retain = s.traits.Transactional && s.conn == nil
+	// Not nailed up: idle from the start, so tx wakes the actor.
+	s.tx.kick = s.conn == nil && !s.st.NailedUp && !s.st.Server
+	if err := h.add(s); err != nil {
+		return nil, err
+	}
+	s.emit(event.Creating, 0)
+	return s, nil
+}
+
+// New creates a stream, queues CREATING and starts its actor.
+func New(h *Host, cfg Config) (*Stream, error) {
+	s, err := prepare(h, cfg)
+	if err != nil {
+		return nil, err
+	}
+	pid, err := h.Actors.Spawn(actor.PropsFromReceiver(s), "ss-")
+	if err != nil {
+		s.abort()
+		return nil, err
+	}
+	s.setPID(pid)
+	s.release()
+	return s, nil
+}
+
+// NewProps creates a stream (CREATING queued) whose actor the application
+// spawns itself from the returned Props, exactly once, in the host's actor
+// system: for example as the child of an actor that supervises it. Until
+// it is spawned the stream only queues requests.
+func NewProps(h *Host, cfg Config) (*Stream, *actor.Props, error) {
+	s, err := prepare(h, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.release()
+	return s, actor.PropsFromReceiver(s), nil
+}
+
+// abort undoes prepare when the actor could not be spawned.
+func (s *Stream) abort() {
+	s.mu.Lock()
+	s.q.final = true
+	s.q.abandoned = true
+	s.q.items, s.q.head = nil, 0 // held: never delivered
+	s.ended = true
+	close(s.q.ch)
+	s.mu.Unlock()
+	s.h.remove(s)
+}
+
+// endUnstarted ends a stream whose actor was never spawned (NewProps whose
+// Props the application did not spawn): DESTROYING, channel closed. It
+// reports whether it did.
+func (s *Stream) endUnstarted() bool {
+	s.mu.Lock()
+	if s.pid != nil || s.ended || s.q.ch == nil {
+		s.mu.Unlock()
+		return false
+	}
+	s.emitLocked(event.Destroying, 0)
+	s.ended = true
+	for _, w := range s.waiters {
+		close(w)
+	}
+	s.waiters = nil
+	s.early = nil
+	s.mu.Unlock()
+	s.tx.close()
+	s.h.remove(s)
+	return true
+}
+
+// setPID records the spawned actor and forwards what was sent before.
+func (s *Stream) setPID(pid *actor.PID) {
+	s.mu.Lock()
+	if s.pid != nil { // Started got there first and handled the early messages
+		s.mu.Unlock()
+		return
+	}
+	s.pid = pid
+	early := s.early
+	s.early = nil
+	s.mu.Unlock()
+	for _, m := range early {
+		s.h.Actors.Tell(pid, m)
+	}
+}
+
+// tell sends msg to the stream's actor, or keeps it until the actor has
+// started (Props spawned by the application later).
+func (s *Stream) tell(msg any) {
+	s.mu.Lock()
+	pid := s.pid
+	if pid == nil {
+		s.early = append(s.early, msg)
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	s.h.Actors.Tell(pid, msg)
+}
+
+// Stats are a stream's counters, for metrics.
+type Stats struct {
+	Attempts uint32 // connection attempts started
+	Failures uint32 // current consecutive failures (the backoff counter)
+	RxBytes  uint64 // payload bytes received
+	TxBytes  uint64 // payload bytes queued for transmission
+	// LastError is the cause of the last failed attempt or lost connection
+	// (the Err of its UNREACHABLE or DISCONNECTED event), nil when none has
+	// failed yet. A later success does not clear it.
+	LastError error
+}
+
+// Stats returns the stream's counters.
+func (s *Stream) Stats() Stats {
+	s.mu.Lock()
+	last := s.lastErr
+	s.mu.Unlock()
+	return Stats{Attempts: s.attempts.Load(), Failures: s.failures.Load(), RxBytes: s.rxBytes.Load(), TxBytes: s.txBytes.Load(),
+		LastError: last}
+}
+
+// ID identifies the stream in logs.
+func (s *Stream) ID() uint64 { return s.id }
+
+// Type returns the streamtype the stream was created with.
+func (s *Stream) Type() *policy.Streamtype { return s.st }
+
+// Policy returns the policy the stream was created with.
+func (s *Stream) Policy() *policy.Policy { return s.pol }
+
+// Events returns the stream's ordered event channel: CREATING first,
+// DESTROYING last, then closed.
+func (s *Stream) Events() <-chan event.Event { return s.q.ch }
+
+// Accepted reports whether the stream is an accepted server stream.
+func (s *Stream) Accepted() bool { return s.conn != nil }
+
+// Send queues p as one whole message (SOM|EOM, length len(p)), copying it,
+// and asks for transmission (connecting an idle stream). It blocks while the
+// transmit queue is full.
+func (s *Stream) Send(ctx context.Context, p []byte) error {
+	return s.tx.push(ctx, transport.Chunk{Data: cloneTx(p), Flags: event.SOM | event.EOM, Len: int64(len(p))})
+}
+
+// Write queues one chunk with payload flags (SOM/EOM fragments), copying it.
+// On streams with Config.Framing a chunk that breaks the message framing is
+// refused with its error.
+func (s *Stream) Write(ctx context.Context, p []byte, flags event.Flags) error {
+	return s.tx.push(ctx, transport.Chunk{Data: cloneTx(p), Flags: flags, Len: -1})
+}
+
+// RequestTx asks for a transmit opportunity (RequestTx, docs/streams.md §5.2).
+func (s *Stream) RequestTx() error { return s.tx.request(-1) }
+
+// RequestTxLen is RequestTx announcing n as the length of the next message.
+func (s *Stream) RequestTxLen(n int64) error {
+	if n < 0 {
+		n = 0
+	}
+	return s.tx.request(n)
+}
+
+// Connect asks for a connection attempt, resetting the failure counter.
+func (s *Stream) Connect() error { return s.do(msgConnect{}) }
+
+// Disconnect closes the connection (or aborts the attempt, or cancels the
+// pending retry) and leaves the stream idle (docs/streams.md §5.6).
+// A RequestTx or Send made after Disconnect returns starts a new attempt
+// once the stream is idle; those made before are dropped with the
+// connection.
+func (s *Stream) Disconnect() error {
+	if err := s.errIfEnded(); err != nil {
+		return err
+	}
+	s.tx.disconnect()
+	return s.do(msgDisconnect{})
+}
+
+// StartTimeout arms the stream timeout: d > 0 arms d; d == 0 uses the
+// streamtype's timeout_ms (nothing when that is 0).
+func (s *Stream) StartTimeout(d time.Duration) error {
+	if d <= 0 && s.remote {
+		// docs/wire.md §3.7: sent as TIMEOUT_UPDATE 0; the proxy applies its
+		// streamtype's timeout_ms.
+		return s.do(msgStartTimeout{})
+	}
+	if d <= 0 {
+		d = time.Duration(s.st.TimeoutMS) * time.Millisecond
+		if d == 0 {
+			return s.errIfEnded()
+		}
+	}
+	return s.do(msgStartTimeout{d: d})
+}
+
+// CancelTimeout cancels the stream timeout.
+func (s *Stream) CancelTimeout() error { return s.do(msgCancelTimeout{}) }
+
+// ValidityConfirmed tells the stream its connection is proven alive.
+func (s *Stream) ValidityConfirmed() {
+	s.lastConfirm.Store(nowNano())
+	if s.awaitPong.CompareAndSwap(true, false) {
+		s.tell(msgConfirmed{})
+	}
+}
+
+// Respond sets the response status of the current server transaction
+// (ServerAck: 0 means 200). It fails on client streams.
+func (s *Stream) Respond(status int) error {
+	if s.conn == nil {
+		return ErrNotServer
+	}
+	return s.tx.respond(status)
+}
+
+// Rideshare returns the streamtype whose data is being transmitted in a
+// rideshare chain (the stream's own streamtype when none).
+func (s *Stream) Rideshare() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rideshare != "" {
+		return s.rideshare
+	}
+	return s.st.Name
+}
+
+// PayloadFormat returns the streamtype's payload_fmt.
+func (s *Stream) PayloadFormat() string { return s.st.PayloadFmt }
+
+func (s *Stream) errIfEnded() error {
+	s.mu.Lock()
+	ended := s.ended || s.destroyTold
+	s.mu.Unlock()
+	if ended {
+		return s.gone()
+	}
+	return nil
+}
+
+// gone is the error of a call on a destroyed stream: ErrDestroyed, or
+// after the host's Close an error that is both ErrClosed and ErrDestroyed.
+func (s *Stream) gone() error {
+	if s.h.isClosed.Load() {
+		return errClosedStream
+	}
+	return ErrDestroyed
+}
+
+func (s *Stream) do(msg any) error {
+	if err := s.errIfEnded(); err != nil {
+		return err
+	}
+	s.tell(msg)
+	return nil
+}
+
+// Destroy ends the stream (docs/streams.md §5.7) and waits until DESTROYING has
+// been queued (not delivered: it is safe to call while handling events) or
+// ctx is done. It never fails because of ctx (the stream is being destroyed
+// either way). Destroying again returns nil at once.
+func (s *Stream) Destroy(ctx context.Context) error {
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		return nil
+	}
+	done := make(chan struct{})
+	s.waiters = append(s.waiters, done)
+	told := s.destroyTold
+	s.destroyTold = true
+	s.mu.Unlock()
+	if !told {
+		s.tell(msgDestroy{})
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+func (s *Stream) destroyAsync() {
+	s.mu.Lock()
+	told := s.destroyTold || s.ended
+	s.destroyTold = true
+	s.mu.Unlock()
+	if !told {
+		s.tell(msgDestroy{})
+	}
+}
+
+// SetMetadata sets a metadata value (docs/streams.md §9.2): a declared name, or on
+// direct_proto_str streamtypes an undeclared name ending in ':' (a raw
+// header sent with requests or responses).
+func (s *Stream) SetMetadata(name, value string) error {
+	i := s.st.MetadataIndex(name)
+	if s.checkMD != nil {
+		if err := s.checkMD(name, value); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return s.gone()
+	}
+	if i >= 0 {
+		s.md[i] = transport.MetadataValue{Value: value, Set: true}
+		return nil
+	}
+	if s.st.DirectProtoStr && strings.HasSuffix(name, ":") && len(name) > 1 {
+		if s.extraTx == nil {
+			s.extraTx = map[string]string{}
+		}
+		s.extraTx[name] = value
+		return nil
+	}
+	return &MetadataError{Name: name, Streamtype: s.st.Name}
+}
+
+// Metadata returns a metadata value and whether it is set. Undeclared
+// "name:" names on direct_proto_str streamtypes return the received header.
+func (s *Stream) Metadata(name string) (string, bool, error) {
+	i := s.st.MetadataIndex(name)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i >= 0 {
+		return s.md[i].Value, s.md[i].Set, nil
+	}
+	if s.st.DirectProtoStr && strings.HasSuffix(name, ":") {
+		v, ok := s.extraRx[strings.ToLower(name)]
+		return v, ok, nil
+	}
+	return "", false, &MetadataError{Name: name, Streamtype: s.st.Name}
+}
+
+// setReceived stores a value captured from the peer.
+func (s *Stream) setReceived(name, value string) {
+	i := s.st.MetadataIndex(name)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i >= 0 {
+		s.md[i] = transport.MetadataValue{Value: value, Set: true}
+		return
+	}
+	if strings.HasSuffix(name, ":") {
+		if s.extraRx == nil {
+			s.extraRx = map[string]string{}
+		}
+		s.extraRx[strings.ToLower(name)] = value
+	}
+}
+
+// clearReceived unsets a value (a declared name, or a received "name:"
+// header).
+func (s *Stream) clearReceived(name string) {
+	i := s.st.MetadataIndex(name)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i >= 0 {
+		s.md[i] = transport.MetadataValue{}
+		return
+	}
+	delete(s.extraRx, strings.ToLower(name))
+}
+
+func (s *Stream) metadataSnapshot() ([]transport.MetadataValue, map[string]string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var md []transport.MetadataValue
+	if len(s.md) > 0 {
+		md = append(md, s.md...)
+	}
+	var extra map[string]string
+	if len(s.extraTx) > 0 {
+		extra = make(map[string]string, len(s.extraTx))
+		for k, v := range s.extraTx {
+			extra[k] = v
+		}
+	}
+	return md, extra
+}
+
+// MetadataError is returned for a name the streamtype does not declare.
+type MetadataError struct {
+	Name, Streamtype string
+}
+
+func (e *MetadataError) Error() string {
+	return "ss: undeclared metadata: streamtype " + quote(e.Streamtype) + " declares no " + quote(e.Name)
+}
+
+// Unwrap returns ErrUndeclaredMetadata.
+func (e *MetadataError) Unwrap() error { return ErrUndeclaredMetadata }
+
+func quote(s string) string { return "\"" + s + "\"" }

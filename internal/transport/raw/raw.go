@@ -1,0 +1,274 @@
+// Package raw is the raw transport (docs/streams.md §11.7): a TCP or unix socket,
+// with TLS when the streamtype says so, carrying an ordered byte stream with
+// no message boundaries. The client is a transport.Protocol; the server a
+// transport.ServerProtocol (§10.2).
+package raw
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+
+	"github.com/securestreams/ss/internal/event"
+	"github.com/securestreams/ss/internal/transport"
+)
+
+// readSize is the size of the pooled read buffers of plain sockets (see
+// readLoopPolled).
+const readSize = 64 << 10
+
+// Client is the raw client protocol.
+type Client struct {
+	env *transport.Env
+}
+
+// New returns the raw client protocol.
+func New(env *transport.Env) transport.Protocol { return &Client{env: env} }
+
+// Run implements transport.Protocol: dial (unix, TCP, TLS), CONNECTED, then
+// move bytes both ways until either side closes or ctx is cancelled.
+func (c *Client) Run(ctx context.Context, a *transport.Attempt, sink transport.Sink) transport.Result {
+	var timing transport.Timing
+	ep, err := transport.ResolveEndpoint(a)
+	if err != nil {
+		c.perf(a, sink, &timing)
+		return transport.Result{Err: err}
+	}
+	env := a.Env
+	if env == nil {
+		env = c.env
+	}
+	dctx, cancel := context.WithTimeout(ctx, env.ConnectTimeout)
+	conn, err := transport.Dial(dctx, a, ep, transport.DialOptions{}, &timing)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			err = context.Cause(ctx)
+		}
+		c.perf(a, sink, &timing)
+		return transport.Result{Err: err}
+	}
+	sink.State(event.Connected, 0)
+	sink.ValidityConfirmed()
+	err = Pipe(ctx, conn, a.Tx, sink)
+	c.perf(a, sink, &timing)
+	return transport.Result{Err: err}
+}
+
+func (c *Client) perf(a *transport.Attempt, sink transport.Sink, t *transport.Timing) {
+	if a.Type.Perf {
+		_ = sink.Rx(context.Background(), transport.PerfReport(t, 0, -1), event.SOM|event.EOM|event.PerfJSON)
+	}
+}
+
+// Close implements transport.Protocol.
+func (c *Client) Close(context.Context) error { return nil }
+
+// batcher is implemented by the stream's transmit queue: all queued chunks
+// at once, for one writev, and Release to recycle their buffers once
+// written.
+type batcher interface {
+	NextBatch(ctx context.Context, dst []transport.Chunk) ([]transport.Chunk, error)
+	Release(chunks []transport.Chunk)
+}
+
+// Pipe moves bytes between conn and the stream until the peer closes (nil),
+// an I/O error, or ctx is done (its cause). It closes conn.
+func Pipe(parent context.Context, conn net.Conn, tx transport.TxSource, sink transport.Sink) error {
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+
+	var werr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		err := writeLoop(ctx, conn, tx)
+		if ctx.Err() == nil {
+			werr = err
+			cancel()
+		}
+	}()
+	rerr := readLoop(ctx, conn, sink)
+	cancel()
+	<-done
+	conn.Close()
+	switch {
+	case parent.Err() != nil:
+		return context.Cause(parent)
+	case werr != nil:
+		return werr
+	}
+	return rerr
+}
+
+func readLoop(ctx context.Context, conn net.Conn, sink transport.Sink) error {
+	if sc, ok := conn.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			return readLoopPolled(ctx, rc, sink)
+		}
+	}
+	return readLoopAdaptive(ctx, conn, sink)
+}
+
+// readPool holds readSize buffers shared by every connection: a socket
+// waiting for data holds none (readLoopPolled).
+var readPool = sync.Pool{New: func() any { b := make([]byte, readSize); return &b }}
+
+// readLoopPolled reads a plain socket: it waits for readability without a
+// buffer, then reads into a pooled one. A read that fills at least half of
+// it hands the buffer itself to the stream (the pool makes another); a
+// shorter one is copied out into a slice of its exact size and the buffer
+// goes back to the pool. So an idle connected stream holds no read buffer.
+func readLoopPolled(ctx context.Context, rc syscall.RawConn, sink transport.Sink) error {
+	var r polledRead
+	read := r.read // one closure for the whole loop
+	for {
+		r.data, r.n, r.err = nil, 0, nil
+		err := rc.Read(read)
+		if err == nil && r.err != nil {
+			err = os.NewSyscallError("read", r.err)
+		}
+		if len(r.data) > 0 {
+			if serr := sink.Rx(ctx, r.data, 0); serr != nil {
+				return serr
+			}
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
+			return err
+		}
+		if r.n == 0 {
+			return nil // end of file
+		}
+	}
+}
+
+// polledRead is one read of readLoopPolled, called by the runtime poller
+// when the socket may be readable.
+type polledRead struct {
+	data []byte
+	n    int
+	err  error
+}
+
+func (r *polledRead) read(fd uintptr) bool {
+	bp := readPool.Get().(*[]byte)
+	buf := *bp
+	for {
+		r.n, r.err = syscall.Read(int(fd), buf)
+		if r.err != syscall.EINTR {
+			break
+		}
+	}
+	if r.err == syscall.EAGAIN {
+		readPool.Put(bp)
+		return false // wait for readability
+	}
+	switch n := r.n; {
+	case n <= 0:
+		readPool.Put(bp)
+	case n >= readSize/2:
+		r.data = buf[:n:n] // the stream keeps the buffer; the pool makes another
+	default:
+		r.data = make([]byte, n)
+		copy(r.data, buf[:n])
+		readPool.Put(bp)
+	}
+	return true
+}
+
+// minRead and maxAdaptive bound the read buffer of connections that are not
+// plain sockets (TLS): it grows while reads fill it and shrinks while they
+// do not, so an idle stream holds a small one.
+const (
+	minRead     = 512
+	maxAdaptive = 16 << 10 // one TLS record
+)
+
+func readLoopAdaptive(ctx context.Context, conn net.Conn, sink transport.Sink) error {
+	size := minRead
+	buf := make([]byte, size)
+	for {
+		n, err := conn.Read(buf)
+		if n > 0 {
+			var data []byte
+			if n >= maxAdaptive/2 {
+				data = buf[:n:n]
+				buf = nil
+			} else {
+				data = make([]byte, n)
+				copy(data, buf[:n])
+			}
+			switch {
+			case n == size && size < maxAdaptive:
+				size = min(size*4, maxAdaptive)
+				buf = nil
+			case n < size/4 && size > minRead:
+				size = max(size/4, minRead)
+				buf = nil
+			}
+			if buf == nil {
+				buf = make([]byte, size)
+			}
+			if rerr := sink.Rx(ctx, data, 0); rerr != nil {
+				return rerr
+			}
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+func writeLoop(ctx context.Context, conn net.Conn, tx transport.TxSource) error {
+	if b, ok := tx.(batcher); ok {
+		var chunks []transport.Chunk
+		var bufs net.Buffers
+		for {
+			var err error
+			chunks, err = b.NextBatch(ctx, chunks[:0])
+			if err != nil {
+				return err
+			}
+			if len(chunks) == 1 {
+				if _, err := conn.Write(chunks[0].Data); err != nil {
+					return err
+				}
+			} else {
+				bufs = bufs[:0]
+				for i := range chunks {
+					bufs = append(bufs, chunks[i].Data)
+				}
+				if _, err := bufs.WriteTo(conn); err != nil {
+					return err
+				}
+				clear(bufs[:cap(bufs)])
+			}
+			b.Release(chunks)
+			clear(chunks)
+		}
+	}
+	for {
+		c, err := tx.Next(ctx)
+		if err != nil {
+			return err
+		}
+		if _, err := conn.Write(c.Data); err != nil {
+			return err
+		}
+	}
+}
