@@ -186,6 +186,10 @@ func (s *Stream) endUnstarted() bool {
 		s.mu.Unlock()
 		return false
 	}
+	// No longer live for Host.Streams before DESTROYING can be delivered,
+	// as for a started stream (finishEvents). Close still counts it in its
+	// wait until remove below.
+	s.h.detach(s)
 	s.emitLocked(event.Destroying, 0)
 	s.ended = true
 	for _, w := range s.waiters {
