@@ -188,7 +188,7 @@ func printPolicy(w io.Writer, addr, streamtype string, buflen int) error {
 		"s": []map[string]st{{streamtype: {Endpoint: host, Port: p, Protocol: "raw", Retry: "default", ProxyBuflen: buflen,
 			// Without rx flow control an lws proxy drops a link whose
 			// buffer fills faster than the client reads.
-			RxflowOn: buflen * 3 / 4, RxflowOff: buflen / 4}}},
+			RxflowOn: buflen / 2, RxflowOff: buflen / 4}}},
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

@@ -1,0 +1,297 @@
+// Command ssclient is the ss side of bench/lws: the same measurements as
+// bench/lws/lws-ss-bench.c (libwebsockets' Secure Streams client), made with
+// the ss runtime in-process, against the same loopback servers and policy.
+//
+//	ssclient -serve-http 127.0.0.1:7682          a 1 KiB HTTP/1.1 server
+//	ssclient -policy P.json -test h1 -n N        N GETs on streamtype "get"
+//	ssclient -policy P.json -test echo -n N      N 64 B round trips on "bench"
+//	ssclient -policy P.json -test idle -n N      N created, unconnected "get" streams
+//	ssclient -policy P.json -test connected -n N N connected "bench" streams
+//	ssclient -table lws=a.jsonl,ss=b.jsonl,...   the side-by-side table
+//
+// Each test prints one JSON object, in the same shape as lws-ss-bench.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/securestreams/ss"
+	"github.com/securestreams/ss/policy"
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("ssclient", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	serve := fs.String("serve-http", "", "serve 1 KiB bodies over HTTP/1.1 on `host:port` until SIGINT or SIGTERM")
+	polFile := fs.String("policy", "", "policy `file` with streamtypes \"get\" (h1 GET) and \"bench\" (raw, an ssproxy-bench peer)")
+	test := fs.String("test", "", "`test` to run: h1, echo, idle or connected")
+	n := fs.Int("n", 1000, "`count`: transactions, round trips or streams")
+	table := fs.String("table", "", "print the results `label=file.jsonl,...` side by side (the first is the reference)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	var err error
+	switch {
+	case *serve != "":
+		err = serveHTTP(*serve, stderr)
+	case *table != "":
+		err = printTable(stdout, *table)
+	case *polFile != "" && *n >= 1:
+		var r *result
+		if r, err = measure(*polFile, *test, *n); err == nil {
+			err = r.write(stdout)
+		}
+	default:
+		fmt.Fprintln(stderr, "ssclient: give -serve-http, -table, or -policy with -test and -n ≥ 1")
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "ssclient:", err)
+		return 1
+	}
+	return 0
+}
+
+func serveHTTP(addr string, stderr io.Writer) error {
+	body := make([]byte, 1024)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "1024")
+		w.Write(body)
+	})}
+	fmt.Fprintln(stderr, "ssclient: serving HTTP on", ln.Addr())
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	go func() { <-sig; srv.Close() }()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func measure(file, test string, n int) (*result, error) {
+	pol, _, err := policy.ParseFile(file, policy.Options{})
+	if err != nil {
+		return nil, err
+	}
+	ctx := context.Background()
+	rt, err := ss.New(ctx, ss.Config{Policy: pol})
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		rt.Close(cctx)
+	}()
+	r := &result{Client: "ss", Test: test, N: n, GOMAXPROCS: runtime.GOMAXPROCS(0)}
+	switch test {
+	case "h1":
+		err = measureH1(ctx, rt, r)
+	case "echo":
+		err = measureEcho(ctx, rt, r)
+	case "idle", "connected":
+		err = measureStreams(ctx, rt, r)
+	default:
+		err = fmt.Errorf("-test %q: want h1, echo, idle or connected", test)
+	}
+	return r, err
+}
+
+// waitState reads events until state (payload bytes are added to *got).
+func waitState(s *ss.Stream, want ss.State, got *int) error {
+	for ev := range s.Events() {
+		if ev.Kind == ss.PayloadEvent {
+			if got != nil {
+				*got += len(ev.Payload)
+			}
+			continue
+		}
+		switch ev.State {
+		case want:
+			return nil
+		case ss.AllRetriesFailed, ss.QoSNackRemote:
+			return fmt.Errorf("%s: %v %v", s.Streamtype(), ev.State, ev.Err)
+		}
+	}
+	return fmt.Errorf("%s: events ended before %v", s.Streamtype(), want)
+}
+
+// measureH1: one stream, a transaction (a new connection, as Secure Streams
+// makes for h1) per RequestTx, until DISCONNECTED: lws-ss-bench does the same
+// with lws_ss_client_connect.
+func measureH1(ctx context.Context, rt *ss.Runtime, r *result) error {
+	s, err := rt.Create(ctx, "get")
+	if err != nil {
+		return err
+	}
+	defer destroy(s)
+	t0, ru0 := time.Now(), rusage()
+	for i := range r.N {
+		if err := s.RequestTx(); err != nil {
+			return err
+		}
+		body := 0
+		if err := waitState(s, ss.QoSAckRemote, &body); err != nil {
+			return fmt.Errorf("transaction %d: %w", i+1, err)
+		}
+		if err := waitState(s, ss.Disconnected, &body); err != nil {
+			return fmt.Errorf("transaction %d: %w", i+1, err)
+		}
+		if body != 1024 {
+			return fmt.Errorf("transaction %d: body %d bytes, want 1024", i+1, body)
+		}
+	}
+	r.rates(time.Since(t0), rusage()-ru0)
+	return nil
+}
+
+func measureEcho(ctx context.Context, rt *ss.Runtime, r *result) error {
+	s, err := rt.Create(ctx, "bench")
+	if err != nil {
+		return err
+	}
+	defer destroy(s)
+	if err := s.Connect(); err != nil {
+		return err
+	}
+	if err := waitState(s, ss.Connected, nil); err != nil {
+		return err
+	}
+	msg := make([]byte, 64)
+	// The ssproxy-bench peer: the first byte selects echo.
+	if err := s.Send(ctx, append([]byte{'E'}, msg...)); err != nil {
+		return err
+	}
+	rtt := make([]time.Duration, r.N)
+	const warm = 100
+	var t0 time.Time
+	var ru0 time.Duration
+	for i := -warm; i < r.N; i++ {
+		if i == 0 {
+			t0, ru0 = time.Now(), rusage()
+		}
+		ts := time.Now()
+		if i > -warm {
+			if err := s.Send(ctx, msg); err != nil {
+				return err
+			}
+		}
+		for got := 0; got < len(msg); {
+			ev, ok := <-s.Events()
+			if !ok {
+				return errors.New("echo: stream ended")
+			}
+			got += len(ev.Payload)
+		}
+		if i >= 0 {
+			rtt[i] = time.Since(ts)
+		}
+	}
+	r.rates(time.Since(t0), rusage()-ru0)
+	slices.Sort(rtt)
+	r.P50 = float64(rtt[r.N/2].Microseconds())
+	r.P99 = float64(rtt[r.N*99/100].Microseconds())
+	return nil
+}
+
+// measureStreams: n streams created (idle) or connected to the echo peer;
+// heap (live heap and stacks after GC) and RSS per stream, and the time to
+// all CONNECTED.
+func measureStreams(ctx context.Context, rt *ss.Runtime, r *result) error {
+	runtime.GC()
+	h0, rss0 := heap(), rss()
+	t0 := time.Now()
+	streams := make([]*ss.Stream, 0, r.N)
+	defer func() {
+		var wg sync.WaitGroup
+		for _, s := range streams {
+			wg.Add(1)
+			go func() { defer wg.Done(); destroy(s) }()
+		}
+		wg.Wait()
+	}()
+	name := "get"
+	if r.Test == "connected" {
+		name = "bench"
+	}
+	for range r.N {
+		s, err := rt.Create(ctx, name)
+		if err != nil {
+			return err
+		}
+		streams = append(streams, s)
+		if r.Test == "connected" {
+			if err := s.Connect(); err != nil {
+				return err
+			}
+		}
+	}
+	for _, s := range streams {
+		want := ss.Creating
+		if r.Test == "connected" {
+			want = ss.Connected
+		}
+		if err := waitState(s, want, nil); err != nil {
+			return err
+		}
+	}
+	r.Seconds = time.Since(t0).Seconds()
+	runtime.GC()
+	r.Heap = float64(int64(heap())-int64(h0)) / float64(r.N)
+	r.RSS = float64(rss()-rss0) / float64(r.N)
+	return nil
+}
+
+func destroy(s *ss.Stream) {
+	go s.Destroy(context.Background())
+	for range s.Events() {
+	}
+}
+
+func heap() uint64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc + ms.StackInuse
+}
+
+func rss() int64 {
+	data, _ := os.ReadFile("/proc/self/status")
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// rusage is the process's user + system CPU time so far.
+func rusage() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
