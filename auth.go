@@ -12,6 +12,7 @@ import (
 
 	"github.com/securestreams/ss/auth"
 	"github.com/securestreams/ss/internal/stream"
+	"github.com/securestreams/ss/internal/transport"
 	"github.com/securestreams/ss/policy"
 )
 
@@ -49,8 +50,7 @@ type authPart struct {
 }
 
 // initAuth starts the blob store in the runtime's actor system and wires
-// the transports' credential lookups to it; Config callbacks (Token,
-// ClientCert) are asked first, the store when they have nothing.
+// the transports' credential lookups to it.
 func (rt *Runtime) initAuth(cfg *Config) error {
 	st, err := auth.NewStore(rt.actors, cfg.Logger)
 	if err != nil {
@@ -58,36 +58,14 @@ func (rt *Runtime) initAuth(cfg *Config) error {
 	}
 	rt.auth = &authPart{store: st, cfg: cfg.Auth, rt: rt, refreshers: map[string]*auth.Refresher{}}
 	env := rt.env
-	userToken, userCert := cfg.Token, cfg.ClientCert
-	env.Token = func(slot int) []byte {
-		if userToken != nil {
-			if t := userToken(slot); t != nil {
-				return t
-			}
-		}
-		return st.Token(slot).Value
-	}
-	env.ClientCert = func(slot int) (*tls.Certificate, error) {
-		if userCert != nil {
-			c, err := userCert(slot)
-			if c != nil || err != nil {
-				return c, err
-			}
-		}
-		return st.ClientCert(slot), nil
-	}
-	userSigV4 := cfg.SigV4
+	env.Token = func(slot int) []byte { return st.Token(slot).Value }
+	env.ClientCert = func(slot int) (*tls.Certificate, error) { return st.ClientCert(slot), nil }
 	env.AWSCredentials = func(ctx context.Context, slot int) (aws.Credentials, error) {
-		if userSigV4 != nil {
-			if c, ok := userSigV4(slot); ok && c.AccessKeyID != "" {
-				return aws.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken}, nil
-			}
-		}
 		return st.Credentials(ctx, slot)
 	}
-	env.DeviceID = func() Device { return Device(st.Device()) }
-	if cfg.Device != (Device{}) {
-		if err := st.SetDevice(context.Background(), auth.Device(cfg.Device)); err != nil {
+	env.DeviceID = func() transport.Device { return transport.Device(st.Device()) }
+	if cfg.Device != (auth.Device{}) {
+		if err := st.SetDevice(context.Background(), cfg.Device); err != nil {
 			return err
 		}
 	}

@@ -1,6 +1,9 @@
 package ss_test
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"reflect"
 	"strings"
@@ -9,23 +12,86 @@ import (
 	"github.com/securestreams/ss"
 )
 
-// TestEventDocListsFields: go doc ss.Event shows the alias's comment, which
-// lists Event's fields; every field of the struct must be in that list.
-func TestEventDocListsFields(t *testing.T) {
-	src, err := os.ReadFile("events.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := string(src)
-	i := strings.Index(text, "type Event = event.Event")
-	if i < 0 {
-		t.Fatal("events.go has no Event alias")
-	}
-	comment := text[strings.LastIndex(text[:i], "\n\n"):i]
-	ev := reflect.TypeFor[ss.Event]()
-	for f := range ev.Fields() {
-		if !strings.Contains(comment, "//\t\t"+f.Name+" ") {
-			t.Errorf("the doc comment of ss.Event does not list field %s", f.Name)
+// TestAliasDocsListFields: go doc shows only "type X = internal.X" for a
+// type alias, so the alias's comment lists the struct's fields; every field
+// must be in that list (a field added inside internal/ without a line here
+// fails).
+func TestAliasDocsListFields(t *testing.T) {
+	for _, c := range []struct {
+		file, alias string
+		typ         reflect.Type
+	}{
+		{"events.go", "type Event = event.Event", reflect.TypeFor[ss.Event]()},
+		{"stream.go", "type StreamStats = stream.Stats", reflect.TypeFor[ss.StreamStats]()},
+		{"errors.go", "type StatusError = transport.StatusError", reflect.TypeFor[ss.StatusError]()},
+		{"errors.go", "type ConnackError = transport.ConnackError", reflect.TypeFor[ss.ConnackError]()},
+		{"errors.go", "type TimeoutError = stream.TimeoutError", reflect.TypeFor[ss.TimeoutError]()},
+		{"wirecheck.go", "type ValueError = transport.ValueError", reflect.TypeFor[ss.ValueError]()},
+	} {
+		src, err := os.ReadFile(c.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := string(src)
+		i := strings.Index(text, c.alias)
+		if i < 0 {
+			t.Errorf("%s has no %q", c.file, c.alias)
+			continue
+		}
+		comment := text[strings.LastIndex(text[:i], "\n\n"):i]
+		for f := range c.typ.Fields() {
+			if f.IsExported() && !strings.Contains(comment, "//\t\t"+f.Name+" ") {
+				t.Errorf("the doc comment of ss.%s does not list field %s", c.typ.Name(), f.Name)
+			}
 		}
 	}
 }
+
+// TestExportedNamesDocumented: every exported name of package ss has a doc
+// comment of its own, including each constant and variable of a group
+// (go doc ss.Creating shows it).
+func TestExportedNamesDocumented(t *testing.T) {
+	fset := token.NewFileSet()
+	pkgs, err := parser.ParseDir(fset, ".", func(fi os.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, parser.ParseComments)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range pkgs["ss"].Files {
+		for _, d := range f.Decls {
+			switch d := d.(type) {
+			case *ast.FuncDecl:
+				if d.Name.IsExported() && d.Doc == nil && (d.Recv == nil || exportedRecv(d.Recv)) && !isErrorMethod(d) {
+					t.Errorf("%s: %s has no doc comment", fset.Position(d.Pos()), d.Name)
+				}
+			case *ast.GenDecl:
+				for _, s := range d.Specs {
+					switch s := s.(type) {
+					case *ast.TypeSpec:
+						if s.Name.IsExported() && s.Doc == nil && (d.Doc == nil || len(d.Specs) > 1) {
+							t.Errorf("%s: type %s has no doc comment", fset.Position(s.Pos()), s.Name)
+						}
+					case *ast.ValueSpec:
+						own := s.Doc != nil || s.Comment != nil || (d.Doc != nil && len(d.Specs) == 1)
+						for _, n := range s.Names {
+							if n.IsExported() && !own {
+								t.Errorf("%s: %s has no doc comment", fset.Position(n.Pos()), n)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func exportedRecv(r *ast.FieldList) bool {
+	t := r.List[0].Type
+	if s, ok := t.(*ast.StarExpr); ok {
+		t = s.X
+	}
+	id, ok := t.(*ast.Ident)
+	return ok && id.IsExported()
+}
+
+// isErrorMethod: Error() of an error type needs no comment of its own.
+func isErrorMethod(d *ast.FuncDecl) bool { return d.Recv != nil && d.Name.Name == "Error" }

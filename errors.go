@@ -3,8 +3,10 @@ package ss
 import (
 	"errors"
 
+	"github.com/securestreams/ss/internal/connmgr"
 	"github.com/securestreams/ss/internal/stream"
 	"github.com/securestreams/ss/internal/transport"
+	"github.com/securestreams/ss/internal/transport/ws"
 	"github.com/securestreams/ss/proxy"
 )
 
@@ -39,14 +41,31 @@ var (
 	ErrNotServer = stream.ErrNotServer
 	// ErrValidityTimeout ends a connection that failed its validity check.
 	ErrValidityTimeout = stream.ErrValidityTimeout
+	// ErrFraming: Write or Send on a ws stream broke the message framing
+	// (SOM while a message is open, no SOM while none is); nothing was
+	// queued (docs/ws.md).
+	ErrFraming = ws.ErrFraming
+	// ErrMismatch: Create of an mqtt stream that would share an open broker
+	// connection whose connection-level settings differ; the error names
+	// both streamtypes and the policy key (docs/mqtt-connections.md).
+	ErrMismatch = connmgr.ErrMismatch
 )
 
 // StatusError is the HTTP status that failed a transaction or an attempt;
 // errors.As finds it in Event.Err (see docs/errors.md).
+//
+//	type StatusError struct {
+//		Code   int    // the HTTP status code
+//		Status string // the status line's text as received ("503 Service Unavailable"), or ""
+//	}
 type StatusError = transport.StatusError
 
 // ConnackError is an MQTT broker's CONNACK refusal code; errors.As finds it
 // in Event.Err (see docs/errors.md).
+//
+//	type ConnackError struct {
+//		Code byte // the CONNACK return code (1..5: version, identifier, unavailable, user/password, not authorized)
+//	}
 type ConnackError = transport.ConnackError
 
 // Causes in Event.Err besides the transports' own errors (docs/errors.md).
@@ -61,7 +80,16 @@ var (
 	// ErrProxyReported is wrapped by the Err of a state the proxy reported
 	// (a *proxy.ReportedError: SSSv1 carries no cause).
 	ErrProxyReported = proxy.ErrReported
+	// ErrSlowConsumer is wrapped by the DISCONNECTED Err of an mqtt stream
+	// detached from its broker connection because the application did not
+	// read its messages for 5 s (docs/mqtt-connections.md).
+	ErrSlowConsumer = connmgr.ErrSlowConsumer
 )
 
-// TimeoutError is TIMEOUT's Err: the stream timeout that expired.
+// TimeoutError is TIMEOUT's Err: the stream timeout that expired. It wraps
+// ErrStreamTimeout.
+//
+//	type TimeoutError struct {
+//		After time.Duration // the duration that was armed
+//	}
 type TimeoutError = stream.TimeoutError

@@ -5,10 +5,14 @@ import (
 	"github.com/securestreams/ss/internal/stream"
 )
 
-// State is an advisory stream state; the values are libwebsockets'.
+// State is an advisory stream state; the values are libwebsockets' (the
+// constants below). Its String method gives the lws name without the
+// LWSSSCS_ prefix ("CONNECTED"; "USER(1001)" for a user state), and IsUser
+// reports a user state (1000 and up: an http_resp_map hit).
 type State = event.State
 
-// Flags are payload flags; the values are libwebsockets'.
+// Flags are payload flags (SOM, EOM, ...); the values are libwebsockets'.
+// Its String method joins the set flags' names with '|'.
 type Flags = event.Flags
 
 // Kind says whether an Event carries a state or payload.
@@ -34,47 +38,86 @@ type Event = event.Event
 
 // Event kinds.
 const (
-	StateEvent   = event.StateEvent
+	// StateEvent: Event.State (with Ack and Err) is set.
+	StateEvent = event.StateEvent
+	// PayloadEvent: Event.Payload and Event.Flags are set.
 	PayloadEvent = event.PayloadEvent
 )
 
-// States, with the libwebsockets numbers. Creating is always first and
-// Destroying always last; see the event package (go doc
-// github.com/securestreams/ss/internal/event State) for what each one means, and
-// docs/streams.md §2 for the legal transitions.
+// States, with the libwebsockets numbers (State.String gives the lws name
+// without its LWSSSCS_ prefix). Creating is always first and Destroying
+// always last; docs/stream-states.md draws the machine and
+// docs/streams.md §2 lists the legal transitions. States an lws proxy may
+// relay but ss never emits (EVENT_WAIT_CANCELLED 17, SINK_JOIN 19,
+// SINK_PART 20) have no constant here; State.String still names them.
+// http_resp_map hits are user states (State.IsUser: 1000 and up).
 const (
-	Creating           = event.Creating
-	Disconnected       = event.Disconnected
-	Unreachable        = event.Unreachable
-	AuthFailed         = event.AuthFailed
-	Connected          = event.Connected
-	Connecting         = event.Connecting
-	Destroying         = event.Destroying
-	Poll               = event.Poll
-	AllRetriesFailed   = event.AllRetriesFailed
-	QoSAckRemote       = event.QoSAckRemote
-	QoSNackRemote      = event.QoSNackRemote
-	QoSAckLocal        = event.QoSAckLocal
-	QoSNackLocal       = event.QoSNackLocal
-	Timeout            = event.Timeout
-	ServerTxn          = event.ServerTxn
-	ServerUpgrade      = event.ServerUpgrade
-	EventWaitCancelled = event.EventWaitCancelled
-	UpstreamLinkRetry  = event.UpstreamLinkRetry
-	SinkJoin           = event.SinkJoin
-	SinkPart           = event.SinkPart
-	UserBase           = event.UserBase
+	// Creating is the first event of every stream.
+	Creating = event.Creating
+	// Disconnected: a connection (an HTTP transaction) ended; Err is its
+	// cause when it failed.
+	Disconnected = event.Disconnected
+	// Unreachable: an attempt failed before Connected; Err is the cause
+	// (never nil: ErrNoCause when the transport gave none).
+	Unreachable = event.Unreachable
+	// AuthFailed: the stream's auth cannot be satisfied yet (for example
+	// a token refresh fails); no attempt starts; Err says why.
+	AuthFailed = event.AuthFailed
+	// Connected: the connection is up (HTTP: the response headers arrived;
+	// an accepted stream: at once).
+	Connected = event.Connected
+	// Connecting: a connection attempt started.
+	Connecting = event.Connecting
+	// Destroying is the last event of every stream; the channel closes
+	// after it.
+	Destroying = event.Destroying
+	// Poll: an attempt is due (a transmit request or a retry).
+	Poll = event.Poll
+	// AllRetriesFailed: the streamtype's retry policy is used up; Connect,
+	// Send or RequestTx start over. Err is the last cause.
+	AllRetriesFailed = event.AllRetriesFailed
+	// QoSAckRemote: the peer confirmed. HTTP: a 2xx answer whose body is
+	// complete (the transaction is done; the stream is idle). MQTT: PUBACK
+	// or PUBCOMP; Ack numbers the message.
+	QoSAckRemote = event.QoSAckRemote
+	// QoSNackRemote: the peer did not confirm. HTTP: a status other than
+	// 2xx. MQTT: no acknowledgement in time; Ack numbers the message.
+	QoSNackRemote = event.QoSNackRemote
+	// QoSAckLocal: an MQTT QoS 0 message was written to the connection;
+	// Ack numbers it.
+	QoSAckLocal = event.QoSAckLocal
+	// QoSNackLocal: a message could not be sent (for example an invalid
+	// MQTT topic after substitution).
+	QoSNackLocal = event.QoSNackLocal
+	// Timeout: the stream timeout (StartTimeout) expired; Err is a
+	// *TimeoutError. Nothing else happens.
+	Timeout = event.Timeout
+	// ServerTxn: on an accepted HTTP stream, a request's headers arrived
+	// (answer it with Respond, SetMetadata and Send).
+	ServerTxn = event.ServerTxn
+	// ServerUpgrade: on an accepted stream, a WebSocket upgrade was
+	// accepted.
+	ServerUpgrade = event.ServerUpgrade
+	// UpstreamLinkRetry: a proxied stream cannot reach the proxy yet and
+	// keeps trying; Ack is the milliseconds since the stream was created.
+	UpstreamLinkRetry = event.UpstreamLinkRetry
 )
 
-// Payload flags (docs/streams.md §4).
+// Payload flags, with the libwebsockets values (docs/streams.md §4).
 const (
-	SOM           = event.SOM
-	EOM           = event.EOM
-	PollFlag      = event.PollFlag
-	RelatedStart  = event.RelatedStart
-	RelatedEnd    = event.RelatedEnd
-	RideshareFlag = event.RideshareFlag
-	PerfJSON      = event.PerfJSON
+	// SOM marks the first chunk of a message (Write: the first fragment).
+	SOM = event.SOM
+	// EOM marks the last chunk of a message (Write: the last fragment).
+	EOM = event.EOM
+	// RelatedStart marks the empty chunk that precedes the parts of a
+	// multipart HTTP response (each part then arrives as one SOM|EOM chunk).
+	RelatedStart = event.RelatedStart
+	// RelatedEnd marks the last part of a multipart HTTP response.
+	RelatedEnd = event.RelatedEnd
+	// PerfJSON marks a chunk that is a connection-performance report (JSON,
+	// streamtypes with "perf": true), not data from the peer; it always
+	// comes with SOM|EOM.
+	PerfJSON = event.PerfJSON
 )
 
 // StateBound is how many undelivered state events a stream holds before it

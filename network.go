@@ -40,6 +40,7 @@ const (
 	NoInternet
 )
 
+// String returns the state's name ("Unknown", "InternetOK", ...).
 func (n NetworkState) String() string {
 	switch n {
 	case NetworkUnknown:

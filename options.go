@@ -2,10 +2,8 @@ package ss
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"github.com/securestreams/ss/proxy"
 	"log/slog"
 	"net"
 	"net/http"
@@ -13,16 +11,12 @@ import (
 	"time"
 
 	"github.com/securestreams/ss/actor"
+	"github.com/securestreams/ss/auth"
 	"github.com/securestreams/ss/internal/stream"
 	"github.com/securestreams/ss/internal/transport"
 	"github.com/securestreams/ss/policy"
+	"github.com/securestreams/ss/proxy"
 )
-
-// Device is application-provided identity sent in blob headers.
-type Device = transport.Device
-
-// Credentials is one SigV4 credential slot.
-type Credentials = transport.Credentials
 
 // Config configures a Runtime. The zero value of every field works except
 // Policy, which is required.
@@ -59,18 +53,15 @@ type Config struct {
 	// in-memory net/http/cookiejar per runtime, without a public suffix
 	// list). Set it to persist cookies or to share them between runtimes.
 	Cookies http.CookieJar
-	// Token returns the auth token in slot (nil: none).
-	Token func(slot int) []byte
-	// SigV4 returns the SigV4 credentials in slot.
-	SigV4 func(slot int) (Credentials, bool)
-	// ClientCert returns the TLS client certificate in slot.
-	ClientCert func(slot int) (*tls.Certificate, error)
-	// Auth configures the token providers of lwa and jwt auth schemes;
-	// their credentials go in the store (Runtime.Blobs, docs/auth.md).
+	// Auth configures the token providers of lwa and jwt auth schemes.
+	// Credentials themselves (tokens, client certificates, SigV4 and LWA
+	// credentials, JWT keys) go in the runtime's store, Runtime.Blobs
+	// (docs/auth.md).
 	Auth AuthConfig
 	// Device is the initial device identity (Blobs().SetDevice changes it),
-	// sent in the http_dsn/fwv/devtype headers of each request.
-	Device Device
+	// sent in the http_dsn/fwv/devtype headers of each request and the
+	// default JWT subject.
+	Device auth.Device
 	// MQTT broker-connection identity.
 	MQTTClientID, MQTTUsername, MQTTPassword string
 
@@ -122,8 +113,8 @@ func (c *Config) env() *transport.Env {
 	}
 	return transport.Env{
 		Logger: c.Logger, DialContext: c.DialContext, ListenPacket: c.ListenPacket,
-		SystemRoots: c.SystemRoots, Cookies: jar, Token: c.Token, SigV4: c.SigV4,
-		ClientCert: c.ClientCert, Device: c.Device, MQTTClientID: c.MQTTClientID,
+		SystemRoots: c.SystemRoots, Cookies: jar,
+		Device: transport.Device(c.Device), MQTTClientID: c.MQTTClientID,
 		MQTTUsername: c.MQTTUsername, MQTTPassword: c.MQTTPassword,
 		ConnectTimeout: c.ConnectTimeout, HeaderTimeout: c.HeaderTimeout,
 		BodyIdleTimeout: c.BodyIdleTimeout, MQTTAckTimeout: c.MQTTAckTimeout,

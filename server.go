@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/securestreams/ss/actor"
+	"github.com/securestreams/ss/internal/bound"
 	"github.com/securestreams/ss/internal/stream"
 	"github.com/securestreams/ss/internal/transport"
 	"github.com/securestreams/ss/policy"
@@ -29,7 +30,7 @@ type Server struct {
 	ln  transport.Listener
 
 	pid     *actor.PID    // the listener actor
-	inbox   *actor.Bound  // accepted connections on their way to the listener actor
+	inbox   *bound.Bound  // accepted connections on their way to the listener actor
 	acc     chan *Stream  // accepted, not yet taken; capacity = the backlog bound
 	stopped chan struct{} // closed when the listener actor has stopped
 	rejects sync.WaitGroup
@@ -46,8 +47,8 @@ type Server struct {
 	events  chan Event // the listening stream's states: CREATING, DESTROYING
 }
 
-// DefaultAcceptBacklog is Config.AcceptBacklog's default.
-const DefaultAcceptBacklog = 64
+// defaultAcceptBacklog is Config.AcceptBacklog's default.
+const defaultAcceptBacklog = 64
 
 // ServerStats are a Server's counters.
 type ServerStats struct {
@@ -89,10 +90,10 @@ func (rt *Runtime) Serve(ctx context.Context, streamtype string, opts ...Option)
 	}
 	backlog := rt.backlog
 	if backlog <= 0 {
-		backlog = DefaultAcceptBacklog
+		backlog = defaultAcceptBacklog
 	}
 	srv := &Server{rt: rt, pol: pol, st: st, streams: map[*stream.Stream]*Stream{},
-		inbox: actor.NewBound(backlog), acc: make(chan *Stream, backlog),
+		inbox: bound.New(backlog), acc: make(chan *Stream, backlog),
 		stopped: make(chan struct{}), done: make(chan struct{}), events: make(chan Event, 2)}
 	rt.mu.Lock()
 	if rt.closed {
@@ -387,6 +388,3 @@ func (srv *Server) Close(ctx context.Context) error {
 	close(srv.done)
 	return errors.Join(errs...)
 }
-
-// Destroy is Close (docs/streams.md §10.1: destroying the listening stream).
-func (srv *Server) Destroy(ctx context.Context) error { return srv.Close(ctx) }

@@ -176,7 +176,7 @@ func applyOptions(opts []Option) (createOptions, error) {
 // events, when the streamtype is unknown, is a server streamtype, has no
 // registered transport, or (mqtt) would share a broker connection that is
 // open with different connection-level settings (an error wrapping
-// connmgr.ErrMismatch, naming both streamtypes and the policy key).
+// ErrMismatch, naming both streamtypes and the policy key).
 func (rt *Runtime) Create(ctx context.Context, streamtype string, opts ...Option) (*Stream, error) {
 	if err := rt.checkOpen(); err != nil {
 		return nil, err
@@ -240,7 +240,7 @@ type compatibilityChecker interface {
 
 // checkCompatible fails Create early, with no stream and no events, when the
 // transport says the stream cannot share the connection it would use (for
-// mqtt a *connmgr.MismatchError naming both streamtypes and the key).
+// mqtt an error wrapping ErrMismatch naming both streamtypes and the key).
 func (rt *Runtime) checkCompatible(cfg stream.Config) error {
 	cc, ok := cfg.Protocol.(compatibilityChecker)
 	if !ok {

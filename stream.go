@@ -30,7 +30,15 @@ func (s *Stream) PayloadFormat() string { return s.s.PayloadFormat() }
 // one.
 func (s *Stream) Rideshare() string { return s.s.Rideshare() }
 
-// StreamStats are a stream's counters, for metrics.
+// StreamStats are a stream's counters, for metrics (Stream.Stats).
+//
+//	type StreamStats struct {
+//		Attempts  uint32 // connection attempts started
+//		Failures  uint32 // current consecutive failures (the backoff counter)
+//		RxBytes   uint64 // payload bytes received
+//		TxBytes   uint64 // payload bytes queued for transmission
+//		LastError error  // cause of the last failed attempt or lost connection (nil: none yet; a success does not clear it)
+//	}
 type StreamStats = stream.Stats
 
 // Stats returns the stream's counters: attempts, the current consecutive
@@ -53,7 +61,7 @@ func (s *Stream) Send(ctx context.Context, p []byte) error { return s.s.Send(ctx
 // known (HTTP Content-Length). On ws streams each chunk is one frame, and a
 // chunk that breaks the message framing (SOM while a message is open, or no
 // SOM while none is) is refused: it is not queued and the error wraps
-// ws.ErrFraming (docs/streams.md §11.6); Send is refused likewise while a
+// ErrFraming (docs/ws.md); Send is refused likewise while a
 // message started with Write is open.
 func (s *Stream) Write(ctx context.Context, p []byte, flags Flags) error {
 	return s.s.Write(ctx, p, flags)

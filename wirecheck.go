@@ -13,4 +13,10 @@ var ErrWireValue = transport.ErrWireValue
 
 // ValueError names the refused value's metadata item, where it was going
 // and why; it wraps ErrWireValue.
+//
+//	type ValueError struct {
+//		Item   string // the metadata item ("" for a device field, a token, the policy's own text)
+//		Field  string // where the value was going: `header "x-trace"`, "http_url", "mqtt_topic", ...
+//		Reason string // what was wrong, for example "LF (0x0a) at byte 3"
+//	}
 type ValueError = transport.ValueError

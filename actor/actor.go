@@ -42,10 +42,10 @@ type (
 // ErrStopped is returned when the system has been shut down.
 var ErrStopped = errors.New("ss: actor system stopped")
 
-// DeadLetterThrottle is the dead-letter throttle interval ss configures: a
+// deadLetterThrottle is the dead-letter throttle interval ss configures: a
 // message sent to a stopped actor (for example a timer that fired during
 // Destroy) starts a goroutine that lives this long.
-const DeadLetterThrottle = 10 * time.Millisecond
+const deadLetterThrottle = 10 * time.Millisecond
 
 // System is an actor system together with the actors ss spawned in it.
 type System struct {
@@ -66,7 +66,7 @@ func NewSystem(logger *slog.Logger) *System {
 	}
 	sys := pa.NewActorSystem(
 		pa.WithLoggerFactory(func(*pa.ActorSystem) *slog.Logger { return logger }),
-		pa.WithDeadLetterThrottleInterval(DeadLetterThrottle),
+		pa.WithDeadLetterThrottleInterval(deadLetterThrottle),
 		pa.WithDeadLetterRequestLogging(false),
 	)
 	return &System{sys: sys, own: true, live: map[*PID]struct{}{}}
@@ -128,8 +128,8 @@ func (s *System) Tell(pid *PID, msg any) { s.sys.Root.Send(pid, msg) }
 // Stop stops pid at once (pending user messages are dropped).
 func (s *System) Stop(pid *PID) { s.sys.Root.Stop(pid) }
 
-// Live returns the number of tracked actors.
-func (s *System) Live() int {
+// tracked returns the number of tracked actors.
+func (s *System) tracked() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.live)

@@ -50,7 +50,7 @@ func TestSynctest(t *testing.T) {
 		if err := sys.Shutdown(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		if sys.Live() != 0 {
+		if sys.tracked() != 0 {
 			t.Fatal("actors still live")
 		}
 		synctest.Wait()

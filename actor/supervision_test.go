@@ -85,36 +85,3 @@ func TestSupervisedStop(t *testing.T) {
 	sys.Tell(child, boom{})
 	expectSeen(t, seen, "child stopped", "parent saw child terminate")
 }
-
-func TestBound(t *testing.T) {
-	b := NewBound(2)
-	if !b.TryTake() || !b.TryTake() || b.TryTake() {
-		t.Fatal("TryTake does not stop at the bound")
-	}
-	if b.Len() != 2 || b.Cap() != 2 {
-		t.Fatalf("Len %d Cap %d", b.Len(), b.Cap())
-	}
-	done := make(chan struct{})
-	close(done)
-	if b.Take(done) || b.Wait(done) {
-		t.Fatal("Take/Wait on a full bound returned true with done closed")
-	}
-	took := make(chan bool)
-	go func() { took <- b.Take(nil) }()
-	select {
-	case <-took:
-		t.Fatal("Take did not wait for a slot")
-	case <-time.After(20 * time.Millisecond):
-	}
-	b.Give()
-	if !<-took {
-		t.Fatal("Take failed after Give")
-	}
-	if b.Len() != 2 {
-		t.Fatalf("Len %d after Give and Take", b.Len())
-	}
-	b.Give()
-	if !b.Wait(nil) || b.Len() != 1 {
-		t.Fatal("Wait with a free slot")
-	}
-}

@@ -99,7 +99,7 @@ func credentials(fs *flag.FlagSet) hooks {
 				return err
 			}
 			if b.device != nil {
-				cfg.Device = ss.Device(*b.device)
+				cfg.Device = *b.device
 			}
 			first = b
 			return nil

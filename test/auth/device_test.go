@@ -41,7 +41,7 @@ func TestDeviceHeadersFollowStore(t *testing.T) {
 	for _, d := range diags {
 		t.Errorf("policy: %v", d)
 	}
-	rt := newRuntime(t, ss.Config{Policy: p, Device: ss.Device{Serial: "SN-1", FirmwareVersion: "1.0", Type: "sensor"}})
+	rt := newRuntime(t, ss.Config{Policy: p, Device: auth.Device{Serial: "SN-1", FirmwareVersion: "1.0", Type: "sensor"}})
 	get := func() string {
 		t.Helper()
 		s := create(t, rt, "api")

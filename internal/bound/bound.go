@@ -1,4 +1,6 @@
-package actor
+// Package bound limits how many messages of one kind may be on their way to
+// an actor at once (see Bound).
+package bound
 
 import "sync"
 
@@ -16,8 +18,8 @@ type Bound struct {
 	space chan struct{} // closed and replaced when a slot frees up while someone waits
 }
 
-// NewBound returns a Bound of max slots (at least 1).
-func NewBound(max int) *Bound {
+// New returns a Bound of max slots (at least 1).
+func New(max int) *Bound {
 	if max < 1 {
 		max = 1
 	}
