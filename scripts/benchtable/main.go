@@ -30,7 +30,7 @@ import (
 type goal struct {
 	what   string
 	bench  string // benchmark name without "Benchmark"
-	num    string // sub-benchmark measured
+	num    string // sub-benchmark measured; "" for a BenchmarkPair… (its own ratio metrics)
 	den    string // sub-benchmark it is compared with; "" for a bound on num's metric
 	unit   string // metric compared ("ns/op", "msg/s", "bytes/stream", ...)
 	invert bool   // ratio = den/num (a rate from ns/op: time of the reference over time of ours)
@@ -42,6 +42,8 @@ type goal struct {
 // goals are issue 13's, in the order of its list. Ratios are ss over the
 // reference, in the direction the goal is written.
 var goals = []goal{
+	{what: "raw 64 B round trip, ss/raw time (interleaved)", bench: "PairRaw64BEcho", unit: "ss/raw", atMost: true, target: 1.2},
+	{what: "raw 64 B round trip, ss/chan floor time (interleaved)", bench: "PairRaw64BEcho", unit: "ss/chan", atMost: true, target: 1.05},
 	{what: "raw 64 B round trip, ss/raw time", bench: "Raw64BEcho", num: "ss", den: "raw", unit: "ns/op", atMost: true, target: 1.2},
 	{what: "raw 64 B round trip, ss/chan floor time", bench: "Raw64BEcho", num: "ss", den: "chan", unit: "ns/op", atMost: true, target: 1.05},
 	{what: "raw 16 KiB receive, ss/raw rate", bench: "Raw16KiBReceive", num: "ss", den: "raw", unit: "ns/op", invert: true, target: 0.9},
@@ -100,8 +102,12 @@ func parse(r io.Reader) (map[string]map[string]float64, error) {
 // ratios returns g's ratio in every pass that has both sides.
 func (g goal) ratios(rs results) []float64 {
 	var out []float64
+	key := g.bench + "/" + g.num
+	if g.num == "" {
+		key = g.bench
+	}
 	for _, pass := range rs {
-		a, ok := pass[g.bench+"/"+g.num][g.unit]
+		a, ok := pass[key][g.unit]
 		if !ok {
 			continue
 		}
@@ -110,7 +116,7 @@ func (g goal) ratios(rs results) []float64 {
 		case g.den == "" && g.unit2 == "":
 			v = a
 		case g.den == "":
-			b, ok := pass[g.bench+"/"+g.num][g.unit2]
+			b, ok := pass[key][g.unit2]
 			if !ok || b == 0 {
 				continue
 			}
