@@ -66,7 +66,7 @@ B="$OUT/ssproxy-bench"
 
 "$B" -print-policy 127.0.0.1:7681 > "$OUT/proxy-policy.json"
 "$OUT/ssproxy" -policy "$OUT/proxy-policy.json" -listen unix:@ss-bench-ssproxy -max-links -1 \
-	-max-links-per-uid -1 -max-links-per-process -1 2>"$OUT/ssproxy.log" & ss_pid=$!; pids+=($ss_pid)
+	-max-links-per-uid -1 -max-links-per-process -1 -max-queued-bytes -1 2>"$OUT/ssproxy.log" & ss_pid=$!; pids+=($ss_pid)
 "$LWS_PROXY" -c "$OUT/proxy-policy.json" -i @ss-bench-lws -d 3 >"$OUT/lws-proxy.log" 2>&1 & lws_pid=$!; pids+=($lws_pid)
 sleep 1
 
