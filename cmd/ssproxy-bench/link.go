@@ -20,6 +20,8 @@ type link interface {
 	// Read returns the next bytes from the peer; they are valid until the
 	// next Read.
 	Read() ([]byte, error)
+	// SetDeadline bounds every later Read and Write (time.Time{}: none).
+	SetDeadline(t time.Time) error
 	// Close ends the stream.
 	Close() error
 }
@@ -30,10 +32,21 @@ type target struct {
 	direct     string        // peer host:port in direct mode
 	streamtype string        // streamtype whose onward peer is the bench peer
 	timeout    time.Duration // setup bound per link
+	testLimit  time.Duration // bound for one test on a link (0: none)
 }
 
-// dial opens a link and waits until it reaches the peer (CONNECTED).
+// dial opens a link, waits until it reaches the peer (CONNECTED) and bounds
+// what follows by testLimit, so that a proxy that stops answering cannot
+// hang the run.
 func (t target) dial() (link, error) {
+	l, err := t.dialLink()
+	if err == nil && t.testLimit > 0 {
+		l.SetDeadline(time.Now().Add(t.testLimit))
+	}
+	return l, err
+}
+
+func (t target) dialLink() (link, error) {
 	if t.proxy == "" {
 		c, err := net.DialTimeout("tcp", t.direct, t.timeout)
 		if err != nil {
@@ -49,8 +62,9 @@ type directLink struct {
 	buf []byte
 }
 
-func (d *directLink) Write(p []byte) error { _, err := d.c.Write(p); return err }
-func (d *directLink) Close() error         { return d.c.Close() }
+func (d *directLink) Write(p []byte) error          { _, err := d.c.Write(p); return err }
+func (d *directLink) Close() error                  { return d.c.Close() }
+func (d *directLink) SetDeadline(t time.Time) error { return d.c.SetDeadline(t) }
 func (d *directLink) Read() ([]byte, error) {
 	n, err := d.c.Read(d.buf)
 	if n > 0 {
@@ -158,4 +172,5 @@ func (l *proxiedLink) Read() ([]byte, error) {
 	}
 }
 
-func (l *proxiedLink) Close() error { return l.c.Close() }
+func (l *proxiedLink) Close() error                  { return l.c.Close() }
+func (l *proxiedLink) SetDeadline(t time.Time) error { return l.c.SetDeadline(t) }

@@ -59,6 +59,7 @@ type config struct {
 	frame, window             int
 	streams                   string
 	duration, settle, timeout time.Duration
+	testLimit                 time.Duration
 	par                       int
 	cycles, cycleStreams      int
 	jsonOut                   bool
@@ -91,6 +92,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.cycleStreams, "cycle-streams", 1000, "streams per cycle in the cycles test")
 	fs.DurationVar(&c.settle, "settle", 500*time.Millisecond, "wait after closing streams before reading the RSS")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "bound for one stream's setup")
+	fs.DurationVar(&c.testLimit, "test-timeout", 5*time.Minute, "bound for one test on one stream: a proxy that stops answering fails the test instead of hanging the run (0: none)")
 	fs.BoolVar(&c.jsonOut, "json", false, "print the results as JSON instead of a table")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usageText)
@@ -150,8 +152,8 @@ func (c *config) run(stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
-	if c.size < 1 || c.rttCount < 1 || c.bytes < 1 || c.frame < 1 || c.frame > 65519 || c.window < 0 || c.par < 1 || c.cycles < 1 || c.cycleStreams < 1 {
-		return usageError{errors.New("-size, -rtt-count, -bytes, -dial-parallel, -cycles and -cycle-streams must be ≥ 1, -frame 1..65519, -window ≥ 0")}
+	if c.size < 1 || c.rttCount < 1 || c.bytes < 1 || c.frame < 1 || c.frame > 65519 || c.window < 0 || c.testLimit < 0 || c.par < 1 || c.cycles < 1 || c.cycleStreams < 1 {
+		return usageError{errors.New("-size, -rtt-count, -bytes, -dial-parallel, -cycles and -cycle-streams must be ≥ 1, -frame 1..65519, -window and -test-timeout ≥ 0")}
 	}
 	if c.servePeer != "" {
 		p, err := startPeer(c.servePeer)
@@ -160,7 +162,7 @@ func (c *config) run(stdout, stderr io.Writer) error {
 		}
 		defer p.Close()
 	}
-	t := target{proxy: c.proxy, direct: c.direct, streamtype: c.streamtype, timeout: c.timeout}
+	t := target{proxy: c.proxy, direct: c.direct, streamtype: c.streamtype, timeout: c.timeout, testLimit: c.testLimit}
 	res := &Result{Label: c.label, Proxy: c.proxy, Direct: c.direct, Streamtype: c.streamtype, PID: c.pid,
 		Frame: c.frame, Window: c.window, Time: time.Now().UTC().Format(time.RFC3339)}
 	if res.Label == "" {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -31,7 +32,7 @@ func TestHelp(t *testing.T) {
 	out := stdout.String()
 	for _, f := range []string{"-proxy", "-direct", "-streamtype", "-peer", "-serve-peer", "-print-policy",
 		"-proxy-buflen", "-compare", "-pid", "-tests", "-label", "-size", "-rtt-count", "-bytes", "-frame",
-		"-window", "-streams", "-duration", "-dial-parallel", "-cycles", "-cycle-streams", "-settle", "-timeout", "-json"} {
+		"-window", "-streams", "-duration", "-dial-parallel", "-cycles", "-cycle-streams", "-settle", "-timeout", "-test-timeout", "-json"} {
 		i := strings.Index(out, "\n  "+f+" ")
 		if i < 0 {
 			i = strings.Index(out, "\n  "+f+"\n")
@@ -212,5 +213,20 @@ func TestTxPacing(t *testing.T) {
 		if err != nil || r.Bytes != 300<<10 {
 			t.Errorf("window %d: %+v %v", w, r, err)
 		}
+	}
+}
+
+// A peer that stops answering fails the test after -test-timeout instead of
+// hanging the run.
+func TestTestTimeout(t *testing.T) {
+	mute := testutil.Listen(t, "tcp", "", nil, func(c net.Conn) { io.Copy(io.Discard, c) })
+	var stdout, stderr bytes.Buffer
+	t0 := time.Now()
+	code := run([]string{"-direct", mute.Addr().String(), "-tests", "latency", "-test-timeout", "300ms"}, &stdout, &stderr)
+	if code != 1 || !strings.Contains(stderr.String(), "i/o timeout") {
+		t.Fatalf("exit %d, stderr %q; want 1 and an i/o timeout", code, stderr.String())
+	}
+	if el := time.Since(t0); el > 20*time.Second {
+		t.Errorf("took %v", el)
 	}
 }
