@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/securestreams/ss/auth"
+	iauth "github.com/securestreams/ss/internal/auth"
 	"github.com/securestreams/ss/internal/stream"
 	"github.com/securestreams/ss/internal/transport"
 	"github.com/securestreams/ss/policy"
@@ -20,9 +21,8 @@ import (
 // (docs/auth.md).
 type AuthConfig struct {
 	// JWT holds the options of jwt schemes by auth[] name: key or key file,
-	// alg, claims, lifetime. Store and Slot are filled in by the runtime;
-	// a jwt scheme missing here signs with the key in its signing-key slot
-	// and uses the device serial as subject.
+	// alg, claims, lifetime. A jwt scheme missing here signs with the key in
+	// its signing-key slot and uses the device serial as subject.
 	JWT map[string]auth.JWT
 	// Refresh tunes every refresher (zero fields: defaults, refresh at
 	// 90 % of the lifetime).
@@ -40,23 +40,23 @@ var ErrRefreshStream = errors.New("ss: auth refresh stream failed")
 // authPart is the runtime's share of package auth: the blob store, and one
 // refresher per token scheme that a stream has used.
 type authPart struct {
-	store *auth.Store
+	store *iauth.Store
 	cfg   AuthConfig
 	rt    *Runtime
 
 	mu         sync.Mutex
-	refreshers map[string]*auth.Refresher
+	refreshers map[string]*iauth.Refresher
 	closed     bool
 }
 
 // initAuth starts the blob store in the runtime's actor system and wires
 // the transports' credential lookups to it.
 func (rt *Runtime) initAuth(cfg *Config) error {
-	st, err := auth.NewStore(rt.actors, cfg.Logger)
+	st, err := iauth.NewStore(rt.actors, cfg.Logger)
 	if err != nil {
 		return err
 	}
-	rt.auth = &authPart{store: st, cfg: cfg.Auth, rt: rt, refreshers: map[string]*auth.Refresher{}}
+	rt.auth = &authPart{store: st, cfg: cfg.Auth, rt: rt, refreshers: map[string]*iauth.Refresher{}}
 	env := rt.env
 	env.Token = func(slot int) []byte { return st.Token(slot).Value }
 	env.ClientCert = func(slot int) (*tls.Certificate, error) { return st.ClientCert(slot), nil }
@@ -74,8 +74,9 @@ func (rt *Runtime) initAuth(cfg *Config) error {
 
 // Blobs returns the runtime's credential store: set tokens, LWA refresh
 // credentials, JWT keys, client certificates, SigV4 credential providers
-// and the device identity there (docs/auth.md). Nil for a proxied runtime.
-func (rt *Runtime) Blobs() *auth.Store {
+// and the device identity there (docs/auth.md). Nil for a proxied runtime:
+// there the proxy holds the credentials (ssproxy -blobs).
+func (rt *Runtime) Blobs() auth.Store {
 	if rt.auth == nil {
 		return nil
 	}
@@ -84,13 +85,17 @@ func (rt *Runtime) Blobs() *auth.Store {
 
 // Refresher returns the refresher of the named lwa or jwt auth scheme of
 // the installed policy, starting it if no stream has used it yet.
-func (rt *Runtime) Refresher(scheme string) (*auth.Refresher, error) {
+func (rt *Runtime) Refresher(scheme string) (auth.Refresher, error) {
 	if rt.auth == nil {
 		return nil, ErrProxiedAuth
 	}
 	for _, a := range rt.pol.Load().Auth {
 		if a.Name == scheme {
-			return rt.auth.refresher(a)
+			r, err := rt.auth.refresher(a)
+			if err != nil {
+				return nil, err // not a typed nil in the interface
+			}
+			return r, nil
 		}
 	}
 	return nil, fmt.Errorf("ss: no auth scheme %q in the policy", scheme)
@@ -110,7 +115,7 @@ func (rt *Runtime) authGate(st *policy.Streamtype) stream.Gate {
 	return r
 }
 
-func (p *authPart) refresher(a *policy.Auth) (*auth.Refresher, error) {
+func (p *authPart) refresher(a *policy.Auth) (*iauth.Refresher, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -120,22 +125,20 @@ func (p *authPart) refresher(a *policy.Auth) (*auth.Refresher, error) {
 		return r, nil
 	}
 	slot := int(a.Blob)
-	var prov auth.Provider
+	var prov iauth.Provider
 	switch a.Type {
 	case policy.AuthLWA:
-		l := &auth.LWA{Store: p.store, Slot: slot}
+		l := &iauth.LWA{Store: p.store, Slot: slot}
 		if a.StreamtypeName != "" {
 			l.Post = p.rt.postThrough(a.StreamtypeName)
 		}
 		prov = l
 	case policy.AuthJWT:
-		j := p.cfg.JWT[a.Name]
-		j.Store, j.Slot = p.store, slot
-		prov = &j
+		prov = &iauth.JWT{JWT: p.cfg.JWT[a.Name], Store: p.store, Slot: slot}
 	default:
 		return nil, fmt.Errorf("ss: auth scheme %q (type %q) has no token provider", a.Name, a.TypeName)
 	}
-	r, err := auth.NewRefresher(auth.RefresherConfig{Scheme: a.Name, Slot: slot, Store: p.store, Provider: prov,
+	r, err := iauth.NewRefresher(iauth.RefresherConfig{Scheme: a.Name, Slot: slot, Store: p.store, Provider: prov,
 		Actors: p.rt.actors, Logger: p.rt.env.Logger, Tuning: p.cfg.Refresh})
 	if err != nil {
 		return nil, err
@@ -148,7 +151,7 @@ func (p *authPart) refresher(a *policy.Auth) (*auth.Refresher, error) {
 func (p *authPart) close(ctx context.Context) error {
 	p.mu.Lock()
 	p.closed = true
-	rs := make([]*auth.Refresher, 0, len(p.refreshers))
+	rs := make([]*iauth.Refresher, 0, len(p.refreshers))
 	for _, r := range p.refreshers {
 		rs = append(rs, r)
 	}
@@ -171,7 +174,7 @@ func (g closedGate) Watch(func()) (stop func())  { return func() {} }
 // retry all come from the policy) and returns the response body. A
 // QOS_NACK_REMOTE (non-success status), ALL_RETRIES_FAILED or TIMEOUT is
 // an error wrapping ErrRefreshStream, with the body received.
-func (rt *Runtime) postThrough(streamtype string) auth.PostFunc {
+func (rt *Runtime) postThrough(streamtype string) iauth.PostFunc {
 	return func(ctx context.Context, form []byte) ([]byte, error) {
 		s, err := rt.Create(ctx, streamtype)
 		if err != nil {
@@ -202,8 +205,8 @@ func (rt *Runtime) postThrough(streamtype string) auth.PostFunc {
 					return body, fmt.Errorf("%w: streamtype %q: the stream ended", ErrRefreshStream, streamtype)
 				}
 				if ev.Kind == PayloadEvent {
-					if len(body)+len(ev.Payload) > auth.MaxTokenResponse {
-						return nil, fmt.Errorf("%w: streamtype %q: response over %d bytes", ErrRefreshStream, streamtype, auth.MaxTokenResponse)
+					if len(body)+len(ev.Payload) > iauth.MaxTokenResponse {
+						return nil, fmt.Errorf("%w: streamtype %q: response over %d bytes", ErrRefreshStream, streamtype, iauth.MaxTokenResponse)
 					}
 					body = append(body, ev.Payload...)
 					continue

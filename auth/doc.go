@@ -1,28 +1,21 @@
-// Package auth holds the credentials streams use and keeps tokens fresh
-// (docs/auth.md).
+// Package auth holds what an application gives ss to authenticate its
+// streams, and the errors it may check (docs/auth.md).
 //
-// A Store owns the blob slots: auth tokens, Login With Amazon refresh
-// credentials, JWT signing keys, TLS client certificates, SigV4 credential
-// providers and the device identity (serial, firmware version, type). One
-// store actor is the only writer; readers (transports, on every attempt) load
-// an immutable snapshot without locking, and watchers hear about every
-// change.
+// Credentials never appear in the policy. The application puts them in its
+// runtime's credential store, a Store (ss.Runtime.Blobs): auth tokens,
+// Login With Amazon refresh credentials (LWACredentials), JWT signing keys,
+// TLS client certificates, SigV4 credential providers (StaticCredentials,
+// EnvCredentials, ProfileCredentials: the AWS SDK's own) and the device
+// identity (Device). The policy's auth[] schemes say which slot a
+// streamtype uses.
 //
-// A Refresher is one actor per token auth scheme (policy auth[] of type lwa
-// or jwt). It keeps its token slot fresh through a Provider: it refreshes
-// before expiry (at 90 % of the lifetime by default), keeps serving the
-// previous token until the new one has arrived, runs at most one refresh at a
-// time however many streams wait, retries transient failures with backoff
-// forever (a refresh stream that reached ALL_RETRIES_FAILED or TIMEOUT is
-// just another transient failure) and reports OAuth2 error responses such as
-// invalid_grant at once, without retrying them, until the credentials
-// change. A Refresher is also a stream attempt gate: streams using its
-// scheme wait for a valid token before connecting and see AUTH_FAILED with
-// the cause while the refresh fails.
+// The token of an lwa or jwt scheme is kept fresh by a Refresher
+// (ss.Runtime.Refresher), configured through ss.AuthConfig (JWT, Tuning):
+// streams using the scheme wait for a valid token, it is refreshed before
+// expiry, and while refreshing fails the streams see AUTH_FAILED with a
+// *RefreshError; OAuth2 error responses (*OAuthError, ErrInvalidGrant) are
+// not retried until the credentials change.
 //
-// Providers: LWA (a form POST through the policy's auth[].streamtype) and
-// JWT (device-signed with jwx: ES256, RS256, EdDSA). SigV4 request signing
-// and presigned WebSocket URLs (AWS IoT, service iotdevicegateway) use the
-// aws-sdk-go-v2 signer with credentials from an aws.CredentialsProvider
-// wrapped in aws.NewCredentialsCache.
+// CustomAuthorizer builds the MQTT user name of an AWS IoT custom
+// authorizer login.
 package auth

@@ -41,6 +41,13 @@ type endpoints struct {
 	ca                         []byte // DER of the CA the endpoint's certificate chains to
 }
 
+// The ALPN protocols AWS IoT Core accepts on port 443; the stand-in
+// endpoints demand them, as AWS does (ss offers them by itself).
+const (
+	alpnMQTTCA = "x-amzn-mqtt-ca" // MQTT with an X.509 client certificate
+	alpnMQTT   = "mqtt"           // MQTT with a custom authorizer
+)
+
 const streamtypeJSON = `{%[1]q: {"endpoint": %[2]q, "port": %[3]d, "protocol": "mqtt", "tls": true, "tls_trust_store": "iot",
   "mqtt_topic": "dev/d1/%[1]s", "mqtt_subscribe": "dev/d1/%[1]s", "mqtt_qos": 1, "retry": "r", %[4]s}}`
 
@@ -117,10 +124,10 @@ func standIn(ctx context.Context, region, clientID, authorizer, tokenKey, token,
 	if ep.mtls, err = serve(p.serverTLS(true, "")); err != nil {
 		return err
 	}
-	if ep.mtls443, err = serve(p.serverTLS(true, auth.ALPNMQTTCA)); err != nil {
+	if ep.mtls443, err = serve(p.serverTLS(true, alpnMQTTCA)); err != nil {
 		return err
 	}
-	if ep.custom, err = serve(p.serverTLS(false, auth.ALPNMQTT)); err != nil {
+	if ep.custom, err = serve(p.serverTLS(false, alpnMQTT)); err != nil {
 		return err
 	}
 	plain, err := mqtttest.Start("127.0.0.1:0")

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/securestreams/ss/auth"
+	iauth "github.com/securestreams/ss/internal/auth"
 	"github.com/securestreams/ss/policy"
 )
 
@@ -18,7 +19,7 @@ import (
 var ErrSigV4 = auth.ErrSigV4
 
 // AMZDateFormat is the x-amz-date layout.
-const AMZDateFormat = auth.AMZDateFormat
+const AMZDateFormat = iauth.AMZDateFormat
 
 // UsesSigV4 reports whether the streamtype's use_auth names a sigv4 scheme.
 func UsesSigV4(st *policy.Streamtype) bool {
@@ -75,7 +76,7 @@ func SignV4(ctx context.Context, a *Attempt, method, scheme, host, path string) 
 	if err != nil {
 		return "", "", err
 	}
-	return auth.SignV4(ctx, creds, auth.V4Request{
+	return iauth.SignV4(ctx, creds, iauth.V4Request{
 		Method: method, Scheme: scheme, Host: host, Path: path, Header: scratch,
 		PayloadHash: hash, Region: region, Service: service, Time: when,
 	})

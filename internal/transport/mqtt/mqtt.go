@@ -33,7 +33,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/securestreams/ss/auth"
+	"github.com/securestreams/ss/internal/auth"
 	"github.com/securestreams/ss/internal/connmgr"
 	"github.com/securestreams/ss/internal/event"
 	"github.com/securestreams/ss/internal/transport"

@@ -13,7 +13,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/securestreams/ss/auth"
+	"github.com/securestreams/ss/internal/auth"
 	"github.com/securestreams/ss/internal/transport"
 )
 

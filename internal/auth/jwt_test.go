@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"github.com/securestreams/ss/auth"
+
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -50,8 +52,7 @@ func TestJWTAlgorithmsVerifyWithJWX(t *testing.T) {
 	algs := map[string]jwa.SignatureAlgorithm{"ES256": jwa.ES256(), "RS256": jwa.RS256(), "EdDSA": jwa.EdDSA()}
 	for name, key := range genKeys(t) {
 		t.Run(name, func(t *testing.T) {
-			p := &JWT{Store: s, Key: key, Issuer: "iss-x", Audience: []string{"aud-1"}, Lifetime: 10 * time.Minute,
-				Claims: map[string]any{"scope": "telemetry"}}
+			p := &JWT{Store: s, JWT: auth.JWT{Key: key, Issuer: "iss-x", Audience: []string{"aud-1"}, Lifetime: 10 * time.Minute, Claims: map[string]any{"scope": "telemetry"}}}
 			tok, err := p.Refresh(context.Background())
 			if err != nil {
 				t.Fatal(err)
@@ -82,7 +83,7 @@ func TestJWTAlgorithmsVerifyWithJWX(t *testing.T) {
 // the JWS signing input, and the header names ES256.
 func TestJWTES256VerifiesWithCryptoECDSA(t *testing.T) {
 	key := genKeys(t)["ES256"].(*ecdsa.PrivateKey)
-	tok, err := (&JWT{Key: key, Subject: "s"}).Refresh(context.Background())
+	tok, err := (&JWT{JWT: auth.JWT{Key: key, Subject: "s"}}).Refresh(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,10 +128,10 @@ func TestJWTKeySources(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := (&JWT{KeyFile: filepath.Join(dir, "ec.pem")}).Refresh(context.Background()); err != nil {
+	if _, err := (&JWT{JWT: auth.JWT{KeyFile: filepath.Join(dir, "ec.pem")}}).Refresh(context.Background()); err != nil {
 		t.Fatal("SEC 1 file:", err)
 	}
-	tok, err := (&JWT{KeyFile: filepath.Join(dir, "ed.pem")}).Refresh(context.Background())
+	tok, err := (&JWT{JWT: auth.JWT{KeyFile: filepath.Join(dir, "ed.pem")}}).Refresh(context.Background())
 	if err != nil {
 		t.Fatal("PKCS #8 file:", err)
 	}
@@ -139,7 +140,7 @@ func TestJWTKeySources(t *testing.T) {
 	}
 	s := newStore(t)
 	p := &JWT{Store: s, Slot: 3}
-	if _, err := p.Refresh(context.Background()); !errors.Is(err, ErrNoCredentials) {
+	if _, err := p.Refresh(context.Background()); !errors.Is(err, errNoCredentials) {
 		t.Fatalf("no key: %v", err)
 	}
 	if err := s.SetSigningKey(ctxT(t), 3, keys["RS256"]); err != nil {
@@ -148,13 +149,13 @@ func TestJWTKeySources(t *testing.T) {
 	if _, err := p.Refresh(context.Background()); err != nil {
 		t.Fatal("slot key:", err)
 	}
-	if _, err := (&JWT{Key: ec, Alg: "RS256"}).Refresh(context.Background()); !errors.Is(err, ErrKey) || !strings.Contains(err.Error(), "ES256") {
+	if _, err := (&JWT{JWT: auth.JWT{Key: ec, Alg: "RS256"}}).Refresh(context.Background()); !errors.Is(err, errKey) || !strings.Contains(err.Error(), "ES256") {
 		t.Fatalf("wrong alg: %v", err)
 	}
-	if _, err := (&JWT{KeyFile: filepath.Join(dir, "missing.pem")}).Refresh(context.Background()); !errors.Is(err, ErrNoCredentials) {
+	if _, err := (&JWT{JWT: auth.JWT{KeyFile: filepath.Join(dir, "missing.pem")}}).Refresh(context.Background()); !errors.Is(err, errNoCredentials) {
 		t.Fatalf("missing file: %v", err)
 	}
-	if _, err := ParsePrivateKeyPEM([]byte("nothing")); !errors.Is(err, ErrKey) {
+	if _, err := auth.ParsePrivateKeyPEM([]byte("nothing")); !errors.Is(err, errKey) {
 		t.Fatalf("not PEM: %v", err)
 	}
 }
@@ -163,7 +164,7 @@ func TestJWTKeySources(t *testing.T) {
 func TestJWTReissuedBeforeExp(t *testing.T) {
 	s := newStore(t)
 	r, err := NewRefresher(RefresherConfig{Scheme: "jwt", Slot: 0, Store: s, Tuning: Tuning{MinInterval: 10 * time.Millisecond, RefreshAt: 0.5},
-		Provider: &JWT{Key: genKeys(t)["ES256"], Subject: "d", Lifetime: 2 * time.Second}})
+		Provider: &JWT{JWT: auth.JWT{Key: genKeys(t)["ES256"], Subject: "d", Lifetime: 2 * time.Second}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/securestreams/ss/auth"
 )
 
 func TestParseTokenResponse(t *testing.T) {
@@ -13,12 +15,12 @@ func TestParseTokenResponse(t *testing.T) {
 		t.Fatalf("%+v %q %v", tok, rot, err)
 	}
 	for body, want := range map[string]error{
-		`{"error":"invalid_grant","error_description":"revoked"}`: ErrInvalidGrant,
+		`{"error":"invalid_grant","error_description":"revoked"}`: auth.ErrInvalidGrant,
 		`{"error":"unauthorized_client"}`:                         nil,
-		`not json`:                                                ErrBadResponse,
-		`{"token_type":"bearer"}`:                                 ErrBadResponse,
-		`{"access_token":"a","expires_in":-5}`:                    ErrBadResponse,
-		`{"access_token":"a","expires_in":"soon"}`:                ErrBadResponse,
+		`not json`:                                                errBadResponse,
+		`{"token_type":"bearer"}`:                                 errBadResponse,
+		`{"access_token":"a","expires_in":-5}`:                    errBadResponse,
+		`{"access_token":"a","expires_in":"soon"}`:                errBadResponse,
 	} {
 		_, _, err := ParseTokenResponse([]byte(body), at)
 		if err == nil || (want != nil && !errors.Is(err, want)) {
@@ -27,7 +29,7 @@ func TestParseTokenResponse(t *testing.T) {
 	}
 	var oe *OAuthError
 	_, _, err = ParseTokenResponse([]byte(`{"error":"temporarily_unavailable"}`), at)
-	if !errors.As(err, &oe) || oe.Permanent() || errors.Is(err, ErrInvalidGrant) {
+	if !errors.As(err, &oe) || oe.Permanent() || errors.Is(err, auth.ErrInvalidGrant) {
 		t.Fatalf("temporarily_unavailable: %v", err)
 	}
 }

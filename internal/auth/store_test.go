@@ -35,7 +35,7 @@ func TestStoreUpdatesAndWatch(t *testing.T) {
 		t.Fatalf("second change %v", ch)
 	}
 	stop()
-	if err := s.SetToken(ctx, 4, Token{}); !errors.Is(err, ErrSlot) {
+	if err := s.SetToken(ctx, 4, Token{}); !errors.Is(err, errSlot) {
 		t.Fatalf("slot 4: %v", err)
 	}
 	if s.Token(-1).Valid(time.Now()) || s.ClientCert(9) != nil {
@@ -44,7 +44,7 @@ func TestStoreUpdatesAndWatch(t *testing.T) {
 	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetToken(ctx, 0, Token{Value: []byte("x")}); !errors.Is(err, ErrClosed) {
+	if err := s.SetToken(ctx, 0, Token{Value: []byte("x")}); !errors.Is(err, errClosed) {
 		t.Fatalf("after Close: %v", err)
 	}
 	if got := string(s.Token(3).Value); got != "t3" {

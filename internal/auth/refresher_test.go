@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/securestreams/ss/auth"
 	"github.com/securestreams/ss/internal/event"
 )
 
@@ -180,7 +181,7 @@ func TestInvalidGrantNotRetried(t *testing.T) {
 	}
 	var re *RefreshError
 	var oe *OAuthError
-	if !errors.Is(cause, ErrInvalidGrant) || !errors.As(cause, &re) || !re.Permanent || !errors.As(cause, &oe) || oe.Description != "refresh token revoked" {
+	if !errors.Is(cause, auth.ErrInvalidGrant) || !errors.As(cause, &re) || !re.Permanent || !errors.As(cause, &oe) || oe.Description != "refresh token revoked" {
 		t.Fatalf("cause %v", cause)
 	}
 	time.Sleep(300 * time.Millisecond) // 15× the backoff: no retry must happen
@@ -214,7 +215,7 @@ func TestNoCredentials(t *testing.T) {
 	for {
 		_, st, err := r.Check()
 		if st == event.AuthFailed {
-			if !errors.Is(err, ErrNoCredentials) {
+			if !errors.Is(err, errNoCredentials) {
 				t.Fatalf("cause %v", err)
 			}
 			return
@@ -243,7 +244,7 @@ func TestCloseDuringRefresh(t *testing.T) {
 	if err := r.Close(ctx); err != nil {
 		t.Fatal("second Close:", err)
 	}
-	if open, st, err := r.Check(); open || st != event.AuthFailed || !errors.Is(err, ErrClosed) {
+	if open, st, err := r.Check(); open || st != event.AuthFailed || !errors.Is(err, errClosed) {
 		t.Fatalf("Check after Close: %v %v %v", open, st, err)
 	}
 }

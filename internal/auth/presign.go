@@ -40,10 +40,10 @@ type Presign struct {
 // carries its time.
 func PresignWebSocket(ctx context.Context, creds aws.Credentials, p Presign) (string, error) {
 	if creds.AccessKeyID == "" || creds.SecretAccessKey == "" {
-		return "", fmt.Errorf("%w: %w: empty access key id or secret", ErrSigV4, ErrNoCredentials)
+		return "", fmt.Errorf("%w: %w: empty access key id or secret", errSigV4, errNoCredentials)
 	}
 	if p.Host == "" || p.Region == "" {
-		return "", fmt.Errorf("%w: presign needs a host (%q) and a region (%q)", ErrSigV4, p.Host, p.Region)
+		return "", fmt.Errorf("%w: presign needs a host (%q) and a region (%q)", errSigV4, p.Host, p.Region)
 	}
 	if p.Scheme == "" {
 		p.Scheme = "wss"
@@ -68,7 +68,7 @@ func PresignWebSocket(ctx context.Context, creds aws.Credentials, p Presign) (st
 	req := &http.Request{Method: http.MethodGet, URL: u, Host: p.Host, Header: http.Header{}}
 	signed, _, err := signer.PresignHTTP(ctx, creds, req, EmptyPayloadHash, p.Service, p.Region, p.Time)
 	if err != nil {
-		return "", fmt.Errorf("%w: presign: %w", ErrSigV4, err)
+		return "", fmt.Errorf("%w: presign: %w", errSigV4, err)
 	}
 	if session != "" && !p.SignSessionToken {
 		signed += "&X-Amz-Security-Token=" + url.QueryEscape(session)

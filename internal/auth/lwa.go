@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 )
 
@@ -20,37 +19,6 @@ const MaxTokenResponse = 64 << 10
 // response body. On a non-success response it returns the body it got (for
 // the OAuth2 error in it) together with an error.
 type PostFunc func(ctx context.Context, form []byte) (body []byte, err error)
-
-// ErrInvalidGrant matches (errors.Is) an OAuth2 "invalid_grant" error
-// response: the refresh token was revoked or expired.
-var ErrInvalidGrant = errors.New("ss: auth: invalid_grant")
-
-// OAuthError is an OAuth2 error response (RFC 6749 §5.2) from a token
-// endpoint.
-type OAuthError struct {
-	Code        string // "invalid_grant", "unauthorized_client", ...
-	Description string
-	URI         string
-}
-
-func (e *OAuthError) Error() string {
-	s := "ss: auth: token endpoint error " + strconv.Quote(e.Code)
-	if e.Description != "" {
-		s += ": " + e.Description
-	}
-	return s
-}
-
-// Is matches ErrInvalidGrant for code invalid_grant.
-func (e *OAuthError) Is(target error) bool {
-	return target == ErrInvalidGrant && e.Code == "invalid_grant"
-}
-
-// Permanent reports whether retrying the same request cannot help (every
-// code except temporarily_unavailable and server_error).
-func (e *OAuthError) Permanent() bool {
-	return e.Code != "temporarily_unavailable" && e.Code != "server_error"
-}
 
 // LWA is the Login With Amazon token provider: it posts the refresh-token
 // form (grant_type=refresh_token, refresh_token, client_id and, when set,
@@ -69,8 +37,8 @@ type LWA struct {
 // DependsOn reports a change of the LWA credentials of Slot.
 func (l *LWA) DependsOn(ch Change) bool { return ch.Kind == KindLWA && ch.Slot == l.Slot }
 
-// Form returns the refresh request body for c.
-func (c LWACredentials) Form() []byte {
+// lwaForm returns the refresh request body for c.
+func lwaForm(c LWACredentials) []byte {
 	v := url.Values{}
 	v.Set("grant_type", "refresh_token")
 	v.Set("refresh_token", c.RefreshToken)
@@ -85,13 +53,13 @@ func (c LWACredentials) Form() []byte {
 func (l *LWA) Refresh(ctx context.Context) (Token, error) {
 	c := l.Store.LWA(l.Slot)
 	if c.RefreshToken == "" || c.ClientID == "" {
-		return Token{}, fmt.Errorf("%w: LWA slot %d needs a refresh token and a client id", ErrNoCredentials, l.Slot)
+		return Token{}, fmt.Errorf("%w: LWA slot %d needs a refresh token and a client id", errNoCredentials, l.Slot)
 	}
 	if l.Post == nil {
-		return Token{}, fmt.Errorf("%w: LWA slot %d has no way to reach the token endpoint", ErrNoCredentials, l.Slot)
+		return Token{}, fmt.Errorf("%w: LWA slot %d has no way to reach the token endpoint", errNoCredentials, l.Slot)
 	}
 	issued := time.Now()
-	body, err := l.Post(ctx, c.Form())
+	body, err := l.Post(ctx, lwaForm(c))
 	tok, rotated, perr := ParseTokenResponse(body, issued)
 	if err != nil {
 		var oe *OAuthError
@@ -131,25 +99,25 @@ type tokenResponse struct {
 // the answer carries one.
 func ParseTokenResponse(body []byte, issued time.Time) (tok Token, rotated string, err error) {
 	if len(body) > MaxTokenResponse {
-		return Token{}, "", fmt.Errorf("%w: %d bytes (at most %d)", ErrBadResponse, len(body), MaxTokenResponse)
+		return Token{}, "", fmt.Errorf("%w: %d bytes (at most %d)", errBadResponse, len(body), MaxTokenResponse)
 	}
 	var r tokenResponse
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	if err := dec.Decode(&r); err != nil {
-		return Token{}, "", fmt.Errorf("%w: not a JSON object: %v", ErrBadResponse, err)
+		return Token{}, "", fmt.Errorf("%w: not a JSON object: %v", errBadResponse, err)
 	}
 	if r.Error != "" {
 		return Token{}, "", &OAuthError{Code: r.Error, Description: r.ErrorDescription, URI: r.ErrorURI}
 	}
 	if r.AccessToken == "" {
-		return Token{}, "", fmt.Errorf("%w: no access_token", ErrBadResponse)
+		return Token{}, "", fmt.Errorf("%w: no access_token", errBadResponse)
 	}
 	tok = Token{Value: []byte(r.AccessToken), Type: r.TokenType, Issued: issued}
 	if r.ExpiresIn != "" {
 		secs, err := r.ExpiresIn.Float64()
 		if err != nil || secs < 0 || secs > 10*365*24*3600 {
-			return Token{}, "", fmt.Errorf("%w: expires_in %q is not a number of seconds", ErrBadResponse, r.ExpiresIn.String())
+			return Token{}, "", fmt.Errorf("%w: expires_in %q is not a number of seconds", errBadResponse, r.ExpiresIn.String())
 		}
 		tok.Expiry = issued.Add(time.Duration(secs * float64(time.Second)))
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/securestreams/ss/auth"
 	"github.com/securestreams/ss/internal/testutil"
 )
 
@@ -101,7 +102,7 @@ func TestPresignCarriesTime(t *testing.T) {
 	if a == b || !strings.Contains(a, "X-Amz-Date=20260102T030405Z") {
 		t.Fatalf("a=%s b=%s", a, b)
 	}
-	if _, err := PresignWebSocket(context.Background(), aws.Credentials{}, p); !errors.Is(err, ErrNoCredentials) {
+	if _, err := PresignWebSocket(context.Background(), aws.Credentials{}, p); !errors.Is(err, errNoCredentials) {
 		t.Fatalf("no creds: %v", err)
 	}
 }
@@ -130,7 +131,7 @@ func TestSignV4Header(t *testing.T) {
 	if authz2 == authz {
 		t.Fatal("the query is not signed")
 	}
-	if _, _, err := SignV4(context.Background(), testCreds, V4Request{Host: "x"}); !errors.Is(err, ErrSigV4) {
+	if _, _, err := SignV4(context.Background(), testCreds, V4Request{Host: "x"}); !errors.Is(err, errSigV4) {
 		t.Fatalf("no region: %v", err)
 	}
 }
@@ -147,7 +148,7 @@ func TestSDKCredentialProviders(t *testing.T) {
 	if err := os.WriteFile(f, []byte("[device]\naws_access_key_id = AKIDPROFILE\naws_secret_access_key = secretprofile\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p, err := ProfileCredentials(context.Background(), "device", f)
+	p, err := auth.ProfileCredentials(context.Background(), "device", f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,15 +163,15 @@ func TestSDKCredentialProviders(t *testing.T) {
 	if err != nil || c.AccessKeyID != "AKIDPROFILE" || c.SecretAccessKey != "secretprofile" {
 		t.Fatalf("profile credentials %q (%v)", c.AccessKeyID, err)
 	}
-	if _, err := s.Credentials(context.Background(), 1); !errors.Is(err, ErrNoCredentials) {
+	if _, err := s.Credentials(context.Background(), 1); !errors.Is(err, errNoCredentials) {
 		t.Fatalf("empty slot: %v", err)
 	}
-	if _, err := EnvCredentials(); !errors.Is(err, ErrNoCredentials) {
+	if _, err := auth.EnvCredentials(); !errors.Is(err, errNoCredentials) {
 		t.Fatalf("env without keys: %v", err)
 	}
 	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDENV")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "secretenv")
-	ep, err := EnvCredentials()
+	ep, err := auth.EnvCredentials()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,22 +180,5 @@ func TestSDKCredentialProviders(t *testing.T) {
 	}
 	if c, err := s.Credentials(context.Background(), 0); err != nil || c.AccessKeyID != "AKIDENV" {
 		t.Fatalf("env credentials %q (%v)", c.AccessKeyID, err)
-	}
-}
-
-// The custom authorizer user name has the documented shape, values escaped.
-func TestCustomAuthorizerUsername(t *testing.T) {
-	got := CustomAuthorizer{Username: "dev1", Name: "my-authorizer", TokenKeyName: "token", Token: "abc def", Signature: "c2ln+/=="}.MQTTUsername()
-	want := "dev1?x-amz-customauthorizer-name=my-authorizer&x-amz-customauthorizer-signature=c2ln%2B%2F%3D%3D&token=abc+def"
-	if got != want {
-		t.Fatalf("got  %s\nwant %s", got, want)
-	}
-	_, q, _ := strings.Cut(got, "?")
-	v, err := url.ParseQuery(q)
-	if err != nil || v.Get("x-amz-customauthorizer-signature") != "c2ln+/==" || v.Get("token") != "abc def" {
-		t.Fatalf("round trip %v (%v)", v, err)
-	}
-	if got := (CustomAuthorizer{Name: "a"}).MQTTUsername(); got != "?x-amz-customauthorizer-name=a" {
-		t.Fatalf("unsigned: %s", got)
 	}
 }

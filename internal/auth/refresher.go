@@ -27,43 +27,6 @@ type Dependent interface {
 	DependsOn(Change) bool
 }
 
-// RefreshError is the cause a Refresher reports while its refresh fails.
-type RefreshError struct {
-	Scheme string // the policy auth[] name
-	// Permanent is true for failures that are not retried with backoff
-	// (OAuth2 error responses, missing credentials): the refresher waits
-	// until the credentials change or Refresh is called.
-	Permanent bool
-	Err       error
-}
-
-func (e *RefreshError) Error() string {
-	kind := "retrying with backoff"
-	if e.Permanent {
-		kind = "not retried until the credentials change"
-	}
-	return fmt.Sprintf("ss: auth: scheme %q: token refresh failed (%s): %v", e.Scheme, kind, e.Err)
-}
-
-func (e *RefreshError) Unwrap() error { return e.Err }
-
-// Tuning adjusts a Refresher's timing; the zero value gives the defaults.
-type Tuning struct {
-	// RefreshAt is the fraction of a token's lifetime after which it is
-	// refreshed (default 0.9).
-	RefreshAt float64
-	// Timeout bounds one refresh (default 30 s).
-	Timeout time.Duration
-	// MinBackoff and MaxBackoff bound the delay before retrying a failed
-	// refresh; it doubles from MinBackoff (default 1 s) up to MaxBackoff
-	// (default 5 min).
-	MinBackoff, MaxBackoff time.Duration
-	// MinInterval is the shortest time between a successful refresh and
-	// the next scheduled one (default 1 s), so a token with a tiny lifetime
-	// cannot make the refresher spin.
-	MinInterval time.Duration
-}
-
 // RefresherConfig configures a Refresher. Store and Provider are required.
 type RefresherConfig struct {
 	// Scheme is the policy auth[] name (for errors and logs).
@@ -136,7 +99,7 @@ func NewRefresher(cfg RefresherConfig) (*Refresher, error) {
 		return nil, errors.New("ss: auth: RefresherConfig needs a Store and a Provider")
 	}
 	if !inRange(cfg.Slot) {
-		return nil, fmt.Errorf("%w: scheme %q slot %d", ErrSlot, cfg.Scheme, cfg.Slot)
+		return nil, fmt.Errorf("%w: scheme %q slot %d", errSlot, cfg.Scheme, cfg.Slot)
 	}
 	if cfg.RefreshAt <= 0 || cfg.RefreshAt > 1 {
 		cfg.RefreshAt = 0.9
@@ -243,7 +206,7 @@ func (r *Refresher) start() {
 		defer cancel()
 		tok, err := p.Refresh(ctx)
 		if err == nil && !tok.Valid(time.Now()) {
-			err = fmt.Errorf("%w: the provider returned an empty or expired token", ErrBadResponse)
+			err = fmt.Errorf("%w: the provider returned an empty or expired token", errBadResponse)
 		}
 		r.sys.Tell(pid, msgResult{tok: tok, err: err})
 	}()
@@ -299,7 +262,7 @@ func (r *Refresher) result(tok Token, err error) {
 
 // permanent reports whether err is not worth retrying with backoff.
 func permanent(err error) bool {
-	if errors.Is(err, ErrNoCredentials) {
+	if errors.Is(err, errNoCredentials) {
 		return true
 	}
 	var oe *OAuthError
@@ -340,7 +303,7 @@ func (r *Refresher) Check() (open bool, state event.State, err error) {
 	}
 	select {
 	case <-r.done:
-		return false, event.AuthFailed, fmt.Errorf("ss: auth: scheme %q: %w", r.cfg.Scheme, ErrClosed)
+		return false, event.AuthFailed, fmt.Errorf("ss: auth: scheme %q: %w", r.cfg.Scheme, errClosed)
 	default:
 	}
 	r.sys.Tell(r.pid, msgNeed{})
