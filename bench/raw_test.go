@@ -217,22 +217,35 @@ func BenchmarkRaw16KiBReceive(b *testing.B) {
 		}
 	})
 	const size = 16 << 10
-	b.Run("ss", func(b *testing.B) {
-		rt := rawRuntime(b, srv.Port())
-		s := rawConnected(b, rt)
-		b.SetBytes(size)
-		b.ReportAllocs()
-		b.ResetTimer()
-		total := int64(b.N) * size
-		for got := int64(0); got < total; {
-			e := <-s.Events()
-			got += int64(len(e.Payload))
+	// ss hands each payload back (Event.Release) as the raw side reuses its
+	// read buffer; ss-keep keeps them (each read is a new buffer for the
+	// garbage collector).
+	for _, release := range []bool{true, false} {
+		name := "ss"
+		if !release {
+			name = "ss-keep"
 		}
-		b.StopTimer()
-		s.Destroy(context.Background())
-		for range s.Events() {
-		}
-	})
+		b.Run(name, func(b *testing.B) {
+			rt := rawRuntime(b, srv.Port())
+			s := rawConnected(b, rt)
+			b.SetBytes(size)
+			b.ReportAllocs()
+			b.ResetTimer()
+			total := int64(b.N) * size
+			ev := s.Events()
+			for got := int64(0); got < total; {
+				e := <-ev
+				got += int64(len(e.Payload))
+				if release {
+					e.Release()
+				}
+			}
+			b.StopTimer()
+			s.Destroy(context.Background())
+			for range s.Events() {
+			}
+		})
+	}
 	b.Run("raw", func(b *testing.B) {
 		c, err := net.Dial("tcp", srv.Addr().String())
 		if err != nil {

@@ -5,7 +5,11 @@
 // travel unchanged in the SSSv1 proxy protocol.
 package event
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/securestreams/ss/internal/bufpool"
+)
 
 // State is an advisory stream state (docs/streams.md §2). Values ≥ 1000 are user
 // states emitted for http_resp_map hits.
@@ -179,4 +183,16 @@ func (e Event) String() string {
 		return e.State.String() + "(ack=" + strconv.FormatUint(uint64(e.Ack), 10) + ")"
 	}
 	return e.State.String()
+}
+
+// Release hands the Payload's buffer back to ss for reuse by later reads and
+// sends, once the application is done with it: optional, and worth it for
+// bulk receive (docs/performance.md). After Release neither this Payload nor
+// any slice of it, in this Event or a copy of it, may be used, and Release
+// must not be called twice for the same payload. It does nothing for a
+// state event or a payload ss does not pool (small chunks).
+func (e Event) Release() {
+	if e.Kind == PayloadEvent {
+		bufpool.Put(e.Payload)
+	}
 }

@@ -54,6 +54,10 @@ type txQueue struct {
 
 	status    int // Respond status (accepted HTTP streams), 0 = not called
 	statusSet bool
+
+	// The direct path (txdirect.go).
+	dw      transport.DirectWriter
+	writing bool
 }
 
 var (
@@ -109,6 +113,7 @@ func (t *txQueue) push(ctx context.Context, c transport.Chunk) error {
 		close(t.avail)
 		t.avail = nil
 	}
+	t.startWriterLocked()
 	kick := t.kick
 	t.kick = false
 	t.mu.Unlock()
@@ -189,6 +194,9 @@ func (t *txQueue) runEnded() {
 func (t *txQueue) disconnect() {
 	t.mu.Lock()
 	t.asked, t.pushed, t.serving, t.cut = false, false, false, true
+	// Nothing sent from now on goes to this connection by the direct path
+	// (its writer goroutine, if running, takes nothing more).
+	t.dw, t.writing = nil, false
 	t.mu.Unlock()
 }
 

@@ -10,9 +10,9 @@ import (
 	"io"
 	"net"
 	"os"
-	"sync"
 	"syscall"
 
+	"github.com/securestreams/ss/internal/bufpool"
 	"github.com/securestreams/ss/internal/event"
 	"github.com/securestreams/ss/internal/transport"
 )
@@ -84,6 +84,14 @@ func Pipe(parent context.Context, conn net.Conn, tx transport.TxSource, sink tra
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 
+	if d, ok := tx.(transport.DirectTx); ok {
+		if sc, ok := conn.(syscall.Conn); ok {
+			if rc, err := sc.SyscallConn(); err == nil {
+				return pipeDirect(parent, ctx, cancel, conn, rc, d, sink)
+			}
+		}
+	}
+
 	var werr error
 	done := make(chan struct{})
 	go func() {
@@ -116,15 +124,13 @@ func readLoop(ctx context.Context, conn net.Conn, sink transport.Sink) error {
 	return readLoopAdaptive(ctx, conn, sink)
 }
 
-// readPool holds readSize buffers shared by every connection: a socket
-// waiting for data holds none (readLoopPolled).
-var readPool = sync.Pool{New: func() any { b := make([]byte, readSize); return &b }}
-
 // readLoopPolled reads a plain socket: it waits for readability without a
-// buffer, then reads into a pooled one. A read that fills at least half of
-// it hands the buffer itself to the stream (the pool makes another); a
-// shorter one is copied out into a slice of its exact size and the buffer
-// goes back to the pool. So an idle connected stream holds no read buffer.
+// buffer, then reads into a pooled one (internal/bufpool, shared by every
+// connection). A read that fills at least half of it hands the buffer
+// itself to the stream; a shorter one is copied out into a buffer of its
+// size (pooled from 4 KiB up) and the read buffer goes back to the pool. So
+// an idle connected stream holds no read buffer, and an application that
+// hands payloads back (Event.Release) makes bulk receive allocation-free.
 func readLoopPolled(ctx context.Context, rc syscall.RawConn, sink transport.Sink) error {
 	var r polledRead
 	read := r.read // one closure for the whole loop
@@ -160,8 +166,7 @@ type polledRead struct {
 }
 
 func (r *polledRead) read(fd uintptr) bool {
-	bp := readPool.Get().(*[]byte)
-	buf := *bp
+	buf := bufpool.Get(readSize)
 	for {
 		r.n, r.err = syscall.Read(int(fd), buf)
 		if r.err != syscall.EINTR {
@@ -169,18 +174,20 @@ func (r *polledRead) read(fd uintptr) bool {
 		}
 	}
 	if r.err == syscall.EAGAIN {
-		readPool.Put(bp)
+		bufpool.Put(buf)
 		return false // wait for readability
 	}
 	switch n := r.n; {
 	case n <= 0:
-		readPool.Put(bp)
+		bufpool.Put(buf)
 	case n >= readSize/2:
-		r.data = buf[:n:n] // the stream keeps the buffer; the pool makes another
+		// The stream keeps the buffer (its capacity stays readSize so that
+		// Event.Release can pool it again).
+		r.data = buf[:n]
 	default:
-		r.data = make([]byte, n)
+		r.data = bufpool.Get(n)
 		copy(r.data, buf[:n])
-		readPool.Put(bp)
+		bufpool.Put(buf)
 	}
 	return true
 }

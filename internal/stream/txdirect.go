@@ -1,0 +1,101 @@
+package stream
+
+import (
+	"context"
+
+	"github.com/securestreams/ss/internal/event"
+	"github.com/securestreams/ss/internal/transport"
+)
+
+// The direct transmit path (transport.DirectTx): while a transport's
+// DirectWriter is installed, nothing is queued and nobody is writing, Send
+// and Write write from the caller's goroutine, without copying the bytes
+// and without waking a writer goroutine. Fields (under t.mu): dw is the
+// installed writer, written by SetDirect (the transport's Run goroutine);
+// writing says who holds the write role: a sending goroutine inside
+// TryWrite, or the writer goroutine started by StartWriter, which gives it
+// back in TakeQueued. docs/performance.md.
+
+var _ transport.DirectTx = (*txQueue)(nil)
+
+// SetDirect implements transport.DirectTx.
+func (t *txQueue) SetDirect(w transport.DirectWriter) {
+	t.mu.Lock()
+	t.dw = w
+	t.writing = false
+	if w != nil && t.head < len(t.chunks) && !t.closed {
+		t.writing = true
+		w.StartWriter()
+	}
+	t.mu.Unlock()
+}
+
+// TakeQueued implements transport.DirectTx.
+func (t *txQueue) TakeQueued(dst []transport.Chunk) []transport.Chunk {
+	t.mu.Lock()
+	for t.dw != nil && t.head < len(t.chunks) {
+		dst = append(dst, t.popLocked())
+	}
+	if len(dst) == 0 {
+		t.writing = false
+	}
+	t.mu.Unlock()
+	return dst
+}
+
+// sendDirect writes p through the installed DirectWriter when it can (see
+// above) and reports whether it took p; otherwise the caller queues a copy.
+func (t *txQueue) sendDirect(ctx context.Context, p []byte, flags event.Flags) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	t.mu.Lock()
+	w := t.dw
+	if w == nil || t.writing || t.head < len(t.chunks) || t.closed || t.framing != nil || t.retain || t.kick {
+		t.mu.Unlock()
+		return false
+	}
+	t.writing = true
+	t.pushed = true
+	t.want = false
+	t.s.txBytes.Add(uint64(len(p)))
+	t.mu.Unlock()
+
+	n, err := w.TryWrite(p)
+
+	t.mu.Lock()
+	switch {
+	case t.dw != w:
+		// The connection ended meanwhile (SetDirect reset the role): what
+		// was not written is lost with it, as a chunk its writer had taken.
+	case err == nil && n < len(p) && !t.closed:
+		// The socket is full: the rest goes first, the writer continues.
+		rest := transport.Chunk{Data: cloneTx(p[n:]), Flags: flags &^ event.SOM, Len: -1}
+		if t.head > 0 {
+			t.head--
+			t.chunks[t.head] = rest
+		} else {
+			t.chunks = append(t.chunks, transport.Chunk{})
+			copy(t.chunks[1:], t.chunks)
+			t.chunks[0] = rest
+		}
+		t.bytes += chunkCost(rest)
+		w.StartWriter()
+	case err == nil && t.head < len(t.chunks):
+		// Sent while this write was under way: the writer takes them.
+		w.StartWriter()
+	default:
+		t.writing = false
+	}
+	t.mu.Unlock()
+	return true
+}
+
+// startWriterLocked hands the write role to the writer goroutine after a
+// chunk was queued while nobody held it. t.mu is held.
+func (t *txQueue) startWriterLocked() {
+	if t.dw != nil && !t.writing {
+		t.writing = true
+		t.dw.StartWriter()
+	}
+}

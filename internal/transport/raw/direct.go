@@ -1,0 +1,138 @@
+package raw
+
+import (
+	"context"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+
+	"github.com/securestreams/ss/internal/transport"
+)
+
+// pipeDirect is Pipe for a plain socket whose transmit queue supports the
+// direct path (transport.DirectTx): the application's Send writes to the
+// socket itself while nothing is queued, and a writer goroutine runs only
+// while chunks wait for the socket to drain. A connected stream that is not
+// sending has one goroutine: the reader, parked in the runtime poller
+// without a buffer (readLoopPolled).
+func pipeDirect(parent, ctx context.Context, cancel context.CancelFunc, conn net.Conn, rc syscall.RawConn,
+	tx transport.DirectTx, sink transport.Sink) error {
+	w := &directWriter{ctx: ctx, cancel: cancel, conn: conn, rc: rc, tx: tx}
+	w.write = w.writeOnce
+	tx.SetDirect(w)
+	rerr := readLoopPolled(ctx, rc, sink)
+	cancel()
+	tx.SetDirect(nil)
+	w.wg.Wait()
+	conn.Close()
+	if parent.Err() != nil {
+		return context.Cause(parent)
+	}
+	if werr := w.failed(); werr != nil {
+		return werr
+	}
+	return rerr
+}
+
+// directWriter is the transport.DirectWriter of one connection.
+type directWriter struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	conn   net.Conn
+	rc     syscall.RawConn
+	tx     transport.DirectTx
+	wg     sync.WaitGroup // the writer goroutine
+
+	mu   sync.Mutex
+	werr error // the first write error, unless the connection was already ending
+
+	// One TryWrite at a time (the queue's write role): its argument and
+	// results, and the function handed to rc.Write, bound once so that a
+	// write allocates nothing.
+	p     []byte
+	n     int
+	errno error
+	write func(fd uintptr) bool
+}
+
+// fail records a write error and ends the connection.
+func (w *directWriter) fail(err error) {
+	w.mu.Lock()
+	if w.werr == nil && w.ctx.Err() == nil {
+		w.werr = err
+	}
+	w.mu.Unlock()
+	w.cancel()
+}
+
+func (w *directWriter) failed() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.werr
+}
+
+// TryWrite implements transport.DirectWriter: one non-blocking write.
+func (w *directWriter) TryWrite(p []byte) (int, error) {
+	w.p = p
+	err := w.rc.Write(w.write)
+	n, errno := w.n, w.errno
+	w.p, w.errno = nil, nil
+	if err == nil && errno != nil && errno != syscall.EAGAIN {
+		err = os.NewSyscallError("write", errno)
+	}
+	if err != nil {
+		w.fail(err)
+		return 0, err
+	}
+	return max(n, 0), nil
+}
+
+// writeOnce is TryWrite's rc.Write function.
+func (w *directWriter) writeOnce(fd uintptr) bool {
+	for {
+		w.n, w.errno = syscall.Write(int(fd), w.p)
+		if w.errno != syscall.EINTR {
+			return true // never wait for writability here
+		}
+	}
+}
+
+// StartWriter implements transport.DirectWriter.
+func (w *directWriter) StartWriter() {
+	w.wg.Add(1)
+	go w.writeQueued()
+}
+
+// writeQueued writes queued chunks, waiting for the socket as needed, until
+// the queue is empty (the role goes back to the senders) or a write fails.
+func (w *directWriter) writeQueued() {
+	defer w.wg.Done()
+	var chunks []transport.Chunk
+	var bufs net.Buffers
+	for {
+		chunks = w.tx.TakeQueued(chunks[:0])
+		if len(chunks) == 0 {
+			return
+		}
+		var err error
+		if len(chunks) == 1 {
+			_, err = w.conn.Write(chunks[0].Data)
+		} else {
+			bufs = bufs[:0]
+			for i := range chunks {
+				bufs = append(bufs, chunks[i].Data)
+			}
+			_, err = bufs.WriteTo(w.conn)
+			clear(bufs[:cap(bufs)])
+		}
+		if err != nil {
+			// The role stays taken: the connection is ending, and
+			// SetDirect(nil) gives it back.
+			w.fail(err)
+			return
+		}
+		w.tx.Release(chunks)
+		clear(chunks)
+	}
+}
