@@ -88,9 +88,25 @@ func (k *sink) StateErr(st event.State, ack uint32, err error) {
 	s.emitErrLocked(st, ack, err)
 	s.mu.Unlock()
 	switch st {
-	case event.Connected, event.QoSAckRemote, event.QoSNackRemote, event.QoSAckLocal:
+	case event.Connected:
 		s.tell(msgSinkState{gen: k.gen, st: st})
+	case event.QoSAckRemote, event.QoSNackRemote, event.QoSAckLocal:
+		if s.qosNeedsActor(st) {
+			s.tell(msgSinkState{gen: k.gen, st: st})
+		}
 	}
+}
+
+// qosNeedsActor reports whether the actor has anything to do for a QOS_*
+// state (onSinkState): a stream timeout to stop, or a failure counter to
+// reset. Most acknowledgements (every MQTT publish) need neither, and an
+// actor message per acknowledgement costs a goroutine wake-up each. The
+// checks err towards telling: timeoutUsed is set before StartTimeout's
+// message is sent and never cleared; the failures mirror is what the actor
+// last stored, and while connected it only ever drops to 0.
+func (s *Stream) qosNeedsActor(st event.State) bool {
+	return (s.traits.endsTimeout(st) && s.timeoutUsed.Load()) ||
+		(s.traits.resetsFailures(st) && s.failures.Load() != 0)
 }
 
 // SetMetadata implements transport.Sink.

@@ -97,6 +97,11 @@ type Stream struct {
 	rxBytes  atomic.Uint64 // payload received (perf reports excluded)
 	txBytes  atomic.Uint64 // payload accepted by Send/Write
 
+	// timeoutUsed: StartTimeout was called at least once (set by the
+	// caller, never cleared), so a QOS_* state may have a timer to stop
+	// (sink.go: qosNeedsActor).
+	timeoutUsed atomic.Bool
+
 	lastConfirm atomic.Int64 // validity: UnixNano of the last confirmation
 	awaitPong   atomic.Bool  // validity: a keep-alive is outstanding
 	ping        atomic.Pointer[func()]
@@ -320,6 +325,7 @@ func (s *Stream) Disconnect() error {
 // StartTimeout arms the stream timeout: d > 0 arms d; d == 0 uses the
 // streamtype's timeout_ms (nothing when that is 0).
 func (s *Stream) StartTimeout(d time.Duration) error {
+	s.timeoutUsed.Store(true) // before the message: see qosNeedsActor
 	if d <= 0 && s.remote {
 		// docs/wire.md §3.7: sent as TIMEOUT_UPDATE 0; the proxy applies its
 		// streamtype's timeout_ms.
