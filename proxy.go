@@ -67,6 +67,10 @@ func (o onward) Create(ctx context.Context, req iproxy.CreateRequest) (iproxy.On
 	// stops its reads of the peer while the link holds on_above for the
 	// client).
 	cfg.TxBudget, cfg.RxBudget = int(buflen), int(on)
+	// The link writes the events to its client from the goroutine that
+	// produced them (no forwarding goroutine per link).
+	cfg.Deliver = req.Deliver
+	info.Delivers = req.Deliver != nil
 	ss, err := stream.New(o.rt.host, cfg)
 	if err != nil {
 		return nil, info, err

@@ -37,6 +37,12 @@ type CreateRequest struct {
 	Credit int32
 	// PID is the client's process id, for logs.
 	PID uint32
+	// Deliver, when the Onward supports it, receives the stream's events
+	// instead of its Events channel (internal/stream Config.Deliver has the
+	// contract), and OnwardInfo.Delivers says so: the link then writes
+	// them from the goroutine that produced them and needs no forwarding
+	// goroutine of its own.
+	Deliver func(ev event.Event, wait bool) bool
 }
 
 // OnwardInfo is what the proxy needs to know about a created stream's
@@ -61,6 +67,9 @@ type OnwardInfo struct {
 	// follows the response is not repeated; a failure before it is reported
 	// as DISCONNECTED (docs/wire.md §6.3).
 	EarlyConnected bool
+	// Delivers: the stream hands its events to CreateRequest.Deliver (its
+	// Events channel only closes, after DESTROYING).
+	Delivers bool
 }
 
 // OnwardStream is the part of a stream (*ss.Stream) the proxy uses.
@@ -384,22 +393,27 @@ type link struct {
 	mdMu  sync.Mutex
 	mdVal map[string]string // last value known to the client per declared name
 
+	// ready is closed once CREATE_RESULT is written, or the link failed
+	// before: deliver writes nothing before it.
+	ready chan struct{}
+	rc    syscall.RawConn // non-blocking writes by the producer (nil: the writer goroutine writes)
+
 	br      *burstReader
 	pending Message // a frame read while joining TX pieces, not yet handled
 
-	segs    []seg       // forward: the batch's segments
-	bufs    net.Buffers // forward: one vectored write
-	mark    int         // forward: start of the open buffer segment
-	inPlace int         // forward: payload bytes held in segs
+	segs    []seg       // deliver: the batch's segments
+	bufs    net.Buffers // writeLoop: one vectored write
+	mark    int         // deliver: start of the open buffer segment
+	inPlace int         // deliver: payload bytes held in segs
 
 	fw     stateForwarder
 	states []event.State
 
-	// Onward → client queue (docs/wire.md §7.2), shared by forward and writeLoop.
+	// Onward → client queue (docs/wire.md §7.2), shared by deliver and writeLoop.
 	onAbove, offBelow int // effective proxy_buflen_rxflow_on_above/_off_below
 	batchCap          int // bytes batched into one write
 	qmu               sync.Mutex
-	queue             []batch       // batches waiting for the writer
+	queue             []batch       // batches waiting for the writer (none written yet)
 	queued            int           // their bytes, the one being written included
 	paused            bool          // queued reached onAbove; not yet below offBelow
 	writing           bool          // a writeLoop goroutine is running
@@ -479,7 +493,11 @@ func (l *link) run(ctx context.Context) {
 	l.conn.SetReadDeadline(time.Time{})
 	l.frameDone(dec)
 	l.name = stm.Name + "|v1|" + strconv.FormatUint(uint64(stm.PID), 10)
-	os, info, err := l.srv.Onward.Create(ctx, CreateRequest{Streamtype: stm.Name, Credit: stm.Credit, PID: stm.PID})
+	l.ready = make(chan struct{})
+	if sc, ok := l.conn.(syscall.Conn); ok && nonBlockingWrites {
+		l.rc, _ = sc.SyscallConn()
+	}
+	os, info, err := l.srv.Onward.Create(ctx, CreateRequest{Streamtype: stm.Name, Credit: stm.Credit, PID: stm.PID, Deliver: l.deliver})
 	if err != nil {
 		b, _ := (&CreateResult{Result: ResultFailed}).AppendBinary(nil)
 		l.conn.Write(b)
@@ -501,6 +519,7 @@ func (l *link) run(ctx context.Context) {
 		n := l.srv.refused.Add(1)
 		l.srv.refusals.log(l.log, "queued-bytes budget exhausted (MaxQueuedBytes "+strconv.FormatInt(l.srv.lim.maxQueued, 10)+")", l.peer, n)
 		l.destroy()
+		close(l.ready)
 		l.drain()
 		return
 	}
@@ -527,22 +546,31 @@ func (l *link) run(ctx context.Context) {
 	if err != nil {
 		l.close("writing CREATE_RESULT", err)
 		l.destroy()
+		close(l.ready)
 		l.drain()
 		return
 	}
 	l.log.Debug("ss: proxy: link created", "link", l.id, "stream", l.name, "peer", l.peer.String())
 	dec.SetLimits(Limits{MaxTxPayload: l.info.ProxyBuflen, MaxMetadataValue: lim.maxMDBytes})
 	l.clock.timeout = lim.frameTimeout
+	close(l.ready)
 	fwdDone := make(chan struct{})
-	go func() {
-		defer close(fwdDone)
-		l.forward()
-	}()
+	if info.Delivers {
+		close(fwdDone)
+	} else {
+		go func() {
+			defer close(fwdDone)
+			l.forward()
+		}()
+	}
 	l.read(ctx, dec)
 	l.ctl.stop()
 	l.destroy()
 	l.conn.Close()
 	<-fwdDone
+	if info.Delivers {
+		l.drain() // until DESTROYING has been delivered
+	}
 }
 
 // destroy destroys the onward stream; no frame is sent afterwards.
@@ -557,12 +585,16 @@ func (l *link) destroy() {
 		l.resume = nil
 	}
 	l.qmu.Unlock()
+	// Nothing more is written: a write blocked on a client that stopped
+	// reading must not hold the delivery of DESTROYING.
+	l.conn.SetWriteDeadline(time.Now())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	l.os.Destroy(ctx)
 }
 
-// drain reads the onward events until the channel closes.
+// drain reads the onward events until the channel closes (with
+// OnwardInfo.Delivers: waits until DESTROYING was delivered).
 func (l *link) drain() {
 	for range l.os.Events() {
 	}
@@ -779,58 +811,74 @@ func (l *link) tx(ctx context.Context, dec *Decoder, m *TxPayload) error {
 	return l.os.Write(ctx, join, flags)
 }
 
-// forward turns onward events into frames, in order, and queues them for
-// the link's writer (writeLoop). Back-pressure with hysteresis (docs/wire.md
-// §7.2): once the bytes queued for the client reach on_above, the onward
-// events are no longer drained (so the onward stream, its receive budget
-// full, stops reading its peer) until the writer has brought them below
-// off_below. One event may overshoot on_above: the queue never holds more
-// than on_above plus one event's frames.
+// deliver turns one onward event into frames and hands them to the
+// client (internal/stream Config.Deliver): written at once when nothing
+// waits before them and the socket takes them, else queued for the writer
+// (writeLoop). The stream calls it one event at a time, in order; wait
+// false comes from the goroutine that received the payload, which must not
+// block: the event is refused (false) while the queue is paused or the
+// link not ready, and comes again with wait true.
+//
+// Back-pressure with hysteresis (docs/wire.md §7.2): once the bytes queued
+// for the client reach on_above, events are no longer taken (so the onward
+// stream, its receive budget full, stops reading its peer) until the
+// writer has brought them below off_below. One event may overshoot
+// on_above: the queue never holds more than on_above plus one event's
+// frames.
+func (l *link) deliver(ev event.Event, wait bool) bool {
+	if wait {
+		<-l.ready
+		if _, alive := l.waitRoom(); !alive {
+			l.ended(ev)
+			return true // discarded: nothing more is written
+		}
+	} else {
+		select {
+		case <-l.ready:
+		default:
+			return false
+		}
+		l.qmu.Lock()
+		stop := l.paused || l.dead
+		l.qmu.Unlock()
+		if stop {
+			return false
+		}
+	}
+	bp := bufPool.Get().(*[]byte)
+	b := batch{bp: bp}
+	l.segs, l.mark, l.inPlace = l.segs[:0], 0, 0
+	b.buf = l.appendEvent((*bp)[:0], ev)
+	if l.mark < len(b.buf) && len(l.segs) > 0 {
+		l.segs = append(l.segs, seg{off: l.mark, end: len(b.buf)})
+	}
+	if len(l.segs) > 0 {
+		b.segs = append([]seg(nil), l.segs...)
+		clear(l.segs)
+		if cap(l.segs) > 64 {
+			l.segs = nil
+		}
+	}
+	b.n = l.inPlace + len(b.buf)
+	l.enqueue(b)
+	l.ended(ev)
+	return true
+}
+
+// ended closes the link after DESTROYING, once what was queued before it
+// is written.
+func (l *link) ended(ev event.Event) {
+	if ev.Kind == event.StateEvent && ev.State == event.Destroying {
+		l.flushed()
+		l.conn.Close()
+	}
+}
+
+// forward hands the events of an onward stream that does not take
+// CreateRequest.Deliver (its Events channel) to deliver.
 func (l *link) forward() {
-	ch := l.os.Events()
-	for {
-		room, alive := l.waitRoom()
-		if !alive {
-			// The link is dead: drain and discard until the stream ends.
-			for range ch {
-			}
-			break
-		}
-		ev, ok := <-ch
-		if !ok {
-			break
-		}
-		bp := bufPool.Get().(*[]byte)
-		b := batch{bp: bp}
-		l.segs, l.mark, l.inPlace = l.segs[:0], 0, 0
-		buf := l.appendEvent((*bp)[:0], ev)
-		for l.inPlace+len(buf) < min(l.batchCap, room) {
-			select {
-			case ev, ok = <-ch:
-				if ok {
-					buf = l.appendEvent(buf, ev)
-					continue
-				}
-			default:
-			}
-			break
-		}
-		b.buf = buf
-		if l.mark < len(buf) && len(l.segs) > 0 {
-			l.segs = append(l.segs, seg{off: l.mark, end: len(buf)})
-		}
-		if len(l.segs) > 0 {
-			b.segs = append([]seg(nil), l.segs...)
-			clear(l.segs)
-			if cap(l.segs) > 64 {
-				l.segs = nil
-			}
-		}
-		b.n = l.inPlace + len(buf)
-		l.enqueue(b)
-		if !ok {
-			break
-		}
+	for ev := range l.os.Events() {
+		l.deliver(ev, true)
 	}
 	l.flushed()
 	l.conn.Close()
@@ -843,6 +891,7 @@ type batch struct {
 	buf  []byte
 	segs []seg
 	n    int // bytes
+	off  int // bytes of buf already written (a batch without segs)
 }
 
 // waitRoom blocks while the bytes queued for the client are at or above
@@ -865,7 +914,10 @@ func (l *link) waitRoom() (int, bool) {
 	return room, !dead
 }
 
-// enqueue hands a batch to the writer, starting it if idle.
+// enqueue writes a batch at once when nothing is queued or being written
+// and the socket takes it without blocking; else (or what is left of it)
+// it joins the queue, starting the writer if idle. Small batches queued
+// behind the writer are joined into one write.
 func (l *link) enqueue(b batch) {
 	l.qmu.Lock()
 	if l.dead || l.closing.Load() {
@@ -873,7 +925,32 @@ func (l *link) enqueue(b batch) {
 		l.recycle(&b)
 		return
 	}
-	l.queue = append(l.queue, b)
+	if !l.writing && len(l.queue) == 0 && l.rc != nil && len(b.segs) == 0 {
+		l.srv.noteQueued(b.n)
+		n, err := writeNow(l.rc, b.buf)
+		if err != nil {
+			l.dead, l.wrErr = true, true
+			l.conn.Close()
+		}
+		if err != nil || n == len(b.buf) {
+			l.qmu.Unlock()
+			l.recycle(&b)
+			return
+		}
+		b.off = n
+	}
+	joined := false
+	if k := len(l.queue); k > 0 && len(b.segs) == 0 {
+		last := &l.queue[k-1]
+		if len(last.segs) == 0 && last.off == 0 && len(last.buf)+len(b.buf) <= l.batchCap {
+			last.buf = append(last.buf, b.buf...)
+			last.n += b.n
+			joined = true
+		}
+	}
+	if !joined {
+		l.queue = append(l.queue, b)
+	}
 	l.queued += b.n
 	l.srv.noteQueued(l.queued)
 	if l.queued >= l.onAbove && !l.paused {
@@ -885,6 +962,9 @@ func (l *link) enqueue(b batch) {
 	start := !l.writing
 	l.writing = true
 	l.qmu.Unlock()
+	if joined {
+		l.recycle(&b)
+	}
 	if start {
 		go l.writeLoop()
 	}
@@ -993,10 +1073,10 @@ func (l *link) appendLarge(buf, p []byte) {
 // write writes one batch (only ever called by writeLoop).
 func (l *link) write(b *batch) error {
 	if len(b.segs) == 0 {
-		if len(b.buf) == 0 {
+		if len(b.buf) == b.off {
 			return nil
 		}
-		_, err := l.conn.Write(b.buf)
+		_, err := l.conn.Write(b.buf[b.off:])
 		return err
 	}
 	bufs := l.bufs[:0]

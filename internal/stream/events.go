@@ -23,8 +23,18 @@ const StateBound = 64
 // States are never refused; payload waits for room (receive backpressure).
 // Nothing is queued after DESTROYING, and the pump closes the channel right
 // after delivering it.
+//
+// With Config.Deliver set, the events go to deliver instead of ch, one call
+// at a time and in order: received payload is offered at once on the
+// producer's goroutine, without the stream's lock, with wait false
+// (deliver must not block; false refuses the event, which is then queued);
+// everything else, and what was refused, comes from the pump with wait true
+// (deliver may block until it has room, and must return once its consumer
+// is gone, discarding). Payload taken by deliver does not count against
+// the receive budget: the consumer bounds what it holds.
 type eventQueue struct {
 	ch        chan event.Event
+	deliver   func(ev event.Event, wait bool) bool // Config.Deliver; set before the stream starts
 	items     []event.Event
 	head      int
 	rxBytes   int           // payload + overhead queued or in the pump's hand
@@ -57,7 +67,7 @@ func (s *Stream) pushLocked(ev event.Event) (queued bool) {
 		}
 		return false
 	}
-	if !q.pumping && !q.hold && q.head == len(q.items) {
+	if q.deliver == nil && !q.pumping && !q.hold && q.head == len(q.items) {
 		// Fast path: the reader is already waiting on the channel; hand the
 		// event over without a pump goroutine. Order holds: nothing is
 		// queued and no pump is running.
@@ -178,10 +188,44 @@ func (s *Stream) pushRx(ctx context.Context, data []byte, flags event.Flags, for
 	if flags&event.PerfJSON == 0 {
 		s.rxBytes.Add(uint64(len(data)))
 	}
+	if q.deliver != nil && !q.pumping && !q.hold && q.head == len(q.items) && !q.final {
+		return s.deliverRxLocked(event.Event{Kind: event.PayloadEvent, Payload: data, Flags: flags}, cost)
+	}
 	if s.pushLocked(event.Event{Kind: event.PayloadEvent, Payload: data, Flags: flags}) {
 		q.rxBytes += cost
 	}
 	s.mu.Unlock()
+	return nil
+}
+
+// deliverRxLocked offers payload to Config.Deliver on the calling
+// goroutine, nothing being queued or in delivery: the caller delivers
+// (pumping) while the lock is released, so that events pushed meanwhile
+// queue behind it. Refused, the payload goes first in the queue, for the
+// pump. s.mu is held on entry and released on return.
+func (s *Stream) deliverRxLocked(ev event.Event, cost int) error {
+	q := &s.q
+	q.pumping = true
+	s.mu.Unlock()
+	taken := q.deliver(ev, false)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if q.abandoned {
+		return nil
+	}
+	q.pumping = false
+	if !taken {
+		if q.head > 0 {
+			q.head--
+			q.items[q.head] = ev
+		} else {
+			q.items = append([]event.Event{ev}, q.items...)
+		}
+		q.rxBytes += cost
+	}
+	if q.head < len(q.items) {
+		s.startPumpLocked()
+	}
 	return nil
 }
 
@@ -235,13 +279,17 @@ func (s *Stream) pump() {
 		q.head++
 		s.mu.Unlock()
 
-		select {
-		case q.ch <- ev:
-		case <-s.h.abandon:
-			s.mu.Lock()
-			s.abandonLocked()
-			s.mu.Unlock()
-			return
+		if q.deliver != nil {
+			q.deliver(ev, true)
+		} else {
+			select {
+			case q.ch <- ev:
+			case <-s.h.abandon:
+				s.mu.Lock()
+				s.abandonLocked()
+				s.mu.Unlock()
+				return
+			}
 		}
 		if ev.Kind == event.PayloadEvent {
 			release = len(ev.Payload) + rxOverhead

@@ -47,6 +47,12 @@ type Config struct {
 	// Gates hold every client attempt while one of them is closed (see
 	// Gate); ignored for accepted streams.
 	Gates []Gate
+	// Deliver, when set, receives the stream's events instead of the
+	// Events channel (which then only closes, after DESTROYING was
+	// delivered): the SS proxy writes them to its client from the
+	// goroutine that produced them, without a goroutine of its own per
+	// link (PERFORMANCE.md, "ssproxy"). See eventQueue for the contract.
+	Deliver func(ev event.Event, wait bool) bool
 }
 
 // Metadata is one name/value pair.
@@ -121,6 +127,7 @@ func prepare(h *Host, cfg Config) (*Stream, error) {
 	s.gates = cfg.Gates
 	s.checkMD = cfg.CheckMetadata
 	s.q.ch = make(chan event.Event)
+	s.q.deliver = cfg.Deliver
 	s.q.hold = true
 	if n := len(s.st.Metadata); n > 0 {
 		s.md = make([]transport.MetadataValue, n)

@@ -1,0 +1,131 @@
+package bench
+
+import (
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/securestreams/ss/internal/testutil"
+)
+
+// The proxy alone, without this library's client runtime in the way: an
+// SSSv1 client written by hand (pxLink, as the lws load client does) against
+// an in-process proxy (/inproc) and against the ssproxy binary (/ssproxy),
+// and the same 64 B round trips straight over TCP to the same echo server
+// (/direct), in the same run:
+//
+//	go test -run '^$' -bench 'ProxyLink' -count 6 ./bench/ | benchstat -col /mode -
+//
+// PERFORMANCE.md ("ssproxy") reads these.
+
+// pxLinkDial returns a dial function for mode: a hand-written SSSv1 link
+// ("inproc", "ssproxy") or a plain TCP connection ("direct") to srv.
+func pxLinkDial(b *testing.B, mode string, srv *testutil.Server) func() net.Conn {
+	switch mode {
+	case "direct":
+		return func() net.Conn {
+			c, err := net.Dial("tcp", srv.Addr().String())
+			if err != nil {
+				b.Fatal(err)
+			}
+			return c
+		}
+	case "ssproxy":
+		addr, _ := pxBinary(b, pxPolicy(srv.Port()))
+		name := strings.TrimPrefix(addr, "unix:")
+		return func() net.Conn { return pxLink(b, name) }
+	}
+	name := strings.TrimPrefix(pxServe(b, pxPolicy(srv.Port())), "unix:")
+	return func() net.Conn { return pxLink(b, name) }
+}
+
+// pxRoundTrip does one 64 B round trip on c: raw bytes for "direct", a
+// TX_PAYLOAD answered by RX_PAYLOADs otherwise.
+func pxRoundTrip(b *testing.B, mode string, c net.Conn) {
+	if mode != "direct" {
+		pxLinkRoundTrips(b, c, 1)
+		return
+	}
+	var buf [64]byte
+	if _, err := c.Write(buf[:]); err != nil {
+		b.Error(err)
+		return
+	}
+	for got := 0; got < len(buf); {
+		n, err := c.Read(buf[got:])
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		got += n
+	}
+}
+
+var pxLinkModes = []string{"direct", "inproc", "ssproxy"}
+
+// BenchmarkProxyLink64BRoundTrip: one link, 64 B round trips; reports the
+// median and 99th percentile round trip in µs beside ns/op.
+func BenchmarkProxyLink64BRoundTrip(b *testing.B) {
+	srv := testutil.Listen(b, "tcp", "", nil, smallEcho)
+	for _, mode := range pxLinkModes {
+		b.Run("mode="+mode, func(b *testing.B) {
+			c := pxLinkDial(b, mode, srv)()
+			defer c.Close()
+			for range 200 { // warm up
+				pxRoundTrip(b, mode, c)
+			}
+			d := make([]time.Duration, 0, b.N)
+			b.ResetTimer()
+			for range b.N {
+				t := time.Now()
+				pxRoundTrip(b, mode, c)
+				d = append(d, time.Since(t))
+			}
+			b.StopTimer()
+			slices.Sort(d)
+			b.ReportMetric(float64(d[len(d)/2])/1e3, "p50-µs")
+			b.ReportMetric(float64(d[len(d)*99/100])/1e3, "p99-µs")
+		})
+	}
+}
+
+// BenchmarkProxyLinkStreams: 100 and 1000 concurrent links, each doing 64 B
+// round trips one at a time; reports round trips/s over all of them.
+func BenchmarkProxyLinkStreams(b *testing.B) {
+	srv := testutil.Listen(b, "tcp", "", nil, smallEcho)
+	for _, n := range []int{100, 1000} {
+		for _, mode := range pxLinkModes {
+			b.Run("n="+strconv.Itoa(n)+"/mode="+mode, func(b *testing.B) {
+				dial := pxLinkDial(b, mode, srv)
+				conns := make([]net.Conn, n)
+				for i := range conns {
+					conns[i] = dial()
+				}
+				defer func() {
+					for _, c := range conns {
+						c.Close()
+					}
+				}()
+				per := (b.N + n - 1) / n
+				var wg sync.WaitGroup
+				b.ResetTimer()
+				for _, c := range conns {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for range per {
+							pxRoundTrip(b, mode, c)
+						}
+					}()
+				}
+				wg.Wait()
+				b.StopTimer()
+				b.ReportMetric(float64(per*n)/b.Elapsed().Seconds(), "roundtrips/s")
+			})
+		}
+	}
+}
