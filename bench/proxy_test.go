@@ -387,9 +387,10 @@ func pxRSS(b *testing.B, pid int) int64 {
 	return 0
 }
 
-// pxBinary builds and starts ssproxy for pol; it is stopped with SIGTERM at
-// cleanup.
-func pxBinary(b *testing.B, pol *policy.Policy) (addr string, pid int) {
+// pxBinary builds and starts ssproxy for pol, with extra flags; it is
+// stopped with SIGTERM at cleanup. SSPROXY_GOMAXPROCS in the environment
+// becomes its GOMAXPROCS.
+func pxBinary(b *testing.B, pol *policy.Policy, flags ...string) (addr string, pid int) {
 	b.Helper()
 	dir := b.TempDir()
 	bin := filepath.Join(dir, "ssproxy")
@@ -403,7 +404,11 @@ func pxBinary(b *testing.B, pol *policy.Policy) (addr string, pid int) {
 	file := filepath.Join(dir, "policy.json")
 	os.WriteFile(file, js, 0o600)
 	name := fmt.Sprintf("@ss-bench-ssproxy-%d-%d", os.Getpid(), pxSeq.Add(1))
-	cmd := exec.Command(bin, "-policy", file, "-listen", "unix:"+name)
+	cmd := exec.Command(bin, append([]string{"-policy", file, "-listen", "unix:" + name}, flags...)...)
+	if v := os.Getenv("SSPROXY_GOMAXPROCS"); v != "" {
+		// The proxy's own GOMAXPROCS, the benchmark's left alone.
+		cmd.Env = append(os.Environ(), "GOMAXPROCS="+v)
+	}
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}

@@ -23,8 +23,11 @@ import (
 //     server's connections) and what remains after each cycle's destroy
 //     (left-B/stream-cN, relative to the start).
 //   - /ssproxy: this library's proxied client streams through the
-//     ssproxy binary; the binary's resident set per stream while the 1000
-//     streams are open (RSS-B/stream-cN, relative to its start).
+//     ssproxy binary (-release-idle 200ms), eight cycles; the binary's
+//     resident set per stream while the 1000 streams are open
+//     (RSS-B/stream-cN, relative to its start), its resident set after the
+//     first and the last cycle's streams are destroyed (RSS-MB-after-c1,
+//     -c8) and their ratio (RSS-after-c8/c1; the goal is ≤ 1.1).
 func BenchmarkProxyStreamCycles(b *testing.B) {
 	const n, cycles = 1000, 3
 	srv := testutil.Listen(b, "tcp", "", nil, smallEcho)
@@ -73,18 +76,32 @@ func BenchmarkProxyStreamCycles(b *testing.B) {
 		}
 	})
 	b.Run("ssproxy", func(b *testing.B) {
-		addr, pid := pxBinary(b, pol)
+		const cycles = 8
+		addr, pid := pxBinary(b, pol, "-release-idle", "200ms")
 		rt := pxNew(b, ss.Config{Proxy: addr})
 		time.Sleep(100 * time.Millisecond)
 		rss0 := pxRSS(b, pid)
+		var after1 int64
 		for c := 1; c <= cycles; c++ {
 			streams := make([]*ss.Stream, n)
 			for i := range streams {
 				streams[i] = pxConnected(b, rt)
 			}
-			b.ReportMetric(float64(pxRSS(b, pid)-rss0)/n, fmt.Sprintf("RSS-B/stream-c%d", c))
+			if c == 1 || c == cycles {
+				b.ReportMetric(float64(pxRSS(b, pid)-rss0)/n, fmt.Sprintf("RSS-B/stream-c%d", c))
+			}
 			for _, s := range streams {
 				pxDestroy(s)
+			}
+			time.Sleep(time.Second) // ssproxy sees the drop and releases
+			after := pxRSS(b, pid)
+			switch c {
+			case 1:
+				after1 = after
+				b.ReportMetric(float64(after)/1e6, "RSS-MB-after-c1")
+			case cycles:
+				b.ReportMetric(float64(after)/1e6, "RSS-MB-after-c8")
+				b.ReportMetric(float64(after)/float64(after1), "RSS-after-c8/c1")
 			}
 		}
 	})

@@ -1,7 +1,10 @@
 package bench
 
 import (
+	"bytes"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,6 +28,13 @@ import (
 // pxLinkDial returns a dial function for mode: a hand-written SSSv1 link
 // ("inproc", "ssproxy") or a plain TCP connection ("direct") to srv.
 func pxLinkDial(b *testing.B, mode string, srv *testutil.Server) func() net.Conn {
+	dial, _ := pxLinkDialPID(b, mode, srv)
+	return dial
+}
+
+// pxLinkDialPID is pxLinkDial that also returns the ssproxy process id
+// (0 for the other modes).
+func pxLinkDialPID(b *testing.B, mode string, srv *testutil.Server) (func() net.Conn, int) {
 	switch mode {
 	case "direct":
 		return func() net.Conn {
@@ -33,14 +43,14 @@ func pxLinkDial(b *testing.B, mode string, srv *testutil.Server) func() net.Conn
 				b.Fatal(err)
 			}
 			return c
-		}
+		}, 0
 	case "ssproxy":
-		addr, _ := pxBinary(b, pxPolicy(srv.Port()))
+		addr, pid := pxBinary(b, pxPolicy(srv.Port()))
 		name := strings.TrimPrefix(addr, "unix:")
-		return func() net.Conn { return pxLink(b, name) }
+		return func() net.Conn { return pxLink(b, name) }, pid
 	}
 	name := strings.TrimPrefix(pxServe(b, pxPolicy(srv.Port())), "unix:")
-	return func() net.Conn { return pxLink(b, name) }
+	return func() net.Conn { return pxLink(b, name) }, 0
 }
 
 // pxRoundTrip does one 64 B round trip on c: raw bytes for "direct", a
@@ -73,12 +83,17 @@ func BenchmarkProxyLink64BRoundTrip(b *testing.B) {
 	srv := testutil.Listen(b, "tcp", "", nil, smallEcho)
 	for _, mode := range pxLinkModes {
 		b.Run("mode="+mode, func(b *testing.B) {
-			c := pxLinkDial(b, mode, srv)()
+			dial, pid := pxLinkDialPID(b, mode, srv)
+			c := dial()
 			defer c.Close()
 			for range 200 { // warm up
 				pxRoundTrip(b, mode, c)
 			}
 			d := make([]time.Duration, 0, b.N)
+			var p0 pxProc
+			if pid != 0 {
+				p0 = pxSample(b, pid)
+			}
 			b.ResetTimer()
 			for range b.N {
 				t := time.Now()
@@ -86,6 +101,9 @@ func BenchmarkProxyLink64BRoundTrip(b *testing.B) {
 				d = append(d, time.Since(t))
 			}
 			b.StopTimer()
+			if pid != 0 {
+				p0.report(b, pid, b.N)
+			}
 			slices.Sort(d)
 			b.ReportMetric(float64(d[len(d)/2])/1e3, "p50-µs")
 			b.ReportMetric(float64(d[len(d)*99/100])/1e3, "p99-µs")
@@ -100,7 +118,7 @@ func BenchmarkProxyLinkStreams(b *testing.B) {
 	for _, n := range []int{100, 1000} {
 		for _, mode := range pxLinkModes {
 			b.Run("n="+strconv.Itoa(n)+"/mode="+mode, func(b *testing.B) {
-				dial := pxLinkDial(b, mode, srv)
+				dial, pid := pxLinkDialPID(b, mode, srv)
 				conns := make([]net.Conn, n)
 				for i := range conns {
 					conns[i] = dial()
@@ -112,6 +130,10 @@ func BenchmarkProxyLinkStreams(b *testing.B) {
 				}()
 				per := (b.N + n - 1) / n
 				var wg sync.WaitGroup
+				var p0 pxProc
+				if pid != 0 {
+					p0 = pxSample(b, pid)
+				}
 				b.ResetTimer()
 				for _, c := range conns {
 					wg.Add(1)
@@ -124,8 +146,56 @@ func BenchmarkProxyLinkStreams(b *testing.B) {
 				}
 				wg.Wait()
 				b.StopTimer()
+				if pid != 0 {
+					p0.report(b, pid, per*n)
+				}
 				b.ReportMetric(float64(per*n)/b.Elapsed().Seconds(), "roundtrips/s")
 			})
 		}
 	}
+}
+
+// pxProc samples a process's CPU time (user + system, from /proc) and its
+// threads' context switches: per operation, they say how much work and how
+// many thread wake-ups (goroutine hand-offs that reached the kernel) a
+// proxied round trip costs, figures the machine's load does not move much.
+type pxProc struct {
+	cpu  time.Duration
+	ctxs int64
+}
+
+func pxSample(b *testing.B, pid int) pxProc {
+	var p pxProc
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		b.Skip("no /proc:", err)
+	}
+	// Fields after the command (which may hold spaces): utime and stime
+	// are the 14th and 15th of the line, in clock ticks (100 Hz).
+	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	p.cpu = time.Duration(ut+st) * 10 * time.Millisecond
+	tasks, _ := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/status")
+	for _, t := range tasks {
+		data, err := os.ReadFile(t)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.HasSuffix(k, "ctxt_switches") {
+				n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				p.ctxs += n
+			}
+		}
+	}
+	return p
+}
+
+// report adds the proxy's CPU µs and context switches per operation since
+// p0.
+func (p0 pxProc) report(b *testing.B, pid, ops int) {
+	p1 := pxSample(b, pid)
+	b.ReportMetric(float64((p1.cpu-p0.cpu).Microseconds())/float64(ops), "proxy-cpu-µs/op")
+	b.ReportMetric(float64(p1.ctxs-p0.ctxs)/float64(ops), "proxy-ctxsw/op")
 }

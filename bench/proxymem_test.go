@@ -1,0 +1,54 @@
+package bench
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/securestreams/ss/internal/testutil"
+)
+
+// BenchmarkProxyLinkMemory: the ssproxy binary's resident set per proxied
+// stream, for n hand-written SSSv1 links (pxLink, as the lws load client
+// does) to a loopback echo server: idle-RSS-B/stream once all are
+// CONNECTED, busy-RSS-B/stream after a 64 B round trip on each,
+// setup-s the time to open all n to CONNECTED, and closed-RSS-B/stream
+// once they are closed and ssproxy has returned memory to the OS
+// (-release-idle 200ms). Run with -benchtime 1x; 10000 needs 20k+ file
+// descriptors for this process and the echo server.
+//
+//	go test -run '^$' -bench 'ProxyLinkMemory' -benchtime 1x ./bench/
+func BenchmarkProxyLinkMemory(b *testing.B) {
+	srv := testutil.Listen(b, "tcp", "", nil, smallEcho)
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			addr, pid := pxBinary(b, pxPolicy(srv.Port()), "-release-idle", "200ms", "-max-links", "20000",
+				"-max-links-per-uid", "20000", "-max-links-per-process", "20000", "-max-queued-bytes", "-1")
+			name := strings.TrimPrefix(addr, "unix:")
+			time.Sleep(300 * time.Millisecond)
+			rss0 := pxRSS(b, pid)
+			links := make([]net.Conn, n)
+			start := time.Now()
+			for i := range links {
+				links[i] = pxLink(b, name)
+			}
+			setup := time.Since(start)
+			idle := pxRSS(b, pid)
+			for _, c := range links {
+				pxLinkRoundTrips(b, c, 1)
+			}
+			busy := pxRSS(b, pid)
+			for _, c := range links {
+				c.Close()
+			}
+			time.Sleep(time.Second)
+			closed := pxRSS(b, pid)
+			b.ReportMetric(setup.Seconds(), "setup-s")
+			b.ReportMetric(float64(idle-rss0)/float64(n), "idle-RSS-B/stream")
+			b.ReportMetric(float64(busy-rss0)/float64(n), "busy-RSS-B/stream")
+			b.ReportMetric(float64(closed-rss0)/float64(n), "closed-RSS-B/stream")
+		})
+	}
+}

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"runtime"
+	"runtime/debug"
+	"time"
+
+	"github.com/securestreams/ss/internal/proxy"
+)
+
+func init() { register(memoryFeature) }
+
+// DefaultReleaseIdle is how often ssproxy checks whether its load dropped
+// (-release-idle).
+const DefaultReleaseIdle = 10 * time.Second
+
+// memoryFeature returns memory to the operating system when the load drops
+// (docs/proxy.md, "Memory"): every -release-idle, if the open links have
+// fallen to half or less of the most seen since the last release, the
+// memory the Go runtime holds for the links that went away (heap spans,
+// goroutine stacks) is returned at once (debug.FreeOSMemory) instead of
+// by the background scavenger over minutes. -memory-limit sets the
+// runtime's soft memory limit (debug.SetMemoryLimit), under which the
+// collector runs more often rather than let the heap grow.
+func memoryFeature(fs *flag.FlagSet) hooks {
+	every := fs.Duration("release-idle", DefaultReleaseIdle,
+		"every `interval`, return memory to the OS if the open links fell to half the most seen since the last release (0: never; the Go scavenger still returns it slowly)")
+	limit := fs.Int64("memory-limit", 0,
+		"soft memory limit of the Go runtime in `bytes` (0: GOMEMLIMIT if set, else none)")
+	var srv *proxy.Server
+	return hooks{
+		Check: func() error {
+			if *every < 0 {
+				return fmt.Errorf("-release-idle %v: must be 0 or positive", *every)
+			}
+			if *limit < 0 {
+				return fmt.Errorf("-memory-limit %d: must be 0 or positive", *limit)
+			}
+			return nil
+		},
+		Server: func(_ *daemon, s *proxy.Server) error { srv = s; return nil },
+		Start: func(ctx context.Context, d *daemon) (func(context.Context), error) {
+			if *limit > 0 {
+				debug.SetMemoryLimit(*limit)
+			}
+			if *every == 0 {
+				return nil, nil
+			}
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				r := releaser{links: srv.Links}
+				t := time.NewTicker(*every)
+				defer t.Stop()
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-t.C:
+						if peak, now, ok := r.check(); ok {
+							before := heapHeld()
+							debug.FreeOSMemory()
+							d.Logger.Debug("ssproxy: memory returned to the OS", "links_peak", peak, "links", now,
+								"held_before", before, "held_after", heapHeld())
+						}
+					}
+				}
+			}()
+			return func(context.Context) { <-done }, nil
+		},
+	}
+}
+
+// releaser decides when the load dropped: the links fell to half or less
+// of the peak sampled since the last release.
+type releaser struct {
+	links func() int
+	peak  int
+}
+
+func (r *releaser) check() (peak, now int, release bool) {
+	now = r.links()
+	r.peak = max(r.peak, now)
+	if r.peak == 0 || now > r.peak/2 {
+		return r.peak, now, false
+	}
+	peak, r.peak = r.peak, now
+	return peak, now, true
+}
+
+// heapHeld is the memory the Go runtime holds from the OS for heap and
+// stacks, less what it has already returned.
+func heapHeld() uint64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapSys - ms.HeapReleased + ms.StackSys
+}
