@@ -30,7 +30,8 @@ func TestReleaserDecides(t *testing.T) {
 }
 
 // TestDaemonReleasesMemory: with -release-idle, once 200 links have closed
-// the daemon returns memory to the OS and logs it with the peak it saw.
+// the daemon returns memory to the OS and logs it with the peak it saw (and
+// again once no link is left).
 func TestDaemonReleasesMemory(t *testing.T) {
 	echo := testutil.Listen(t, "tcp", "", nil, testutil.Echo)
 	file := filepath.Join(t.TempDir(), "p.json")
@@ -59,8 +60,11 @@ func TestDaemonReleasesMemory(t *testing.T) {
 	for _, l := range links {
 		l.Close()
 	}
-	line := d.WaitLog(t, 20*time.Second, "memory returned to the OS", "links_peak=200", "links=0")
+	// A tick may see the links half closed: a release then, and another
+	// from that peak once they are all gone.
+	line := d.WaitLog(t, 20*time.Second, "memory returned to the OS", "links_peak=200")
 	t.Log(line)
+	d.WaitLog(t, 20*time.Second, "memory returned to the OS", "links=0")
 	if code, _ := d.Stop(t, syscall.SIGTERM, 10*time.Second); code != 0 {
 		t.Errorf("SIGTERM: exit %d", code)
 	}

@@ -829,6 +829,7 @@ func (l *link) deliver(ev event.Event, wait bool) bool {
 	if wait {
 		<-l.ready
 		if _, alive := l.waitRoom(); !alive {
+			ev.Release()
 			l.ended(ev)
 			return true // discarded: nothing more is written
 		}
@@ -858,6 +859,9 @@ func (l *link) deliver(ev event.Event, wait bool) bool {
 		if cap(l.segs) > 64 {
 			l.segs = nil
 		}
+		b.release = ev // written in place: handed back once written
+	} else {
+		ev.Release() // copied into buf
 	}
 	b.n = l.inPlace + len(b.buf)
 	l.enqueue(b)
@@ -892,6 +896,9 @@ type batch struct {
 	segs []seg
 	n    int // bytes
 	off  int // bytes of buf already written (a batch without segs)
+	// release is the event whose payload segs write in place: its buffer
+	// goes back to the pool (event.Event.Release) once written.
+	release event.Event
 }
 
 // waitRoom blocks while the bytes queued for the client are at or above
@@ -1041,6 +1048,8 @@ func (l *link) writeLoop() {
 }
 
 func (l *link) recycle(b *batch) {
+	b.release.Release()
+	b.release = event.Event{}
 	clear(b.segs)
 	buf := b.buf
 	if cap(buf) > 256<<10 {
