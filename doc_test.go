@@ -6,6 +6,7 @@ import (
 	"go/token"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -95,3 +96,26 @@ func exportedRecv(r *ast.FieldList) bool {
 
 // isErrorMethod: Error() of an error type needs no comment of its own.
 func isErrorMethod(d *ast.FuncDecl) bool { return d.Recv != nil && d.Name.Name == "Error" }
+
+// TestStateDocsNameValues: each state constant's comment gives the lws name
+// and number that State.String and the value have.
+func TestStateDocsNameValues(t *testing.T) {
+	src, err := os.ReadFile("events.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(src)
+	for name, s := range map[string]ss.State{
+		"Creating": ss.Creating, "Disconnected": ss.Disconnected, "Unreachable": ss.Unreachable,
+		"AuthFailed": ss.AuthFailed, "Connected": ss.Connected, "Connecting": ss.Connecting,
+		"Destroying": ss.Destroying, "Poll": ss.Poll, "AllRetriesFailed": ss.AllRetriesFailed,
+		"QoSAckRemote": ss.QoSAckRemote, "QoSNackRemote": ss.QoSNackRemote, "QoSAckLocal": ss.QoSAckLocal,
+		"QoSNackLocal": ss.QoSNackLocal, "Timeout": ss.Timeout, "ServerTxn": ss.ServerTxn,
+		"ServerUpgrade": ss.ServerUpgrade, "UpstreamLinkRetry": ss.UpstreamLinkRetry,
+	} {
+		want := "\t// " + name + " (" + s.String() + ", " + strconv.Itoa(int(s)) + ")"
+		if !strings.Contains(text, want) {
+			t.Errorf("events.go: the comment of %s does not start %q", name, want)
+		}
+	}
+}

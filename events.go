@@ -52,69 +52,69 @@ const (
 // SINK_PART 20) have no constant here; State.String still names them.
 // http_resp_map hits are user states (State.IsUser: 1000 and up).
 const (
-	// Creating is the first event of every stream.
+	// Creating (CREATING, 1) is the first event of every stream.
 	Creating = event.Creating
-	// Disconnected: a connection (an HTTP transaction) ended; Err is its
+	// Disconnected (DISCONNECTED, 2): a connection (an HTTP transaction) ended; Err is its
 	// cause when it failed.
 	Disconnected = event.Disconnected
-	// Unreachable: an attempt failed before Connected; Err is the cause
+	// Unreachable (UNREACHABLE, 3): an attempt failed before Connected; Err is the cause
 	// (never nil: ErrNoCause when the transport gave none).
 	Unreachable = event.Unreachable
-	// AuthFailed: the stream's auth cannot be satisfied yet (for example
+	// AuthFailed (AUTH_FAILED, 4): the stream's auth cannot be satisfied yet (for example
 	// a token refresh fails); no attempt starts; Err says why.
 	AuthFailed = event.AuthFailed
-	// Connected: the connection is up (HTTP: the response headers arrived;
+	// Connected (CONNECTED, 5): the connection is up (HTTP: the response headers arrived;
 	// an accepted stream: at once).
 	Connected = event.Connected
-	// Connecting: a connection attempt started.
+	// Connecting (CONNECTING, 6): a connection attempt started.
 	Connecting = event.Connecting
-	// Destroying is the last event of every stream; the channel closes
+	// Destroying (DESTROYING, 7) is the last event of every stream; the channel closes
 	// after it.
 	Destroying = event.Destroying
-	// Poll: an attempt is due (a transmit request or a retry).
+	// Poll (POLL, 8): an attempt is due (a transmit request or a retry).
 	Poll = event.Poll
-	// AllRetriesFailed: the streamtype's retry policy is used up; Connect,
+	// AllRetriesFailed (ALL_RETRIES_FAILED, 9): the streamtype's retry policy is used up; Connect,
 	// Send or RequestTx start over. Err is the last cause.
 	AllRetriesFailed = event.AllRetriesFailed
-	// QoSAckRemote: the peer confirmed. HTTP: a 2xx answer whose body is
+	// QoSAckRemote (QOS_ACK_REMOTE, 10): the peer confirmed. HTTP: a 2xx answer whose body is
 	// complete (the transaction is done; the stream is idle). MQTT: PUBACK
 	// or PUBCOMP; Ack numbers the message.
 	QoSAckRemote = event.QoSAckRemote
-	// QoSNackRemote: the peer did not confirm. HTTP: a status other than
+	// QoSNackRemote (QOS_NACK_REMOTE, 11): the peer did not confirm. HTTP: a status other than
 	// 2xx. MQTT: no acknowledgement in time; Ack numbers the message.
 	QoSNackRemote = event.QoSNackRemote
-	// QoSAckLocal: an MQTT QoS 0 message was written to the connection;
+	// QoSAckLocal (QOS_ACK_LOCAL, 12): an MQTT QoS 0 message was written to the connection;
 	// Ack numbers it.
 	QoSAckLocal = event.QoSAckLocal
-	// QoSNackLocal: a message could not be sent (for example an invalid
+	// QoSNackLocal (QOS_NACK_LOCAL, 13): a message could not be sent (for example an invalid
 	// MQTT topic after substitution).
 	QoSNackLocal = event.QoSNackLocal
-	// Timeout: the stream timeout (StartTimeout) expired; Err is a
+	// Timeout (TIMEOUT, 14): the stream timeout (StartTimeout) expired; Err is a
 	// *TimeoutError. Nothing else happens.
 	Timeout = event.Timeout
-	// ServerTxn: on an accepted HTTP stream, a request's headers arrived
+	// ServerTxn (SERVER_TXN, 15): on an accepted HTTP stream, a request's headers arrived
 	// (answer it with Respond, SetMetadata and Send).
 	ServerTxn = event.ServerTxn
-	// ServerUpgrade: on an accepted stream, a WebSocket upgrade was
+	// ServerUpgrade (SERVER_UPGRADE, 16): on an accepted stream, a WebSocket upgrade was
 	// accepted.
 	ServerUpgrade = event.ServerUpgrade
-	// UpstreamLinkRetry: a proxied stream cannot reach the proxy yet and
+	// UpstreamLinkRetry (UPSTREAM_LINK_RETRY, 18): a proxied stream cannot reach the proxy yet and
 	// keeps trying; Ack is the milliseconds since the stream was created.
 	UpstreamLinkRetry = event.UpstreamLinkRetry
 )
 
 // Payload flags, with the libwebsockets values (docs/streams.md §4).
 const (
-	// SOM marks the first chunk of a message (Write: the first fragment).
+	// SOM (0x01) marks the first chunk of a message (Write: the first fragment).
 	SOM = event.SOM
-	// EOM marks the last chunk of a message (Write: the last fragment).
+	// EOM (0x02) marks the last chunk of a message (Write: the last fragment).
 	EOM = event.EOM
-	// RelatedStart marks the empty chunk that precedes the parts of a
+	// RelatedStart (0x08) marks the empty chunk that precedes the parts of a
 	// multipart HTTP response (each part then arrives as one SOM|EOM chunk).
 	RelatedStart = event.RelatedStart
-	// RelatedEnd marks the last part of a multipart HTTP response.
+	// RelatedEnd (0x10) marks the last part of a multipart HTTP response.
 	RelatedEnd = event.RelatedEnd
-	// PerfJSON marks a chunk that is a connection-performance report (JSON,
+	// PerfJSON (0x40) marks a chunk that is a connection-performance report (JSON,
 	// streamtypes with "perf": true), not data from the peer; it always
 	// comes with SOM|EOM.
 	PerfJSON = event.PerfJSON

@@ -21,7 +21,7 @@ import (
 // Config configures a Runtime. The zero value of every field works except
 // Policy, which is required.
 type Config struct {
-	// Policy is the policy streams are created from (policy.Parse, Load, or
+	// Policy is the policy streams are created from (policy.Parse, ParseFile or
 	// generated code). Required unless Proxy is set.
 	Policy *policy.Policy
 	// Proxy, when set, makes every stream a proxied stream fulfilled by the

@@ -12,8 +12,8 @@ import (
 	"time"
 )
 
-// MosquittoPath is where Debian's mosquitto package installs the broker.
-const MosquittoPath = "/usr/sbin/mosquitto"
+// mosquittoPath is where Debian's mosquitto package installs the broker.
+const mosquittoPath = "/usr/sbin/mosquitto"
 
 // Mosquitto starts Debian's mosquitto on a free loopback port with a
 // generated configuration (listener on 127.0.0.1 only, anonymous clients
@@ -22,12 +22,12 @@ const MosquittoPath = "/usr/sbin/mosquitto"
 // CI=true, where it fails.
 func Mosquitto(t testing.TB) string {
 	t.Helper()
-	bin := MosquittoPath
+	bin := mosquittoPath
 	if _, err := os.Stat(bin); err != nil {
 		if p, err2 := exec.LookPath("mosquitto"); err2 == nil {
 			bin = p
 		} else {
-			msg := "mosquitto not installed (" + MosquittoPath + "): apt-get install -y mosquitto"
+			msg := "mosquitto not installed (" + mosquittoPath + "): apt-get install -y mosquitto"
 			if os.Getenv("CI") == "true" {
 				t.Fatal(msg)
 			}

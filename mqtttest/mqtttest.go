@@ -266,18 +266,6 @@ func (r *recorder) OnUnsubscribed(cl *mochi.Client, pk packets.Packet) {
 	}
 }
 
-// WaitFor polls cond every few milliseconds until it is true or ctx is done.
-func WaitFor(ctx context.Context, cond func() bool) bool {
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
-	return true
-}
-
 // allowAll lets every client connect, publish and subscribe (mochi's own
 // auth.AllowHook package pulls in a YAML dependency we do not carry).
 type allowAll struct{ mochi.HookBase }

@@ -286,8 +286,8 @@ func (d *decoder) schemaVersion(v *node, p *path) {
 	if !ok {
 		return
 	}
-	if n > SupportedSchema {
-		d.errAt(CodeSchemaVersion, p, v, "policy needs parser schema "+strconv.FormatInt(n, 10)+", this parser supports "+strconv.Itoa(SupportedSchema))
+	if n > supportedSchema {
+		d.errAt(CodeSchemaVersion, p, v, "policy needs parser schema "+strconv.FormatInt(n, 10)+", this parser supports "+strconv.Itoa(supportedSchema))
 		return
 	}
 	d.pol.SchemaVersion = int(n)

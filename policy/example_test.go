@@ -25,10 +25,10 @@ func ExampleParse() {
 	}
 	st := p.Streamtype("api")
 	url := st.HTTPURLTmpl.Expand(func(i int) string { return "42" })
-	fmt.Println(st.Endpoint, st.Port, st.Protocol, url, st.Retry.BaseDelayMS(5))
+	fmt.Println(st.Endpoint, st.Port, st.Protocol, url, st.Retry.Backoff, st.Retry.Conceal)
 	// Output:
 	// 7:18: warning: s[0].api.endpiont: unknown key "endpiont" in a streamtype (ignored); did you mean "endpoint"? [unknown-key]
-	// api.example.test 443 h1 v1/42 2000
+	// api.example.test 443 h1 v1/42 [1000 2000] 3
 }
 
 func ExampleParse_errors() {

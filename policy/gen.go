@@ -12,8 +12,8 @@ import (
 	"strings"
 )
 
-// ImportPath is the import path generated code uses for this package.
-const ImportPath = "github.com/securestreams/ss/policy"
+// importPath is the import path generated code uses for this package.
+const importPath = "github.com/securestreams/ss/policy"
 
 // GenOptions controls Generate.
 type GenOptions struct {
@@ -77,7 +77,7 @@ func generateSource(p *Policy, o GenOptions) ([]byte, error) {
 	if o.Source != "" {
 		b.WriteString("// Source: " + strings.ReplaceAll(o.Source, "\n", " ") + "\n")
 	}
-	b.WriteString("\npackage " + pkg + "\n\nimport \"" + ImportPath + "\"\n\n")
+	b.WriteString("\npackage " + pkg + "\n\nimport \"" + importPath + "\"\n\n")
 	if o.Func != "" {
 		fmt.Fprintf(&b, "// %s returns a new copy of the static policy", o.Func)
 	} else {

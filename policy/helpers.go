@@ -2,50 +2,16 @@ package policy
 
 import "strings"
 
-// DefaultBaseDelayMS is the retry base delay when a policy has no backoff
-// table (docs/policy.md).
-const DefaultBaseDelayMS = 3000
-
-// DefaultProxyBuflen is the proxy and client buffer size used when the
-// streamtype leaves proxy_buflen or client_buflen at 0 (docs/policy.md).
-const DefaultProxyBuflen = 32768
-
-// BaseDelayMS returns the table delay, before jitter, after the k-th
-// consecutive failure (k >= 1): backoff[min(k-1, len-1)], or
-// DefaultBaseDelayMS without a table. A nil Retry has no table either.
-func (r *Retry) BaseDelayMS(k int) uint32 {
-	if r == nil || len(r.Backoff) == 0 {
-		return DefaultBaseDelayMS
-	}
-	i := k - 1
-	if i < 0 {
-		i = 0
-	}
-	if i >= len(r.Backoff) {
-		i = len(r.Backoff) - 1
-	}
-	return r.Backoff[i]
-}
-
-// MaxAttempts returns how many attempts in a row a stream makes before
-// ALL_RETRIES_FAILED (conceal + 1), or 0 for "forever" (conceal 65535).
-// A nil Retry allows exactly one attempt.
-func (r *Retry) MaxAttempts() int {
-	if r == nil {
-		return 1
-	}
-	if r.Conceal == 65535 {
-		return 0
-	}
-	return int(r.Conceal) + 1
-}
+// defaultProxyBuflen is the proxy buffer size used when the streamtype
+// leaves proxy_buflen at 0 (docs/policy.md).
+const defaultProxyBuflen = 32768
 
 // ProxyBuffer returns the effective proxy buffer size and rx flow-control
 // thresholds with the defaults of docs/policy.md applied.
 func (st *Streamtype) ProxyBuffer() (buflen, onAbove, offBelow uint32) {
 	buflen = st.ProxyBuflen
 	if buflen == 0 {
-		buflen = DefaultProxyBuflen
+		buflen = defaultProxyBuflen
 	}
 	onAbove = st.ProxyBuflenRxflowOnAbove
 	if onAbove == 0 {
@@ -56,14 +22,6 @@ func (st *Streamtype) ProxyBuffer() (buflen, onAbove, offBelow uint32) {
 		offBelow = onAbove / 2
 	}
 	return buflen, onAbove, offBelow
-}
-
-// ClientBuffer returns the effective client_buflen sent to proxied clients.
-func (st *Streamtype) ClientBuffer() uint32 {
-	if st.ClientBuflen == 0 {
-		return DefaultProxyBuflen
-	}
-	return st.ClientBuflen
 }
 
 // Option returns the value of the server option name.

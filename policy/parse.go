@@ -5,8 +5,8 @@ import (
 	"sort"
 )
 
-// SupportedSchema is the newest policy schema-version this parser supports.
-const SupportedSchema = 1
+// supportedSchema is the newest policy schema-version this parser supports.
+const supportedSchema = 1
 
 // Options controls parsing. The zero value is the normal, lenient mode.
 type Options struct {

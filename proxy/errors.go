@@ -21,7 +21,7 @@ var (
 // SSSv1 carries no cause (an lws peer refuses a longer CONNSTATE), so the
 // underlying error stays in the proxy's log.
 type ReportedError struct {
-	State event.State
+	State event.State // the reported state (an ss.State: ss.Unreachable, ...)
 }
 
 func (e *ReportedError) Error() string {

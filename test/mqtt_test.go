@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/securestreams/ss"
+	"github.com/securestreams/ss/internal/testutil"
 	"github.com/securestreams/ss/mqtttest"
 	"github.com/securestreams/ss/policy"
 )
@@ -106,7 +107,7 @@ func TestMQTTSubscribeShared(t *testing.T) {
 	}
 	recs[0].expect("CREATING", "CONNECTING", "CONNECTED", `rx(SOM|EOM,"both")`, `rx(SOM|EOM,"a only")`, "DISCONNECTED", "DESTROYING")
 	recs[1].expect("CREATING", "CONNECTING", "CONNECTED", `rx(SOM|EOM,"both")`, "DISCONNECTED", "DESTROYING")
-	if !mqtttest.WaitFor(ctx10(t), func() bool { return b.Connected() == 0 }) {
+	if !testutil.WaitFor(ctx10(t), func() bool { return b.Connected() == 0 }) {
 		t.Fatal("broker connection not closed after the last stream")
 	}
 }

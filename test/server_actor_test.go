@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/securestreams/ss"
-	"github.com/securestreams/ss/mqtttest"
+	"github.com/securestreams/ss/internal/testutil"
 )
 
 // TestServerBacklogBound: a flood of connections that the application never
@@ -38,7 +38,7 @@ func TestServerBacklogBound(t *testing.T) {
 		conns = append(conns, c)
 	}
 	ctx := ctx10(t)
-	if !mqtttest.WaitFor(ctx, func() bool { st := srv.Stats(); return st.Accepted+st.Rejected == flood }) {
+	if !testutil.WaitFor(ctx, func() bool { st := srv.Stats(); return st.Accepted+st.Rejected == flood }) {
 		t.Fatalf("stats %+v after %d connections", srv.Stats(), flood)
 	}
 	st := srv.Stats()
@@ -64,7 +64,7 @@ func TestServerBacklogBound(t *testing.T) {
 		t.Fatal(err)
 	}
 	conns = append(conns, c)
-	if !mqtttest.WaitFor(ctx, func() bool { return srv.Stats().Accepted == backlog+1 }) {
+	if !testutil.WaitFor(ctx, func() bool { return srv.Stats().Accepted == backlog+1 }) {
 		t.Fatalf("stats %+v after taking one", srv.Stats())
 	}
 	if st := srv.Stats(); st.Backlog != backlog || st.Live != backlog+1 {

@@ -184,7 +184,7 @@ func TestConcurrentAttachSharesOneConnection(t *testing.T) {
 	if u := b.Unsubscribes(); len(u) != 5 {
 		t.Fatalf("unsubscribes %v", u)
 	}
-	if !mqtttest.WaitFor(ctxT(t), func() bool { return b.Disconnects() == 1 && m.Connections() == 0 }) {
+	if !testutil.WaitFor(ctxT(t), func() bool { return b.Disconnects() == 1 && m.Connections() == 0 }) {
 		t.Fatal("connection not closed after the last detach")
 	}
 }
@@ -284,7 +284,7 @@ func TestSlowConsumerEvicted(t *testing.T) {
 	if !errors.Is(slow.Err(), ErrSlowConsumer) {
 		t.Fatalf("err %v", slow.Err())
 	}
-	if !mqtttest.WaitFor(ctx, func() bool { mu.Lock(); defer mu.Unlock(); return got == 20 }) {
+	if !testutil.WaitFor(ctx, func() bool { mu.Lock(); defer mu.Unlock(); return got == 20 }) {
 		t.Fatalf("fast consumer got %d of 20", got)
 	}
 	close(stop)
@@ -354,7 +354,7 @@ func TestResumedSessionKeepsEarlyMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.Detach() // DISCONNECT, subscription kept in the session
-	if !mqtttest.WaitFor(ctx, func() bool { return b.Connected() == 0 }) {
+	if !testutil.WaitFor(ctx, func() bool { return b.Connected() == 0 }) {
 		t.Fatal("not disconnected")
 	}
 	if err := b.Publish("p/1", []byte("while away"), false, 1); err != nil {

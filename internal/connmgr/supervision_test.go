@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/securestreams/ss/mqtttest"
+	"github.com/securestreams/ss/internal/testutil"
 )
 
 func receiveOne(t *testing.T, a *Attachment, want string) {
@@ -203,7 +203,7 @@ func TestAttachCancelled(t *testing.T) {
 	if _, err := m.Attach(ctx, req); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Attach = %v, want context.Canceled", err)
 	}
-	if !mqtttest.WaitFor(ctxT(t), func() bool { return m.Connections() == 0 }) {
+	if !testutil.WaitFor(ctxT(t), func() bool { return m.Connections() == 0 }) {
 		t.Fatalf("Connections() = %d after a cancelled Attach", m.Connections())
 	}
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/securestreams/ss"
-	"github.com/securestreams/ss/mqtttest"
+	"github.com/securestreams/ss/internal/testutil"
 )
 
 // rotatingKeys is how many rotatingCreds the wssSetup front accepts.
@@ -63,7 +63,7 @@ func TestMQTTOverWSSRepresignedPerAttempt(t *testing.T) {
 		t.Fatalf("front: %d handshakes before the drop, want 1", h)
 	}
 	front.Drop()
-	if !mqtttest.WaitFor(ctxT(t), func() bool { return front.Handshakes.Load() >= 2 && b.Connected() >= 1 }) {
+	if !testutil.WaitFor(ctxT(t), func() bool { return front.Handshakes.Load() >= 2 && b.Connected() >= 1 }) {
 		t.Fatalf("no second handshake after the drop: %d handshakes, %d refused; events %s",
 			front.Handshakes.Load(), front.Refused.Load(), sub)
 	}

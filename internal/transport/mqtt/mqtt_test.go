@@ -10,6 +10,7 @@ import (
 
 	"github.com/securestreams/ss/internal/connmgr"
 	"github.com/securestreams/ss/internal/event"
+	"github.com/securestreams/ss/internal/testutil"
 	"github.com/securestreams/ss/internal/transport"
 	"github.com/securestreams/ss/mqtttest"
 	"github.com/securestreams/ss/policy"
@@ -173,7 +174,7 @@ func TestSharedConnectionOverlappingFilters(t *testing.T) {
 		t.Fatalf("connection closed early: connected %d disconnects %d", f.broker.Connected(), f.broker.Disconnects())
 	}
 	c.stop(t)
-	if !mqtttest.WaitFor(ctx10(t), func() bool { return f.broker.Disconnects() == 1 && f.broker.Connected() == 0 }) {
+	if !testutil.WaitFor(ctx10(t), func() bool { return f.broker.Disconnects() == 1 && f.broker.Connected() == 0 }) {
 		t.Fatalf("broker did not see the disconnect: connected %d disconnects %d", f.broker.Connected(), f.broker.Disconnects())
 	}
 	if n := f.p.Manager().Connections(); n != 0 {
@@ -300,7 +301,7 @@ func TestDisconnectWhileAttaching(t *testing.T) {
 		r.cancel()
 		r.wait(t)
 	}
-	if !mqtttest.WaitFor(ctx10(t), func() bool { return f.p.Manager().Connections() == 0 && f.broker.Connected() == 0 }) {
+	if !testutil.WaitFor(ctx10(t), func() bool { return f.p.Manager().Connections() == 0 && f.broker.Connected() == 0 }) {
 		t.Fatalf("connections left: manager %d broker %d", f.p.Manager().Connections(), f.broker.Connected())
 	}
 }
