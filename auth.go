@@ -84,7 +84,8 @@ func (rt *Runtime) Blobs() auth.Store {
 }
 
 // Refresher returns the refresher of the named lwa or jwt auth scheme of
-// the installed policy, starting it if no stream has used it yet.
+// the installed policy, starting it if no stream has used it yet. A
+// proxied runtime has none (ErrProxiedAuth).
 func (rt *Runtime) Refresher(scheme string) (auth.Refresher, error) {
 	if rt.auth == nil {
 		return nil, ErrProxiedAuth
