@@ -14,9 +14,10 @@ import (
 )
 
 // TestAliasDocsListFields: go doc shows only "type X = internal.X" for a
-// type alias, so the alias's comment lists the struct's fields; every field
-// must be in that list (a field added inside internal/ without a line here
-// fails).
+// type alias, so the alias's comment lists the struct's fields and names
+// its methods; every field and method must be there (one added inside
+// internal/ without a line here fails). Error, Unwrap and Is need no
+// mention.
 func TestAliasDocsListFields(t *testing.T) {
 	for _, c := range []struct {
 		file, alias string
@@ -28,6 +29,9 @@ func TestAliasDocsListFields(t *testing.T) {
 		{"errors.go", "type ConnackError = transport.ConnackError", reflect.TypeFor[ss.ConnackError]()},
 		{"errors.go", "type TimeoutError = stream.TimeoutError", reflect.TypeFor[ss.TimeoutError]()},
 		{"wirecheck.go", "type ValueError = transport.ValueError", reflect.TypeFor[ss.ValueError]()},
+		{"events.go", "type State = event.State", reflect.TypeFor[ss.State]()},
+		{"events.go", "type Flags = event.Flags", reflect.TypeFor[ss.Flags]()},
+		{"events.go", "type Kind = event.Kind", reflect.TypeFor[ss.Kind]()},
 	} {
 		src, err := os.ReadFile(c.file)
 		if err != nil {
@@ -40,9 +44,20 @@ func TestAliasDocsListFields(t *testing.T) {
 			continue
 		}
 		comment := text[strings.LastIndex(text[:i], "\n\n"):i]
-		for f := range c.typ.Fields() {
-			if f.IsExported() && !strings.Contains(comment, "//\t\t"+f.Name+" ") {
-				t.Errorf("the doc comment of ss.%s does not list field %s", c.typ.Name(), f.Name)
+		if c.typ.Kind() == reflect.Struct {
+			for f := range c.typ.Fields() {
+				if f.IsExported() && !strings.Contains(comment, "//\t\t"+f.Name+" ") {
+					t.Errorf("the doc comment of ss.%s does not list field %s", c.typ.Name(), f.Name)
+				}
+			}
+		}
+		for m := range reflect.PointerTo(c.typ).Methods() {
+			switch m.Name {
+			case "Error", "Unwrap", "Is":
+				continue
+			}
+			if !strings.Contains(comment, m.Name) {
+				t.Errorf("the doc comment of ss.%s does not mention method %s", c.typ.Name(), m.Name)
 			}
 		}
 	}

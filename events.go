@@ -15,7 +15,8 @@ type State = event.State
 // Its String method joins the set flags' names with '|'.
 type Flags = event.Flags
 
-// Kind says whether an Event carries a state or payload.
+// Kind says whether an Event carries a state or payload; String gives
+// "state" or "payload".
 type Kind = event.Kind
 
 // Event is one entry of a stream's event channel (Stream.Events): a state
@@ -34,6 +35,12 @@ type Kind = event.Kind
 // the body is complete (QOS_NACK_REMOTE: another status); the stream is then
 // idle until the next request, and Destroy ends it (DESTROYING, then the
 // channel closes). docs/streams.md describes every state and transition.
+//
+// Methods: String describes the event compactly ("CONNECTED",
+// "rx(SOM|EOM, 5 bytes)"). Release hands the Payload's buffer back to ss for reuse once
+// the application is done with it: optional, worth it for bulk receive;
+// afterwards neither the Payload nor any slice of it may be used, and it
+// must not be released twice (docs/performance.md).
 type Event = event.Event
 
 // Event kinds.
