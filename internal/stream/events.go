@@ -264,11 +264,10 @@ func (s *Stream) pump() {
 			}
 		}
 		if q.head == len(q.items) {
-			if cap(q.items) > 8 {
-				q.items = nil
-			} else {
-				q.items = q.items[:0]
-			}
+			// Drop the array: a stream whose queue is empty holds none
+			// (most are idle; a busy one allocates again per burst, less
+			// than the pump goroutine it starts).
+			q.items = nil
 			q.head = 0
 			q.pumping = false
 			s.mu.Unlock()

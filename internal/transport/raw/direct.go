@@ -15,19 +15,21 @@ import (
 // socket itself while nothing is queued, and a writer goroutine runs only
 // while chunks wait for the socket to drain. A connected stream that is not
 // sending has one goroutine: the reader, parked in the runtime poller
-// without a buffer (readLoopPolled).
-func pipeDirect(parent, ctx context.Context, cancel context.CancelFunc, conn net.Conn, rc syscall.RawConn,
-	tx transport.DirectTx, sink transport.Sink) error {
-	w := &directWriter{ctx: ctx, cancel: cancel, conn: conn, rc: rc, tx: tx}
+// without a buffer (readLoopPolled). No context of its own either (each
+// costs a few hundred bytes per connection): ctx closes conn, and a failed
+// write closes it too, which ends the reader.
+func pipeDirect(ctx context.Context, conn net.Conn, rc syscall.RawConn, tx transport.DirectTx, sink transport.Sink) error {
+	w := &directWriter{conn: conn, rc: rc, tx: tx}
 	w.write = w.writeOnce
+	stop := context.AfterFunc(ctx, w.close)
 	tx.SetDirect(w)
 	rerr := readLoopPolled(ctx, rc, sink)
-	cancel()
 	tx.SetDirect(nil)
+	w.close() // ends a writer blocked on a full socket
 	w.wg.Wait()
-	conn.Close()
-	if parent.Err() != nil {
-		return context.Cause(parent)
+	stop()
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
 	}
 	if werr := w.failed(); werr != nil {
 		return werr
@@ -37,15 +39,14 @@ func pipeDirect(parent, ctx context.Context, cancel context.CancelFunc, conn net
 
 // directWriter is the transport.DirectWriter of one connection.
 type directWriter struct {
-	ctx    context.Context
-	cancel context.CancelFunc
-	conn   net.Conn
-	rc     syscall.RawConn
-	tx     transport.DirectTx
-	wg     sync.WaitGroup // the writer goroutine
+	conn net.Conn
+	rc   syscall.RawConn
+	tx   transport.DirectTx
+	wg   sync.WaitGroup // the writer goroutine
 
-	mu   sync.Mutex
-	werr error // the first write error, unless the connection was already ending
+	mu     sync.Mutex
+	closed bool  // close was called: later write errors are its doing
+	werr   error // the first write error before that
 
 	// One TryWrite at a time (the queue's write role): its argument and
 	// results, and the function handed to rc.Write, bound once so that a
@@ -56,14 +57,24 @@ type directWriter struct {
 	write func(fd uintptr) bool
 }
 
-// fail records a write error and ends the connection.
+// close closes the connection (idempotent).
+func (w *directWriter) close() {
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
+	w.conn.Close()
+}
+
+// fail records a write error and closes the connection, which ends the
+// reader and so the connection.
 func (w *directWriter) fail(err error) {
 	w.mu.Lock()
-	if w.werr == nil && w.ctx.Err() == nil {
+	if w.werr == nil && !w.closed {
 		w.werr = err
 	}
+	w.closed = true
 	w.mu.Unlock()
-	w.cancel()
+	w.conn.Close()
 }
 
 func (w *directWriter) failed() error {

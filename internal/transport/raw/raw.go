@@ -79,18 +79,17 @@ type batcher interface {
 // Pipe moves bytes between conn and the stream until the peer closes (nil),
 // an I/O error, or ctx is done (its cause). It closes conn.
 func Pipe(parent context.Context, conn net.Conn, tx transport.TxSource, sink transport.Sink) error {
+	if d, ok := tx.(transport.DirectTx); ok {
+		if sc, ok := conn.(syscall.Conn); ok {
+			if rc, err := sc.SyscallConn(); err == nil {
+				return pipeDirect(parent, conn, rc, d, sink)
+			}
+		}
+	}
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-
-	if d, ok := tx.(transport.DirectTx); ok {
-		if sc, ok := conn.(syscall.Conn); ok {
-			if rc, err := sc.SyscallConn(); err == nil {
-				return pipeDirect(parent, ctx, cancel, conn, rc, d, sink)
-			}
-		}
-	}
 
 	var werr error
 	done := make(chan struct{})
