@@ -187,6 +187,25 @@ func (c *config) run(stdout, stderr io.Writer) error {
 		errs = append(errs, fmt.Errorf("%s: %w", what, err))
 		res.Errors = append(res.Errors, what+": "+err.Error())
 	}
+	// The memory tests run first, so that their RSS deltas start from the
+	// proxy as it was started, not from buffers the throughput tests grew.
+	if tests["streams"] {
+		for _, n := range counts {
+			s, err := measureStreams(t, n, c.par, c.duration, c.settle, rss)
+			if err != nil {
+				note(fmt.Sprintf("streams %d", n), err)
+				break
+			}
+			res.Streams = append(res.Streams, s)
+		}
+	}
+	if tests["cycles"] && rss != nil {
+		if cy, err := measureCycles(t, c.cycleStreams, c.cycles, c.par, c.settle, rss); err != nil {
+			note("cycles", err)
+		} else {
+			res.Cycles = &cy
+		}
+	}
 	if tests["latency"] {
 		if l, err := measureLatency(t, c.size, c.rttCount); err != nil {
 			note("latency", err)
@@ -206,23 +225,6 @@ func (c *config) run(stdout, stderr io.Writer) error {
 			note("tx", err)
 		} else {
 			res.Tx = &r
-		}
-	}
-	if tests["streams"] {
-		for _, n := range counts {
-			s, err := measureStreams(t, n, c.par, c.duration, c.settle, rss)
-			if err != nil {
-				note(fmt.Sprintf("streams %d", n), err)
-				break
-			}
-			res.Streams = append(res.Streams, s)
-		}
-	}
-	if tests["cycles"] && rss != nil {
-		if cy, err := measureCycles(t, c.cycleStreams, c.cycles, c.par, c.settle, rss); err != nil {
-			note("cycles", err)
-		} else {
-			res.Cycles = &cy
 		}
 	}
 	if rss != nil {
