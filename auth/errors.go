@@ -32,7 +32,9 @@ var ErrKey = errors.New("ss: auth: jwt key")
 var ErrInvalidGrant = errors.New("ss: auth: invalid_grant")
 
 // OAuthError is an OAuth2 error response (RFC 6749 §5.2) from a token
-// endpoint.
+// endpoint, found with errors.As in a *RefreshError. Every code except
+// temporarily_unavailable and server_error is permanent: the refresher does
+// not retry it until the credentials change (or Refresher.Refresh).
 type OAuthError struct {
 	Code        string // "invalid_grant", "unauthorized_client", ...
 	Description string
@@ -50,12 +52,6 @@ func (e *OAuthError) Error() string {
 // Is matches ErrInvalidGrant for code invalid_grant.
 func (e *OAuthError) Is(target error) bool {
 	return target == ErrInvalidGrant && e.Code == "invalid_grant"
-}
-
-// Permanent reports whether retrying the same request cannot help (every
-// code except temporarily_unavailable and server_error).
-func (e *OAuthError) Permanent() bool {
-	return e.Code != "temporarily_unavailable" && e.Code != "server_error"
 }
 
 // RefreshError is the cause a Refresher reports while its refresh fails.

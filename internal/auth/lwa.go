@@ -153,3 +153,9 @@ func HTTPPost(client *http.Client, url string) PostFunc {
 		return body, nil
 	}
 }
+
+// oauthPermanent reports whether retrying the same request cannot help:
+// every OAuth2 error code except temporarily_unavailable and server_error.
+func oauthPermanent(e *OAuthError) bool {
+	return e.Code != "temporarily_unavailable" && e.Code != "server_error"
+}

@@ -29,7 +29,7 @@ func TestParseTokenResponse(t *testing.T) {
 	}
 	var oe *OAuthError
 	_, _, err = ParseTokenResponse([]byte(`{"error":"temporarily_unavailable"}`), at)
-	if !errors.As(err, &oe) || oe.Permanent() || errors.Is(err, auth.ErrInvalidGrant) {
+	if !errors.As(err, &oe) || oauthPermanent(oe) || errors.Is(err, auth.ErrInvalidGrant) {
 		t.Fatalf("temporarily_unavailable: %v", err)
 	}
 }

@@ -266,7 +266,7 @@ func permanent(err error) bool {
 		return true
 	}
 	var oe *OAuthError
-	return errors.As(err, &oe) && oe.Permanent()
+	return errors.As(err, &oe) && oauthPermanent(oe)
 }
 
 func (r *Refresher) arm(d time.Duration, retrying bool) {
