@@ -37,9 +37,9 @@ func (st *Streamtype) Option(name string) (string, bool) {
 // IsHTTP reports whether the streamtype's protocol is h1, h2 or h3.
 func (st *Streamtype) IsHTTP() bool { return st.Protocol <= H3 }
 
-// ReportGlobs returns the comma-separated globs of Report, with the spaces
+// reportGlobs returns the comma-separated globs of Report, with the spaces
 // around them removed and empty entries dropped.
-func (m *Metrics) ReportGlobs() []string {
+func (m *Metrics) reportGlobs() []string {
 	var out []string
 	for _, g := range strings.Split(m.Report, ",") {
 		if g = strings.TrimSpace(g); g != "" {
@@ -52,7 +52,7 @@ func (m *Metrics) ReportGlobs() []string {
 // Reports reports whether the metric called name matches one of the
 // policy's report globs ('*' matches any run of bytes, '?' one byte).
 func (m *Metrics) Reports(name string) bool {
-	for _, g := range m.ReportGlobs() {
+	for _, g := range m.reportGlobs() {
 		if globMatch(g, name) {
 			return true
 		}

@@ -18,7 +18,7 @@ func TestHelpers(t *testing.T) {
 		t.Error("Option/IsHTTP")
 	}
 	m := &Metrics{Report: " ss_* , cpd,,a?c "}
-	if g := m.ReportGlobs(); len(g) != 3 || g[0] != "ss_*" || g[2] != "a?c" {
+	if g := m.reportGlobs(); len(g) != 3 || g[0] != "ss_*" || g[2] != "a?c" {
 		t.Errorf("globs %q", g)
 	}
 	for name, want := range map[string]bool{"ss_x": true, "ss_": true, "cpd": true, "cpdx": false, "abc": true, "ac": false, "s": false} {

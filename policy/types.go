@@ -137,11 +137,11 @@ type Auth struct {
 
 // Metrics is one metrics reporting policy (docs/policy.md).
 type Metrics struct {
-	Name       string
-	USSchedule uint64
-	USHalflife uint32
-	MinOutlier uint8
-	Report     string
+	Name       string // name
+	USSchedule uint64 // us_schedule: reporting interval in µs; 0: on demand only
+	USHalflife uint32 // us_halflife: decay unit for histogram aging, µs
+	MinOutlier uint8  // min_outlier: contributions before an outlier is reported
+	Report     string // report: comma-separated metric-name globs (see Reports)
 }
 
 // MetadataItem is one declared metadata name of a streamtype (docs/policy.md).
