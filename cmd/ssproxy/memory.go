@@ -14,12 +14,18 @@ import (
 func init() { register(memoryFeature) }
 
 // DefaultReleaseIdle is how often ssproxy checks whether its load dropped
-// (-release-idle).
-const DefaultReleaseIdle = 10 * time.Second
+// (-release-idle). A check is one atomic load; a release (a garbage
+// collection and the return of the free pages) happens only after a drop.
+const DefaultReleaseIdle = time.Second
+
+// minReleaseDrop is the fewest links that must have gone since the peak
+// for a release: a few links free too little to be worth a collection.
+const minReleaseDrop = 32
 
 // memoryFeature returns memory to the operating system when the load drops
 // (docs/proxy.md, "Memory"): every -release-idle, if the open links have
-// fallen to half or less of the most seen since the last release, the
+// fallen to half or less of the most seen since the last release (and by
+// minReleaseDrop at least), the
 // memory the Go runtime holds for the links that went away (heap spans,
 // goroutine stacks) is returned at once (debug.FreeOSMemory) instead of
 // by the background scavenger over minutes. -memory-limit sets the
@@ -27,7 +33,7 @@ const DefaultReleaseIdle = 10 * time.Second
 // collector runs more often rather than let the heap grow.
 func memoryFeature(fs *flag.FlagSet) hooks {
 	every := fs.Duration("release-idle", DefaultReleaseIdle,
-		"every `interval`, return memory to the OS if the open links fell to half the most seen since the last release (0: never; the Go scavenger still returns it slowly)")
+		"every `interval`, return memory to the OS if the open links fell to half the most seen since the last release, by 32 at least (0: never; the Go scavenger still returns it, over minutes)")
 	limit := fs.Int64("memory-limit", 0,
 		"soft memory limit of the Go runtime in `bytes` (0: GOMEMLIMIT if set, else none)")
 	var srv *proxy.Server
@@ -75,7 +81,8 @@ func memoryFeature(fs *flag.FlagSet) hooks {
 }
 
 // releaser decides when the load dropped: the links fell to half or less
-// of the peak sampled since the last release.
+// of the peak sampled since the last release, and by minReleaseDrop at
+// least.
 type releaser struct {
 	links func() int
 	peak  int
@@ -84,7 +91,7 @@ type releaser struct {
 func (r *releaser) check() (peak, now int, release bool) {
 	now = r.links()
 	r.peak = max(r.peak, now)
-	if r.peak == 0 || now > r.peak/2 {
+	if r.peak == 0 || now > r.peak/2 || r.peak-now < minReleaseDrop {
 		return r.peak, now, false
 	}
 	peak, r.peak = r.peak, now

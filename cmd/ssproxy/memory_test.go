@@ -14,14 +14,15 @@ import (
 )
 
 // TestReleaserDecides: a release when the links fall to half the peak or
-// below, not before, and the peak starts again from there.
+// below and by 32 at least, not before, and the peak starts again from
+// there.
 func TestReleaserDecides(t *testing.T) {
 	n := 0
 	r := releaser{links: func() int { return n }}
 	for _, step := range []struct {
 		links   int
 		release bool
-	}{{0, false}, {100, false}, {60, false}, {50, true}, {50, false}, {26, false}, {25, true}, {0, true}, {0, false}} {
+	}{{0, false}, {100, false}, {60, false}, {50, true}, {50, false}, {26, false}, {25, false}, {0, true}, {40, false}, {20, false}, {80, false}, {40, true}, {0, true}, {0, false}} {
 		n = step.links
 		if _, _, got := r.check(); got != step.release {
 			t.Fatalf("at %d links (peak %d): release %v, want %v", step.links, r.peak, got, step.release)
@@ -30,8 +31,7 @@ func TestReleaserDecides(t *testing.T) {
 }
 
 // TestDaemonReleasesMemory: with -release-idle, once 200 links have closed
-// the daemon returns memory to the OS and logs it with the peak it saw (and
-// again once no link is left).
+// the daemon returns memory to the OS and logs it with the peak it saw.
 func TestDaemonReleasesMemory(t *testing.T) {
 	echo := testutil.Listen(t, "tcp", "", nil, testutil.Echo)
 	file := filepath.Join(t.TempDir(), "p.json")
@@ -60,11 +60,10 @@ func TestDaemonReleasesMemory(t *testing.T) {
 	for _, l := range links {
 		l.Close()
 	}
-	// A tick may see the links half closed: a release then, and another
-	// from that peak once they are all gone.
+	// A tick may see the links half closed: the release is then logged
+	// with the links still open.
 	line := d.WaitLog(t, 20*time.Second, "memory returned to the OS", "links_peak=200")
 	t.Log(line)
-	d.WaitLog(t, 20*time.Second, "memory returned to the OS", "links=0")
 	if code, _ := d.Stop(t, syscall.SIGTERM, 10*time.Second); code != 0 {
 		t.Errorf("SIGTERM: exit %d", code)
 	}

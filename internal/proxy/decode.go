@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"strconv"
+
+	"github.com/securestreams/ss/internal/bufpool"
 )
 
 const (
@@ -39,9 +41,12 @@ const (
 //
 // A Decoder is not safe for concurrent use. Its memory is the read buffer
 // (DefaultBufferSize unless SetBufferSize), allocated on the first read and
-// kept while Next waits for data; in borrow mode it grows to the largest frame
-// seen, at most MaxFrame bytes, until Reset. In owning mode it never grows:
-// a frame that does not fit is read straight into its own allocation.
+// kept while Next waits for data; in borrow mode a frame larger than it is
+// read into a pooled buffer (internal/bufpool), at most MaxFrame bytes, which
+// goes back to the pool as soon as everything in it has been decoded, so that
+// a link waiting for data holds only the small buffer. In owning mode it
+// never grows: a frame that does not fit is read straight into its own
+// allocation.
 type Decoder struct {
 	r      io.Reader
 	dir    Direction
@@ -51,6 +56,8 @@ type Decoder struct {
 
 	size   int    // read buffer size; 0: DefaultBufferSize
 	buf    []byte // buf[rd:wr] holds bytes read but not yet decoded
+	small  []byte // the bufSize buffer, while buf is a pooled larger one
+	pooled bool   // buf is from bufpool (borrow mode)
 	rd, wr int
 	pos    int64 // stream offset of buf[rd]
 	err    error
@@ -93,6 +100,10 @@ func (d *Decoder) bufSize() int {
 func (d *Decoder) Reset(r io.Reader) {
 	d.r = r
 	d.rd, d.wr, d.pos, d.err = 0, 0, 0, nil
+	if d.pooled {
+		bufpool.Put(d.buf)
+		d.buf, d.small, d.pooled = d.small, nil, false
+	}
 	if len(d.buf) != d.bufSize() {
 		d.buf = nil
 	}
@@ -196,15 +207,34 @@ func (d *Decoder) fill(n int) error {
 	if d.wr-d.rd >= n {
 		return nil
 	}
+	if d.pooled && d.rd == d.wr && n <= len(d.small) {
+		// Everything in the pooled buffer is decoded (and the frames
+		// borrowed from it are gone: this is the next Next).
+		bufpool.Put(d.buf)
+		d.buf, d.small, d.pooled = d.small, nil, false
+		d.rd, d.wr = 0, 0
+	}
 	if d.rd+n > len(d.buf) {
 		if n > len(d.buf) {
 			size := max(d.bufSize(), n)
 			if len(d.buf) > 0 {
 				size = min(max(2*len(d.buf), n), MaxFrame)
 			}
-			nb := make([]byte, size)
+			var nb []byte
+			if d.borrow && len(d.buf) > 0 {
+				nb = bufpool.Get(size)
+				nb = nb[:cap(nb)]
+			} else {
+				nb = make([]byte, size)
+			}
 			d.wr = copy(nb, d.buf[d.rd:d.wr])
-			d.buf = nb
+			switch {
+			case d.pooled:
+				bufpool.Put(d.buf)
+			case d.borrow && len(d.buf) > 0:
+				d.small = d.buf
+			}
+			d.buf, d.pooled = nb, d.borrow && len(d.buf) > 0
 		} else {
 			d.wr = copy(d.buf, d.buf[d.rd:d.wr])
 		}

@@ -561,3 +561,37 @@ func TestSmallBuffer(t *testing.T) {
 		}
 	}
 }
+
+// TestDecoderBorrowReleasesLargeBuffer: in borrow mode a frame larger than
+// the read buffer is read into a pooled buffer, intact, which goes back as
+// soon as it is drained: a link that then waits for data holds only its
+// small buffer.
+func TestDecoderBorrowReleasesLargeBuffer(t *testing.T) {
+	small := (&RxPayload{Payload: []byte("first")}).mustEncode(t)
+	large := (&RxPayload{Payload: rep('L', 30000)}).mustEncode(t)
+	pr, pw := io.Pipe()
+	defer pr.Close()
+	go func() {
+		pw.Write(cat(small, large))
+		pw.Write(small)
+		pw.Close()
+	}()
+	d := NewDecoder(pr, ProxyToClient, Limits{})
+	d.SetBorrow(true)
+	d.SetBufferSize(1024)
+	for i, want := range [][]byte{[]byte("first"), rep('L', 30000), []byte("first")} {
+		m, err := d.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := m.(*RxPayload).Payload; !bytes.Equal(p, want) {
+			t.Fatalf("frame %d: %d bytes, not the %d sent", i, len(p), len(want))
+		}
+		if i == 1 && len(d.buf) < 30000 {
+			t.Fatalf("large frame decoded from a %d-byte buffer", len(d.buf))
+		}
+	}
+	if len(d.buf) != 1024 || d.pooled {
+		t.Errorf("after the large frame was drained the decoder holds %d bytes (pooled %v), want its 1024", len(d.buf), d.pooled)
+	}
+}
