@@ -52,6 +52,8 @@ type actorState struct {
 	gateState    event.State   // gated: the gate state last emitted while parked
 	timeout      time.Duration // the armed stream timeout (for TIMEOUT's Err)
 	gateStops    []func()
+	up           bool  // the running attempt's CONNECTED was accepted, its DISCONNECTED not yet emitted
+	connAt       int64 // UnixNano of that CONNECTED (validity counts from it)
 }
 
 // Messages to the actor.
@@ -70,10 +72,6 @@ type (
 	msgRunDone struct {
 		gen uint32
 		res transport.Result
-	}
-	msgSinkState struct {
-		gen uint32
-		st  event.State
 	}
 )
 
@@ -111,7 +109,7 @@ func (s *Stream) Receive(c actor.Context) {
 		if s.a.phase != ending {
 			s.a.destroy = true
 			if s.a.cancel != nil {
-				s.a.cancel(ErrDestroyed)
+				s.cutAttempt(ErrDestroyed)
 			}
 			s.finishEvents()
 		}
@@ -122,11 +120,18 @@ func (s *Stream) Receive(c actor.Context) {
 	}
 }
 
-// handle processes one of the stream's own messages.
+// handle processes one of the stream's own messages. Reports the
+// transports queued (msgReport or not) are decided first: they happened
+// before whatever this message asks.
 func (s *Stream) handle(msg any) {
 	if s.a.phase == ending {
 		return // DESTROYING is queued: late messages change nothing
 	}
+	s.mu.Lock()
+	if s.q.rhead < len(s.q.reps) {
+		s.decideLocked()
+	}
+	s.mu.Unlock()
 	switch m := msg.(type) {
 	case msgTx:
 		s.onTx()
@@ -152,10 +157,8 @@ func (s *Stream) handle(msg any) {
 			s.a.timers[m.kind] = nil
 			s.onTimer(int(m.kind))
 		}
-	case msgSinkState:
-		if m.gen == s.a.gen && s.a.cancel != nil {
-			s.onSinkState(m.st)
-		}
+	case msgReport:
+		// Decided above.
 	case msgRunDone:
 		if m.gen == s.a.gen {
 			s.onRunDone(m.res)
@@ -216,7 +219,7 @@ func (s *Stream) onDisconnect() {
 		if !s.a.stopping {
 			s.a.stopping = true
 			s.a.connectAfter, s.a.txAfter = false, false
-			s.a.cancel(ErrDisconnect)
+			s.cutAttempt(ErrDisconnect)
 		}
 	case retryWait:
 		s.stopTimer(tRetry)
@@ -236,7 +239,7 @@ func (s *Stream) onDestroy() {
 		s.stopTimer(k)
 	}
 	if s.a.cancel != nil {
-		s.a.cancel(ErrDestroyed)
+		s.cutAttempt(ErrDestroyed)
 		return // finish when Run has returned
 	}
 	s.finish()
@@ -259,7 +262,9 @@ func (s *Stream) finishEvents() *actor.PID {
 	}
 	s.h.detach(s) // no longer live for Streams: before DESTROYING can be delivered
 	s.mu.Lock()
-	s.endLocked()
+	s.endLocked(s.a.up)
+	s.a.up = false
+	s.upGen = 0
 	pid := s.a.self
 	s.mu.Unlock()
 	if s.onEnd != nil {
@@ -280,7 +285,7 @@ func (s *Stream) startAttempt(poll bool) {
 		s.emitLocked(event.Poll, 0)
 	}
 	s.emitLocked(event.Connecting, 0)
-	s.connected = false
+	s.a.up = false
 	md := make([]transport.MetadataValue, len(s.md))
 	copy(md, s.md)
 	var extra map[string]string
@@ -315,16 +320,58 @@ func (s *Stream) startAttempt(poll bool) {
 	}()
 }
 
-// onSinkState acts on a state the transport reported (already queued).
-func (s *Stream) onSinkState(st event.State) {
+// cutAttempt ends the running attempt on the stream's initiative: its
+// context is cancelled with cause; from now on its payload is refused and
+// a CONNECTED it reports is ignored (sink.cut, acceptLocked).
+func (s *Stream) cutAttempt(cause error) {
+	if k := s.a.sink; k != nil {
+		s.mu.Lock()
+		k.cut, k.cutErr = true, cause
+		s.mu.Unlock()
+	}
+	s.a.cancel(cause)
+}
+
+// acceptLocked decides a state the running attempt's transport reported
+// (decideLocked): it reports whether the state is emitted, and applies
+// what it means for the lifecycle. A report of an attempt that has ended
+// (or is not the current one) and a second CONNECTED are skipped. s.mu is
+// held; only the actor calls it.
+func (s *Stream) acceptLocked(r report, st event.State) bool {
+	if r.gen != s.a.gen || s.a.cancel == nil || s.a.phase == ending {
+		return false
+	}
+	if r.afterCut && (st == event.Connected || !s.a.up) {
+		// Reported after the stream ended the attempt: no new connection,
+		// and nothing about one the application never saw.
+		return false
+	}
 	switch st {
 	case event.Connected:
+		if s.a.up {
+			return false
+		}
+		s.a.up = true
+		s.upGen = r.gen
+		s.a.connAt = nowNano()
+		if s.conn == nil {
+			// Before CONNECTED can be delivered: a request made after the
+			// application sees it is not mistaken for one this connection
+			// serves.
+			s.tx.connected(r.asks, r.cuts, !s.traits.Transactional)
+		}
 		if s.a.phase == attempting {
 			s.a.phase = connected
 			if !s.a.stopping && !s.a.destroy {
 				s.armValidity()
 				s.armTimer(tHealth, BackoffFor(s.st.Retry).Health())
 			}
+		}
+	case event.ServerUpgrade:
+		if s.upgradeFraming != nil {
+			// Before SERVER_UPGRADE can be delivered: the application's
+			// next chunk is checked as a ws frame.
+			s.tx.setFraming(s.upgradeFraming)
 		}
 	case event.QoSAckRemote, event.QoSNackRemote, event.QoSAckLocal:
 		// A transaction or publish completed (docs/streams.md §6.3 and §8),
@@ -337,6 +384,7 @@ func (s *Stream) onSinkState(st event.State) {
 			s.failures.Store(0)
 		}
 	}
+	return true
 }
 
 // onRunDone handles the end of an attempt or connection (docs/streams.md §5.3,
@@ -350,20 +398,21 @@ func (s *Stream) onRunDone(res transport.Result) {
 	s.tx.runEnded()
 	s.a.cancel(nil)
 	s.a.cancel, s.a.sink = nil, nil
+	s.mu.Lock()
+	s.upGen = 0 // the sink queues nothing of this attempt by itself any more
+	s.mu.Unlock()
 	s.stopTimer(tValidity)
 	s.stopTimer(tHealth)
 	s.ping.Store(nil)
-	s.mu.Lock()
-	wasConnected := s.connected
-	s.mu.Unlock()
+	wasConnected := s.a.up
 	if s.a.destroy {
 		s.finish()
 		return
 	}
 	if s.conn != nil {
 		// Accepted stream: DISCONNECTED, then destroyed automatically.
+		s.a.up = false
 		s.mu.Lock()
-		s.connected = false
 		if cause != nil {
 			s.lastErr = cause
 		}
@@ -375,10 +424,8 @@ func (s *Stream) onRunDone(res transport.Result) {
 	if s.a.stopping {
 		// Disconnect: DISCONNECTED whether connected or still attempting.
 		s.a.stopping = false
-		s.mu.Lock()
-		s.connected = false
-		s.emitLocked(event.Disconnected, 0)
-		s.mu.Unlock()
+		s.a.up = false
+		s.emit(event.Disconnected, 0)
 		if s.traits.TimeoutEndsWithConnection {
 			s.stopTimer(tTimeout)
 		}
@@ -398,8 +445,8 @@ func (s *Stream) onRunDone(res transport.Result) {
 			s.h.Logger.Warn("ss: connection ended", "stream", s.id, "streamtype", s.st.Name,
 				"attempt", s.attempts.Load(), "err", cause)
 		}
+		s.a.up = false
 		s.mu.Lock()
-		s.connected = false
 		if cause != nil {
 			s.lastErr = cause
 		}
@@ -519,12 +566,11 @@ func (s *Stream) stopTimer(kind int) {
 	}
 }
 
-// endLocked emits the final events (DISCONNECTED if CONNECTED is current,
-// then DESTROYING), marks the stream ended and wakes its waiters. s.mu must
-// be held.
-func (s *Stream) endLocked() {
-	if s.connected {
-		s.connected = false
+// endLocked emits the final events (DISCONNECTED when connected, then
+// DESTROYING), marks the stream ended and wakes its waiters. s.mu must be
+// held.
+func (s *Stream) endLocked(connected bool) {
+	if connected {
 		s.emitLocked(event.Disconnected, 0)
 	}
 	s.emitLocked(event.Destroying, 0)

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"slices"
 
 	"github.com/securestreams/ss/internal/event"
 )
@@ -32,22 +33,77 @@ const StateBound = 64
 // (deliver may block until it has room, and must return once its consumer
 // is gone, discarding). Payload taken by deliver does not count against
 // the receive budget: the consumer bounds what it holds.
+//
+// Every field is guarded by Stream.mu. The queue is data plus a bound, so
+// its slice has a producer side and a consumer side rather than one
+// writer: events are appended by whoever emits (the actor; the sink for
+// payload and for the reports below; Remote.State on proxied streams) and
+// removed only by the pump (or deliverRxLocked handing payload over on its
+// producer's goroutine, or, once Close gives up, abandonLocked).
+//
+// A state a transport reports (Sink.State) is not emitted by the transport:
+// the sink appends a report, a placeholder that holds the state's place
+// among the payload around it, and the actor decides it (decideLocked):
+// it becomes the state event (with the actor's side effects) or is skipped.
+// The pump never delivers past an undecided report, so states and payload
+// keep the order the transport gave them while only the actor emits states.
 type eventQueue struct {
 	ch        chan event.Event
 	deliver   func(ev event.Event, wait bool) bool // Config.Deliver; set before the stream starts
 	items     []event.Event
 	head      int
+	off       int           // absolute index of items[0]: reports name their slot by it
 	rxBytes   int           // payload + overhead queued or in the pump's hand
 	space     chan struct{} // closed when rxBytes drops below the budget
-	pumping   bool
-	hold      bool // the stream is being created: queue, do not deliver yet
-	final     bool // DESTROYING queued
-	abandoned bool // Close gave up: drop everything, close the channel
-	states    int  // state events queued, not yet delivered
+	pumping   bool          // set by whoever starts the pump, cleared by the pump
+	hold      bool          // the stream is being created: queue, do not deliver yet (cleared once, by release)
+	final     bool          // DESTROYING queued (set once, by whoever queues it)
+	abandoned bool          // Close gave up: drop everything, close the channel
+	states    int           // state events queued, not yet delivered
+	// reps are the undecided reports in queue order: appended by the sink,
+	// removed by the actor (decideLocked).
+	reps  []report
+	rhead int
+	// told: a msgReport is on its way to the actor (set by the sink,
+	// cleared by the actor as it decides), so a burst of reports costs
+	// one message.
+	told bool
 	// tellRoom: the actor parked because states reached StateBound; the
 	// pump tells it (msgGate) once they fall below StateBound/2.
 	tellRoom bool
 	room     chan struct{} // closed likewise, for Remote.WaitRoom
+}
+
+// Internal event kinds that never reach the application: a transport's
+// report waiting for the actor's decision, and a slot the actor skipped.
+const (
+	kindReport event.Kind = 0xfe
+	kindSkip   event.Kind = 0xff
+)
+
+// report is one undecided report: its slot (absolute index, see off), the
+// attempt that made it, and for CONNECTED the transmit requests' mark as it
+// was reported (txQueue.mark).
+type report struct {
+	slot     int
+	gen      uint32
+	afterCut bool // made after the actor cut the attempt (sink.cut)
+	cuts     uint32
+	asks     uint64
+}
+
+// resetLocked drops the slice once everything in it was delivered or
+// discarded, keeping slot numbers valid. s.mu is held.
+func (q *eventQueue) resetLocked() {
+	q.off += len(q.items)
+	q.items = nil
+	q.head = 0
+}
+
+// ready reports whether the pump has something it may deliver now: the
+// head of the queue exists and is not an undecided report. s.mu is held.
+func (q *eventQueue) ready() bool {
+	return q.head < len(q.items) && q.items[q.head].Kind != kindReport
 }
 
 // pushLocked delivers ev at once if the reader is waiting, else queues it
@@ -84,7 +140,7 @@ func (s *Stream) pushLocked(ev event.Event) (queued bool) {
 	if ev.Kind == event.StateEvent {
 		q.states++
 	}
-	if !q.pumping && !q.hold {
+	if !q.pumping && !q.hold && q.ready() {
 		s.startPumpLocked()
 	}
 	return true
@@ -109,7 +165,9 @@ func (s *Stream) startPumpLocked() {
 func (s *Stream) abandonLocked() {
 	q := &s.q
 	q.abandoned = true
-	q.items, q.head = nil, 0
+	q.resetLocked()
+	clear(q.reps)
+	q.reps, q.rhead = nil, 0
 	q.states = 0
 	q.wakeRoomLocked()
 	q.pumping = false
@@ -127,7 +185,7 @@ func (s *Stream) release() {
 	s.mu.Lock()
 	q := &s.q
 	q.hold = false
-	if !q.pumping && q.head < len(q.items) && !q.abandoned {
+	if !q.pumping && q.ready() && !q.abandoned {
 		s.startPumpLocked()
 	}
 	s.mu.Unlock()
@@ -138,19 +196,88 @@ func (s *Stream) release() {
 func (s *Stream) emitLocked(st event.State, ack uint32) { s.emitErrLocked(st, ack, nil) }
 
 // emitErrLocked is emitLocked with the state's cause (Event.Err).
+// Reports still undecided are decided first, so that the current state
+// moves in the order the application will see the events.
 func (s *Stream) emitErrLocked(st event.State, ack uint32, err error) {
 	if s.q.final {
 		return
 	}
-	if Checked(st) {
-		if !Legal(s.cur, st) {
-			n := s.h.illegal.Add(1)
-			s.h.Logger.Error("ss: illegal state transition", "stream", s.id, "streamtype", s.st.Name,
-				"from", s.cur.String(), "to", st.String(), "count", n)
-		}
-		s.cur = st
+	if s.q.rhead < len(s.q.reps) {
+		s.decideLocked()
 	}
+	s.checkLocked(st)
 	s.pushLocked(event.Event{Kind: event.StateEvent, State: st, Ack: ack, Err: err})
+}
+
+// checkLocked checks the transition to st (counting an illegal one) and
+// makes st the current state. s.mu is held.
+func (s *Stream) checkLocked(st event.State) {
+	if !Checked(st) {
+		return
+	}
+	if !Legal(s.cur, st) {
+		n := s.h.illegal.Add(1)
+		s.h.Logger.Error("ss: illegal state transition", "stream", s.id, "streamtype", s.st.Name,
+			"from", s.cur.String(), "to", st.String(), "count", n)
+	}
+	s.cur = st
+}
+
+// reportLocked queues a state a transport reported for the actor to
+// decide; it reports whether the actor must be told (no msgReport is on
+// its way yet). Nothing is queued after DESTROYING. s.mu is held.
+func (s *Stream) reportLocked(r report, st event.State, ack uint32, err error) (tell bool) {
+	q := &s.q
+	if q.final || q.abandoned {
+		return false
+	}
+	r.slot = q.off + len(q.items)
+	q.reps = append(q.reps, r)
+	q.items = append(q.items, event.Event{Kind: kindReport, State: st, Ack: ack, Err: err})
+	tell = !q.told
+	q.told = true
+	return tell
+}
+
+// decideLocked decides every undecided report in queue order: the actor
+// accepts it (acceptLocked: the state is checked, becomes current and will
+// be delivered in its place) or skips it. Only the actor calls it: it runs
+// as the actor handles any message and before the actor emits a state.
+// s.mu is held.
+func (s *Stream) decideLocked() {
+	q := &s.q
+	q.told = false
+	for ; q.rhead < len(q.reps); q.rhead++ {
+		r := q.reps[q.rhead]
+		i := r.slot - q.off
+		if i < q.head || i >= len(q.items) || q.items[i].Kind != kindReport {
+			continue // discarded (Close gave up on the queue)
+		}
+		ev := &q.items[i]
+		if !s.acceptLocked(r, ev.State) {
+			*ev = event.Event{Kind: kindSkip}
+			continue
+		}
+		if ev.State == event.Connected && Checked(s.cur) && !Legal(s.cur, event.Connected) && Legal(s.cur, event.Connecting) {
+			// CONNECTED after DISCONNECTED within one attempt: CONNECTING
+			// first (docs/stream-states.md).
+			s.checkLocked(event.Connecting)
+			q.items = slices.Insert(q.items, i, event.Event{Kind: event.StateEvent, State: event.Connecting})
+			q.states++
+			for j := q.rhead + 1; j < len(q.reps); j++ {
+				q.reps[j].slot++
+			}
+			ev = &q.items[i+1]
+		}
+		s.checkLocked(ev.State)
+		ev.Kind = event.StateEvent
+		q.states++
+	}
+	clear(q.reps)
+	q.reps, q.rhead = q.reps[:0], 0
+	if !q.pumping && !q.hold && !q.abandoned && q.ready() {
+		s.startPumpLocked()
+	}
 }
 
 func (s *Stream) emit(st event.State, ack uint32) { s.emitErr(st, ack, nil) }
@@ -163,7 +290,9 @@ func (s *Stream) emitErr(st event.State, ack uint32, err error) {
 
 // pushRx queues received payload, waiting while the queued payload exceeds
 // the budget. It returns an error when ctx is done or the stream is ending.
-func (s *Stream) pushRx(ctx context.Context, data []byte, flags event.Flags, force bool) error {
+// k is the attempt's sink (nil on remote streams): once the actor has cut
+// the attempt its payload is refused.
+func (s *Stream) pushRx(ctx context.Context, data []byte, flags event.Flags, force bool, k *sink) error {
 	cost := len(data) + rxOverhead
 	budget := s.rxBudget()
 	s.mu.Lock()
@@ -184,6 +313,10 @@ func (s *Stream) pushRx(ctx context.Context, data []byte, flags event.Flags, for
 	if q.final || q.abandoned {
 		s.mu.Unlock()
 		return ErrDestroyed
+	}
+	if k != nil && k.cut && !force {
+		s.mu.Unlock()
+		return k.cutErr
 	}
 	if flags&event.PerfJSON == 0 {
 		s.rxBytes.Add(uint64(len(data)))
@@ -220,10 +353,11 @@ func (s *Stream) deliverRxLocked(ev event.Event, cost int) error {
 			q.items[q.head] = ev
 		} else {
 			q.items = append([]event.Event{ev}, q.items...)
+			q.off-- // the queued events keep their slot numbers (reports)
 		}
 		q.rxBytes += cost
 	}
-	if q.head < len(q.items) {
+	if q.ready() {
 		s.startPumpLocked()
 	}
 	return nil
@@ -263,12 +397,22 @@ func (s *Stream) pump() {
 				q.space = nil
 			}
 		}
+		for q.head < len(q.items) && q.items[q.head].Kind == kindSkip {
+			q.items[q.head] = event.Event{}
+			q.head++
+		}
 		if q.head == len(q.items) {
 			// Drop the array: a stream whose queue is empty holds none
 			// (most are idle; a busy one allocates again per burst, less
 			// than the pump goroutine it starts).
-			q.items = nil
-			q.head = 0
+			q.resetLocked()
+			q.pumping = false
+			s.mu.Unlock()
+			return
+		}
+		if q.items[q.head].Kind == kindReport {
+			// Undecided: the actor starts the pump again once it has
+			// decided (decideLocked).
 			q.pumping = false
 			s.mu.Unlock()
 			return
@@ -299,7 +443,7 @@ func (s *Stream) pump() {
 			close(q.ch)
 			s.mu.Lock()
 			q.pumping = false
-			q.items, q.head = nil, 0
+			q.resetLocked()
 			q.states = 0
 			q.wakeRoomLocked()
 			s.mu.Unlock()

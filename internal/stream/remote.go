@@ -60,8 +60,7 @@ func NewRemote(h *Host, cfg Config, d RemoteDriver) (*Stream, error) {
 	s := &Stream{h: h, pol: cfg.Policy, st: cfg.Type, onEnd: cfg.OnEnd, remote: true}
 	s.id = h.nextID.Add(1)
 	s.tx.s = s
-	s.tx.lenHint = -1
-	s.tx.kick = true
+	s.tx.armed, s.tx.armGen = true, 1
 	s.tx.framing = cfg.Framing
 	s.q.ch = make(chan event.Event)
 	if n := len(s.st.Metadata); n > 0 {
@@ -149,7 +148,7 @@ func (ra *remoteActor) finish() {
 	s.tx.close()
 	s.h.detach(s) // before DESTROYING can be delivered
 	s.mu.Lock()
-	s.endLocked()
+	s.endLocked(s.remoteUp)
 	s.mu.Unlock()
 	if s.onEnd != nil {
 		s.onEnd(s)
@@ -202,9 +201,9 @@ func (r *Remote) State(st event.State, ack uint32, err error) {
 	}
 	switch st {
 	case event.Connected:
-		s.connected = true
+		s.remoteUp = true
 	case event.Disconnected, event.Unreachable, event.AuthFailed, event.AllRetriesFailed:
-		s.connected = false
+		s.remoteUp = false
 	}
 	s.emitErrLocked(st, ack, err)
 	s.mu.Unlock()
@@ -242,7 +241,7 @@ func (r *Remote) WaitRoom(ctx context.Context) error {
 func (r *Remote) Connected() bool {
 	r.s.mu.Lock()
 	defer r.s.mu.Unlock()
-	return r.s.connected
+	return r.s.remoteUp
 }
 
 // Current returns the stream's current (last checked) state.
@@ -256,7 +255,7 @@ func (r *Remote) Current() event.State {
 // over its budget (receive backpressure) and fails when ctx is done or the
 // stream is ending. data is retained.
 func (r *Remote) Rx(ctx context.Context, data []byte, flags event.Flags) error {
-	return r.s.pushRx(ctx, data, flags, flags&event.PerfJSON != 0)
+	return r.s.pushRx(ctx, data, flags, flags&event.PerfJSON != 0, nil)
 }
 
 // TakeTx appends every chunk queued for transmission to dst without
@@ -285,7 +284,7 @@ func (r *Remote) PeekTx() (lenHint int64, pending bool, headLen int64) {
 			headLen = c.Len
 		}
 	}
-	return t.lenHint, t.want || t.head < len(t.chunks), headLen
+	return t.lenHintLocked(), t.pendingLocked(), headLen
 }
 
 // ArmTx re-arms the one-shot Tx notification and reports whether chunks are
@@ -297,7 +296,8 @@ func (r *Remote) ArmTx() bool {
 	if t.closed {
 		return false
 	}
-	t.kick = true
+	t.armed = true
+	t.armGen++
 	return t.head < len(t.chunks)
 }
 

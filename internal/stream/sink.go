@@ -32,11 +32,23 @@ type RideshareSetter interface {
 	SetRideshare(streamtype string)
 }
 
-// sink is the transport.Sink of one attempt.
+// sink is the transport.Sink of one attempt. It is the transport's side of
+// the stream: it reports states to the actor (which decides and emits
+// them) and queues received payload directly (the hot path).
 type sink struct {
-	s    *Stream
-	gen  uint32
-	done atomic.Bool // Run has returned: ignore late calls
+	s   *Stream
+	gen uint32
+	// done: Run has returned, ignore late calls. Written once, by the
+	// attempt's goroutine.
+	done atomic.Bool
+	// cut: the actor has ended this attempt (Disconnect, Destroy, a
+	// validity timeout, a restart): from then on the attempt's payload is
+	// refused, and its reports are marked so that the actor ignores a
+	// CONNECTED (and the states of a connection it never announced): the
+	// application never sees a connection it already asked to end. Written
+	// once, by the actor, under Stream.mu; read under Stream.mu.
+	cut    bool
+	cutErr error // the cancel cause, returned by Rx after cut; written with cut
 }
 
 var (
@@ -47,58 +59,57 @@ var (
 	_ interface{ ClearMetadata(name string) } = (*sink)(nil)
 )
 
+// msgReport: the sink queued reports for the actor to decide.
+type msgReport struct{}
+
 // State implements transport.Sink.
 func (k *sink) State(st event.State, ack uint32) { k.StateErr(st, ack, nil) }
 
 // StateErr is State with a cause for the event's Err (an HTTP transport
-// puts the *transport.StatusError of a QOS_NACK_REMOTE there).
+// puts the *transport.StatusError of a QOS_NACK_REMOTE there). The state
+// takes its place in the event queue at once (so it keeps its order with
+// the payload around it) but is emitted, or skipped, by the actor
+// (docs/stream-states.md). The exception is the hot one: an
+// acknowledgement (QOS_*) on the connection the actor has accepted, with
+// nothing undecided before it and nothing for the actor to do
+// (qosNeedsActor), is queued at once under the rule the actor published
+// (upGen), without waking the actor (one per MQTT publish otherwise).
 func (k *sink) StateErr(st event.State, ack uint32, err error) {
 	if k.done.Load() {
 		return
 	}
 	s := k.s
-	if st == event.Connected && s.conn == nil {
-		s.mu.Lock()
-		dup := s.connected && s.cur == event.Connected
-		s.mu.Unlock()
-		if dup {
-			return
-		}
-		// Before CONNECTED is visible: a request made after it is not
-		// mistaken for one this connection serves.
-		s.tx.connected(!s.traits.Transactional)
-	}
-	if st == event.ServerUpgrade && s.upgradeFraming != nil {
-		// Before SERVER_UPGRADE is visible: the application's next chunk
-		// is checked as a ws frame.
-		s.tx.setFraming(s.upgradeFraming)
+	r := report{gen: k.gen}
+	if st == event.Connected {
+		// Requests made until now are served by this connection.
+		r.asks, r.cuts = s.tx.mark()
 	}
 	s.mu.Lock()
-	if st == event.Connected {
-		if s.connected && s.cur == event.Connected {
-			s.mu.Unlock()
-			return
-		}
-		if s.cur == event.Disconnected {
-			s.emitLocked(event.Connecting, 0)
-		}
-		s.connected = true
-		s.lastConfirm.Store(nowNano())
+	if isQoS(st) && s.upGen == k.gen && s.q.rhead == len(s.q.reps) && !s.qosNeedsActor(st) {
+		s.emitErrLocked(st, ack, err)
+		s.mu.Unlock()
+		return
 	}
-	s.emitErrLocked(st, ack, err)
+	r.afterCut = k.cut
+	tell := s.reportLocked(r, st, ack, err)
+	pid := s.pid
 	s.mu.Unlock()
-	switch st {
-	case event.Connected:
-		s.tell(msgSinkState{gen: k.gen, st: st})
-	case event.QoSAckRemote, event.QoSNackRemote, event.QoSAckLocal:
-		if s.qosNeedsActor(st) {
-			s.tell(msgSinkState{gen: k.gen, st: st})
-		}
+	if tell {
+		s.h.Actors.Tell(pid, msgReport{})
 	}
 }
 
+// isQoS reports whether st is one of the QOS_* acknowledgement states.
+func isQoS(st event.State) bool {
+	switch st {
+	case event.QoSAckRemote, event.QoSNackRemote, event.QoSAckLocal, event.QoSNackLocal:
+		return true
+	}
+	return false
+}
+
 // qosNeedsActor reports whether the actor has anything to do for a QOS_*
-// state (onSinkState): a stream timeout to stop, or a failure counter to
+// state (acceptLocked): a stream timeout to stop, or a failure counter to
 // reset. Most acknowledgements (every MQTT publish) need neither, and an
 // actor message per acknowledgement costs a goroutine wake-up each. The
 // checks err towards telling: timeoutUsed is set before StartTimeout's
@@ -133,7 +144,7 @@ func (k *sink) Rx(ctx context.Context, data []byte, flags event.Flags) error {
 	}
 	// Perf reports are one per attempt and come as the attempt ends: never
 	// hold them back.
-	return k.s.pushRx(ctx, data, flags, flags&event.PerfJSON != 0)
+	return k.s.pushRx(ctx, data, flags, flags&event.PerfJSON != 0, k)
 }
 
 // ValidityConfirmed implements transport.Sink.

@@ -81,10 +81,15 @@ type Stream struct {
 	traits         Traits                                   // Host.Traits of the streamtype's protocol
 	checkMD        func(name, value string) error           // Config.CheckMetadata
 
-	mu          sync.Mutex // guards the fields below
-	cur         event.State
-	q           eventQueue
-	connected   bool // the running attempt reported CONNECTED
+	mu       sync.Mutex // guards the fields below
+	cur      event.State
+	q        eventQueue
+	remoteUp bool // remote streams: CONNECTED reported and not ended; written only by Remote.State
+	// upGen is the attempt whose CONNECTED the actor accepted and whose end
+	// it has not handled yet (0 none): the rule under which the sink may
+	// queue an acknowledgement without the actor (sink.StateErr). Written
+	// only by the actor.
+	upGen       uint32
 	md          []transport.MetadataValue
 	extraTx     map[string]string // direct_proto_str headers set by the application
 	extraRx     map[string]string // direct_proto_str headers received
@@ -121,7 +126,6 @@ func prepare(h *Host, cfg Config) (*Stream, error) {
 		txBud: cfg.TxBudget, rxBud: cfg.RxBudget}
 	s.id = h.nextID.Add(1)
 	s.tx.s = s
-	s.tx.lenHint = -1
 	s.tx.framing = cfg.Framing
 	s.upgradeFraming = cfg.UpgradeFraming
 	s.gates = cfg.Gates
@@ -140,7 +144,9 @@ func prepare(h *Host, cfg Config) (*Stream, error) {
 	s.traits = h.traitsFor(s.st.Protocol)
 	s.tx.retain = s.traits.Transactional && s.conn == nil
 	// Not nailed up: idle from the start, so tx wakes the actor.
-	s.tx.kick = s.conn == nil && !s.st.NailedUp && !s.st.Server
+	if s.conn == nil && !s.st.NailedUp && !s.st.Server {
+		s.tx.armed, s.tx.armGen = true, 1
+	}
 	if err := h.add(s); err != nil {
 		return nil, err
 	}

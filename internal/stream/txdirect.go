@@ -51,13 +51,13 @@ func (t *txQueue) sendDirect(ctx context.Context, p []byte, flags event.Flags) b
 	}
 	t.mu.Lock()
 	w := t.dw
-	if w == nil || t.writing || t.head < len(t.chunks) || t.closed || t.framing != nil || t.retain || t.kick {
+	if w == nil || t.writing || t.head < len(t.chunks) || t.closed || t.framing != nil || t.retain || (t.armed && t.armGen > t.fired) {
 		t.mu.Unlock()
 		return false
 	}
 	t.writing = true
-	t.pushed = true
-	t.want = false
+	t.pushes++
+	t.taken = t.asks
 	t.s.txBytes.Add(uint64(len(p)))
 	t.mu.Unlock()
 

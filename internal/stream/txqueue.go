@@ -20,40 +20,68 @@ func chunkCost(c transport.Chunk) int { return len(c.Data) + chunkOverhead }
 // txQueue is the stream's transmit queue; transports see it as their
 // transport.TxSource (and, on accepted streams, transport.ServerTx). It is
 // bounded by a byte budget: push waits while it is full.
+//
+// It is data plus a budget. Every field is guarded by mu; the queue itself
+// has a producer side and a consumer side, and everything else has exactly
+// one writer, named beside it. What the application asked for is counted
+// (asks, pushes, cuts) by the application's calls, and every reader keeps
+// its own mark of how far it has accounted for them (the actor: askSeen,
+// pushSeen, attemptCuts; the transport's writer: taken, hintUsed), so that
+// no flag is set by one side and cleared by another.
 type txQueue struct {
 	s  *Stream
 	mu sync.Mutex
 
-	chunks  []transport.Chunk
-	head    int
-	bytes   int           // payload bytes plus chunkOverhead per queued chunk
-	space   chan struct{} // closed when bytes drop below the budget
-	avail   chan struct{} // closed when a chunk arrives
-	want    bool          // RequestTx not yet served
-	lenHint int64         // RequestTxLen for the next message, -1 none
-	kick    bool          // the stream is idle: tell the actor about tx
-	closed  bool
+	// The queue: chunks are appended by push (Send/Write), taken by the
+	// transport's writer (Next, NextBatch, Remote.TakeTx), put back by the
+	// actor (attemptEnded) and dropped by close.
+	chunks []transport.Chunk
+	head   int
+	bytes  int           // payload bytes plus chunkOverhead per queued chunk
+	space  chan struct{} // closed when bytes drop below the budget
+	avail  chan struct{} // closed when a chunk arrives
 
-	// What arrived while kick was disarmed, so that no request is lost
-	// between an attempt's start and the stream going idle again (the actor
-	// checks them in goIdle; see idle).
-	asked   bool // a RequestTx/RequestTxLen not yet served by an attempt
-	pushed  bool // data queued since the last attempt started
-	serving bool // connected (raw/ws/mqtt): a bare RequestTx is served at once
-	cut     bool // Disconnect called: CONNECTED of this attempt serves nothing
-	// framing validates each chunk at push time (ws: docs/streams.md §11.6);
-	// open is the message state it is checked against.
-	framing func(open bool, flags event.Flags) error
-	open    bool
+	// Written by the application's calls only.
+	asks       uint64 // RequestTx/RequestTxLen calls (request)
+	pushes     uint64 // chunks queued (push)
+	hint       int64  // RequestTxLen's length (request)
+	hintAt     uint64 // asks when hint was given; 0 none (request)
+	dropAsks   uint64 // asks when Disconnect was last called (disconnect)
+	dropPushes uint64 // pushes likewise (disconnect)
+	cuts       uint32 // Disconnect calls (disconnect)
+	fired      uint64 // the armGen whose notification push/request sent (push, request)
+	open       bool   // a message is open, under framing framingGen (push)
+	openGen    uint32 // the framingGen open was computed under (push)
+	status     int    // Respond status (accepted HTTP streams) (respond)
+	statusSet  bool   // Respond was called (respond)
+	statusTxn  uint32 // txn when Respond was called (respond)
+
+	// Written by the transport's writer only (taken: by whoever holds the
+	// write role, the writer or a direct sender, txdirect.go).
+	taken    uint64 // asks when a chunk was last taken: a RequestTx is pending while asks > taken (popLocked, sendDirect)
+	hintUsed uint64 // the hintAt it last applied to a chunk (popLocked)
+	txn      uint32 // transactions started on an accepted stream (NewTransaction)
+
+	// Written by the actor only (on remote streams, armed and armGen by
+	// the driver, through Remote.ArmTx; the actor never arms them there).
+	armed       bool                                     // the stream is idle: the next request or push tells the actor (msgTx) ...
+	armGen      uint64                                   // ... once per arming: it fires when armed && armGen > fired
+	askSeen     uint64                                   // asks served by an attempt or dropped by Disconnect
+	pushSeen    uint64                                   // pushes likewise
+	attemptCuts uint32                                   // cuts when the running attempt began
+	serving     bool                                     // the running attempt is CONNECTED on raw/ws/mqtt: a bare RequestTx is served at once
+	framingGen  uint32                                   // setFraming calls (the actor at SERVER_UPGRADE)
+	framing     func(open bool, flags event.Flags) error // set at creation, then by setFraming (ws: docs/streams.md §11.6)
+
+	closed bool // written once, by whoever ends the stream (the actor; endUnstarted; remoteActor.finish)
 
 	// retain: HTTP client streams keep the chunks an attempt consumed
 	// (sent) until its transaction completes, so that a failed attempt
-	// sends the whole body again (docs/streams.md §11.2.3).
+	// sends the whole body again (docs/streams.md §11.2.3). Set at
+	// creation. sent is appended by popLocked and emptied by the actor
+	// (attemptEnded).
 	retain bool
 	sent   []transport.Chunk
-
-	status    int // Respond status (accepted HTTP streams), 0 = not called
-	statusSet bool
 
 	// The direct path (txdirect.go).
 	dw      transport.DirectWriter
@@ -64,6 +92,17 @@ var (
 	_ transport.TxSource = (*txQueue)(nil)
 	_ transport.ServerTx = (*txQueue)(nil)
 )
+
+// fireLocked tells the actor about a request or push when the stream is
+// idle, once per arming. t.mu is held; it returns whether to tell (outside
+// the lock).
+func (t *txQueue) fireLocked() bool {
+	if t.armed && t.armGen > t.fired {
+		t.fired = t.armGen
+		return true
+	}
+	return false
+}
 
 // push queues c (taking ownership of c.Data), waiting for room. A ctx
 // already done queues nothing and returns its error.
@@ -76,7 +115,7 @@ func (t *txQueue) push(ctx context.Context, c transport.Chunk) error {
 	if t.framing != nil && !t.closed {
 		// Refuse at once rather than after waiting for room (checked again
 		// below: another writer may move the message state meanwhile).
-		if err := t.framing(t.open, c.Flags); err != nil {
+		if err := t.framing(t.openLocked(), c.Flags); err != nil {
 			t.mu.Unlock()
 			return err
 		}
@@ -99,14 +138,14 @@ func (t *txQueue) push(ctx context.Context, c transport.Chunk) error {
 		return t.s.gone()
 	}
 	if t.framing != nil {
-		if err := t.framing(t.open, c.Flags); err != nil {
+		if err := t.framing(t.openLocked(), c.Flags); err != nil {
 			t.mu.Unlock()
 			return err
 		}
-		t.open = c.Flags&event.EOM == 0
+		t.open, t.openGen = c.Flags&event.EOM == 0, t.framingGen
 	}
 	t.chunks = append(t.chunks, c)
-	t.pushed = true
+	t.pushes++
 	t.bytes += chunkCost(c)
 	t.s.txBytes.Add(uint64(len(c.Data)))
 	if t.avail != nil {
@@ -114,14 +153,17 @@ func (t *txQueue) push(ctx context.Context, c transport.Chunk) error {
 		t.avail = nil
 	}
 	t.startWriterLocked()
-	kick := t.kick
-	t.kick = false
+	kick := t.fireLocked()
 	t.mu.Unlock()
 	if kick {
 		t.s.tell(msgTx{})
 	}
 	return nil
 }
+
+// openLocked reports whether a message is open under the current framing
+// (a new framing starts with none open). t.mu is held.
+func (t *txQueue) openLocked() bool { return t.open && t.openGen == t.framingGen }
 
 // request records RequestTx / RequestTxLen (n < 0: no length).
 func (t *txQueue) request(n int64) error {
@@ -130,15 +172,11 @@ func (t *txQueue) request(n int64) error {
 		t.mu.Unlock()
 		return t.s.gone()
 	}
-	t.want = true
-	if !t.serving {
-		t.asked = true
-	}
+	t.asks++
 	if n >= 0 {
-		t.lenHint = n
+		t.hint, t.hintAt = n, t.asks
 	}
-	kick := t.kick
-	t.kick = false
+	kick := t.fireLocked()
 	t.mu.Unlock()
 	if kick {
 		t.s.tell(msgTx{})
@@ -146,54 +184,86 @@ func (t *txQueue) request(n int64) error {
 	return nil
 }
 
-// setFraming installs a framing check from now on, with no message open.
+// lenHintLocked is the RequestTxLen length not yet applied to a chunk, -1
+// none. t.mu is held.
+func (t *txQueue) lenHintLocked() int64 {
+	if t.hintAt > t.hintUsed {
+		return t.hint
+	}
+	return -1
+}
+
+// pendingLocked reports whether a RequestTx not yet met by a chunk, or a
+// chunk, waits. t.mu is held.
+func (t *txQueue) pendingLocked() bool { return t.asks > t.taken || t.head < len(t.chunks) }
+
+// setFraming installs a framing check from now on, with no message open
+// (the actor, as it accepts SERVER_UPGRADE).
 func (t *txQueue) setFraming(f func(open bool, flags event.Flags) error) {
 	t.mu.Lock()
-	t.framing, t.open = f, false
+	t.framing = f
+	t.framingGen++
 	t.mu.Unlock()
 }
 
-// beginAttempt disarms the idle notification as an attempt starts: what
-// was requested or queued so far is served by this attempt; later requests
-// are recorded (asked, pushed) for idle to find.
+// beginAttempt is called by the actor as an attempt starts: it disarms the
+// idle notification; what was requested or queued so far is served by
+// this attempt, later requests are counted for idle to find.
 func (t *txQueue) beginAttempt() {
 	t.mu.Lock()
-	t.kick = false
-	t.asked, t.pushed, t.serving, t.cut = false, false, false, false
+	t.armed = false
+	t.askSeen, t.pushSeen = t.asks, t.pushes
+	t.attemptCuts = t.cuts
+	t.serving = false
 	t.mu.Unlock()
 }
 
-// connected is called (by the attempt's sink, before CONNECTED is queued)
-// when the attempt reaches CONNECTED: requests made so far are served by
-// this connection (docs/streams.md §5.2), unless Disconnect was called since the
-// attempt started. On raw, ws and mqtt a bare RequestTx made while connected
-// is served at once (there is nothing to wait for: data is pushed); on HTTP
-// it asks for the next transaction.
-func (t *txQueue) connected(persistent bool) {
+// mark is how far the application's requests had got when a transport
+// reported CONNECTED (sink.StateErr takes it as it reports).
+func (t *txQueue) mark() (asks uint64, cuts uint32) {
 	t.mu.Lock()
-	if !t.cut {
-		t.asked = false
+	defer t.mu.Unlock()
+	return t.asks, t.cuts
+}
+
+// connected is called by the actor as it accepts the attempt's CONNECTED,
+// with the mark taken when the transport reported it: requests made until
+// then are served by this connection (docs/streams.md §5.2), unless
+// Disconnect was called since the attempt started. On raw, ws and mqtt
+// (persistent) a bare RequestTx made while connected is served at once
+// (there is nothing to wait for: data is pushed); on HTTP it asks for the
+// next transaction.
+func (t *txQueue) connected(asks uint64, cuts uint32, persistent bool) {
+	t.mu.Lock()
+	if cuts == t.attemptCuts {
+		t.askSeen = max(t.askSeen, asks)
 		t.serving = persistent
 	}
 	t.mu.Unlock()
 }
 
 // runEnded is called by the actor when the attempt's Run has returned,
-// before DISCONNECTED is queued: a bare RequestTx asks for a new attempt
-// again.
+// before DISCONNECTED is queued: requests made while a persistent
+// connection served them are accounted for; a bare RequestTx asks for a
+// new attempt again from now on.
 func (t *txQueue) runEnded() {
 	t.mu.Lock()
+	if t.serving && t.cuts == t.attemptCuts {
+		t.askSeen = t.asks
+	}
 	t.serving = false
 	t.mu.Unlock()
 }
 
 // disconnect is called by Stream.Disconnect before it tells the actor:
-// what was requested before it is dropped (the stream goes idle, docs/streams.md
-// §5.6); what is requested after it starts a new attempt once the stream
-// is idle.
+// what was requested before it is dropped (the stream goes idle,
+// docs/streams.md §5.6); what is requested after it starts a new attempt
+// once the stream is idle, and the running attempt's CONNECTED serves
+// nothing.
 func (t *txQueue) disconnect() {
 	t.mu.Lock()
-	t.asked, t.pushed, t.serving, t.cut = false, false, false, true
+	t.dropAsks, t.dropPushes = t.asks, t.pushes
+	t.cuts++
 	// Nothing sent from now on goes to this connection by the direct path
 	// (its writer goroutine, if running, takes nothing more).
 	t.dw, t.writing = nil, false
@@ -210,11 +280,14 @@ func (t *txQueue) disconnect() {
 func (t *txQueue) idle(consumed bool) (start bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.askSeen = max(t.askSeen, t.dropAsks)
+	t.pushSeen = max(t.pushSeen, t.dropPushes)
 	data := t.head < len(t.chunks)
-	if !t.closed && (t.asked || (data && (t.pushed || consumed))) {
+	if !t.closed && (t.asks > t.askSeen || (data && (t.pushes > t.pushSeen || consumed))) {
 		return true
 	}
-	t.kick = true
+	t.armed = true
+	t.armGen++
 	return false
 }
 
@@ -275,10 +348,10 @@ func (t *txQueue) popLocked() transport.Chunk {
 		close(t.space)
 		t.space = nil
 	}
-	t.want = false
-	if c.Flags&event.SOM != 0 && c.Len < 0 && t.lenHint >= 0 {
-		c.Len = t.lenHint
-		t.lenHint = -1
+	t.taken = t.asks
+	if c.Flags&event.SOM != 0 && c.Len < 0 && t.hintAt > t.hintUsed {
+		c.Len = t.hint
+		t.hintUsed = t.hintAt
 	}
 	if t.retain {
 		t.sent = append(t.sent, c)
@@ -342,22 +415,25 @@ func (t *txQueue) Release(chunks []transport.Chunk) {
 func (t *txQueue) Pending() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.want || t.head < len(t.chunks)
+	return t.pendingLocked()
 }
 
 // LenHint implements transport.TxSource.
 func (t *txQueue) LenHint() int64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.lenHint
+	return t.lenHintLocked()
 }
 
 // Response implements transport.ServerTx.
 func (t *txQueue) Response() transport.Response {
 	t.mu.Lock()
-	status := t.status
-	if t.statusSet && status == 0 {
-		status = 200
+	status := 0
+	if t.statusSet && t.statusTxn == t.txn {
+		status = t.status
+		if status == 0 {
+			status = 200
+		}
 	}
 	t.mu.Unlock()
 	md, extra := t.s.metadataSnapshot()
@@ -367,7 +443,7 @@ func (t *txQueue) Response() transport.Response {
 // NewTransaction implements transport.ServerTx.
 func (t *txQueue) NewTransaction() {
 	t.mu.Lock()
-	t.status, t.statusSet = 0, false
+	t.txn++ // a Respond made for the previous transaction no longer applies
 	t.mu.Unlock()
 }
 
@@ -377,6 +453,6 @@ func (t *txQueue) respond(status int) error {
 	if t.closed {
 		return t.s.gone()
 	}
-	t.status, t.statusSet = status, true
+	t.status, t.statusSet, t.statusTxn = status, true, t.txn
 	return nil
 }

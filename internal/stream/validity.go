@@ -4,6 +4,11 @@ import "time"
 
 func nowNano() int64 { return time.Now().UnixNano() }
 
+// confirmedAt is when the connection was last proven alive: its last
+// confirmation (written only by ValidityConfirmed) or, when none came
+// since, its CONNECTED (actor-owned). Actor only.
+func (s *Stream) confirmedAt() int64 { return max(s.lastConfirm.Load(), s.a.connAt) }
+
 // validity returns the streamtype's svalidping and svalidhup.
 func (s *Stream) validity() (ping, hup time.Duration) {
 	r := s.st.Retry
@@ -36,7 +41,7 @@ func (s *Stream) onValidity() {
 	}
 	ping, hup := s.validity()
 	now := nowNano()
-	since := time.Duration(now - s.lastConfirm.Load())
+	since := time.Duration(now - s.confirmedAt())
 	if ping == 0 || ping >= hup {
 		if since < hup {
 			s.armTimer(tValidity, hup-since)
@@ -46,7 +51,7 @@ func (s *Stream) onValidity() {
 		return
 	}
 	if s.a.validPing {
-		if s.lastConfirm.Load() >= s.a.pingAt {
+		if s.confirmedAt() >= s.a.pingAt {
 			// Answered: back to waiting for the ping time.
 			s.a.validPing = false
 			if since < ping {
@@ -80,13 +85,13 @@ func (s *Stream) onPong() {
 	}
 	s.a.validPing = false
 	ping, _ := s.validity()
-	since := time.Duration(nowNano() - s.lastConfirm.Load())
+	since := time.Duration(nowNano() - s.confirmedAt())
 	s.armTimer(tValidity, max(ping-since, 0))
 }
 
 func (s *Stream) validityTimeout() {
 	s.h.Logger.Info("ss: connection validity timeout", "stream", s.id, "streamtype", s.st.Name)
 	if s.a.cancel != nil {
-		s.a.cancel(ErrValidityTimeout)
+		s.cutAttempt(ErrValidityTimeout)
 	}
 }
