@@ -70,7 +70,7 @@ B="$OUT/ssproxy-bench"
 "$LWS_PROXY" -c "$OUT/proxy-policy.json" -i @ss-bench-lws -d 3 >"$OUT/lws-proxy.log" 2>&1 & lws_pid=$!; pids+=($lws_pid)
 sleep 1
 
-head="commit $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?'), lws $(git -C "$LWS_BUILD" rev-parse --short HEAD 2>/dev/null || basename "$LWS_BUILD"), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+head="commit $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?'), lws $(awk '/define LWS_LIBRARY_VERSION_(MAJOR|MINOR|PATCH_ELABORATED) /{printf "%s%s", (n++ ? "." : ""), $3}' "$LWS_BUILD/include/lws_config.h"), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 common=(-rtt-count "$RTT_COUNT" -bytes "$BYTES" -streams "$STREAMS" -duration "$DURATION" -cycles "$CYCLES" -cycle-streams "$CYCLE_STREAMS" -json)
 
 echo "== ssproxy against the libwebsockets proxy ($head)"
