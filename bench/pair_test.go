@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"slices"
@@ -180,3 +181,36 @@ func TestRunPairReportsRatios(t *testing.T) {
 }
 
 var sink string
+
+// BenchmarkPairProxyRaw64BRoundTrip: BenchmarkProxyRaw64BRoundTrip's sides
+// interleaved: ss (a stream of a local runtime, no proxy), proxied (through
+// an in-process proxy) and ssproxy (through the ssproxy binary), each a
+// stream to the same loopback echo server. Metrics: proxied/ss, ssproxy/ss
+// and ssproxy/proxied time ratios.
+func BenchmarkPairProxyRaw64BRoundTrip(b *testing.B) {
+	srv := testutil.Listen(b, "tcp", "", nil, testutil.Echo)
+	msg := make([]byte, 64)
+	ctx := context.Background()
+	var sides []pairSide
+	for _, mode := range []string{"ss", "proxied", "ssproxy"} {
+		s := pxConnected(b, pxRuntime(b, mode, srv.Port()))
+		defer pxDestroy(s)
+		ev := s.Events()
+		sides = append(sides, pairSide{mode, func(n int) error {
+			for range n {
+				if err := s.Send(ctx, msg); err != nil {
+					return err
+				}
+				for got := 0; got < len(msg); {
+					e, ok := <-ev
+					if !ok {
+						return errors.New("stream ended")
+					}
+					got += len(e.Payload)
+				}
+			}
+			return nil
+		}})
+	}
+	runPair(b, sides...)
+}

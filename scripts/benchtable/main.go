@@ -59,6 +59,7 @@ var goals = []goal{
 	{what: "proxied 16 KiB tx, in-process proxy/direct rate", bench: "ProxyRaw16KiB", num: "proxied", den: "ss", unit: "ns/op", invert: true, target: 0.6},
 	{what: "proxied 16 KiB tx, ssproxy/direct rate", bench: "ProxyRaw16KiB", num: "ssproxy", den: "ss", unit: "ns/op", invert: true, target: 0.6},
 	{what: "proxied 16 KiB rx, ssproxy/direct rate", bench: "ProxyRaw16KiBReceive", num: "ssproxy", den: "ss", unit: "ns/op", invert: true, target: 0.5},
+	{what: "proxied 64 B round trip, ssproxy/direct time (interleaved)", bench: "PairProxyRaw64BRoundTrip", unit: "ssproxy/ss", atMost: true, target: 3},
 	{what: "proxied 64 B round trip, ssproxy/direct time", bench: "ProxyRaw64BRoundTrip", num: "ssproxy", den: "ss", unit: "ns/op", atMost: true, target: 3},
 	{what: "ssproxy RSS per idle stream (B, 1000 streams)", bench: "Proxy1000Streams", num: "proxied", unit: "proxy-RSS-B/stream", atMost: true, target: 4096},
 	{what: "ssproxy RSS per busy stream (B, 1000 streams)", bench: "Proxy1000Streams", num: "proxied", unit: "proxy-RSS-after-B/stream", atMost: true, target: 8192},
