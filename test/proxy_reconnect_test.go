@@ -110,6 +110,7 @@ func (l *fakeLink) waitConnectRequest() proxy.Message {
 // on the new link the client asks for the onward connection again, and the
 // blocked Send completes once it is up.
 func TestProxiedReconnectTxPending(t *testing.T) {
+	t.Parallel()
 	name := abstractName()
 	ln, err := net.Listen("unix", name)
 	if err != nil {

@@ -88,6 +88,7 @@ func bothWays(t *testing.T, bin string, pol *policy.Policy, scenario func(t *tes
 // in-process proxy and through the ssproxy binary, asserting the same
 // events.
 func TestProxyScenarios(t *testing.T) {
+	t.Parallel()
 	bin := buildSSProxy(t)
 	for _, sc := range []struct {
 		name string
@@ -360,6 +361,7 @@ func scenarioRawMetadata(t *testing.T, bin string) {
 // TestProxyLinkRetry: no proxy listens: UPSTREAM_LINK_RETRY about once a
 // second; then the proxy starts and the stream proceeds.
 func TestProxyLinkRetry(t *testing.T) {
+	t.Parallel()
 	srv := testutil.Listen(t, "tcp", "", nil, testutil.Echo)
 	pol := newPolicy(rawType("echo", "127.0.0.1", srv.Port()))
 	name := abstractName()
@@ -405,6 +407,7 @@ func TestProxyLinkRetry(t *testing.T) {
 // retries, and once it is back the stream reconnects without a second
 // CREATING.
 func TestProxyRestart(t *testing.T) {
+	t.Parallel()
 	srv := testutil.Listen(t, "tcp", "", nil, testutil.Echo)
 	pol := newPolicy(rawType("echo", "127.0.0.1", srv.Port()))
 	name := abstractName()

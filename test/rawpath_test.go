@@ -31,6 +31,7 @@ func seqFill(b []byte, off int64) {
 // the application, or a buffer pooled twice, corrupts the sequence the test
 // checks byte by byte.
 func TestRawReleasedPayloadsIntact(t *testing.T) {
+	t.Parallel()
 	const total = 64 << 20
 	srv := testutil.Listen(t, "tcp", "", nil, func(c net.Conn) {
 		buf := make([]byte, 70000)
@@ -100,6 +101,7 @@ func TestRawReleasedPayloadsIntact(t *testing.T) {
 // same runtime echoes small messages through the direct path. The server
 // checks the byte sequence.
 func TestRawSendOrderUnderBackpressure(t *testing.T) {
+	t.Parallel()
 	const msgs = 1200
 	sizes := []int{1, 64, 1000, 16 << 10, 100_000, 256 << 10, 7}
 	var total int64
