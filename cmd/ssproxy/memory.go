@@ -58,7 +58,7 @@ func memoryFeature(fs *flag.FlagSet) hooks {
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
-				r := releaser{links: srv.Links}
+				r := releaser{links: srv.Links, peakSince: srv.TakePeakLinks}
 				t := time.NewTicker(*every)
 				defer t.Stop()
 				for {
@@ -81,16 +81,18 @@ func memoryFeature(fs *flag.FlagSet) hooks {
 }
 
 // releaser decides when the load dropped: the links fell to half or less
-// of the peak sampled since the last release, and by minReleaseDrop at
-// least.
+// of the most open at once since the last release (peakSince reports the
+// peak between two checks, so that a burst between ticks counts), and by
+// minReleaseDrop at least.
 type releaser struct {
-	links func() int
-	peak  int
+	links     func() int
+	peakSince func() int
+	peak      int
 }
 
 func (r *releaser) check() (peak, now int, release bool) {
 	now = r.links()
-	r.peak = max(r.peak, now)
+	r.peak = max(r.peak, now, r.peakSince())
 	if r.peak == 0 || now > r.peak/2 || r.peak-now < minReleaseDrop {
 		return r.peak, now, false
 	}

@@ -18,7 +18,7 @@ import (
 // there.
 func TestReleaserDecides(t *testing.T) {
 	n := 0
-	r := releaser{links: func() int { return n }}
+	r := releaser{links: func() int { return n }, peakSince: func() int { return 0 }}
 	for _, step := range []struct {
 		links   int
 		release bool
@@ -27,6 +27,12 @@ func TestReleaserDecides(t *testing.T) {
 		if _, _, got := r.check(); got != step.release {
 			t.Fatalf("at %d links (peak %d): release %v, want %v", step.links, r.peak, got, step.release)
 		}
+	}
+	// A burst between two checks counts.
+	n = 0
+	r = releaser{links: func() int { return n }, peakSince: func() int { return 500 }}
+	if peak, _, got := r.check(); !got || peak != 500 {
+		t.Fatalf("after a burst of 500 links between checks: release %v, peak %d; want a release from 500", got, peak)
 	}
 }
 

@@ -107,6 +107,7 @@ type Server struct {
 	refused atomic.Uint64
 	illegal atomic.Uint64
 	live    atomic.Int64
+	peak    atomic.Int64 // most links open at once since TakePeakLinks
 	highQ   atomic.Int64
 
 	mu       sync.Mutex
@@ -150,6 +151,12 @@ const maxBatch = 16 << 10
 
 // Links returns the number of open links.
 func (s *Server) Links() int { return int(s.live.Load()) }
+
+// TakePeakLinks returns the most links open at once since the last call
+// (or the start), and starts the next period from the links open now.
+func (s *Server) TakePeakLinks() int {
+	return int(s.peak.Swap(s.live.Load()))
+}
 
 // Refused returns the number of connections and streams refused by a limit
 // or the allow-list.
@@ -236,7 +243,11 @@ func (s *Server) start(ctx context.Context, c net.Conn) {
 	}
 	s.wg.Add(1)
 	s.mu.Unlock()
-	s.live.Add(1)
+	for n := s.live.Add(1); ; {
+		if p := s.peak.Load(); n <= p || s.peak.CompareAndSwap(p, n) {
+			break
+		}
+	}
 	go func() {
 		defer s.wg.Done()
 		l.run(ctx)
