@@ -32,7 +32,10 @@ const (
 	nTimers
 )
 
-// actorState is owned by the stream's actor goroutine.
+// actorState is the stream's lifecycle: attempts, retry, connect and
+// disconnect requests, timeouts, which connection is current. Every field
+// is written only by the stream's actor goroutine; everything else asks
+// by message (docs/stream-states.md).
 type actorState struct {
 	phase        phase
 	failures     uint16
@@ -300,7 +303,6 @@ func (s *Stream) startAttempt(poll bool) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	k := &sink{s: s, gen: s.a.gen}
 	s.a.cancel, s.a.sink = cancel, k
-	s.ping.Store(nil)
 	gen := s.a.gen
 	pid := s.a.self
 	s.h.wg.Add(1)
@@ -403,7 +405,6 @@ func (s *Stream) onRunDone(res transport.Result) {
 	s.mu.Unlock()
 	s.stopTimer(tValidity)
 	s.stopTimer(tHealth)
-	s.ping.Store(nil)
 	wasConnected := s.a.up
 	if s.a.destroy {
 		s.finish()

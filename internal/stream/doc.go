@@ -6,12 +6,16 @@
 // transmit queue handed to transports as their transport.TxSource, and the
 // ordered event queue that feeds the user's channel.
 //
-// Concurrency: lifecycle decisions are taken by the stream's protoactor
-// actor; timers are time.AfterFunc timers that send the actor a message.
-// Transports run in their own goroutine (one per attempt) and report through a
-// transport.Sink: Sink.State and Sink.Rx append to the event queue directly
-// (under the queue's mutex, which is what orders states and payload) and tell
-// the actor about the states it must act on. Events reach the user through a
+// Concurrency: the stream's protoactor actor is the only owner of the
+// lifecycle (actorState) and the only one that emits states; timers are
+// time.AfterFunc timers that send the actor a message. Transports run in
+// their own goroutine (one per attempt) and report through a
+// transport.Sink: Sink.Rx appends payload to the event queue directly (the
+// hot path, under the stream's mutex); Sink.State appends a report that
+// holds the state's place among the payload and wakes the actor, which
+// decides it (emits or skips it) before the pump may pass it, so states and
+// payload keep their order. Every field names its one writer beside it
+// (docs/stream-states.md). Events reach the user through a
 // pump goroutine that exists only while the queue is non-empty, so an idle
 // stream has no goroutine. Received payload is bounded by a byte budget:
 // Sink.Rx blocks while the user is behind (receive backpressure).

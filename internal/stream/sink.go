@@ -49,6 +49,9 @@ type sink struct {
 	// once, by the actor, under Stream.mu; read under Stream.mu.
 	cut    bool
 	cutErr error // the cancel cause, returned by Rx after cut; written with cut
+	// ping sends the connection's keep-alive (PingSetter); written only
+	// by the transport, read by the actor's validity timer.
+	ping atomic.Pointer[func()]
 }
 
 var (
@@ -156,7 +159,7 @@ func (k *sink) Logger() *slog.Logger { return k.s.h.Logger }
 // SetPing implements PingSetter.
 func (k *sink) SetPing(ping func()) {
 	if !k.done.Load() {
-		k.s.ping.Store(&ping)
+		k.ping.Store(&ping)
 	}
 }
 

@@ -61,6 +61,7 @@ type Metadata struct{ Name, Value string }
 // Stream is one stream. All methods are safe from any goroutine, including
 // the one ranging over Events.
 type Stream struct {
+	// Set before the stream is shared, never written again.
 	h     *Host
 	id    uint64
 	pol   *policy.Policy
@@ -68,54 +69,85 @@ type Stream struct {
 	proto transport.Protocol
 	conn  transport.ServerConn
 	onEnd func(*Stream)
-	pid   *actor.PID
-	tx    txQueue
 	txBud int // Config.TxBudget
 	rxBud int // Config.RxBudget
-	// rxBudSet, when > 0, replaces rxBud: a proxied stream's client_buflen
-	// from CREATE_RESULT (Remote.SetRxBudget).
-	rxBudSet atomic.Int64
 
 	upgradeFraming func(open bool, flags event.Flags) error // Config.UpgradeFraming
 	gates          []Gate                                   // Config.Gates
 	traits         Traits                                   // Host.Traits of the streamtype's protocol
 	checkMD        func(name, value string) error           // Config.CheckMetadata
+	remote         bool                                     // created by NewRemote: the far end resolves StartTimeout(0)
 
-	mu       sync.Mutex // guards the fields below
-	cur      event.State
-	q        eventQueue
-	remoteUp bool // remote streams: CONNECTED reported and not ended; written only by Remote.State
+	// tx is the transmit queue: data plus a budget, with its own lock and
+	// its writers named field by field (txqueue.go).
+	tx txQueue
+
+	// rxBudSet, when > 0, replaces rxBud: a proxied stream's client_buflen
+	// from CREATE_RESULT. Written only by Remote.SetRxBudget (the driver).
+	rxBudSet atomic.Int64
+
+	mu sync.Mutex // guards the fields below
+	// q is the event queue: data plus a bound, with producers and one
+	// consumer (events.go says who appends and who removes).
+	q eventQueue
+	// cur is the state of the last state event queued, the "from" of the
+	// transition check: it moves with the queue, written by whoever queues
+	// a state (checkLocked): the actor on local streams (and the sink, for
+	// an acknowledgement under the actor's upGen rule), Remote.State then
+	// remoteActor.finish on remote streams.
+	cur event.State
+	// pid is the stream's actor: set once, by setPID or the actor's
+	// Started, whichever runs first.
+	pid *actor.PID
+	// early holds messages sent before the actor existed (NewProps):
+	// appended by tell (any goroutine), taken once by setPID or Started.
+	early []any
 	// upGen is the attempt whose CONNECTED the actor accepted and whose end
 	// it has not handled yet (0 none): the rule under which the sink may
 	// queue an acknowledgement without the actor (sink.StateErr). Written
 	// only by the actor.
-	upGen       uint32
-	md          []transport.MetadataValue
-	extraTx     map[string]string // direct_proto_str headers set by the application
-	extraRx     map[string]string // direct_proto_str headers received
-	rideshare   string
-	ended       bool
-	waiters     []chan struct{} // Destroy callers
-	early       []any           // messages sent before the actor started
+	upGen uint32
+	// remoteUp: remote streams: CONNECTED reported and not ended. Written
+	// only by Remote.State.
+	remoteUp bool
+	// md holds the declared metadata values. A slot is shared by both
+	// directions, as in lws: the application sets it (SetMetadata) and a
+	// transport stores what the peer sent into it (setReceived,
+	// clearReceived); the later write wins. This is the one field with a
+	// writer on each side (docs/stream-states.md).
+	md        []transport.MetadataValue
+	extraTx   map[string]string // direct_proto_str headers; written only by SetMetadata (the application)
+	extraRx   map[string]string // direct_proto_str headers received; written only by the transport (setReceived, clearReceived)
+	rideshare string            // written only by the transport (sink.SetRideshare; Remote.SetRideshare on remote streams)
+	lastErr   error             // Stats.LastError; written only by the actor (Remote.State on remote streams)
+	// ended: DESTROYING is queued. Set once, by whoever queues it: the
+	// actor (endLocked), or endUnstarted / abort for a stream whose actor
+	// never ran (pid nil), remoteActor.finish on remote streams.
+	ended bool
+	// destroyTold: msgDestroy was sent; set once, by the first Destroy
+	// (or Host.Close) to get here.
 	destroyTold bool
-	remote      bool  // created by NewRemote: the far end resolves StartTimeout(0)
-	lastErr     error // Stats.LastError; written by the actor (Remote.State for remote streams)
+	// waiters are Destroy callers: appended by Destroy, closed and
+	// dropped once by endLocked (endUnstarted).
+	waiters []chan struct{}
 
 	added, removed bool // Host bookkeeping, under Host.mu: written by Host.add and Host.remove
 
-	attempts atomic.Uint32 // connection attempts started
-	failures atomic.Uint32 // mirror of the actor's consecutive-failure counter
-	rxBytes  atomic.Uint64 // payload received (perf reports excluded)
-	txBytes  atomic.Uint64 // payload accepted by Send/Write
+	attempts    atomic.Uint32 // connection attempts started; written only by the actor
+	failures    atomic.Uint32 // mirror of the actor's consecutive-failure counter; written only by the actor
+	rxBytes     atomic.Uint64 // payload received (perf reports excluded); written only by pushRx (the transport, the driver)
+	txBytes     atomic.Uint64 // payload accepted; written only by Send/Write (push, sendDirect)
+	timeoutUsed atomic.Bool   // StartTimeout was called once (set by the caller, never cleared): see qosNeedsActor
 
-	// timeoutUsed: StartTimeout was called at least once (set by the
-	// caller, never cleared), so a QOS_* state may have a timer to stop
-	// (sink.go: qosNeedsActor).
-	timeoutUsed atomic.Bool
-
-	lastConfirm atomic.Int64 // validity: UnixNano of the last confirmation
-	awaitPong   atomic.Bool  // validity: a keep-alive is outstanding
-	ping        atomic.Pointer[func()]
+	// Validity (docs/streams.md §7). lastConfirm: UnixNano of the last
+	// confirmation, written only by ValidityConfirmed. pings counts the
+	// keep-alives the actor sent (written only by the actor); pongs is the
+	// pings value the last confirmation answered (written only by
+	// ValidityConfirmed): a confirmation tells the actor only while
+	// pings > pongs, so confirmations cost no message otherwise.
+	lastConfirm atomic.Int64
+	pings       atomic.Uint64
+	pongs       atomic.Uint64
 
 	a actorState // owned by the actor goroutine
 }
@@ -359,8 +391,16 @@ func (s *Stream) CancelTimeout() error { return s.do(msgCancelTimeout{}) }
 // ValidityConfirmed tells the stream its connection is proven alive.
 func (s *Stream) ValidityConfirmed() {
 	s.lastConfirm.Store(nowNano())
-	if s.awaitPong.CompareAndSwap(true, false) {
-		s.tell(msgConfirmed{})
+	sent := s.pings.Load()
+	for {
+		answered := s.pongs.Load()
+		if answered >= sent {
+			return
+		}
+		if s.pongs.CompareAndSwap(answered, sent) {
+			s.tell(msgConfirmed{})
+			return
+		}
 	}
 }
 

@@ -27,7 +27,6 @@ func (s *Stream) armValidity() {
 		return
 	}
 	s.a.validPing = false
-	s.awaitPong.Store(false)
 	if ping == 0 || ping >= hup {
 		s.armTimer(tValidity, hup)
 	} else {
@@ -69,9 +68,11 @@ func (s *Stream) onValidity() {
 	// ping time passed without confirmation: send a keep-alive.
 	s.a.validPing = true
 	s.a.pingAt = now
-	s.awaitPong.Store(true)
-	if p := s.ping.Load(); p != nil {
-		(*p)()
+	s.pings.Add(1)
+	if k := s.a.sink; k != nil {
+		if p := k.ping.Load(); p != nil {
+			(*p)()
+		}
 	}
 	s.armTimer(tValidity, hup-ping)
 }
