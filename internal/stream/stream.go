@@ -324,8 +324,8 @@ func (s *Stream) Accepted() bool { return s.conn != nil }
 // and asks for transmission (connecting an idle stream). It blocks while the
 // transmit queue is full.
 func (s *Stream) Send(ctx context.Context, p []byte) error {
-	if s.tx.sendDirect(ctx, p, event.SOM|event.EOM) {
-		return nil
+	if ok, err := s.tx.sendDirect(ctx, p, event.SOM|event.EOM); ok {
+		return err
 	}
 	return s.tx.push(ctx, transport.Chunk{Data: cloneTx(p), Flags: event.SOM | event.EOM, Len: int64(len(p))})
 }
@@ -334,8 +334,8 @@ func (s *Stream) Send(ctx context.Context, p []byte) error {
 // On streams with Config.Framing a chunk that breaks the message framing is
 // refused with its error.
 func (s *Stream) Write(ctx context.Context, p []byte, flags event.Flags) error {
-	if s.tx.sendDirect(ctx, p, flags) {
-		return nil
+	if ok, err := s.tx.sendDirect(ctx, p, flags); ok {
+		return err
 	}
 	return s.tx.push(ctx, transport.Chunk{Data: cloneTx(p), Flags: flags, Len: -1})
 }

@@ -44,16 +44,24 @@ func (t *txQueue) TakeQueued(dst []transport.Chunk) []transport.Chunk {
 }
 
 // sendDirect writes p through the installed DirectWriter when it can (see
-// above) and reports whether it took p; otherwise the caller queues a copy.
-func (t *txQueue) sendDirect(ctx context.Context, p []byte, flags event.Flags) bool {
+// above) and reports whether it took p (err: the framing check refused it);
+// otherwise the caller queues a copy.
+func (t *txQueue) sendDirect(ctx context.Context, p []byte, flags event.Flags) (bool, error) {
 	if ctx.Err() != nil {
-		return false
+		return false, nil
 	}
 	t.mu.Lock()
 	w := t.dw
-	if w == nil || t.writing || t.head < len(t.chunks) || t.closed || t.framing != nil || t.retain || (t.armed && t.armGen > t.fired) {
+	if w == nil || t.writing || t.head < len(t.chunks) || t.closed || t.retain || (t.armed && t.armGen > t.fired) {
 		t.mu.Unlock()
-		return false
+		return false, nil
+	}
+	if t.framing != nil {
+		if err := t.framing(t.open, flags); err != nil {
+			t.mu.Unlock()
+			return true, err
+		}
+		t.open = flags&event.EOM == 0
 	}
 	t.writing = true
 	t.pushes++
@@ -61,7 +69,7 @@ func (t *txQueue) sendDirect(ctx context.Context, p []byte, flags event.Flags) b
 	t.s.txBytes.Add(uint64(len(p)))
 	t.mu.Unlock()
 
-	n, err := w.TryWrite(p)
+	n, busy, err := w.TryWrite(p, flags)
 
 	t.mu.Lock()
 	switch {
@@ -69,8 +77,12 @@ func (t *txQueue) sendDirect(ctx context.Context, p []byte, flags event.Flags) b
 		// The connection ended meanwhile (SetDirect reset the role): what
 		// was not written is lost with it, as a chunk its writer had taken.
 	case err == nil && n < len(p) && !t.closed:
-		// The socket is full: the rest goes first, the writer continues.
-		rest := transport.Chunk{Data: cloneTx(p[n:]), Flags: flags &^ event.SOM, Len: -1}
+		// The socket is full (or the transport declined, n == 0): the rest
+		// goes first, the writer continues.
+		rest := transport.Chunk{Data: cloneTx(p[n:]), Flags: flags, Len: -1}
+		if n > 0 {
+			rest.Flags &^= event.SOM
+		}
 		if t.head > 0 {
 			t.head--
 			t.chunks[t.head] = rest
@@ -81,14 +93,15 @@ func (t *txQueue) sendDirect(ctx context.Context, p []byte, flags event.Flags) b
 		}
 		t.bytes += chunkCost(rest)
 		w.StartWriter()
-	case err == nil && t.head < len(t.chunks):
-		// Sent while this write was under way: the writer takes them.
+	case err == nil && (busy || t.head < len(t.chunks)):
+		// The transport still writes p's tail, or chunks were sent while
+		// this write was under way: the writer goroutine takes over.
 		w.StartWriter()
 	default:
 		t.writing = false
 	}
 	t.mu.Unlock()
-	return true
+	return true, nil
 }
 
 // startWriterLocked hands the write role to the writer goroutine after a

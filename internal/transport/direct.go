@@ -1,5 +1,7 @@
 package transport
 
+import "github.com/securestreams/ss/internal/event"
+
 // DirectTx is implemented by the stream's transmit queue (a TxSource): a
 // transport that can write without blocking (a plain socket) installs a
 // DirectWriter, and from then on Send and Write hand their bytes to it from
@@ -28,11 +30,16 @@ type DirectTx interface {
 // DirectWriter is the transport side of DirectTx.
 type DirectWriter interface {
 	// TryWrite writes what the connection takes now without waiting and
-	// returns how much that was. n < len(p) with a nil error means the
-	// connection would block: the queue keeps the rest and calls
-	// StartWriter. An error means the connection has failed (the
-	// transport ends it); the queue drops the chunk.
-	TryWrite(p []byte) (n int, err error)
+	// returns how much of p it took (flags are the chunk's SOM/EOM).
+	// n < len(p) with a nil error means the connection would block, or the
+	// transport declines to write this chunk directly (n == 0): the queue
+	// keeps the rest (the whole chunk, flags unchanged, when n == 0) and
+	// calls StartWriter. busy means the transport took p but still holds
+	// bytes of it to write (a frame's tail): the queue keeps the write role
+	// and calls StartWriter, whose goroutine writes them first. An error
+	// means the connection has failed (the transport ends it); the queue
+	// drops the chunk.
+	TryWrite(p []byte, flags event.Flags) (n int, busy bool, err error)
 	// StartWriter starts the goroutine that writes queued chunks
 	// (TakeQueued) until none is left. The queue calls it with its lock
 	// held: it must only start the goroutine.

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/securestreams/ss/internal/event"
 	"github.com/securestreams/ss/internal/transport"
 )
 
@@ -84,7 +85,7 @@ func (w *directWriter) failed() error {
 }
 
 // TryWrite implements transport.DirectWriter: one non-blocking write.
-func (w *directWriter) TryWrite(p []byte) (int, error) {
+func (w *directWriter) TryWrite(p []byte, _ event.Flags) (int, bool, error) {
 	w.p = p
 	err := w.rc.Write(w.write)
 	n, errno := w.n, w.errno
@@ -94,9 +95,9 @@ func (w *directWriter) TryWrite(p []byte) (int, error) {
 	}
 	if err != nil {
 		w.fail(err)
-		return 0, err
+		return 0, false, err
 	}
-	return max(n, 0), nil
+	return max(n, 0), false, nil
 }
 
 // writeOnce is TryWrite's rc.Write function.

@@ -181,11 +181,26 @@ func (p *pump) run(ctx context.Context) transport.Result {
 		p.readDone <- p.reader(ictx)
 	}()
 	if p.a.Tx != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p.writeDone <- p.writer(ictx)
-		}()
+		dataOp := byte(opText)
+		if p.a.Type != nil && p.a.Type.WSBinary {
+			dataOp = opBinary
+		}
+		if d := directFor(p, p.c.NetConn(), dataOp); d != nil {
+			// Sends write from the sending goroutine (direct.go); a writer
+			// goroutine runs only while frames wait for the socket.
+			d.tx.SetDirect(d)
+			defer func() {
+				d.tx.SetDirect(nil)
+				_ = p.c.Close() // ends a writer blocked on a full socket
+				d.wg.Wait()
+			}()
+		} else {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				p.writeDone <- p.writer(ictx)
+			}()
+		}
 	}
 
 	// The stream runtime runs the §7 timer itself when its sink takes a

@@ -62,6 +62,9 @@ type frameWriter struct {
 	rng         *rand.ChaCha8
 	deadlineSet bool // a control write left a write deadline on conn
 	closeSent   bool
+	// tail is the unwritten end of a frame a non-blocking write (tryData)
+	// could not finish: every other write sends it first (direct.go).
+	tail []byte
 }
 
 func newFrameWriter(conn net.Conn, client bool) *frameWriter {
@@ -111,6 +114,9 @@ func (w *frameWriter) writeControl(op byte, data []byte, deadline time.Time) err
 }
 
 func (w *frameWriter) writeLocked(op byte, fin bool, data []byte) error {
+	if err := w.flushTailLocked(); err != nil {
+		return err
+	}
 	var hdr [14]byte
 	hdr[0] = op
 	if fin {
