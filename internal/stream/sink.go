@@ -73,10 +73,11 @@ func (k *sink) State(st event.State, ack uint32) { k.StateErr(st, ack, nil) }
 // takes its place in the event queue at once (so it keeps its order with
 // the payload around it) but is emitted, or skipped, by the actor
 // (docs/stream-states.md). The exception is the hot one: an
-// acknowledgement (QOS_*) on the connection the actor has accepted, with
-// nothing undecided before it and nothing for the actor to do
-// (qosNeedsActor), is queued at once under the rule the actor published
-// (upGen), without waking the actor (one per MQTT publish otherwise).
+// acknowledgement (QOS_*) or SERVER_TXN on the connection the actor has
+// accepted, with nothing undecided before it and nothing for the actor to
+// do (inlineState), is queued at once under the rule the actor published
+// (upGen), without waking the actor (one per MQTT publish or HTTP request
+// otherwise).
 func (k *sink) StateErr(st event.State, ack uint32, err error) {
 	if k.done.Load() {
 		return
@@ -88,7 +89,7 @@ func (k *sink) StateErr(st event.State, ack uint32, err error) {
 		r.asks, r.cuts = s.tx.mark()
 	}
 	s.mu.Lock()
-	if isQoS(st) && s.upGen == k.gen && s.q.rhead == len(s.q.reps) && !s.qosNeedsActor(st) {
+	if s.upGen == k.gen && s.q.rhead == len(s.q.reps) && s.inlineState(st) {
 		s.emitErrLocked(st, ack, err)
 		s.mu.Unlock()
 		return
@@ -102,10 +103,15 @@ func (k *sink) StateErr(st event.State, ack uint32, err error) {
 	}
 }
 
-// isQoS reports whether st is one of the QOS_* acknowledgement states.
-func isQoS(st event.State) bool {
+// inlineState reports whether st, reported on the connection the actor
+// accepted, needs nothing from the actor (acceptLocked would only emit
+// it): an acknowledgement with no timer to stop and no counter to reset,
+// or an accepted stream's next SERVER_TXN (one per HTTP request).
+func (s *Stream) inlineState(st event.State) bool {
 	switch st {
 	case event.QoSAckRemote, event.QoSNackRemote, event.QoSAckLocal, event.QoSNackLocal:
+		return !s.qosNeedsActor(st)
+	case event.ServerTxn:
 		return true
 	}
 	return false
