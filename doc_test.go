@@ -132,7 +132,7 @@ func TestStateDocsNameValues(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("events.go: the comment of %s does not start %q", name, want)
 		}
-	}	// States without a constant still have their lws names (relayed by an
+	} // States without a constant still have their lws names (relayed by an
 	// lws proxy).
 	for v, name := range map[ss.State]string{17: "EVENT_WAIT_CANCELLED", 19: "SINK_JOIN", 20: "SINK_PART", 1001: "USER(1001)"} {
 		if v.String() != name {
