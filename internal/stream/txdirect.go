@@ -57,11 +57,11 @@ func (t *txQueue) sendDirect(ctx context.Context, p []byte, flags event.Flags) (
 		return false, nil
 	}
 	if t.framing != nil {
-		if err := t.framing(t.open, flags); err != nil {
+		if err := t.framing(t.openLocked(), flags); err != nil {
 			t.mu.Unlock()
 			return true, err
 		}
-		t.open = flags&event.EOM == 0
+		t.open, t.openGen = flags&event.EOM == 0, t.framingGen
 	}
 	t.writing = true
 	t.pushes++
