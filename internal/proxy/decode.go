@@ -222,7 +222,10 @@ func (d *Decoder) fill(n int) error {
 			}
 			var nb []byte
 			if d.borrow && len(d.buf) > 0 {
-				nb = bufpool.Get(size)
+				// At least the smallest pooled class: lws-sized frames
+				// (4061 B payload, 4064 B in all) are just under it and
+				// would otherwise be allocated for every frame.
+				nb = bufpool.Get(max(size, 1<<bufpool.MinClass))
 				nb = nb[:cap(nb)]
 			} else {
 				nb = make([]byte, size)

@@ -595,3 +595,48 @@ func TestDecoderBorrowReleasesLargeBuffer(t *testing.T) {
 		t.Errorf("after the large frame was drained the decoder holds %d bytes (pooled %v), want its 1024", len(d.buf), d.pooled)
 	}
 }
+
+// TestDecoderBorrowLwsFramesNoAlloc: TX_PAYLOAD frames of an lws client's
+// size (4061 B of payload, 4064 B in all: just under the smallest pooled
+// buffer) each alternating with a small frame, as a link sees them, are
+// decoded in borrow mode without allocating: the larger buffer comes from
+// the pool and goes back every time.
+func TestDecoderBorrowLwsFramesNoAlloc(t *testing.T) {
+	var stream []byte
+	for range 8 {
+		b, err := (&TxPayload{Payload: rep('p', 4061)}).AppendBinary(stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stream = b
+	}
+	r := bytes.NewReader(stream)
+	d := NewDecoder(oneFrameReader{r}, ClientToProxy, Limits{})
+	d.SetBorrow(true)
+	d.SetBufferSize(1024)
+	allocs := testing.AllocsPerRun(50, func() {
+		for {
+			m, err := d.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p := m.(*TxPayload).Payload; len(p) != 4061 || p[4060] != 'p' {
+				t.Fatalf("payload of %d bytes", len(p))
+			}
+		}
+		r.Reset(stream)
+		d.Reset(oneFrameReader{r})
+	})
+	if allocs > 1 {
+		t.Errorf("%.1f allocations per 8 frames of 4064 bytes, want none (the buffer pooled)", allocs)
+	}
+}
+
+// oneFrameReader returns at most one lws-sized frame per Read, as a socket
+// written frame by frame often does.
+type oneFrameReader struct{ r io.Reader }
+
+func (o oneFrameReader) Read(p []byte) (int, error) { return o.r.Read(p[:min(len(p), 4064)]) }
