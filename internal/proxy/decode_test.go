@@ -10,6 +10,7 @@ import (
 	"testing/iotest"
 
 	"github.com/securestreams/ss/internal/event"
+	"github.com/securestreams/ss/internal/testutil"
 )
 
 // frame builds a frame from a code and body, L taken from the body.
@@ -630,8 +631,14 @@ func TestDecoderBorrowLwsFramesNoAlloc(t *testing.T) {
 		r.Reset(stream)
 		d.Reset(oneFrameReader{r})
 	})
-	if allocs > 1 {
-		t.Errorf("%.1f allocations per 8 frames of 4064 bytes, want none (the buffer pooled)", allocs)
+	// Without the pool it is 9; the race detector makes sync.Pool drop
+	// about a quarter of what is put back, hence its allowance.
+	limit := 1.0
+	if testutil.RaceEnabled {
+		limit = 5
+	}
+	if allocs > limit {
+		t.Errorf("%.1f allocations per 8 frames of 4064 bytes, want at most %.0f (the buffer pooled)", allocs, limit)
 	}
 }
 
