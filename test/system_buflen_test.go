@@ -34,12 +34,16 @@ func TestProxiedClientBuflen(t *testing.T) {
 		}
 		s.Connect()
 		// Read nothing while the burst arrives; the queue fills to its bound.
+		// Full means no growth for 250 ms (a busy machine can pause the
+		// proxy's forwarding for tens of milliseconds; 20 ms was too short).
 		var last uint64
-		for i := 0; i < 50; i++ {
-			time.Sleep(20 * time.Millisecond)
+		for stable, start := 0, time.Now(); stable < 10 && time.Since(start) < 10*time.Second; {
+			time.Sleep(25 * time.Millisecond)
 			n := s.Stats().RxBytes
 			if n == last && n > 0 {
-				break
+				stable++
+			} else {
+				stable = 0
 			}
 			last = n
 		}
