@@ -226,7 +226,9 @@ func (d *Decoder) fill(n int) error {
 				// (4061 B payload, 4064 B in all) are just under it and
 				// would otherwise be allocated for every frame.
 				nb = bufpool.Get(max(size, 1<<bufpool.MinClass))
-				nb = nb[:cap(nb)]
+				// The pooled capacity is a power of two: a frame
+				// over 64 KiB gets 128 KiB, of which MaxFrame is used.
+				nb = nb[:min(cap(nb), MaxFrame)]
 			} else {
 				nb = make([]byte, size)
 			}
