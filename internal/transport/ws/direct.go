@@ -1,7 +1,6 @@
 package ws
 
 import (
-	"encoding/binary"
 	"net"
 	"os"
 	"sync"
@@ -77,28 +76,7 @@ func (w *frameWriter) tryData(rc syscall.RawConn, op byte, fin bool, data []byte
 // frame builds one whole frame in w.buf (masked for a client).
 func (w *frameWriter) frame(op byte, fin bool, data []byte) []byte {
 	var hdr [14]byte
-	hdr[0] = op
-	if fin {
-		hdr[0] |= 0x80
-	}
-	n := 2
-	switch l := len(data); {
-	case l <= 125:
-		hdr[1] = byte(l)
-	case l <= 0xffff:
-		hdr[1] = 126
-		binary.BigEndian.PutUint16(hdr[2:], uint16(l))
-		n = 4
-	default:
-		hdr[1] = 127
-		binary.BigEndian.PutUint64(hdr[2:], uint64(l))
-		n = 10
-	}
-	if w.client {
-		hdr[1] |= 0x80
-		binary.LittleEndian.PutUint32(hdr[n:], uint32(w.rng.Uint64()))
-		n += 4
-	}
+	n := w.header(&hdr, op, fin, len(data))
 	if cap(w.buf) < n+len(data) {
 		w.buf = make([]byte, 0, max(n+len(data), 256))
 	}

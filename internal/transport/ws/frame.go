@@ -113,17 +113,16 @@ func (w *frameWriter) writeControl(op byte, data []byte, deadline time.Time) err
 	return w.writeLocked(op, true, data)
 }
 
-func (w *frameWriter) writeLocked(op byte, fin bool, data []byte) error {
-	if err := w.flushTailLocked(); err != nil {
-		return err
-	}
-	var hdr [14]byte
+// header writes a frame header into hdr and returns its length: FIN and
+// the opcode, the payload length l in its shortest form and, for a client,
+// the mask bit and a fresh masking key (the header's last 4 bytes).
+func (w *frameWriter) header(hdr *[14]byte, op byte, fin bool, l int) int {
 	hdr[0] = op
 	if fin {
 		hdr[0] |= 0x80
 	}
 	n := 2
-	switch l := len(data); {
+	switch {
 	case l <= 125:
 		hdr[1] = byte(l)
 	case l <= 0xffff:
@@ -135,6 +134,20 @@ func (w *frameWriter) writeLocked(op byte, fin bool, data []byte) error {
 		binary.BigEndian.PutUint64(hdr[2:], uint64(l))
 		n = 10
 	}
+	if w.client {
+		hdr[1] |= 0x80
+		binary.LittleEndian.PutUint32(hdr[n:], uint32(w.rng.Uint64()))
+		n += 4
+	}
+	return n
+}
+
+func (w *frameWriter) writeLocked(op byte, fin bool, data []byte) error {
+	if err := w.flushTailLocked(); err != nil {
+		return err
+	}
+	var hdr [14]byte
+	n := w.header(&hdr, op, fin, len(data))
 	if !w.client {
 		if len(data) <= 512 {
 			b := append(append(w.buf[:0], hdr[:n]...), data...)
@@ -146,10 +159,6 @@ func (w *frameWriter) writeLocked(op byte, fin bool, data []byte) error {
 		_, err := bufs.WriteTo(w.conn)
 		return err
 	}
-	hdr[1] |= 0x80
-	key := w.rng.Uint64()
-	binary.LittleEndian.PutUint32(hdr[n:], uint32(key))
-	n += 4
 	k := [4]byte(hdr[n-4 : n])
 	first := min(len(data), maxCopyChunk)
 	if cap(w.buf) < n+first {
