@@ -413,12 +413,7 @@ func (s *Stream) onRunDone(res transport.Result) {
 	if s.conn != nil {
 		// Accepted stream: DISCONNECTED, then destroyed automatically.
 		s.a.up = false
-		s.mu.Lock()
-		if cause != nil {
-			s.lastErr = cause
-		}
-		s.emitErrLocked(event.Disconnected, 0, cause)
-		s.mu.Unlock()
+		s.emitCause(event.Disconnected, 0, cause)
 		s.finish()
 		return
 	}
@@ -447,12 +442,7 @@ func (s *Stream) onRunDone(res transport.Result) {
 				"attempt", s.attempts.Load(), "err", cause)
 		}
 		s.a.up = false
-		s.mu.Lock()
-		if cause != nil {
-			s.lastErr = cause
-		}
-		s.emitErrLocked(event.Disconnected, 0, cause)
-		s.mu.Unlock()
+		s.emitCause(event.Disconnected, 0, cause)
 		if s.traits.TimeoutEndsWithConnection {
 			s.stopTimer(tTimeout)
 		}
@@ -477,10 +467,7 @@ func (s *Stream) onRunDone(res transport.Result) {
 	}
 	s.h.Logger.Warn("ss: attempt failed", "stream", s.id, "streamtype", s.st.Name,
 		"attempt", s.attempts.Load(), "err", cause)
-	s.mu.Lock()
-	s.lastErr = cause
-	s.emitErrLocked(event.Unreachable, unreachableAck(res.Err), cause)
-	s.mu.Unlock()
+	s.emitCause(event.Unreachable, unreachableAck(res.Err), cause)
 	s.backoff(res.RetryAfter, cause)
 }
 

@@ -288,6 +288,17 @@ func (s *Stream) emitErr(st event.State, ack uint32, err error) {
 	s.mu.Unlock()
 }
 
+// emitCause emits st with its cause and, when cause is set, keeps it as the
+// stream's last error (Stats.LastError), both under one lock.
+func (s *Stream) emitCause(st event.State, ack uint32, cause error) {
+	s.mu.Lock()
+	if cause != nil {
+		s.lastErr = cause
+	}
+	s.emitErrLocked(st, ack, cause)
+	s.mu.Unlock()
+}
+
 // pushRx queues received payload, waiting while the queued payload exceeds
 // the budget. It returns an error when ctx is done or the stream is ending.
 // k is the attempt's sink (nil on remote streams): once the actor has cut
