@@ -412,6 +412,22 @@ func (m *RxPayload) mustEncode(t *testing.T) []byte {
 	return b
 }
 
+// eachMessage calls each with every message d decodes until io.EOF and
+// fails the test on any other error.
+func eachMessage(t *testing.T, d *Decoder, each func(Message)) {
+	t.Helper()
+	for {
+		m, err := d.Next()
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		each(m)
+	}
+}
+
 func TestDecoderBorrowNoAlloc(t *testing.T) {
 	stream := cat(hx(goldenProxyStream))
 	r := bytes.NewReader(stream)
@@ -419,18 +435,11 @@ func TestDecoderBorrowNoAlloc(t *testing.T) {
 	d.SetBorrow(true)
 	n := 0
 	allocs := testing.AllocsPerRun(100, func() {
-		for {
-			m, err := d.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+		eachMessage(t, d, func(m Message) {
 			if _, ok := m.(*CreateResult); !ok {
 				n++
 			}
-		}
+		})
 		r.Reset(stream)
 		d.Reset(r)
 	})
@@ -616,18 +625,11 @@ func TestDecoderBorrowLwsFramesNoAlloc(t *testing.T) {
 	d.SetBorrow(true)
 	d.SetBufferSize(1024)
 	allocs := testing.AllocsPerRun(50, func() {
-		for {
-			m, err := d.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+		eachMessage(t, d, func(m Message) {
 			if p := m.(*TxPayload).Payload; len(p) != 4061 || p[4060] != 'p' {
 				t.Fatalf("payload of %d bytes", len(p))
 			}
-		}
+		})
 		r.Reset(stream)
 		d.Reset(oneFrameReader{r})
 	})
