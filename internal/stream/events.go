@@ -326,8 +326,9 @@ func (s *Stream) pushRx(ctx context.Context, data []byte, flags event.Flags, for
 		return ErrDestroyed
 	}
 	if k != nil && k.cut && !force {
+		err := k.cutErr // read under s.mu, which cutAttempt holds to write it
 		s.mu.Unlock()
-		return k.cutErr
+		return err
 	}
 	if flags&event.PerfJSON == 0 {
 		s.rxBytes.Add(uint64(len(data)))
