@@ -79,6 +79,27 @@ func TestWSSendOrderUnderBackpressure(t *testing.T) {
 		for range s.Events() {
 		}
 	}()
+	// A server-side mismatch ends the test at once with the server's
+	// finding, instead of leaving the client's Send parked until ctx ends.
+	server := make(chan error, 1)
+	go func() {
+		err := <-result
+		if err != nil {
+			cancel()
+		}
+		server <- err
+	}()
+	fail := func(format string, args ...any) {
+		t.Helper()
+		select {
+		case err := <-server:
+			if err != nil {
+				t.Fatalf("server: %v (client: "+format+")", append([]any{err}, args...)...)
+			}
+		default:
+		}
+		t.Fatalf(format, args...)
+	}
 	buf := make([]byte, 16<<10)
 	var off int64
 	for i := range msgs {
@@ -90,16 +111,16 @@ func TestWSSendOrderUnderBackpressure(t *testing.T) {
 				flags ss.Flags
 			}{{0, 3000, ss.SOM}, {3000, 6000, 0}, {6000, 9000, ss.EOM}} {
 				if err := s.Write(ctx, buf[part.a:part.b], part.flags); err != nil {
-					t.Fatalf("Write %d: %v", i, err)
+					fail("Write %d: %v", i, err)
 				}
 			}
 		} else if err := s.Send(ctx, buf[:n]); err != nil {
-			t.Fatalf("Send %d: %v", i, err)
+			fail("Send %d: %v", i, err)
 		}
 		off += int64(n)
 	}
 	select {
-	case err := <-result:
+	case err := <-server:
 		if err != nil {
 			t.Fatalf("server: %v", err)
 		}
