@@ -7,10 +7,6 @@ import (
 	"strconv"
 )
 
-// ErrStatus is wrapped by *StatusError: errors.Is(err, ErrStatus) tells an
-// HTTP status failure without its code.
-var ErrStatus = errors.New("ss: http status")
-
 // StatusError is an HTTP status that failed a transaction or a connection
 // attempt (a status the streamtype does not accept, a refused ws upgrade, a
 // 503 answered with Retry-After). The root package re-exports it as
@@ -33,9 +29,6 @@ func (e *StatusError) Error() string {
 	}
 	return "ss: HTTP status " + s
 }
-
-// Is makes errors.Is(err, ErrStatus) true.
-func (e *StatusError) Is(target error) bool { return target == ErrStatus }
 
 // peerSubject names the certificate a failed TLS verification was about
 // (" (certificate CN=..., issued by CN=...)"), "" for other errors.

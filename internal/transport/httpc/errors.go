@@ -9,8 +9,6 @@ import (
 
 // Sentinel errors wrapped by Result.Err.
 var (
-	// ErrStatus is wrapped by *StatusError (it is transport.ErrStatus).
-	ErrStatus = transport.ErrStatus
 	// ErrRedirect is wrapped when a redirect is refused or cannot be followed.
 	ErrRedirect = errors.New("ss: http redirect")
 	// ErrBodyLength is wrapped when the request body does not match its
