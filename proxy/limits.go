@@ -15,7 +15,7 @@ const (
 	DefaultMaxMetadataBytes   = 64 << 10
 	DefaultControlRate        = 100
 	DefaultControlBurst       = 20
-	DefaultMaxQueuedBytes     = 256 << 20
+	DefaultMaxQueuedBytes     = DefaultMaxLinks * (128 << 10)
 	DefaultFrameTimeout       = 30 * time.Second
 )
 
@@ -55,10 +55,12 @@ type ServerLimits struct {
 	ControlBurst int
 	// MaxQueuedBytes bounds the sum over all links of the bytes each may
 	// queue (its streamtype's proxy_buflen towards the onward peer plus
-	// proxy_buflen_rxflow_on_above towards the client); default 256 MiB
-	// (4096 links of the default 32 KiB + 32 KiB). A
-	// link that would take the sum over it is refused with CREATE_RESULT
-	// failed.
+	// proxy_buflen_rxflow_on_above towards the client); default 512 MiB:
+	// DefaultMaxLinks links of up to 128 KiB each (proxy_buflen and
+	// rxflow_on_above of 64 KiB), so that with such streamtypes MaxLinks,
+	// not this, is the limit reached first. It is a reservation, not
+	// memory held: a link holds only what is actually queued. A link that
+	// would take the sum over it is refused with CREATE_RESULT failed.
 	MaxQueuedBytes int64
 	// FrameTimeout bounds the time a frame may take to arrive once its
 	// first bytes have (default 30 s): a slower frame closes the link

@@ -426,3 +426,16 @@ func TestWarnBudget(t *testing.T) {
 		t.Fatalf("next second: %v, %d skipped; want true, 5", ok, skipped)
 	}
 }
+
+// TestDefaultLimitsAgree: with the default limits and streamtypes of up
+// to 64 KiB + 64 KiB of proxy buffers, -max-links is reached before
+// -max-queued-bytes (the queued-bytes default once refused the 2731st link
+// of 96 KiB, well under 4096 links).
+func TestDefaultLimitsAgree(t *testing.T) {
+	e := effective(ServerLimits{})
+	perLink := int64(64<<10 + 64<<10)
+	if e.maxQueued < int64(e.maxLinks)*perLink {
+		t.Fatalf("MaxQueuedBytes %d admits %d links of %d bytes, fewer than MaxLinks %d",
+			e.maxQueued, e.maxQueued/perLink, perLink, e.maxLinks)
+	}
+}
