@@ -83,7 +83,7 @@ func SignV4(ctx context.Context, a *Attempt, method, scheme, host, path string) 
 }
 
 // AWSCredentials returns the SigV4 credentials of the attempt's use_auth
-// slot: from Env.AWSCredentials when set, else from Env.SigV4.
+// slot, from Env.AWSCredentials.
 func AWSCredentials(ctx context.Context, a *Attempt) (aws.Credentials, error) {
 	slot := -1
 	if a.Type.UseAuth != nil {
@@ -98,13 +98,5 @@ func AWSCredentials(ctx context.Context, a *Attempt) (aws.Credentials, error) {
 			return c, nil
 		}
 	}
-	var creds Credentials
-	ok := false
-	if a.Env != nil && a.Env.SigV4 != nil && slot >= 0 {
-		creds, ok = a.Env.SigV4(slot)
-	}
-	if !ok || creds.AccessKeyID == "" {
-		return aws.Credentials{}, fmt.Errorf("%w: no credentials in slot %d", ErrSigV4, slot)
-	}
-	return aws.Credentials{AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey, SessionToken: creds.SessionToken}, nil
+	return aws.Credentials{}, fmt.Errorf("%w: no credentials in slot %d", ErrSigV4, slot)
 }

@@ -142,13 +142,6 @@ type Device struct {
 	Type            string
 }
 
-// Credentials is one SigV4 credential slot.
-type Credentials struct {
-	AccessKeyID     string
-	SecretAccessKey string
-	SessionToken    string
-}
-
 // Env is what every transport of one runtime shares. Fields may be nil/zero;
 // Defaults fills them.
 type Env struct {
@@ -164,10 +157,8 @@ type Env struct {
 	Cookies http.CookieJar
 	// Token returns the auth token held in slot (nil when unset).
 	Token func(slot int) []byte
-	// SigV4 returns the credentials in slot.
-	SigV4 func(slot int) (Credentials, bool)
-	// AWSCredentials, when set, retrieves the SigV4 credentials of slot
-	// (auth.Store.Credentials) and is asked before SigV4.
+	// AWSCredentials retrieves the SigV4 credentials of slot
+	// (auth.Store.Credentials).
 	AWSCredentials func(ctx context.Context, slot int) (aws.Credentials, error)
 	// ClientCert returns the TLS client certificate in slot.
 	ClientCert func(slot int) (*tls.Certificate, error)
@@ -205,9 +196,6 @@ func (e Env) Defaults() *Env {
 	}
 	if e.Token == nil {
 		e.Token = func(int) []byte { return nil }
-	}
-	if e.SigV4 == nil {
-		e.SigV4 = func(int) (Credentials, bool) { return Credentials{}, false }
 	}
 	if e.ConnectTimeout == 0 {
 		e.ConnectTimeout = 15 * time.Second

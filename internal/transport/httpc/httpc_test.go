@@ -699,7 +699,7 @@ func TestSplitMultipartVector(t *testing.T) {
 }
 
 func TestSigV4(t *testing.T) {
-	creds := transport.Credentials{AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", SessionToken: "sess-token"}
+	creds := aws.Credentials{AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", SessionToken: "sess-token"}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Recompute the signature over host + the x-amz-* headers received.
 		sr := &http.Request{Method: r.Method, Host: r.Host, Header: http.Header{}}
@@ -728,7 +728,12 @@ func TestSigV4(t *testing.T) {
 		st.AWSRegion, st.AWSService = "region", "service"
 		declare(st, "region", "", "service", "", "date", "x-amz-date:", "hash", "X-Amz-Content-Sha256:", "xtra", "x-amz-meta-thing:")
 		env := testEnv()
-		env.SigV4 = func(slot int) (transport.Credentials, bool) { return creds, slot == 1 }
+		env.AWSCredentials = func(_ context.Context, slot int) (aws.Credentials, error) {
+			if slot != 1 {
+				return aws.Credentials{}, nil
+			}
+			return creds, nil
+		}
 		now := time.Now().UTC().Format(amzDateFormat)
 		a := attempt(st, env, nil, "region", "eu-west-1", "service", "execute-api", "date", now, "hash", "UNSIGNED-PAYLOAD", "xtra", "v")
 		res, rec := runOnce(t, st, a)

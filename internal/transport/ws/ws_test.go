@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/gorilla/websocket"
 	"go.uber.org/goleak"
 
@@ -815,8 +816,11 @@ func TestSigV4(t *testing.T) {
 	for i, v := range []string{"us-east-1", "iotdevicegateway", "20240101T000000Z", "UNSIGNED-PAYLOAD"} {
 		a.Metadata[i] = transport.MetadataValue{Value: v, Set: true}
 	}
-	a.Env.SigV4 = func(slot int) (transport.Credentials, bool) {
-		return transport.Credentials{AccessKeyID: "AKID", SecretAccessKey: "secret", SessionToken: "tok"}, slot == 1
+	a.Env.AWSCredentials = func(_ context.Context, slot int) (aws.Credentials, error) {
+		if slot != 1 {
+			return aws.Credentials{}, nil
+		}
+		return aws.Credentials{AccessKeyID: "AKID", SecretAccessKey: "secret", SessionToken: "tok"}, nil
 	}
 	sink := newSink()
 	wait := runAsync(t, a, sink)
