@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -44,8 +45,24 @@ import (
 //   - /raw: the library underneath: net/http (h1, keep-alives off, since ss
 //     h1 uses one connection per transaction), x/net/http2 (h2, one shared
 //     TLS connection) and quic-go http3 (h3, one shared QUIC connection).
+//     It reads the body to EOF, as ss must (its EOM and QOS_ACK_REMOTE
+//     come from the end of the body; a body closed after its declared
+//     length without reading EOF may cancel the h2/h3 stream instead).
+//
+// Client settings are the same on both sides: h1 a new TCP connection per
+// transaction; h2 and h3 one connection shared by every transaction (ss's
+// per-identity pool, idle-closed after 60 s, and the raw transport's own
+// pool), compression off. Where they differ, and why: ss's h2 connections
+// have ReadIdleTimeout 30 s / PingTimeout 15 s and its QUIC connections
+// KeepAlivePeriod 15 s (the validity keep-alive of docs/streams.md §7);
+// neither sends anything while transactions keep the connection busy.
+//
+// BenchmarkPairH[123]Get1KiB run raw, transport and ss interleaved in one
+// benchmark (runPair), so load swings hit all three; their ss/raw time
+// ratio is the inverse of the rate ratio the goal is written in.
 //
 //	go test -run XXX -bench 'H[123]Get1KiB' -count 5 ./bench/
+//	go test -run XXX -bench 'PairH[123]Get1KiB' -count 6 ./bench/
 
 var httpBody = make([]byte, 1024)
 
@@ -224,41 +241,61 @@ func benchHTTPss(b *testing.B, proto policy.Protocol, srv *httpBenchServer) {
 		}
 	}()
 	<-s.Events() // CREATING
-	kicks := 0
-	kick := time.NewTimer(time.Hour)
-	defer kick.Stop()
+	t := newSSTxn(s)
+	defer t.kick.Stop()
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := s.RequestTx(); err != nil {
+		if err := t.get(); err != nil {
 			b.Fatal(err)
 		}
-		kick.Reset(50 * time.Millisecond)
-		n, ack := 0, false
-	events:
-		for {
-			select {
-			case ev := <-s.Events():
-				if ev.Kind == ss.PayloadEvent {
-					n += len(ev.Payload)
-					continue
-				}
-				switch ev.State {
-				case ss.QoSAckRemote:
-					ack = true
-				case ss.Disconnected, ss.AllRetriesFailed:
-					break events
-				}
-			case <-kick.C:
-				kicks++
-				s.RequestTx()
+	}
+	b.ReportMetric(float64(t.kicks), "kicks")
+}
+
+// ssTxn runs GETs on one long-lived stream.
+type ssTxn struct {
+	s     *ss.Stream
+	kick  *time.Timer
+	kicks int
+}
+
+func newSSTxn(s *ss.Stream) *ssTxn {
+	t := &ssTxn{s: s, kick: time.NewTimer(time.Hour)}
+	t.kick.Stop()
+	return t
+}
+
+// get is one transaction: RequestTx, then the events up to DISCONNECTED,
+// checking the body and QOS_ACK_REMOTE.
+func (t *ssTxn) get() error {
+	s := t.s
+	if err := s.RequestTx(); err != nil {
+		return err
+	}
+	t.kick.Reset(50 * time.Millisecond)
+	defer t.kick.Stop()
+	n, ack := 0, false
+	for {
+		select {
+		case ev := <-s.Events():
+			if ev.Kind == ss.PayloadEvent {
+				n += len(ev.Payload)
+				continue
 			}
-		}
-		kick.Stop()
-		if n != 1024 || !ack {
-			b.Fatalf("%d bytes, ack %v", n, ack)
+			switch ev.State {
+			case ss.QoSAckRemote:
+				ack = true
+			case ss.Disconnected, ss.AllRetriesFailed:
+				if n != 1024 || !ack {
+					return fmt.Errorf("%d bytes, ack %v, last %v (%v)", n, ack, ev.State, ev.Err)
+				}
+				return nil
+			}
+		case <-t.kick.C:
+			t.kicks++
+			s.RequestTx()
 		}
 	}
-	b.ReportMetric(float64(kicks), "kicks")
 }
 
 // benchHTTPssCreate makes one stream per transaction (Create, RequestTx,
@@ -307,53 +344,141 @@ func benchHTTPraw(b *testing.B, rt http.RoundTripper, url string) {
 	buf := make([]byte, 4096)
 	b.ReportAllocs()
 	for b.Loop() {
-		resp, err := c.Get(url)
-		if err != nil {
+		if err := rawGet(c, url, buf); err != nil {
 			b.Fatal(err)
-		}
-		n, _ := io.ReadFull(resp.Body, buf[:1024])
-		resp.Body.Close()
-		if n != 1024 || resp.StatusCode != 200 {
-			b.Fatalf("%d bytes, status %d", n, resp.StatusCode)
 		}
 	}
 }
 
-func BenchmarkH1Get1KiB(b *testing.B) {
-	srv := newHTTPBenchServer(b, policy.H1)
-	url := "http://127.0.0.1:" + strconv.Itoa(srv.port) + "/1k"
-	b.Run("ss", func(b *testing.B) { benchHTTPss(b, policy.H1, srv) })
-	b.Run("ss-create", func(b *testing.B) { benchHTTPssCreate(b, policy.H1, srv) })
-	b.Run("transport", func(b *testing.B) { benchHTTPTransport(b, policy.H1, srv) })
-	b.Run("raw", func(b *testing.B) {
+// rawGet is one GET with the raw client, reading the body to EOF.
+func rawGet(c *http.Client, url string, buf []byte) error {
+	resp, err := c.Get(url)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for {
+		k, err := resp.Body.Read(buf)
+		n += k
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			resp.Body.Close()
+			return err
+		}
+	}
+	resp.Body.Close()
+	if n != 1024 || resp.StatusCode != 200 {
+		return fmt.Errorf("%d bytes, status %d", n, resp.StatusCode)
+	}
+	return nil
+}
+
+// rawHTTPClient is the raw side's client for proto, with the settings the
+// comment at the top describes; close releases its connections.
+func rawHTTPClient(proto policy.Protocol, pool *x509.CertPool) (c *http.Client, close func()) {
+	switch proto {
+	case policy.H2:
+		t := &http2.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, DisableCompression: true}
+		return &http.Client{Transport: t}, t.CloseIdleConnections
+	case policy.H3:
+		t := &http3.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, DisableCompression: true}
+		return &http.Client{Transport: t}, func() { t.Close() }
+	default:
 		t := &http.Transport{DisableKeepAlives: true, DisableCompression: true}
-		defer t.CloseIdleConnections()
-		benchHTTPraw(b, t, url)
+		return &http.Client{Transport: t}, t.CloseIdleConnections
+	}
+}
+
+func httpBenchURL(proto policy.Protocol, srv *httpBenchServer) string {
+	scheme := "https"
+	if proto == policy.H1 {
+		scheme = "http"
+	}
+	return scheme + "://127.0.0.1:" + strconv.Itoa(srv.port) + "/1k"
+}
+
+func benchHTTPGet(b *testing.B, proto policy.Protocol) {
+	srv := newHTTPBenchServer(b, proto)
+	b.Run("ss", func(b *testing.B) { benchHTTPss(b, proto, srv) })
+	b.Run("ss-create", func(b *testing.B) { benchHTTPssCreate(b, proto, srv) })
+	b.Run("transport", func(b *testing.B) { benchHTTPTransport(b, proto, srv) })
+	b.Run("raw", func(b *testing.B) {
+		c, closeRaw := rawHTTPClient(proto, srv.pool)
+		defer closeRaw()
+		benchHTTPraw(b, c.Transport, httpBenchURL(proto, srv))
 	})
 }
 
-func BenchmarkH2Get1KiB(b *testing.B) {
-	srv := newHTTPBenchServer(b, policy.H2)
-	url := "https://127.0.0.1:" + strconv.Itoa(srv.port) + "/1k"
-	b.Run("ss", func(b *testing.B) { benchHTTPss(b, policy.H2, srv) })
-	b.Run("ss-create", func(b *testing.B) { benchHTTPssCreate(b, policy.H2, srv) })
-	b.Run("transport", func(b *testing.B) { benchHTTPTransport(b, policy.H2, srv) })
-	b.Run("raw", func(b *testing.B) {
-		t := &http2.Transport{TLSClientConfig: &tls.Config{RootCAs: srv.pool}, DisableCompression: true}
-		defer t.CloseIdleConnections()
-		benchHTTPraw(b, t, url)
-	})
+func BenchmarkH1Get1KiB(b *testing.B) { benchHTTPGet(b, policy.H1) }
+func BenchmarkH2Get1KiB(b *testing.B) { benchHTTPGet(b, policy.H2) }
+func BenchmarkH3Get1KiB(b *testing.B) { benchHTTPGet(b, policy.H3) }
+
+// benchPairHTTP: raw, transport and ss GETs from one server interleaved
+// (runPair). Metrics: ss/raw, transport/raw and ss/transport time ratios.
+func benchPairHTTP(b *testing.B, proto policy.Protocol) {
+	srv := newHTTPBenchServer(b, proto)
+	ctx := context.Background()
+
+	c, closeRaw := rawHTTPClient(proto, srv.pool)
+	defer closeRaw()
+	url := httpBenchURL(proto, srv)
+	buf := make([]byte, 4096)
+	rawSide := pairSide{"raw", func(n int) error {
+		for range n {
+			if err := rawGet(c, url, buf); err != nil {
+				return err
+			}
+		}
+		return nil
+	}}
+
+	env := transport.Env{}.Defaults()
+	p := httpc.New(proto, env)
+	defer p.Close(ctx)
+	st := srv.streamtype(proto)
+	a := &transport.Attempt{Policy: &policy.Policy{}, Type: st, Tx: noTx{}, Env: env}
+	sink := &httpSink{log: env.Logger}
+	transportSide := pairSide{"transport", func(n int) error {
+		for range n {
+			sink.n, sink.ack = 0, false
+			res := p.Run(ctx, a, sink)
+			if res.Err != nil || sink.n != 1024 || !sink.ack {
+				return fmt.Errorf("result %+v, %d bytes, ack %v", res, sink.n, sink.ack)
+			}
+		}
+		return nil
+	}}
+
+	rt := httpRuntime(b, st)
+	if rt == nil {
+		b.Skip("no " + proto.String() + " registration in the ss runtime")
+	}
+	s, err := rt.Create(ctx, st.Name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		s.Destroy(ctx)
+		for range s.Events() {
+		}
+	}()
+	<-s.Events() // CREATING
+	t := newSSTxn(s)
+	ssSide := pairSide{"ss", func(n int) error {
+		for range n {
+			if err := t.get(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}}
+	b.ReportAllocs()
+	runPair(b, rawSide, transportSide, ssSide)
+	b.ReportMetric(float64(t.kicks), "kicks")
 }
 
-func BenchmarkH3Get1KiB(b *testing.B) {
-	srv := newHTTPBenchServer(b, policy.H3)
-	url := "https://127.0.0.1:" + strconv.Itoa(srv.port) + "/1k"
-	b.Run("ss", func(b *testing.B) { benchHTTPss(b, policy.H3, srv) })
-	b.Run("ss-create", func(b *testing.B) { benchHTTPssCreate(b, policy.H3, srv) })
-	b.Run("transport", func(b *testing.B) { benchHTTPTransport(b, policy.H3, srv) })
-	b.Run("raw", func(b *testing.B) {
-		t := &http3.Transport{TLSClientConfig: &tls.Config{RootCAs: srv.pool}, DisableCompression: true}
-		defer t.Close()
-		benchHTTPraw(b, t, url)
-	})
-}
+func BenchmarkPairH1Get1KiB(b *testing.B) { benchPairHTTP(b, policy.H1) }
+func BenchmarkPairH2Get1KiB(b *testing.B) { benchPairHTTP(b, policy.H2) }
+func BenchmarkPairH3Get1KiB(b *testing.B) { benchPairHTTP(b, policy.H3) }

@@ -33,12 +33,19 @@ func TestRatiosPerPassAndMedian(t *testing.T) {
 			"BenchmarkH1Get1KiB/ss-2 100 200000 ns/op\nBenchmarkH1Get1KiB/raw-2 100 100000 ns/op\n"+
 			"BenchmarkMQTTQoS1Windowed/ss-2 1 1 ns/op 30000 msg/s\nBenchmarkMQTTQoS1Windowed/raw-2 1 1 ns/op 20000 msg/s\n"+
 			"BenchmarkProxyStreamCycles/ssproxy-2 1 5 ns/op 4000 RSS-B/stream-c1 1.2 RSS-after-c8/c1\n"+
-			"BenchmarkPairRaw64BEcho-2 100 90000 ns/op 0.9 chan/raw 1.1 ss/raw 1.2 ss/chan\n"),
+			"BenchmarkPairRaw64BEcho-2 100 90000 ns/op 0.9 chan/raw 1.1 ss/raw 1.2 ss/chan\n"+
+			"BenchmarkPairH2Get1KiB-2 100 90000 ns/op 1.25 ss/raw 1.1 transport/raw\n"+
+			"BenchmarkPairH3Get1KiB-2 100 90000 ns/op 1.05 ss/raw\n"),
 	}
 	var out bytes.Buffer
 	measured, missed := table(&out, rs)
-	if measured != 6 || missed != 4 {
-		t.Errorf("measured %d, missed %d; want 6 and 4 (ss/raw 1.5 > 1.2, h1 0.5 < 0.9, MQTT 1.5 ≥ 1 passes, cycles 1.2 > 1.1, interleaved ss/raw 1.1 passes, ss/chan 1.2 > 1.05)\n%s", measured, missed, out.String())
+	if measured != 8 || missed != 5 {
+		t.Errorf("measured %d, missed %d; want 8 and 5 (ss/raw 1.5 > 1.2, h1 0.5 < 0.9, MQTT 1.5 ≥ 1 passes, cycles 1.2 > 1.1, interleaved ss/raw 1.1 passes, ss/chan 1.2 > 1.05, interleaved h2 rate 1/1.25 = 0.8 < 0.9, h3 1/1.05 = 0.95 passes)\n%s", measured, missed, out.String())
+	}
+	for _, line := range strings.Split(out.String(), "\n") {
+		if strings.HasPrefix(line, "h2 GET 1 KiB, ss/x/net/http2 rate (interleaved)") && !strings.Contains(line, "0.80") {
+			t.Errorf("interleaved h2 row %q: want the inverse of the time ratio, 0.80", line)
+		}
 	}
 	for _, want := range []string{
 		"h1 GET 1 KiB, ss/net/http rate",
@@ -58,7 +65,7 @@ func TestRatiosPerPassAndMedian(t *testing.T) {
 			if !strings.Contains(strings.Join(cells, " "), "| 1.50 | 3 | 1.10–1.50 | ≤ 1.20 | MISS") {
 				t.Errorf("ss/raw row %q", line)
 			}
-		case strings.HasPrefix(line, "h1 GET"):
+		case strings.HasPrefix(line, "h1 GET") && !strings.Contains(line, "interleaved"):
 			if !strings.Contains(line, "0.50") || !strings.Contains(line, "MISS") {
 				t.Errorf("h1 row %q: want rate ratio 0.50 (100 µs raw / 200 µs ss) and MISS", line)
 			}
