@@ -75,6 +75,9 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		rt.ownActors = true
 		rt.actors = actor.NewSystem(cfg.Logger)
 	}
+	// One actor system per runtime: the mqtt connection manager's actors
+	// live beside the streams' (Config.Actors when the user gives one).
+	rt.env.Actors = rt.actors
 	if rt.proxy == nil {
 		if err := rt.initAuth(&cfg); err != nil {
 			return nil, err
@@ -329,13 +332,8 @@ func (rt *Runtime) Close(ctx context.Context) error {
 	if rt.auth != nil {
 		errs = append(errs, rt.auth.store.Close(ctx))
 	}
-	if rt.ownActors {
-		// The streams' actors have stopped (host.Close waited for them);
-		// this shuts the private system down.
-		if err := rt.actors.Shutdown(ctx); err != nil {
-			errs = append(errs, err)
-		}
-	}
+	// The protocols close before the actor system: the mqtt connection
+	// manager's actors run in it and Close waits for them.
 	rt.mu.Lock()
 	for _, t := range rt.clients {
 		if err := t.Close(ctx); err != nil {
@@ -343,6 +341,13 @@ func (rt *Runtime) Close(ctx context.Context) error {
 		}
 	}
 	rt.mu.Unlock()
+	if rt.ownActors {
+		// The streams' actors have stopped (host.Close waited for them) and
+		// so have the protocols'; this shuts the private system down.
+		if err := rt.actors.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	rt.err = errors.Join(errs...)
 	close(rt.done)
 	return rt.err

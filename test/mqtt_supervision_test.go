@@ -3,10 +3,12 @@ package test
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/securestreams/ss"
 	"github.com/securestreams/ss/actor"
 	"github.com/securestreams/ss/internal/connmgr"
 	"github.com/securestreams/ss/internal/event"
@@ -157,4 +159,50 @@ func TestMQTTConnectionActorPanic(t *testing.T) {
 	}
 	<-l1.done
 	<-l2.done
+}
+
+// TestMQTTManagerInRuntimeActors: a runtime given Config.Actors runs its
+// mqtt connection manager and the broker connection's actor in that system
+// (one actor system per runtime), and its Close stops them before the
+// user's system is shut down.
+func TestMQTTManagerInRuntimeActors(t *testing.T) {
+	b := mqttBroker(t, "127.0.0.1:0")
+	sys := actor.NewSystem(nil)
+	defer sys.Shutdown(context.Background())
+	st := mqttType("m", b.Addr, func(st *policy.Streamtype) { st.NailedUp, st.MQTTTopic = true, "t" })
+	rt, err := ss.New(context.Background(), ss.Config{Policy: newPolicy(st), Actors: sys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := rt.Create(context.Background(), "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := record(t, s)
+	r.untilState(wait, ss.Connected)
+	if n := mqttActors(sys); n < 2 {
+		t.Fatalf("%d ss-mqtt actors in the runtime's system, want the manager and its connection", n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := rt.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := mqttActors(sys); n != 0 {
+		t.Fatalf("%d ss-mqtt actors left in the user's system after rt.Close", n)
+	}
+}
+
+// mqttActors counts the live actors whose id carries the connection
+// manager's prefix in sys's process registry.
+func mqttActors(sys *actor.System) int {
+	n := 0
+	for _, bucket := range sys.ActorSystem().ProcessRegistry.LocalPIDs.LocalPIDs {
+		for _, id := range bucket.Keys() {
+			if strings.Contains(id, "ss-mqtt-") {
+				n++
+			}
+		}
+	}
+	return n
 }

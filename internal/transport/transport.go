@@ -18,6 +18,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/securestreams/ss/actor"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/securestreams/ss/internal/event"
@@ -146,6 +148,9 @@ type Device struct {
 // Defaults fills them.
 type Env struct {
 	Logger *slog.Logger
+	// Actors is the runtime's actor system: the mqtt connection manager and
+	// its per-connection actors run in it (nil: the manager starts its own).
+	Actors *actor.System
 	// DialContext opens network connections (tcp, unix); tests inject here.
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 	// ListenPacket opens UDP sockets for QUIC (nil: net.ListenPacket).

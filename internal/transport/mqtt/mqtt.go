@@ -82,7 +82,7 @@ func NewProtocol(env *transport.Env, opt Options) *Protocol {
 	}
 	if p.mgr == nil {
 		p.mgr = connmgr.New(connmgr.Config{
-			Logger: env.Logger, ConnectTimeout: env.ConnectTimeout, AckTimeout: env.MQTTAckTimeout,
+			Logger: env.Logger, Actors: env.Actors, ConnectTimeout: env.ConnectTimeout, AckTimeout: env.MQTTAckTimeout,
 			RxQueue: opt.RxQueue,
 		})
 		p.ownMgr = true
