@@ -82,10 +82,10 @@ type (
 func (s *Stream) Receive(c actor.Context) {
 	switch c.Message().(type) {
 	case *actor.Started:
-		if s.a.self != nil {
+		if s.a != nil {
 			return // restarted by a supervisor: the stream keeps its state
 		}
-		s.a.self = c.Self()
+		s.a = &actorState{self: c.Self()}
 		s.mu.Lock()
 		if s.ended { // the runtime closed before the Props were spawned
 			s.mu.Unlock()

@@ -7,7 +7,10 @@
 // ordered event queue that feeds the user's channel.
 //
 // Concurrency: the stream's protoactor actor is the only owner of the
-// lifecycle (actorState) and the only one that emits states; timers are
+// lifecycle (actorState) and the only one that emits states. A client
+// stream that waits for the application gets its actor from the first
+// request that needs one (tell, spawnLazy), so an idle stream holds no
+// actor (docs/supervision.md "When a stream's actor is spawned"); timers are
 // time.AfterFunc timers that send the actor a message. Transports run in
 // their own goroutine (one per attempt) and report through a
 // transport.Sink: Sink.Rx appends payload to the event queue directly (the

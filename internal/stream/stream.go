@@ -77,6 +77,10 @@ type Stream struct {
 	traits         Traits                                   // Host.Traits of the streamtype's protocol
 	checkMD        func(name, value string) error           // Config.CheckMetadata
 	remote         bool                                     // created by NewRemote: the far end resolves StartTimeout(0)
+	// lazy: New deferred the actor: the first message that needs it spawns
+	// it (tell, spawnLazy; docs/supervision.md "When a stream's actor is
+	// spawned").
+	lazy bool
 
 	// tx is the transmit queue: data plus a budget, with its own lock and
 	// its writers named field by field (txqueue.go).
@@ -99,9 +103,13 @@ type Stream struct {
 	// pid is the stream's actor: set once, by setPID or the actor's
 	// Started, whichever runs first.
 	pid *actor.PID
-	// early holds messages sent before the actor existed (NewProps):
-	// appended by tell (any goroutine), taken once by setPID or Started.
+	// early holds messages sent before the actor existed (NewProps, or a
+	// lazy stream whose actor is being spawned): appended by tell (any
+	// goroutine), taken once by setPID or Started.
 	early []any
+	// spawning: tell is spawning a lazy stream's actor (set once, by the
+	// tell that spawns it).
+	spawning bool
 	// upGen is the attempt whose CONNECTED the actor accepted and whose end
 	// it has not handled yet (0 none): the rule under which the sink may
 	// queue an acknowledgement without the actor (sink.StateErr). Written
@@ -149,11 +157,15 @@ type Stream struct {
 	pings       atomic.Uint64
 	pongs       atomic.Uint64
 
-	a actorState // owned by the actor goroutine
+	// a is the lifecycle, owned by the actor goroutine: allocated by the
+	// actor's Started, so that a stream without an actor does not carry it.
+	a *actorState
 }
 
 // prepare builds a stream and queues CREATING; its actor is not started.
-func prepare(h *Host, cfg Config) (*Stream, error) {
+// With lazy, a stream that waits for the application (not nailed up, not
+// accepted) is marked to get its actor from the first message (New).
+func prepare(h *Host, cfg Config, lazy bool) (*Stream, error) {
 	s := &Stream{h: h, pol: cfg.Policy, st: cfg.Type, proto: cfg.Protocol, conn: cfg.Conn, onEnd: cfg.OnEnd,
 		txBud: cfg.TxBudget, rxBud: cfg.RxBudget}
 	s.id = h.nextID.Add(1)
@@ -178,6 +190,7 @@ func prepare(h *Host, cfg Config) (*Stream, error) {
 	// Not nailed up: idle from the start, so tx wakes the actor.
 	if s.conn == nil && !s.st.NailedUp && !s.st.Server {
 		s.tx.armed, s.tx.armGen = true, 1
+		s.lazy = lazy
 	}
 	if err := h.add(s); err != nil {
 		return nil, err
@@ -186,11 +199,20 @@ func prepare(h *Host, cfg Config) (*Stream, error) {
 	return s, nil
 }
 
-// New creates a stream, queues CREATING and starts its actor.
+// New creates a stream and queues CREATING. It starts the stream's actor
+// at once when the stream has something to do by itself (a nailed_up or
+// accepted stream connects or serves at once); a client stream that waits
+// for the application gets its actor from the first request that needs one
+// (Send, Write, RequestTx, Connect, StartTimeout, ...): an idle stream costs
+// no actor (docs/supervision.md "When a stream's actor is spawned").
 func New(h *Host, cfg Config) (*Stream, error) {
-	s, err := prepare(h, cfg)
+	s, err := prepare(h, cfg, true)
 	if err != nil {
 		return nil, err
+	}
+	if s.lazy {
+		s.release()
+		return s, nil
 	}
 	pid, err := h.Actors.Spawn(actor.PropsFromReceiver(s), "ss-")
 	if err != nil {
@@ -207,7 +229,7 @@ func New(h *Host, cfg Config) (*Stream, error) {
 // system: for example as the child of an actor that supervises it. Until
 // it is spawned the stream only queues requests.
 func NewProps(h *Host, cfg Config) (*Stream, *actor.Props, error) {
-	s, err := prepare(h, cfg)
+	s, err := prepare(h, cfg, false)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -228,11 +250,11 @@ func (s *Stream) abort() {
 }
 
 // endUnstarted ends a stream whose actor was never spawned (NewProps whose
-// Props the application did not spawn): DESTROYING, channel closed. It
-// reports whether it did.
+// Props the application did not spawn, or a lazy stream nobody asked
+// anything of): DESTROYING, channel closed. It reports whether it did.
 func (s *Stream) endUnstarted() bool {
 	s.mu.Lock()
-	if s.pid != nil || s.ended || s.q.ch == nil {
+	if s.pid != nil || s.spawning || s.ended || s.q.ch == nil {
 		s.mu.Unlock()
 		return false
 	}
@@ -270,17 +292,49 @@ func (s *Stream) setPID(pid *actor.PID) {
 }
 
 // tell sends msg to the stream's actor, or keeps it until the actor has
-// started (Props spawned by the application later).
+// started (Props spawned by the application later). A lazy stream's first
+// message spawns the actor, except one that asks an idle stream without an
+// actor for nothing (Disconnect, CancelTimeout: no attempt runs, no timer
+// is armed).
 func (s *Stream) tell(msg any) {
 	s.mu.Lock()
 	pid := s.pid
 	if pid == nil {
+		spawn := s.lazy && !s.spawning && !s.ended
+		if spawn {
+			switch msg.(type) {
+			case msgDisconnect, msgCancelTimeout:
+				s.mu.Unlock()
+				return
+			}
+			s.spawning = true
+		}
 		s.early = append(s.early, msg)
 		s.mu.Unlock()
+		if spawn {
+			s.spawnLazy()
+		}
 		return
 	}
 	s.mu.Unlock()
 	s.h.Actors.Tell(pid, msg)
+}
+
+// spawnLazy spawns a lazy stream's actor (tell). The actor system refuses
+// only once it is shutting down (the runtime is closing): the stream then
+// ends (DESTROYING), as Close would have ended it.
+func (s *Stream) spawnLazy() {
+	pid, err := s.h.Actors.Spawn(actor.PropsFromReceiver(s), "ss-")
+	if err != nil {
+		s.h.Logger.Debug("ss: stream actor not spawned", "stream", s.id, "err", err)
+		s.mu.Lock()
+		s.spawning = false
+		s.early = nil
+		s.mu.Unlock()
+		s.endUnstarted()
+		return
+	}
+	s.setPID(pid)
 }
 
 // Stats are a stream's counters, for metrics.
@@ -459,6 +513,9 @@ func (s *Stream) do(msg any) error {
 // ctx is done. It never fails because of ctx (the stream is being destroyed
 // either way). Destroying again returns nil at once.
 func (s *Stream) Destroy(ctx context.Context) error {
+	if s.lazy && s.endUnstarted() {
+		return nil // no actor was ever needed
+	}
 	s.mu.Lock()
 	if s.ended {
 		s.mu.Unlock()
@@ -480,6 +537,9 @@ func (s *Stream) Destroy(ctx context.Context) error {
 }
 
 func (s *Stream) destroyAsync() {
+	if s.lazy && s.endUnstarted() {
+		return
+	}
 	s.mu.Lock()
 	told := s.destroyTold || s.ended
 	s.destroyTold = true
