@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -267,4 +268,76 @@ func BenchmarkWS16KiBOneWay(b *testing.B) {
 		}
 		srv.waitReceived(b, n)
 	})
+}
+
+// BenchmarkPairWS64BEcho: BenchmarkWS64BEcho's sides interleaved (runPair):
+// raw (a gorilla client reading on the caller's goroutine), chan (the same
+// client with a reader goroutine handing each message over a channel: the
+// floor of any API that delivers received data over a channel) and ss (a
+// stream over the ws transport), each its own connection to the same kind
+// of loopback gorilla echo server. Metrics: ss/raw, ss/chan and chan/raw
+// are time ratios (goal ss/raw ≤ 1.2).
+func BenchmarkPairWS64BEcho(b *testing.B) {
+	msg := make([]byte, 64)
+	ctx := context.Background()
+
+	rawSrv := newWSBenchServer(b, true)
+	rc := dialRaw(b, rawSrv.hostPort())
+	rawSide := pairSide{"raw", func(n int) error {
+		for range n {
+			if err := rc.WriteMessage(websocket.BinaryMessage, msg); err != nil {
+				return err
+			}
+			if _, p, err := rc.ReadMessage(); err != nil || len(p) != len(msg) {
+				return fmt.Errorf("echo of %d bytes: %v", len(p), err)
+			}
+		}
+		return nil
+	}}
+
+	chanSrv := newWSBenchServer(b, true)
+	cc := dialRaw(b, chanSrv.hostPort())
+	ch := make(chan []byte)
+	go func() {
+		defer close(ch)
+		for {
+			_, p, err := cc.ReadMessage()
+			if err != nil {
+				return
+			}
+			ch <- p
+		}
+	}()
+	b.Cleanup(func() {
+		cc.Close()
+		for range ch {
+		}
+	})
+	chanSide := pairSide{"chan", func(n int) error {
+		for range n {
+			if err := cc.WriteMessage(websocket.BinaryMessage, msg); err != nil {
+				return err
+			}
+			if p := <-ch; len(p) != len(msg) {
+				return fmt.Errorf("echo of %d bytes", len(p))
+			}
+		}
+		return nil
+	}}
+
+	ssSrv := newWSBenchServer(b, true)
+	s := startStream(b, ssSrv.hostPort())
+	ev := s.Events()
+	ssSide := pairSide{"ss", func(n int) error {
+		for range n {
+			if err := s.Send(ctx, msg); err != nil {
+				return err
+			}
+			if e := <-ev; e.Kind != ss.PayloadEvent || len(e.Payload) != len(msg) {
+				return fmt.Errorf("unexpected %v", e)
+			}
+		}
+		return nil
+	}}
+	runPair(b, rawSide, chanSide, ssSide)
 }

@@ -19,7 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 COUNT=${COUNT:-6}
-PAIRS=${PAIRS:-'^Benchmark(PairRaw64BEcho|PairProxyRaw64BRoundTrip|PairH[123]Get1KiB|Raw64BEcho|Raw16KiBReceive|Raw16KiBOneWay|H[123]Get1KiB|WS64BEcho|WS16KiBOneWay|MQTTQoS0|MQTTQoS1Windowed|ProxyRaw16KiB|ProxyRaw16KiBReceive|ProxyRaw64BRoundTrip)$'}
+PAIRS=${PAIRS:-'^Benchmark(PairRaw64BEcho|PairWS64BEcho|PairProxyRaw64BRoundTrip|PairH[123]Get1KiB|Raw64BEcho|Raw16KiBReceive|Raw16KiBOneWay|H[123]Get1KiB|WS64BEcho|WS16KiBOneWay|MQTTQoS0|MQTTQoS1Windowed|ProxyRaw16KiB|ProxyRaw16KiBReceive|ProxyRaw64BRoundTrip)$'}
 MEM=${MEM:-'^Benchmark(IdleStreamHeap|Proxy1000Streams|ProxyStreamCycles)$'}
 BENCHTIME=${BENCHTIME:-1s}
 OUT=${OUT:-$(mktemp -d /tmp/ss-bench.XXXXXX)}

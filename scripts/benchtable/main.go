@@ -54,6 +54,8 @@ var goals = []goal{
 	{what: "h1 GET 1 KiB, ss/net/http rate", bench: "H1Get1KiB", num: "ss", den: "raw", unit: "ns/op", invert: true, target: 0.9},
 	{what: "h2 GET 1 KiB, ss/x/net/http2 rate", bench: "H2Get1KiB", num: "ss", den: "raw", unit: "ns/op", invert: true, target: 0.9},
 	{what: "h3 GET 1 KiB, ss/quic-go rate", bench: "H3Get1KiB", num: "ss", den: "raw", unit: "ns/op", invert: true, target: 0.9},
+	{what: "ws 64 B echo, ss/gorilla time (interleaved)", bench: "PairWS64BEcho", unit: "ss/raw", atMost: true, target: 1.2},
+	{what: "ws 64 B echo, ss/chan floor time (interleaved)", bench: "PairWS64BEcho", unit: "ss/chan", atMost: true, target: 1.05},
 	{what: "ws 64 B echo, ss/gorilla time", bench: "WS64BEcho", num: "ss", den: "raw", unit: "ns/op", atMost: true, target: 1.2},
 	{what: "ws 16 KiB one-way, ss/gorilla rate", bench: "WS16KiBOneWay", num: "ss", den: "raw", unit: "ns/op", invert: true, target: 0.9},
 	{what: "MQTT QoS 1 (windowed), ss/paho rate", bench: "MQTTQoS1Windowed", num: "ss", den: "raw", unit: "msg/s", target: 1.0},

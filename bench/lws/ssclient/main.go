@@ -23,6 +23,8 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"strings"
@@ -44,6 +46,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	test := fs.String("test", "", "`test` to run: h1, echo, idle or connected")
 	n := fs.Int("n", 1000, "`count`: transactions, round trips or streams")
 	table := fs.String("table", "", "print the results `label=file.jsonl,...` side by side (the first is the reference)")
+	cpuProf := fs.String("cpuprofile", "", "write a CPU profile of the test to `file`")
+	traceOut := fs.String("trace", "", "write a runtime/trace of the test to `file` (go tool trace)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -58,7 +62,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = printTable(stdout, *table)
 	case *polFile != "" && *n >= 1:
 		var r *result
-		if r, err = measure(*polFile, *test, *n); err == nil {
+		var stop func() error
+		if stop, err = profile(*cpuProf, *traceOut); err != nil {
+			break
+		}
+		r, err = measure(*polFile, *test, *n)
+		if perr := stop(); err == nil {
+			err = perr
+		}
+		if err == nil {
 			err = r.write(stdout)
 		}
 	default:
@@ -70,6 +82,45 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// profile starts a CPU profile and/or an execution trace (empty names: not
+// wanted); stop ends both and closes the files.
+func profile(cpuFile, traceFile string) (stop func() error, err error) {
+	var files []*os.File
+	var stops []func()
+	stop = func() error {
+		for _, f := range stops {
+			f()
+		}
+		var err error
+		for _, f := range files {
+			err = errors.Join(err, f.Close())
+		}
+		return err
+	}
+	open := func(name string, start func(io.Writer) error, end func()) error {
+		if name == "" {
+			return nil
+		}
+		f, err := os.Create(name)
+		if err != nil {
+			return err
+		}
+		files = append(files, f)
+		if err := start(f); err != nil {
+			return err
+		}
+		stops = append(stops, end)
+		return nil
+	}
+	if err := open(cpuFile, pprof.StartCPUProfile, pprof.StopCPUProfile); err != nil {
+		return nil, errors.Join(err, stop())
+	}
+	if err := open(traceFile, trace.Start, trace.Stop); err != nil {
+		return nil, errors.Join(err, stop())
+	}
+	return stop, nil
 }
 
 func serveHTTP(addr string, stderr io.Writer) error {
