@@ -65,6 +65,8 @@ type frameWriter struct {
 	// tail is the unwritten end of a frame a non-blocking write (tryData)
 	// could not finish: every other write sends it first (direct.go).
 	tail []byte
+	// nb is tryData's non-blocking write, bound once (direct.go).
+	nb nonblockWrite
 }
 
 func newFrameWriter(conn net.Conn, client bool) *frameWriter {
