@@ -7,6 +7,7 @@
 //	ssclient -policy P.json -test echo -n N      N 64 B round trips on "bench"
 //	ssclient -policy P.json -test idle -n N      N created, unconnected "get" streams
 //	ssclient -policy P.json -test connected -n N N connected "bench" streams
+//	ssclient -policy P.json -floor -test echo ... h1 or echo with the Go standard library alone
 //	ssclient -table lws=a.jsonl,ss=b.jsonl,...   the side-by-side table
 //
 // Each test prints one JSON object, in the same shape as lws-ss-bench.
@@ -46,6 +47,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	test := fs.String("test", "", "`test` to run: h1, echo, idle or connected")
 	n := fs.Int("n", 1000, "`count`: transactions, round trips or streams")
 	table := fs.String("table", "", "print the results `label=file.jsonl,...` side by side (the first is the reference)")
+	floor := fs.Bool("floor", false, "run -test h1 or echo with the Go standard library alone (a net.Conn per GET, one for the echo): the Go floor")
 	cpuProf := fs.String("cpuprofile", "", "write a CPU profile of the test to `file`")
 	traceOut := fs.String("trace", "", "write a runtime/trace of the test to `file` (go tool trace)")
 	if err := fs.Parse(args); err != nil {
@@ -66,7 +68,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if stop, err = profile(*cpuProf, *traceOut); err != nil {
 			break
 		}
-		r, err = measure(*polFile, *test, *n)
+		if *floor {
+			r, err = measureFloor(*polFile, *test, *n)
+		} else {
+			r, err = measure(*polFile, *test, *n)
+		}
 		if perr := stop(); err == nil {
 			err = perr
 		}
@@ -158,7 +164,7 @@ func measure(file, test string, n int) (*result, error) {
 		defer cancel()
 		rt.Close(cctx)
 	}()
-	r := &result{Client: "ss", Test: test, N: n, GOMAXPROCS: runtime.GOMAXPROCS(0)}
+	r := &result{Client: "ss", Test: test, N: n, GOMAXPROCS: gomaxprocs()}
 	switch test {
 	case "h1":
 		err = measureH1(ctx, rt, r)
@@ -316,6 +322,8 @@ func measureStreams(ctx context.Context, rt *ss.Runtime, r *result) error {
 	r.RSS = float64(rss()-rss0) / float64(r.N)
 	return nil
 }
+
+func gomaxprocs() int { return runtime.GOMAXPROCS(0) }
 
 func destroy(s *ss.Stream) {
 	go s.Destroy(context.Background())

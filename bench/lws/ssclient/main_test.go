@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -65,22 +66,35 @@ func TestMeasure(t *testing.T) {
 	var lines bytes.Buffer
 	for _, tc := range []struct {
 		test string
+		n    int
 		ok   func(r *result) bool
 	}{
-		{"h1", func(r *result) bool { return r.Rate > 0 && r.CPU > 0 }},
-		{"echo", func(r *result) bool { return r.Rate > 0 && r.P50 >= 0 && r.P99 >= r.P50 }},
-		{"idle", func(r *result) bool { return r.Heap > 0 }},
-		{"connected", func(r *result) bool { return r.Heap > 0 && r.Seconds > 0 }},
+		{"h1", 20, func(r *result) bool { return r.Rate > 0 && r.CPU > 0 }},
+		{"echo", 20, func(r *result) bool { return r.Rate > 0 && r.P50 >= 0 && r.P99 >= r.P50 }},
+		// An idle stream is about 1 KB: with 20 of them the heap figure
+		// was within the collector's noise (and went negative).
+		{"idle", 500, func(r *result) bool { return r.Heap > 0 }},
+		{"connected", 20, func(r *result) bool { return r.Heap > 0 && r.Seconds > 0 }},
 	} {
 		var out, errOut bytes.Buffer
-		if code := run([]string{"-policy", pol, "-test", tc.test, "-n", "20"}, &out, &errOut); code != 0 {
+		if code := run([]string{"-policy", pol, "-test", tc.test, "-n", strconv.Itoa(tc.n)}, &out, &errOut); code != 0 {
 			t.Fatalf("%s: exit %d: %s", tc.test, code, errOut.String())
 		}
 		r := &result{}
-		if err := json.Unmarshal(out.Bytes(), r); err != nil || r.Test != tc.test || r.N != 20 || !tc.ok(r) {
+		if err := json.Unmarshal(out.Bytes(), r); err != nil || r.Test != tc.test || r.N != tc.n || !tc.ok(r) {
 			t.Errorf("%s: %q (%v)", tc.test, out.String(), err)
 		}
 		lines.Write(out.Bytes())
+	}
+	for _, test := range []string{"h1", "echo"} {
+		var out, errOut bytes.Buffer
+		if code := run([]string{"-policy", pol, "-floor", "-test", test, "-n", "20"}, &out, &errOut); code != 0 {
+			t.Fatalf("-floor %s: exit %d: %s", test, code, errOut.String())
+		}
+		r := &result{}
+		if err := json.Unmarshal(out.Bytes(), r); err != nil || r.Client != "go" || r.Test != test || r.N != 20 || r.Rate <= 0 || r.CPU <= 0 {
+			t.Errorf("-floor %s: %q (%v)", test, out.String(), err)
+		}
 	}
 	f := filepath.Join(dir, "ss.jsonl")
 	os.WriteFile(f, lines.Bytes(), 0o600)
