@@ -270,8 +270,8 @@ func (s *Stream) finishEvents() *actor.PID {
 	s.upGen = 0
 	pid := s.a.self
 	s.mu.Unlock()
-	if s.onEnd != nil {
-		s.onEnd(s)
+	if onEnd := s.cfg().onEnd; onEnd != nil {
+		onEnd(s)
 	}
 	return pid
 }
@@ -370,10 +370,10 @@ func (s *Stream) acceptLocked(r report, st event.State) bool {
 			}
 		}
 	case event.ServerUpgrade:
-		if s.upgradeFraming != nil {
+		if f := s.cfg().upgradeFraming; f != nil {
 			// Before SERVER_UPGRADE can be delivered: the application's
 			// next chunk is checked as a ws frame.
-			s.tx.setFraming(s.upgradeFraming)
+			s.tx.setFraming(f)
 		}
 	case event.QoSAckRemote, event.QoSNackRemote, event.QoSAckLocal:
 		// A transaction or publish completed (docs/streams.md §6.3 and §8),
@@ -563,8 +563,7 @@ func (s *Stream) endLocked(connected bool) {
 	}
 	s.emitLocked(event.Destroying, 0)
 	s.ended = true
-	for _, w := range s.waiters {
-		close(w)
+	if s.destroyed != nil {
+		close(s.destroyed)
 	}
-	s.waiters = nil
 }

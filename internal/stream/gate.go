@@ -21,11 +21,11 @@ type msgGate struct{}
 // watchGates registers the stream's gates; the actor calls it once, as it
 // starts.
 func (s *Stream) watchGates() {
-	if len(s.gates) == 0 || s.conn != nil {
+	if len(s.cfg().gates) == 0 || s.conn != nil {
 		return
 	}
 	notify := func() { s.tell(msgGate{}) }
-	for _, g := range s.gates {
+	for _, g := range s.cfg().gates {
 		s.a.gateStops = append(s.a.gateStops, g.Watch(notify))
 	}
 }
@@ -57,7 +57,7 @@ func (s *Stream) attempt(poll bool) {
 		}
 		return
 	}
-	for _, g := range s.gates {
+	for _, g := range s.cfg().gates {
 		open, st, err := g.Check()
 		if open {
 			continue

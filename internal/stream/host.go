@@ -47,9 +47,10 @@ type Host struct {
 	abandon chan struct{}  // closed when Close stops waiting for readers
 	abOnce  sync.Once
 
-	mu      sync.Mutex
-	closed  bool
-	streams map[*Stream]struct{}
+	mu       sync.Mutex
+	closed   bool
+	streams  map[*Stream]struct{}
+	traitTab map[policy.Protocol]*Traits // traitsFor's copies
 }
 
 // NewHost returns a Host using actors and env (env must have defaults
@@ -98,15 +99,15 @@ func (s *Stream) rxBudget() int {
 	if n := s.rxBudSet.Load(); n > 0 {
 		return int(n)
 	}
-	if s.rxBud > 0 {
-		return s.rxBud
+	if n := s.cfg().rxBud; n > 0 {
+		return n
 	}
 	return s.h.rxBudget()
 }
 
 func (s *Stream) txBudget() int {
-	if s.txBud > 0 {
-		return s.txBud
+	if n := s.cfg().txBud; n > 0 {
+		return n
 	}
 	return s.h.txBudget()
 }

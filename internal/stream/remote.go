@@ -57,7 +57,8 @@ type Remote struct {
 // cfg.Conn are ignored; cfg.Metadata is not applied (the driver owns
 // metadata); cfg.Framing checks tx chunks as for local streams.
 func NewRemote(h *Host, cfg Config, d RemoteDriver) (*Stream, error) {
-	s := &Stream{h: h, pol: cfg.Policy, st: cfg.Type, onEnd: cfg.OnEnd, remote: true}
+	s := &Stream{h: h, pol: cfg.Policy, st: cfg.Type, rare: newRareConfig(Config{OnEnd: cfg.OnEnd}), remote: true,
+		traits: &noTraits} // a remote stream runs no attempts: its traits are the far end's
 	s.id = h.nextID.Add(1)
 	s.tx.s = s
 	s.tx.armed, s.tx.armGen = true, 1
@@ -150,8 +151,8 @@ func (ra *remoteActor) finish() {
 	s.mu.Lock()
 	s.endLocked(s.remoteUp)
 	s.mu.Unlock()
-	if s.onEnd != nil {
-		s.onEnd(s)
+	if onEnd := s.cfg().onEnd; onEnd != nil {
+		onEnd(s)
 	}
 }
 

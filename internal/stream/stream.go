@@ -58,6 +58,34 @@ type Config struct {
 // Metadata is one name/value pair.
 type Metadata struct{ Name, Value string }
 
+// rareConfig is the part of Config few streams set, kept out of Stream so
+// that the others do not carry it (PERFORMANCE.md "Idle stream heap"). Set
+// before the stream is shared, never written again.
+type rareConfig struct {
+	onEnd          func(*Stream)                            // Config.OnEnd
+	txBud, rxBud   int                                      // Config.TxBudget, Config.RxBudget
+	upgradeFraming func(open bool, flags event.Flags) error // Config.UpgradeFraming
+	gates          []Gate                                   // Config.Gates
+}
+
+// noRare is the rareConfig of streams that set none of it.
+var noRare rareConfig
+
+func newRareConfig(cfg Config) *rareConfig {
+	if cfg.OnEnd == nil && cfg.TxBudget == 0 && cfg.RxBudget == 0 && cfg.UpgradeFraming == nil && len(cfg.Gates) == 0 {
+		return nil
+	}
+	return &rareConfig{onEnd: cfg.OnEnd, txBud: cfg.TxBudget, rxBud: cfg.RxBudget, upgradeFraming: cfg.UpgradeFraming, gates: cfg.Gates}
+}
+
+// cfg returns the stream's rareConfig (the zero one when it set none).
+func (s *Stream) cfg() *rareConfig {
+	if s.rare == nil {
+		return &noRare
+	}
+	return s.rare
+}
+
 // Stream is one stream. All methods are safe from any goroutine, including
 // the one ranging over Events.
 type Stream struct {
@@ -68,15 +96,13 @@ type Stream struct {
 	st    *policy.Streamtype
 	proto transport.Protocol
 	conn  transport.ServerConn
-	onEnd func(*Stream)
-	txBud int // Config.TxBudget
-	rxBud int // Config.RxBudget
+	// rare holds the parts of Config few streams set (nil when none is);
+	// read it through cfg().
+	rare *rareConfig
 
-	upgradeFraming func(open bool, flags event.Flags) error // Config.UpgradeFraming
-	gates          []Gate                                   // Config.Gates
-	traits         Traits                                   // Host.Traits of the streamtype's protocol
-	checkMD        func(name, value string) error           // Config.CheckMetadata
-	remote         bool                                     // created by NewRemote: the far end resolves StartTimeout(0)
+	traits  *Traits                        // Host.Traits of the streamtype's protocol (shared by the host's streams)
+	checkMD func(name, value string) error // Config.CheckMetadata
+	remote  bool                           // created by NewRemote: the far end resolves StartTimeout(0)
 	// lazy: New deferred the actor: the first message that needs it spawns
 	// it (tell, spawnLazy; docs/supervision.md "When a stream's actor is
 	// spawned").
@@ -135,9 +161,9 @@ type Stream struct {
 	// destroyTold: msgDestroy was sent; set once, by the first Destroy
 	// (or Host.Close) to get here.
 	destroyTold bool
-	// waiters are Destroy callers: appended by Destroy, closed and
-	// dropped once by endLocked (endUnstarted).
-	waiters []chan struct{}
+	// destroyed is what Destroy callers wait on: made by the first Destroy
+	// to wait, closed once by endLocked (endUnstarted).
+	destroyed chan struct{}
 
 	added, removed bool // Host bookkeeping, under Host.mu: written by Host.add and Host.remove
 
@@ -166,13 +192,10 @@ type Stream struct {
 // With lazy, a stream that waits for the application (not nailed up, not
 // accepted) is marked to get its actor from the first message (New).
 func prepare(h *Host, cfg Config, lazy bool) (*Stream, error) {
-	s := &Stream{h: h, pol: cfg.Policy, st: cfg.Type, proto: cfg.Protocol, conn: cfg.Conn, onEnd: cfg.OnEnd,
-		txBud: cfg.TxBudget, rxBud: cfg.RxBudget}
+	s := &Stream{h: h, pol: cfg.Policy, st: cfg.Type, proto: cfg.Protocol, conn: cfg.Conn, rare: newRareConfig(cfg)}
 	s.id = h.nextID.Add(1)
 	s.tx.s = s
 	s.tx.framing = cfg.Framing
-	s.upgradeFraming = cfg.UpgradeFraming
-	s.gates = cfg.Gates
 	s.checkMD = cfg.CheckMetadata
 	s.q.ch = make(chan event.Event)
 	s.q.deliver = cfg.Deliver
@@ -264,10 +287,9 @@ func (s *Stream) endUnstarted() bool {
 	s.h.detach(s)
 	s.emitLocked(event.Destroying, 0)
 	s.ended = true
-	for _, w := range s.waiters {
-		close(w)
+	if s.destroyed != nil {
+		close(s.destroyed)
 	}
-	s.waiters = nil
 	s.early = nil
 	s.mu.Unlock()
 	s.tx.close()
@@ -521,8 +543,10 @@ func (s *Stream) Destroy(ctx context.Context) error {
 		s.mu.Unlock()
 		return nil
 	}
-	done := make(chan struct{})
-	s.waiters = append(s.waiters, done)
+	if s.destroyed == nil {
+		s.destroyed = make(chan struct{})
+	}
+	done := s.destroyed
 	told := s.destroyTold
 	s.destroyTold = true
 	s.mu.Unlock()

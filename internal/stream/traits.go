@@ -33,11 +33,24 @@ type Traits struct {
 func (t *Traits) endsTimeout(st event.State) bool    { return slices.Contains(t.EndTimeoutOn, st) }
 func (t *Traits) resetsFailures(st event.State) bool { return slices.Contains(t.ResetFailuresOn, st) }
 
+// noTraits are the Traits of a host without a table.
+var noTraits Traits
+
 // traitsFor returns the Traits of protocol p (zero Traits when the host has
-// no table).
-func (h *Host) traitsFor(p policy.Protocol) Traits {
+// no table): one copy per protocol, shared by the host's streams.
+func (h *Host) traitsFor(p policy.Protocol) *Traits {
 	if h.Traits == nil {
-		return Traits{}
+		return &noTraits
 	}
-	return h.Traits(p)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if t := h.traitTab[p]; t != nil {
+		return t
+	}
+	if h.traitTab == nil {
+		h.traitTab = map[policy.Protocol]*Traits{}
+	}
+	t := h.Traits(p)
+	h.traitTab[p] = &t
+	return &t
 }
