@@ -90,6 +90,23 @@ func PropsFromReceiver(r interface{ Receive(Context) }) *Props {
 	return pa.PropsFromProducer(func() pa.Actor { return r })
 }
 
+// PropsInline is PropsFromReceiver for an actor whose messages are processed
+// on the goroutine that sends them (protoactor's synchronized dispatcher):
+// a Tell to an idle actor runs its Receive at once on the caller's goroutine,
+// and messages sent meanwhile by others are queued and processed by that
+// same call, one at a time as always. The default dispatcher starts a
+// goroutine per wake of an idle actor instead; the hand-off to it costs more
+// than most Receives (PERFORMANCE.md, "h1/h2/h3 GET rate"). Use it only for
+// an actor whose Receive never blocks and whose senders never hold a lock
+// its Receive takes, or call back into it.
+func PropsInline(r interface{ Receive(Context) }) *Props {
+	return pa.PropsFromProducer(func() pa.Actor { return r }, pa.WithDispatcher(pa.NewSynchronizedDispatcher(inlineThroughput)))
+}
+
+// inlineThroughput is how many messages an inline actor processes before
+// it yields the processor (runtime.Gosched), as protoactor's default.
+const inlineThroughput = 300
+
 // Spawn starts an actor named prefix followed by a unique id. Unlike
 // protoactor's Root.Spawn it returns errors instead of panicking. The actor
 // is tracked until Forget is called for it (normally from its Stopped
@@ -106,7 +123,12 @@ func (s *System) Spawn(props *Props, prefix string) (*PID, error) {
 		return nil, fmt.Errorf("ss: spawn %s: %w", prefix, err)
 	}
 	s.mu.Lock()
-	s.live[pid] = struct{}{}
+	// An actor may have stopped (and called Forget) already, inside
+	// SpawnNamed (PropsInline) or on its own goroutine: it left the
+	// registry before it could call Forget, and Forget waits for s.mu.
+	if _, alive := s.sys.ProcessRegistry.GetLocal(pid.Id); alive {
+		s.live[pid] = struct{}{}
+	}
 	s.mu.Unlock()
 	return pid, nil
 }

@@ -11,7 +11,14 @@
 // stream that waits for the application gets its actor from the first
 // request that needs one (tell, spawnLazy), so an idle stream holds no
 // actor (docs/supervision.md "When a stream's actor is spawned"); timers are
-// time.AfterFunc timers that send the actor a message. Transports run in
+// time.AfterFunc timers that send the actor a message. The actor processes
+// its messages on the goroutine that sends them (actor.PropsInline): a
+// Tell to an idle stream actor runs Receive in the sender's call, one
+// message at a time as always, without a goroutine started per wake (a
+// goroutine hand-off per message cost more than the Receive, PERFORMANCE.md
+// "h1/h2/h3 GET rate"). So nothing may call into a stream (its methods, a
+// sink, a gate's notify) while holding a lock the actor takes: Stream.mu,
+// txQueue.mu, a gate's lock (Gate.Check), Host.mu. Transports run in
 // their own goroutine (one per attempt) and report through a
 // transport.Sink: Sink.Rx appends payload to the event queue directly (the
 // hot path, under the stream's mutex); Sink.State appends a report that

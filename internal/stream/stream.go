@@ -237,7 +237,7 @@ func New(h *Host, cfg Config) (*Stream, error) {
 		s.release()
 		return s, nil
 	}
-	pid, err := h.Actors.Spawn(actor.PropsFromReceiver(s), "ss-")
+	pid, err := h.Actors.Spawn(actor.PropsInline(s), "ss-")
 	if err != nil {
 		s.abort()
 		return nil, err
@@ -257,7 +257,7 @@ func NewProps(h *Host, cfg Config) (*Stream, *actor.Props, error) {
 		return nil, nil, err
 	}
 	s.release()
-	return s, actor.PropsFromReceiver(s), nil
+	return s, actor.PropsInline(s), nil
 }
 
 // abort undoes prepare when the actor could not be spawned.
@@ -346,7 +346,7 @@ func (s *Stream) tell(msg any) {
 // only once it is shutting down (the runtime is closing): the stream then
 // ends (DESTROYING), as Close would have ended it.
 func (s *Stream) spawnLazy() {
-	pid, err := s.h.Actors.Spawn(actor.PropsFromReceiver(s), "ss-")
+	pid, err := s.h.Actors.Spawn(actor.PropsInline(s), "ss-")
 	if err != nil {
 		s.h.Logger.Debug("ss: stream actor not spawned", "stream", s.id, "err", err)
 		s.mu.Lock()
