@@ -103,8 +103,10 @@ func (s *Stream) SetMetadata(name, value string) error {
 	return s.s.SetMetadata(name, value)
 }
 
-// Metadata returns the value of a metadata item and whether it is set; an
-// undeclared name gives "", false.
+// Metadata returns the value of a metadata item and whether it is set: the
+// later of what the application set and what the peer sent (a captured
+// response header, a server request field); requests always send what the
+// application set (docs/streams.md §9.2). An undeclared name gives "", false.
 func (s *Stream) Metadata(name string) (string, bool) {
 	if s.px != nil {
 		return s.px.cs.Metadata(name)

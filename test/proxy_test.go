@@ -106,6 +106,7 @@ func TestProxyScenarios(t *testing.T) {
 		{"H1NotFound", scenarioH1NotFound},
 		{"H1RespMap", scenarioH1RespMap},
 		{"LinkLossTxPending", scenarioLinkLossTxPending},
+		{"H1MetadataWriters", scenarioH1MetadataWriters},
 	} {
 		t.Run(sc.name, func(t *testing.T) { sc.f(t, bin) })
 	}

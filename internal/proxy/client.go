@@ -119,7 +119,7 @@ func (c *Client) NewStream(streamtype string) (*ClientStream, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &ClientStream{c: c, name: streamtype, ctx: ctx, cancel: cancel,
-		notify: make(chan struct{}, 1), md: map[string]string{}, appSet: map[string]bool{},
+		notify: make(chan struct{}, 1), md: map[string]appValue{}, mdRx: map[string]rxValue{},
 		dirty: map[string]bool{}, hintSent: -1}, nil
 }
 
@@ -152,9 +152,9 @@ type ClientStream struct {
 	wantConn      bool // re-send ONWARD_CONNECT after a link re-establishment
 	disconnect    bool // Disconnect: drop the link, come back idle
 	timeout       *uint32
-	md            map[string]string // current values (set or received)
-	appSet        map[string]bool   // names the application set
-	dirty         map[string]bool   // set values not yet sent on this link
+	md            map[string]appValue // what the application set: written only by SetMetadata
+	mdRx          map[string]rxValue  // what the proxy sent (METADATA): written only by the link's reader
+	dirty         map[string]bool     // set values not yet sent on this link
 	hintSent      int64
 	txCredit      int64 // advisory: credit granted by the onward peer
 	peerCredit    int64 // advisory: the client's estimate of the peer's credit
@@ -249,21 +249,38 @@ func (cs *ClientStream) SetMetadata(name, value string) error {
 		return fmt.Errorf("%w: name %q (1..30 bytes), value of %d bytes (≥ 1)", ErrMetadata, name, len(value))
 	}
 	cs.mu.Lock()
-	cs.md[name] = value
-	cs.appSet[name] = true
+	cs.md[name] = appValue{v: value, sets: cs.md[name].sets + 1}
 	cs.dirty[name] = true
 	cs.mu.Unlock()
 	cs.kick()
 	return nil
 }
 
+// appValue is a metadata value the application set, with the number of
+// times it set the name (docs/stream-states.md).
+type appValue struct {
+	v    string
+	sets uint32
+}
+
+// rxValue is a metadata value received from the proxy, with the
+// application's appValue.sets when it arrived.
+type rxValue struct {
+	v    string
+	over uint32
+}
+
 // Metadata returns the current value of name: set by the application or
-// received from the proxy, whichever came last.
+// received from the proxy, whichever came last. Only what the application
+// set is sent to the proxy.
 func (cs *ClientStream) Metadata(name string) (string, bool) {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
-	v, ok := cs.md[name]
-	return v, ok
+	app, set := cs.md[name]
+	if rx, ok := cs.mdRx[name]; ok && rx.over == app.sets {
+		return rx.v, true
+	}
+	return app.v, set
 }
 
 // TxCredit returns the advisory credit granted by the onward peer minus
@@ -393,6 +410,10 @@ func (cs *ClientStream) run() {
 	}
 }
 
+// maxRxMetadata caps the distinct metadata names a proxy can make the client
+// keep (the proxy is not trusted): METADATA for a further name is ignored.
+const maxRxMetadata = 64
+
 // maxClientBuflen caps the receive queue a proxy's client_buflen can ask for.
 const maxClientBuflen = 16 << 20
 
@@ -435,7 +456,7 @@ func (cs *ClientStream) session(conn net.Conn, dec *Decoder) error {
 	cs.mu.Lock()
 	cs.state = linkLocal
 	cs.disconnect = false // a Disconnect before this link is satisfied by it
-	for name := range cs.appSet {
+	for name := range cs.md {
 		cs.dirty[name] = true
 	}
 	if cs.wantConn {
@@ -564,7 +585,7 @@ func (cs *ClientStream) control(b []byte) ([]byte, linkState) {
 		cs.pendingCredit = 0
 	}
 	for name := range cs.dirty {
-		if v := cs.md[name]; v != "" {
+		if v := cs.md[name].v; v != "" {
 			b, _ = (&TxMetadata{Name: name, Value: []byte(v)}).AppendBinary(b)
 		}
 		delete(cs.dirty, name)
@@ -692,7 +713,9 @@ func (cs *ClientStream) read(dec *Decoder) error {
 			}
 		case *RxMetadata:
 			cs.mu.Lock()
-			cs.md[m.Name] = string(m.Value)
+			if _, known := cs.mdRx[m.Name]; known || len(cs.mdRx) < maxRxMetadata {
+				cs.mdRx[m.Name] = rxValue{v: string(m.Value), over: cs.md[m.Name].sets}
+			}
 			cs.mu.Unlock()
 		case *RxCredit:
 			cs.mu.Lock()

@@ -289,15 +289,7 @@ func (s *Stream) startAttempt(poll bool) {
 	}
 	s.emitLocked(event.Connecting, 0)
 	s.a.up = false
-	md := make([]transport.MetadataValue, len(s.md))
-	copy(md, s.md)
-	var extra map[string]string
-	if len(s.extraTx) > 0 {
-		extra = make(map[string]string, len(s.extraTx))
-		for k, v := range s.extraTx {
-			extra[k] = v
-		}
-	}
+	md, extra := s.metadataSnapshotLocked() // the application's values (mdSlot)
 	s.mu.Unlock()
 	a := &transport.Attempt{Policy: s.pol, Type: s.st, Metadata: md, Extra: extra, Tx: &s.tx, Env: s.h.Env, StreamID: s.id}
 	ctx, cancel := context.WithCancelCause(context.Background())

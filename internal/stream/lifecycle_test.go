@@ -399,7 +399,8 @@ func TestIllegalTransitionCounted(t *testing.T) {
 }
 
 // TestMetadata: declared names, direct_proto_str extras, values surviving
-// reconnections, captured values overwriting (docs/streams.md §9.2).
+// reconnections, captured values overwriting what Metadata returns but not
+// what the next attempt sends (docs/streams.md §9.2, §9.4).
 func TestMetadata(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
@@ -441,8 +442,8 @@ func TestMetadata(t *testing.T) {
 		if v := seen[1][0]; v.Value != "uk" || !v.Set {
 			t.Fatalf("region on 2nd attempt: %+v", v)
 		}
-		if v := seen[1][1]; v.Value != "from-peer" {
-			t.Fatalf("etag on 2nd attempt: %+v (captured value must overwrite)", v)
+		if v := seen[1][1]; v.Value != "mine" || !v.Set {
+			t.Fatalf("etag on 2nd attempt: %+v (a request carries what the application set)", v)
 		}
 		if v := seen[0][1]; v.Value != "mine" {
 			t.Fatalf("etag on 1st attempt: %+v", v)
@@ -453,8 +454,8 @@ func TestMetadata(t *testing.T) {
 		if v, ok, _ := s.Metadata("empty"); !ok || v != "" {
 			t.Fatalf("empty value: %q %v", v, ok)
 		}
-		if _, ok, _ := s.Metadata("etag"); !ok {
-			t.Fatal("etag unset")
+		if v, ok, _ := s.Metadata("etag"); !ok || v != "from-peer" {
+			t.Fatalf("etag %q %v, want the captured value", v, ok)
 		}
 		if v, ok, _ := s.Metadata("X-Seen:"); !ok || v != "yes" {
 			t.Fatalf("received header: %q %v", v, ok)

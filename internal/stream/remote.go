@@ -65,7 +65,7 @@ func NewRemote(h *Host, cfg Config, d RemoteDriver) (*Stream, error) {
 	s.tx.framing = cfg.Framing
 	s.q.ch = make(chan event.Event)
 	if n := len(s.st.Metadata); n > 0 {
-		s.md = make([]transport.MetadataValue, n)
+		s.md = make([]mdSlot, n)
 	}
 	if err := h.add(s); err != nil {
 		return nil, err

@@ -129,17 +129,20 @@ func (s *Stream) qosNeedsActor(st event.State) bool {
 		(s.traits.resetsFailures(st) && s.failures.Load() != 0)
 }
 
-// SetMetadata implements transport.Sink.
+// SetMetadata implements transport.Sink: the received half of the item
+// (mdSlot), whose one writer is the attempt's transport.
 func (k *sink) SetMetadata(name, value string) {
 	if !k.done.Load() {
 		k.s.setReceived(name, value)
 	}
 }
 
-// ClearMetadata makes a metadata value unset again (httpserver's
+// ClearMetadata forgets a received metadata value (httpserver's
 // MetadataClearer): an h1 keep-alive request without a field the previous
 // request had (a query argument, Authorization, a direct_proto_str header)
-// leaves it unset rather than "" (docs/streams.md §10.2 step 6).
+// leaves it unset rather than "" (docs/streams.md §10.2 step 6), or the
+// application's value when it set one; the MQTT Shadow topic is held only
+// for the delivery of its response.
 func (k *sink) ClearMetadata(name string) {
 	if !k.done.Load() {
 		k.s.clearReceived(name)

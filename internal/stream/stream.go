@@ -2,7 +2,6 @@ package stream
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -144,12 +143,10 @@ type Stream struct {
 	// remoteUp: remote streams: CONNECTED reported and not ended. Written
 	// only by Remote.State.
 	remoteUp bool
-	// md holds the declared metadata values. A slot is shared by both
-	// directions, as in lws: the application sets it (SetMetadata) and a
-	// transport stores what the peer sent into it (setReceived,
-	// clearReceived); the later write wins. This is the one field with a
-	// writer on each side (docs/stream-states.md).
-	md        []transport.MetadataValue
+	// md holds the declared metadata items (nil when none is declared):
+	// each has an application half and a received half, with one writer
+	// each (mdSlot in metadata.go).
+	md        []mdSlot
 	extraTx   map[string]string // direct_proto_str headers; written only by SetMetadata (the application)
 	extraRx   map[string]string // direct_proto_str headers received; written only by the transport (setReceived, clearReceived)
 	rideshare string            // written only by the transport (sink.SetRideshare; Remote.SetRideshare on remote streams)
@@ -201,7 +198,7 @@ func prepare(h *Host, cfg Config, lazy bool) (*Stream, error) {
 	s.q.deliver = cfg.Deliver
 	s.q.hold = true
 	if n := len(s.st.Metadata); n > 0 {
-		s.md = make([]transport.MetadataValue, n)
+		s.md = make([]mdSlot, n)
 	}
 	for _, m := range cfg.Metadata {
 		if err := s.SetMetadata(m.Name, m.Value); err != nil {
@@ -571,98 +568,6 @@ func (s *Stream) destroyAsync() {
 	if !told {
 		s.tell(msgDestroy{})
 	}
-}
-
-// SetMetadata sets a metadata value (docs/streams.md §9.2): a declared name, or on
-// direct_proto_str streamtypes an undeclared name ending in ':' (a raw
-// header sent with requests or responses).
-func (s *Stream) SetMetadata(name, value string) error {
-	i := s.st.MetadataIndex(name)
-	if s.checkMD != nil {
-		if err := s.checkMD(name, value); err != nil {
-			return err
-		}
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ended {
-		return s.gone()
-	}
-	if i >= 0 {
-		s.md[i] = transport.MetadataValue{Value: value, Set: true}
-		return nil
-	}
-	if s.st.DirectProtoStr && strings.HasSuffix(name, ":") && len(name) > 1 {
-		if s.extraTx == nil {
-			s.extraTx = map[string]string{}
-		}
-		s.extraTx[name] = value
-		return nil
-	}
-	return &MetadataError{Name: name, Streamtype: s.st.Name}
-}
-
-// Metadata returns a metadata value and whether it is set. Undeclared
-// "name:" names on direct_proto_str streamtypes return the received header.
-func (s *Stream) Metadata(name string) (string, bool, error) {
-	i := s.st.MetadataIndex(name)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if i >= 0 {
-		return s.md[i].Value, s.md[i].Set, nil
-	}
-	if s.st.DirectProtoStr && strings.HasSuffix(name, ":") {
-		v, ok := s.extraRx[strings.ToLower(name)]
-		return v, ok, nil
-	}
-	return "", false, &MetadataError{Name: name, Streamtype: s.st.Name}
-}
-
-// setReceived stores a value captured from the peer.
-func (s *Stream) setReceived(name, value string) {
-	i := s.st.MetadataIndex(name)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if i >= 0 {
-		s.md[i] = transport.MetadataValue{Value: value, Set: true}
-		return
-	}
-	if strings.HasSuffix(name, ":") {
-		if s.extraRx == nil {
-			s.extraRx = map[string]string{}
-		}
-		s.extraRx[strings.ToLower(name)] = value
-	}
-}
-
-// clearReceived unsets a value (a declared name, or a received "name:"
-// header).
-func (s *Stream) clearReceived(name string) {
-	i := s.st.MetadataIndex(name)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if i >= 0 {
-		s.md[i] = transport.MetadataValue{}
-		return
-	}
-	delete(s.extraRx, strings.ToLower(name))
-}
-
-func (s *Stream) metadataSnapshot() ([]transport.MetadataValue, map[string]string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var md []transport.MetadataValue
-	if len(s.md) > 0 {
-		md = append(md, s.md...)
-	}
-	var extra map[string]string
-	if len(s.extraTx) > 0 {
-		extra = make(map[string]string, len(s.extraTx))
-		for k, v := range s.extraTx {
-			extra[k] = v
-		}
-	}
-	return md, extra
 }
 
 // MetadataError is returned for a name the streamtype does not declare.

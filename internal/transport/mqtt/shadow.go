@@ -108,12 +108,25 @@ func (s *session) deliverShadow(ctx context.Context, r *shadowReq, sub *connmgr.
 			s.sink.SetMetadata(name, m.Topic)
 		}
 		err := s.sink.Rx(ctx, m.Payload, event.SOM|event.EOM)
-		if name != "" && i < len(s.a.Metadata) && s.a.Metadata[i].Set {
-			s.sink.SetMetadata(name, s.a.Metadata[i].Value)
+		if name != "" {
+			s.restoreMetadata(name, i)
 		}
 		if err != nil {
 			break
 		}
 	}
 	r.finish()
+}
+
+// restoreMetadata ends the delivery's hold on the metadata item: the stream
+// forgets the received topic (its value is the application's again) when
+// the sink can, else the attempt's value is stored back.
+func (s *session) restoreMetadata(name string, i int) {
+	if c, ok := s.sink.(interface{ ClearMetadata(name string) }); ok {
+		c.ClearMetadata(name)
+		return
+	}
+	if i < len(s.a.Metadata) && s.a.Metadata[i].Set {
+		s.sink.SetMetadata(name, s.a.Metadata[i].Value)
+	}
 }
