@@ -318,12 +318,17 @@ func (s *Stream) startAttempt(poll bool) {
 // context is cancelled with cause; from now on its payload is refused and
 // a CONNECTED it reports is ignored (sink.cut, acceptLocked).
 func (s *Stream) cutAttempt(cause error) {
+	var onCut func()
 	if k := s.a.sink; k != nil {
 		s.mu.Lock()
 		k.cut, k.cutErr = true, cause
+		onCut, k.onCut = k.onCut, nil
 		s.mu.Unlock()
 	}
 	s.a.cancel(cause)
+	if onCut != nil {
+		s.runCut(onCut) // the transport's transport.AfterCut (cuthook.go)
+	}
 }
 
 // acceptLocked decides a state the running attempt's transport reported

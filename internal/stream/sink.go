@@ -49,6 +49,10 @@ type sink struct {
 	// once, by the actor, under Stream.mu; read under Stream.mu.
 	cut    bool
 	cutErr error // the cancel cause, returned by Rx after cut; written with cut
+	// onCut is what the transport asked to run when the attempt is cut
+	// (OnCut, cuthook.go): set by the transport, taken by the actor as it
+	// sets cut; under Stream.mu.
+	onCut func()
 	// ping sends the connection's keep-alive (PingSetter); written only
 	// by the transport, read by the actor's validity timer.
 	ping atomic.Pointer[func()]

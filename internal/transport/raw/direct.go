@@ -22,7 +22,7 @@ import (
 func pipeDirect(ctx context.Context, conn net.Conn, rc syscall.RawConn, tx transport.DirectTx, sink transport.Sink) error {
 	w := &directWriter{conn: conn, rc: rc, tx: tx}
 	w.write = w.writeOnce
-	stop := context.AfterFunc(ctx, w.close)
+	stop := transport.AfterCut(ctx, sink, w.close)
 	tx.SetDirect(w)
 	rerr := readLoopPolled(ctx, rc, sink)
 	tx.SetDirect(nil)

@@ -42,7 +42,10 @@ func (c *Client) Run(ctx context.Context, a *transport.Attempt, sink transport.S
 	if env == nil {
 		env = c.env
 	}
-	dctx, cancel := context.WithTimeout(ctx, env.ConnectTimeout)
+	// The dial's timeout is not a child of ctx (transport.CutTimeout): a
+	// child would allocate ctx's map of children, kept while the
+	// connection lives.
+	dctx, cancel := transport.CutTimeout(ctx, sink, env.ConnectTimeout)
 	conn, err := transport.Dial(dctx, a, ep, transport.DialOptions{}, &timing)
 	cancel()
 	if err != nil {
