@@ -298,7 +298,7 @@ func (s *Stream) startAttempt(poll bool) {
 	gen := s.a.gen
 	pid := s.a.self
 	s.h.wg.Add(1)
-	go func() {
+	s.h.runners.run(func() {
 		defer s.h.wg.Done()
 		var res transport.Result
 		if s.conn != nil {
@@ -311,7 +311,7 @@ func (s *Stream) startAttempt(poll bool) {
 		k.done.Store(true)
 		cancel(nil)
 		s.h.Actors.Tell(pid, msgRunDone{gen: gen, res: res})
-	}()
+	})
 }
 
 // cutAttempt ends the running attempt on the stream's initiative: its

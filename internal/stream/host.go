@@ -45,6 +45,7 @@ type Host struct {
 	wg      sync.WaitGroup // streams until their actor stopped, attempt and driver goroutines
 	pumps   sync.WaitGroup // event pumps (they wait for the application)
 	abandon chan struct{}  // closed when Close stops waiting for readers
+	runners runners        // the goroutines attempts run on (runner.go)
 	abOnce  sync.Once
 
 	mu       sync.Mutex
@@ -57,6 +58,7 @@ type Host struct {
 // filled in).
 func NewHost(actors *actor.System, env *transport.Env) *Host {
 	h := &Host{Actors: actors, Env: env, Logger: env.Logger, abandon: make(chan struct{}), streams: map[*Stream]struct{}{}}
+	h.runners.quit = make(chan struct{})
 	if h.Logger == nil {
 		h.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -194,5 +196,6 @@ func (h *Host) Close(ctx context.Context) error {
 	// Discarding released any transport still waiting to queue payload;
 	// the destroyed streams' attempts have been cancelled.
 	<-work
+	h.runners.close()
 	return err
 }
