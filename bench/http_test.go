@@ -57,9 +57,9 @@ import (
 // KeepAlivePeriod 15 s (the validity keep-alive of docs/streams.md §7);
 // neither sends anything while transactions keep the connection busy.
 //
-// BenchmarkPairH[123]Get1KiB run raw, transport and ss interleaved in one
-// benchmark (runPair), so load swings hit all three; their ss/raw time
-// ratio is the inverse of the rate ratio the goal is written in.
+// BenchmarkPairH[123]Get1KiB run raw, chan, transport and ss interleaved
+// in one benchmark (runPair), so load swings hit all of them; their ss/raw
+// time ratio is the inverse of the rate ratio the goal is written in.
 //
 //	go test -run XXX -bench 'H[123]Get1KiB' -count 5 ./bench/
 //	go test -run XXX -bench 'PairH[123]Get1KiB' -count 6 ./bench/
@@ -415,8 +415,9 @@ func BenchmarkH1Get1KiB(b *testing.B) { benchHTTPGet(b, policy.H1) }
 func BenchmarkH2Get1KiB(b *testing.B) { benchHTTPGet(b, policy.H2) }
 func BenchmarkH3Get1KiB(b *testing.B) { benchHTTPGet(b, policy.H3) }
 
-// benchPairHTTP: raw, transport and ss GETs from one server interleaved
-// (runPair). Metrics: ss/raw, transport/raw and ss/transport time ratios.
+// benchPairHTTP: raw, chan (the channel-delivery floor), transport and ss
+// GETs from one server interleaved (runPair). Metrics: the time ratio of
+// every two sides (ss/raw, ss/chan, chan/raw, transport/raw, ...).
 func benchPairHTTP(b *testing.B, proto policy.Protocol) {
 	srv := newHTTPBenchServer(b, proto)
 	ctx := context.Background()
@@ -429,6 +430,42 @@ func benchPairHTTP(b *testing.B, proto policy.Protocol) {
 		for range n {
 			if err := rawGet(c, url, buf); err != nil {
 				return err
+			}
+		}
+		return nil
+	}}
+
+	// chan: the floor of any API that delivers a transaction as events
+	// over a channel, run off the caller's goroutine: a worker goroutine
+	// woken per GET (as ss runs each attempt) does the raw GET and sends
+	// the seven events ss delivers (POLL, CONNECTING, CONNECTED, the body,
+	// a zero-length EOM, QOS_ACK_REMOTE, DISCONNECTED) over an unbuffered
+	// channel, the body copied out of the read buffer as ss does.
+	cc, closeChan := rawHTTPClient(proto, srv.pool)
+	defer closeChan()
+	reqs := make(chan struct{})
+	evs := make(chan floorEvent)
+	go floorWorker(cc, url, reqs, evs)
+	defer func() {
+		close(reqs)
+		for range evs {
+		}
+	}()
+	chanSide := pairSide{"chan", func(n int) error {
+		for range n {
+			reqs <- struct{}{}
+			got := 0
+			for ev := range evs {
+				if ev.err != nil {
+					return ev.err
+				}
+				got += len(ev.data)
+				if ev.last {
+					break
+				}
+			}
+			if got != 1024 {
+				return fmt.Errorf("chan: %d bytes", got)
 			}
 		}
 		return nil
@@ -475,8 +512,49 @@ func benchPairHTTP(b *testing.B, proto policy.Protocol) {
 		return nil
 	}}
 	b.ReportAllocs()
-	runPair(b, rawSide, transportSide, ssSide)
+	runPair(b, rawSide, chanSide, transportSide, ssSide)
 	b.ReportMetric(float64(t.kicks), "kicks")
+}
+
+// floorEvent is one event of the chan side; last marks DISCONNECTED.
+type floorEvent struct {
+	data []byte
+	last bool
+	err  error
+}
+
+// floorWorker does one raw GET per request on reqs, sending its seven
+// events on evs; it closes evs when reqs is closed.
+func floorWorker(c *http.Client, url string, reqs <-chan struct{}, evs chan<- floorEvent) {
+	defer close(evs)
+	buf := make([]byte, 32<<10)
+	for range reqs {
+		evs <- floorEvent{} // POLL
+		evs <- floorEvent{} // CONNECTING
+		resp, err := c.Get(url)
+		if err != nil {
+			evs <- floorEvent{err: err}
+			continue
+		}
+		evs <- floorEvent{} // CONNECTED
+		for {
+			n, err := resp.Body.Read(buf)
+			if n > 0 {
+				evs <- floorEvent{data: append([]byte(nil), buf[:n]...)}
+			}
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				evs <- floorEvent{err: err}
+				break
+			}
+		}
+		resp.Body.Close()
+		evs <- floorEvent{}           // EOM
+		evs <- floorEvent{}           // QOS_ACK_REMOTE
+		evs <- floorEvent{last: true} // DISCONNECTED
+	}
 }
 
 func BenchmarkPairH1Get1KiB(b *testing.B) { benchPairHTTP(b, policy.H1) }
