@@ -38,10 +38,14 @@ var (
 // Local is the application-side stream a ClientStream drives
 // (*stream.Remote implements it).
 type Local interface {
-	// State reports a state and its cause (nil when none).
+	// State reports a state and its cause (nil when none). The stream
+	// decides it (checks it, makes it current) in order with what was
+	// reported before; the driver never reads the stream's state back.
 	State(st event.State, ack uint32, err error)
-	Connected() bool
-	Current() event.State
+	// LinkEnded reports that the link ended (asked: by the application's
+	// Disconnect): the stream emits DISCONNECTED with cause if it was
+	// connected, or, when asked, if an attempt was under way.
+	LinkEnded(asked bool, cause error)
 	Rx(ctx context.Context, data []byte, flags event.Flags) error
 	// WaitRoom waits while the application's queue is full of states.
 	WaitRoom(ctx context.Context) error
@@ -393,17 +397,11 @@ func (cs *ClientStream) run() {
 			return
 		}
 		if disc {
-			switch cs.local.Current() {
-			case event.Connected, event.Connecting, event.Poll, event.QoSAckRemote, event.QoSNackRemote,
-				event.QoSAckLocal, event.QoSNackLocal, event.Timeout, event.ServerTxn, event.ServerUpgrade:
-				cs.local.State(event.Disconnected, 0, nil)
-			}
+			cs.local.LinkEnded(true, nil)
 			continue
 		}
 		log.Debug("ss: proxy client: link lost", "streamtype", cs.name, "err", err)
-		if cs.local.Connected() {
-			cs.local.State(event.Disconnected, 0, linkLost(err))
-		}
+		cs.local.LinkEnded(false, linkLost(err))
 		if !cs.sleep(cfg.RetryInterval) {
 			return
 		}

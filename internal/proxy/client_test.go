@@ -47,9 +47,22 @@ func (f *fakeLocal) State(st event.State, ack uint32, _ error) {
 	f.mu.Unlock()
 	f.stateCh <- st
 }
-func (f *fakeLocal) Connected() bool                { f.mu.Lock(); defer f.mu.Unlock(); return f.connected }
-func (f *fakeLocal) Current() event.State           { f.mu.Lock(); defer f.mu.Unlock(); return f.cur }
 func (f *fakeLocal) WaitRoom(context.Context) error { return nil }
+
+// LinkEnded decides as stream.Remote does: DISCONNECTED when connected, or
+// when asked and an attempt was under way.
+func (f *fakeLocal) LinkEnded(asked bool, cause error) {
+	f.mu.Lock()
+	up, cur := f.connected, f.cur
+	f.mu.Unlock()
+	switch {
+	case up:
+	case asked && (cur == event.Connecting || cur == event.Poll):
+	default:
+		return
+	}
+	f.State(event.Disconnected, 0, cause)
+}
 
 func (f *fakeLocal) Rx(ctx context.Context, data []byte, flags event.Flags) error {
 	f.mu.Lock()

@@ -37,7 +37,8 @@ const StateBound = 64
 // Every field is guarded by Stream.mu. The queue is data plus a bound, so
 // its slice has a producer side and a consumer side rather than one
 // writer: events are appended by whoever emits (the actor; the sink for
-// payload and for the reports below; Remote.State on proxied streams) and
+// payload and for the reports below; on proxied streams Remote.Rx for
+// payload and Remote.State / LinkEnded for reports, remotestate.go) and
 // removed only by the pump (or deliverRxLocked handing payload over on its
 // producer's goroutine, or, once Close gives up, abandonLocked).
 //
@@ -87,7 +88,8 @@ const (
 type report struct {
 	slot     int
 	gen      uint32
-	afterCut bool // made after the actor cut the attempt (sink.cut)
+	afterCut bool       // made after the actor cut the attempt (sink.cut)
+	cond     reportCond // remote streams: emitted only in some states (Remote.LinkEnded)
 	cuts     uint32
 	asks     uint64
 }
@@ -254,7 +256,13 @@ func (s *Stream) decideLocked() {
 			continue // discarded (Close gave up on the queue)
 		}
 		ev := &q.items[i]
-		if !s.acceptLocked(r, ev.State) {
+		var ok bool
+		if s.remote {
+			ok = s.acceptRemoteLocked(r, ev)
+		} else {
+			ok = s.acceptLocked(r, ev.State)
+		}
+		if !ok {
 			*ev = event.Event{Kind: kindSkip}
 			continue
 		}

@@ -103,9 +103,18 @@ type remoteActor struct {
 }
 
 func (ra *remoteActor) Receive(c actor.Context) {
+	// The driver's reports happened before whatever this message asks:
+	// decide them first (as the local actor's handle does).
+	ra.s.mu.Lock()
+	if ra.s.q.rhead < len(ra.s.q.reps) {
+		ra.s.decideLocked()
+	}
+	ra.s.mu.Unlock()
 	switch m := c.Message().(type) {
 	case *actor.Started:
 		ra.self = c.Self()
+	case msgReport:
+		// Decided above.
 	case msgTx:
 		if !ra.done {
 			ra.d.Tx()
@@ -149,6 +158,9 @@ func (ra *remoteActor) finish() {
 	s.tx.close()
 	s.h.detach(s) // before DESTROYING can be delivered
 	s.mu.Lock()
+	if s.q.rhead < len(s.q.reps) {
+		s.decideLocked() // the reports made before Destroy, so remoteUp is current
+	}
 	s.endLocked(s.remoteUp)
 	s.mu.Unlock()
 	if onEnd := s.cfg().onEnd; onEnd != nil {
@@ -175,41 +187,6 @@ func (r *Remote) Logger() *slog.Logger { return r.s.h.Logger }
 // ack is its milliseconds).
 func (r *Remote) Since() time.Duration { return time.Since(r.start) }
 
-// State checks and queues a state (docs/streams.md §3.2) with its cause (Event.Err;
-// nil when none). CONNECTED marks the stream connected until DISCONNECTED,
-// UNREACHABLE, AUTH_FAILED or ALL_RETRIES_FAILED, so that Destroy reports
-// DISCONNECTED first. DESTROYING is refused (only Destroy ends a stream).
-// The cause of an UNREACHABLE, DISCONNECTED or AUTH_FAILED becomes
-// Stats.LastError and is logged once, like a local stream's failed attempt
-// (docs/errors.md).
-func (r *Remote) State(st event.State, ack uint32, err error) {
-	if st == event.Destroying || st == event.Creating {
-		return // DESTROYING: only Destroy ends a stream; CREATING: queued by NewRemote
-	}
-	s := r.s
-	if err != nil {
-		switch st {
-		case event.Unreachable, event.Disconnected, event.AuthFailed:
-			s.h.Logger.Warn("ss: proxied stream: "+st.String(), "stream", s.id, "streamtype", s.st.Name, "err", err)
-		}
-	}
-	s.mu.Lock()
-	if err != nil {
-		switch st {
-		case event.Unreachable, event.Disconnected, event.AuthFailed:
-			s.lastErr = err
-		}
-	}
-	switch st {
-	case event.Connected:
-		s.remoteUp = true
-	case event.Disconnected, event.Unreachable, event.AuthFailed, event.AllRetriesFailed:
-		s.remoteUp = false
-	}
-	s.emitErrLocked(st, ack, err)
-	s.mu.Unlock()
-}
-
 // WaitRoom waits while StateBound states wait for the application (or
 // until ctx is done, returning its error). A driver calls it before
 // anything that produces states without the application asking (a link
@@ -220,7 +197,9 @@ func (r *Remote) WaitRoom(ctx context.Context) error {
 	for {
 		s.mu.Lock()
 		q := &s.q
-		if q.states < StateBound || q.final || q.abandoned {
+		// Undecided reports count: they become states once the actor
+		// decides them.
+		if q.states+len(q.reps)-q.rhead < StateBound || q.final || q.abandoned {
 			s.mu.Unlock()
 			return nil
 		}
@@ -235,21 +214,6 @@ func (r *Remote) WaitRoom(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
-}
-
-// Connected reports whether CONNECTED was delivered and the connection has
-// not been reported ended.
-func (r *Remote) Connected() bool {
-	r.s.mu.Lock()
-	defer r.s.mu.Unlock()
-	return r.s.remoteUp
-}
-
-// Current returns the stream's current (last checked) state.
-func (r *Remote) Current() event.State {
-	r.s.mu.Lock()
-	defer r.s.mu.Unlock()
-	return r.s.cur
 }
 
 // Rx queues received payload; it blocks while the application's queue is

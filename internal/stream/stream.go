@@ -122,8 +122,8 @@ type Stream struct {
 	// cur is the state of the last state event queued, the "from" of the
 	// transition check: it moves with the queue, written by whoever queues
 	// a state (checkLocked): the actor on local streams (and the sink, for
-	// an acknowledgement under the actor's upGen rule), Remote.State then
-	// remoteActor.finish on remote streams.
+	// an acknowledgement under the actor's upGen rule), the remote
+	// stream's actor on remote streams (acceptRemoteLocked, finish).
 	cur event.State
 	// pid is the stream's actor: set once, by setPID or the actor's
 	// Started, whichever runs first.
@@ -140,8 +140,8 @@ type Stream struct {
 	// queue an acknowledgement without the actor (sink.StateErr). Written
 	// only by the actor.
 	upGen uint32
-	// remoteUp: remote streams: CONNECTED reported and not ended. Written
-	// only by Remote.State.
+	// remoteUp: remote streams: CONNECTED decided and not ended. Written
+	// only by the remote stream's actor (acceptRemoteLocked).
 	remoteUp bool
 	// md holds the declared metadata items (nil when none is declared):
 	// each has an application half and a received half, with one writer
@@ -150,7 +150,7 @@ type Stream struct {
 	extraTx   map[string]string // direct_proto_str headers; written only by SetMetadata (the application)
 	extraRx   map[string]string // direct_proto_str headers received; written only by the transport (setReceived, clearReceived)
 	rideshare string            // written only by the transport (sink.SetRideshare; Remote.SetRideshare on remote streams)
-	lastErr   error             // Stats.LastError; written only by the actor (Remote.State on remote streams)
+	lastErr   error             // Stats.LastError; written only by the actor (acceptRemoteLocked on remote streams)
 	// ended: DESTROYING is queued. Set once, by whoever queues it: the
 	// actor (endLocked), or endUnstarted / abort for a stream whose actor
 	// never ran (pid nil), remoteActor.finish on remote streams.
