@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/securestreams/ss/internal/event"
 	iproxy "github.com/securestreams/ss/internal/proxy"
 	"github.com/securestreams/ss/internal/ssbridge"
 	"github.com/securestreams/ss/internal/stream"
@@ -97,6 +98,11 @@ type onwardStream struct{ *Stream }
 
 func (o onwardStream) RequestTx(context.Context) error { return o.Stream.RequestTx() }
 func (o onwardStream) Connect(context.Context) error   { return o.Stream.Connect() }
+
+// TryWrite lets the proxy's event loop queue payload without waiting.
+func (o onwardStream) TryWrite(p []byte, flags event.Flags) (bool, error) {
+	return o.Stream.s.TryWrite(p, flags)
+}
 
 // initProxy makes rt a proxied client when cfg.Proxy is set.
 func (rt *Runtime) initProxy(cfg *Config) error {

@@ -17,8 +17,8 @@ import (
 
 // The proxy alone, without this library's client runtime in the way: an
 // SSSv1 client written by hand (pxLink, as the lws load client does) against
-// an in-process proxy (/inproc) and against the ssproxy binary (/ssproxy),
-// and the same 64 B round trips straight over TCP to the same echo server
+// an in-process proxy (/inproc) and against the ssproxy binary (/ssproxy,
+// its event loop; /ssproxy-net, -event-loop off), and the same 64 B round trips straight over TCP to the same echo server
 // (/direct), in the same run:
 //
 //	go test -run '^$' -bench 'ProxyLink' -count 6 ./bench/ | benchstat -col /mode -
@@ -44,8 +44,12 @@ func pxLinkDialPID(b *testing.B, mode string, srv *testutil.Server) (func() net.
 			}
 			return c
 		}, 0
-	case "ssproxy":
-		addr, pid := pxBinary(b, pxPolicy(srv.Port()))
+	case "ssproxy", "ssproxy-net":
+		var flags []string
+		if mode == "ssproxy-net" {
+			flags = []string{"-event-loop", "off"} // one goroutine per link
+		}
+		addr, pid := pxBinary(b, pxPolicy(srv.Port()), flags...)
 		name := strings.TrimPrefix(addr, "unix:")
 		return func() net.Conn { return pxLink(b, name) }, pid
 	}
@@ -75,7 +79,7 @@ func pxRoundTrip(b *testing.B, mode string, c net.Conn) {
 	}
 }
 
-var pxLinkModes = []string{"direct", "inproc", "ssproxy"}
+var pxLinkModes = []string{"direct", "inproc", "ssproxy", "ssproxy-net"}
 
 // BenchmarkProxyLink64BRoundTrip: one link, 64 B round trips; reports the
 // median and 99th percentile round trip in µs beside ns/op.

@@ -23,32 +23,44 @@ import (
 func BenchmarkProxyLinkMemory(b *testing.B) {
 	srv := testutil.Listen(b, "tcp", "", nil, smallEcho)
 	for _, n := range []int{1000, 10000} {
-		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
-			addr, pid := pxBinary(b, pxPolicy(srv.Port()), "-release-idle", "200ms", "-max-links", "20000",
-				"-max-links-per-uid", "20000", "-max-links-per-process", "20000", "-max-queued-bytes", "-1")
-			name := strings.TrimPrefix(addr, "unix:")
-			time.Sleep(300 * time.Millisecond)
-			rss0 := pxRSS(b, pid)
-			links := make([]net.Conn, n)
-			start := time.Now()
-			for i := range links {
-				links[i] = pxLink(b, name)
-			}
-			setup := time.Since(start)
-			idle := pxRSS(b, pid)
-			for _, c := range links {
-				pxLinkRoundTrips(b, c, 1)
-			}
-			busy := pxRSS(b, pid)
-			for _, c := range links {
-				c.Close()
-			}
-			time.Sleep(time.Second)
-			closed := pxRSS(b, pid)
-			b.ReportMetric(setup.Seconds(), "setup-s")
-			b.ReportMetric(float64(idle-rss0)/float64(n), "idle-RSS-B/stream")
-			b.ReportMetric(float64(busy-rss0)/float64(n), "busy-RSS-B/stream")
-			b.ReportMetric(float64(closed-rss0)/float64(n), "closed-RSS-B/stream")
-		})
+		for _, mode := range []string{"ssproxy", "ssproxy-net"} {
+			b.Run(fmt.Sprintf("n=%d/mode=%s", n, mode), func(b *testing.B) {
+				pxLinkMemory(b, srv, n, mode == "ssproxy-net")
+			})
+		}
 	}
+}
+
+// pxLinkMemory is one BenchmarkProxyLinkMemory run of n links; net: with
+// -event-loop off.
+func pxLinkMemory(b *testing.B, srv *testutil.Server, n int, netPath bool) {
+	flags := []string{"-release-idle", "200ms", "-max-links", "20000",
+		"-max-links-per-uid", "20000", "-max-links-per-process", "20000", "-max-queued-bytes", "-1"}
+	if netPath {
+		flags = append(flags, "-event-loop", "off")
+	}
+	addr, pid := pxBinary(b, pxPolicy(srv.Port()), flags...)
+	name := strings.TrimPrefix(addr, "unix:")
+	time.Sleep(300 * time.Millisecond)
+	rss0 := pxRSS(b, pid)
+	links := make([]net.Conn, n)
+	start := time.Now()
+	for i := range links {
+		links[i] = pxLink(b, name)
+	}
+	setup := time.Since(start)
+	idle := pxRSS(b, pid)
+	for _, c := range links {
+		pxLinkRoundTrips(b, c, 1)
+	}
+	busy := pxRSS(b, pid)
+	for _, c := range links {
+		c.Close()
+	}
+	time.Sleep(time.Second)
+	closed := pxRSS(b, pid)
+	b.ReportMetric(setup.Seconds(), "setup-s")
+	b.ReportMetric(float64(idle-rss0)/float64(n), "idle-RSS-B/stream")
+	b.ReportMetric(float64(busy-rss0)/float64(n), "busy-RSS-B/stream")
+	b.ReportMetric(float64(closed-rss0)/float64(n), "closed-RSS-B/stream")
 }

@@ -144,27 +144,10 @@ func (c *control) spend(ctx context.Context, always bool) error {
 	c.amu.Lock()
 	defer c.amu.Unlock()
 	for {
-		c.mu.Lock()
-		if c.stopped {
-			c.mu.Unlock()
-			return nil
-		}
-		if err := c.err; err != nil {
-			c.mu.Unlock()
+		done, wait, err := c.spendLocked(always)
+		if done || err != nil {
 			return err
 		}
-		if !always && c.pend.empty() {
-			c.mu.Unlock()
-			return nil
-		}
-		ok, wait := c.take(time.Now())
-		if ok {
-			p := c.pend
-			c.pend = pendingControl{}
-			c.mu.Unlock()
-			return c.apply(p)
-		}
-		c.mu.Unlock()
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
@@ -173,6 +156,43 @@ func (c *control) spend(ctx context.Context, always bool) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// trySpend is spend without waiting: false when a token is needed and
+// there is none yet (nothing is applied then).
+func (c *control) trySpend(always bool) (bool, error) {
+	c.amu.Lock()
+	defer c.amu.Unlock()
+	done, _, err := c.spendLocked(always)
+	return done || err != nil, err
+}
+
+// spendLocked applies what is pending if no token is needed or one is
+// available (done), else returns how long until there is one. c.amu is
+// held.
+func (c *control) spendLocked(always bool) (done bool, wait time.Duration, err error) {
+	c.mu.Lock()
+	if c.stopped {
+		c.mu.Unlock()
+		return true, 0, nil
+	}
+	if err := c.err; err != nil {
+		c.mu.Unlock()
+		return true, 0, err
+	}
+	if !always && c.pend.empty() {
+		c.mu.Unlock()
+		return true, 0, nil
+	}
+	ok, wait := c.take(time.Now())
+	if !ok {
+		c.mu.Unlock()
+		return false, wait, nil
+	}
+	p := c.pend
+	c.pend = pendingControl{}
+	c.mu.Unlock()
+	return true, 0, c.apply(p)
 }
 
 // apply gives the onward stream what was pending: the timeout, the length

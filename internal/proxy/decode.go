@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/securestreams/ss/internal/bufpool"
+	"github.com/securestreams/ss/internal/evloop"
 )
 
 const (
@@ -37,7 +38,9 @@ const (
 // Errors: io.EOF at a frame boundary is the clean end of the stream; a frame
 // cut by end of stream is a *FrameError wrapping ErrTruncated; malformed
 // frames are *FrameError; other errors come from the reader. Every error is
-// sticky: later calls return it again until Reset.
+// sticky: later calls return it again until Reset, except, in borrow mode,
+// evloop.ErrWouldBlock from a non-blocking reader: the bytes of a partial
+// frame stay buffered and Next can be called again once more are readable.
 //
 // A Decoder is not safe for concurrent use. Its memory is the read buffer
 // (DefaultBufferSize unless SetBufferSize), allocated on the first read and
@@ -123,7 +126,9 @@ func (d *Decoder) Next() (Message, error) {
 	}
 	msg, err := d.next()
 	if err != nil {
-		d.err = err
+		if err != evloop.ErrWouldBlock || !d.borrow {
+			d.err = err
+		}
 		return nil, err
 	}
 	return msg, nil

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/securestreams/ss/internal/event"
+	"github.com/securestreams/ss/internal/evloop"
 )
 
 // DefaultStreamTypeTimeout is how long the proxy waits for a new link's
@@ -102,6 +103,13 @@ type Server struct {
 	// Limits bound what clients can make the server hold (zero value: the
 	// defaults). Set before Serve.
 	Limits ServerLimits
+	// Loop selects how links are read (zero value: LoopAuto, the event
+	// loop on Linux). Set before Serve.
+	Loop LoopMode
+	// Pollers is the number of event-loop threads (0: 1).
+	Pollers int
+
+	loop loopState
 
 	nextID  atomic.Uint64
 	refused atomic.Uint64
@@ -187,6 +195,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	s.lim = effective(s.Limits)
 	s.mu.Unlock()
+	s.startLoop()
+	defer s.stopLoop()
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	var err error
@@ -236,6 +246,9 @@ func (s *Server) start(ctx context.Context, c net.Conn) {
 		s.refuse(c, peer, why)
 		return
 	}
+	if lc := s.adopt(c); lc != nil {
+		l.conn, l.lc = lc, lc
+	}
 	s.links[l] = struct{}{}
 	s.byUser[peer.userKey()]++
 	if k := peer.processKey(); k != "" {
@@ -248,17 +261,20 @@ func (s *Server) start(ctx context.Context, c net.Conn) {
 			break
 		}
 	}
-	go func() {
-		defer s.wg.Done()
-		l.run(ctx)
-		s.live.Add(-1)
-		s.mu.Lock()
-		delete(s.links, l)
-		uncount(s.byUser, peer.userKey())
-		uncount(s.byProc, peer.processKey())
-		s.reserved -= l.reserved
-		s.mu.Unlock()
-	}()
+	go l.run(ctx)
+}
+
+// linkDone releases an ended link's place (its goroutine, or the last one
+// that served it, calls it).
+func (s *Server) linkDone(l *link) {
+	s.live.Add(-1)
+	s.mu.Lock()
+	delete(s.links, l)
+	uncount(s.byUser, l.peer.userKey())
+	uncount(s.byProc, l.peer.processKey())
+	s.reserved -= l.reserved
+	s.mu.Unlock()
+	s.wg.Done()
 }
 
 func uncount(m map[string]int, k string) {
@@ -407,7 +423,14 @@ type link struct {
 	// ready is closed once CREATE_RESULT is written, or the link failed
 	// before: deliver writes nothing before it.
 	ready chan struct{}
-	rc    syscall.RawConn // non-blocking writes by the producer (nil: the writer goroutine writes)
+	// tryWrite writes without blocking, for the producer (nil: the
+	// writer goroutine writes).
+	tryWrite func(p []byte) (int, error)
+
+	ctx     context.Context // Serve's
+	lc      parker          // the event loop's connection (nil: the net path)
+	dec     *Decoder
+	fwdDone chan struct{} // closed once forward ended (or at once with Delivers)
 
 	br      *burstReader
 	pending Message // a frame read while joining TX pieces, not yet handled
@@ -464,15 +487,30 @@ func (l *link) closeAt(level slog.Level, reason string, err error) {
 }
 
 func (l *link) run(ctx context.Context) {
-	defer l.conn.Close()
+	l.ctx = ctx
+	if !l.setup(ctx) {
+		if l.ctl != nil {
+			l.ctl.stop()
+		}
+		l.conn.Close()
+		l.br.release()
+		l.srv.linkDone(l)
+		return
+	}
+	l.serve()
+}
+
+// setup reads STREAMTYPE, creates the onward stream and answers
+// CREATE_RESULT; false when the link ends there (the caller closes it).
+func (l *link) setup(ctx context.Context) bool {
 	// Borrow mode: no allocation per frame; the onward stream copies a TX
 	// payload into its own (pooled) buffer. The burst reader saves system
 	// calls while data streams in, without holding a buffer on idle links.
 	l.clock = &frameClock{conn: l.conn}
 	br := &burstReader{r: l.clock}
-	defer br.release()
 	l.br = br
 	dec := NewDecoder(br, ClientToProxy, Limits{})
+	l.dec = dec
 	dec.SetBorrow(true)
 	n := l.srv.ReadBufferSize
 	if n <= 0 {
@@ -491,29 +529,36 @@ func (l *link) run(ctx context.Context) {
 		} else {
 			l.close("no valid STREAMTYPE", err)
 		}
-		return
+		return false
 	}
 	stm, ok := msg.(*StreamType)
 	if !ok {
 		l.close("first frame is "+msg.Code().String()+", not STREAMTYPE", nil)
-		return
+		return false
 	}
 	if l.badStreamtype(stm.Name) {
-		return
+		return false
 	}
 	l.conn.SetReadDeadline(time.Time{})
 	l.frameDone(dec)
 	l.name = stm.Name + "|v1|" + strconv.FormatUint(uint64(stm.PID), 10)
 	l.ready = make(chan struct{})
-	if sc, ok := l.conn.(syscall.Conn); ok && nonBlockingWrites {
-		l.rc, _ = sc.SyscallConn()
+	switch {
+	case l.lc != nil:
+		l.tryWrite = l.lc.TryWrite
+	case nonBlockingWrites:
+		if sc, ok := l.conn.(syscall.Conn); ok {
+			if rc, err := sc.SyscallConn(); err == nil {
+				l.tryWrite = func(p []byte) (int, error) { return writeNow(rc, p) }
+			}
+		}
 	}
 	os, info, err := l.srv.Onward.Create(ctx, CreateRequest{Streamtype: stm.Name, Credit: stm.Credit, PID: stm.PID, Deliver: l.deliver})
 	if err != nil {
 		b, _ := (&CreateResult{Result: ResultFailed}).AppendBinary(nil)
 		l.conn.Write(b)
 		l.closeAt(slog.LevelInfo, "create failed", err)
-		return
+		return false
 	}
 	l.os, l.info, l.own = os, info, stm.Name
 	l.fw.early = info.EarlyConnected
@@ -532,11 +577,10 @@ func (l *link) run(ctx context.Context) {
 		l.destroy()
 		close(l.ready)
 		l.drain()
-		return
+		return false
 	}
 	lim := l.srv.lim
 	l.ctl = newControl(os, lim.controlRate, lim.controlBurst)
-	defer l.ctl.stop()
 	l.offBelow = l.info.RxflowOffBelow
 	if l.offBelow <= 0 || l.offBelow > l.onAbove {
 		l.offBelow = max(l.onAbove/2, 1)
@@ -559,29 +603,91 @@ func (l *link) run(ctx context.Context) {
 		l.destroy()
 		close(l.ready)
 		l.drain()
-		return
+		return false
 	}
 	l.log.Debug("ss: proxy: link created", "link", l.id, "stream", l.name, "peer", l.peer.String())
 	dec.SetLimits(Limits{MaxTxPayload: l.info.ProxyBuflen, MaxMetadataValue: lim.maxMDBytes})
 	l.clock.timeout = lim.frameTimeout
 	close(l.ready)
-	fwdDone := make(chan struct{})
+	l.fwdDone = make(chan struct{})
 	if info.Delivers {
-		close(fwdDone)
+		close(l.fwdDone)
 	} else {
 		go func() {
-			defer close(fwdDone)
+			defer close(l.fwdDone)
 			l.forward()
 		}()
 	}
-	l.read(ctx, dec)
+	if l.lc != nil {
+		// From here on the link is read without blocking: by this
+		// goroutine until the socket is drained, then parked in the
+		// event loop, which reads it inline (step) when it is readable.
+		l.lc.SetHandlers(l.step, l.serve)
+		l.lc.SetNonblockingReads(true)
+	}
+	return true
+}
+
+// readResult is how read stopped.
+type readResult int
+
+const (
+	readEnd   readResult = iota // the link ends: teardown
+	readPark                    // the socket is drained (ErrWouldBlock): park it
+	readYield                   // inline: frameYield frames read, let other links run
+	readBlock                   // inline: the next step may wait (l.pending holds its frame)
+)
+
+// serve reads the link on this goroutine until it ends (teardown) or, in
+// the event loop, until the socket is drained: then the link is parked and
+// the goroutine exits (an idle link has none).
+func (l *link) serve() {
+	for {
+		switch l.read(l.ctx, l.dec, false) {
+		case readPark:
+			if l.lc.Park() {
+				return
+			}
+		case readEnd:
+			l.teardown()
+			return
+		}
+	}
+}
+
+// step reads a parked link inline on the event loop's thread (the
+// readable handler): frames that can be applied without waiting are;
+// anything that may wait (a full transmit queue, the control rate, joining
+// a split chunk) and the link's end go to a goroutine.
+func (l *link) step() {
+	switch l.read(l.ctx, l.dec, true) {
+	case readPark:
+		return
+	case readYield:
+		if l.dec.Buffered()+l.br.buffered() == 0 {
+			return // the socket still has data: the poller comes back
+		}
+	case readEnd:
+		l.lc.Unpark()
+		go l.teardown()
+		return
+	}
+	l.lc.Unpark()
+	go l.serve()
+}
+
+// teardown ends a link: destroys its onward stream, closes the client
+// connection and releases the link's place in the server.
+func (l *link) teardown() {
 	l.ctl.stop()
 	l.destroy()
 	l.conn.Close()
-	<-fwdDone
-	if info.Delivers {
+	<-l.fwdDone
+	if l.info.Delivers {
 		l.drain() // until DESTROYING has been delivered
 	}
+	l.br.release()
+	l.srv.linkDone(l)
 }
 
 // destroy destroys the onward stream; no frame is sent afterwards.
@@ -611,15 +717,24 @@ func (l *link) drain() {
 	}
 }
 
-// read applies client frames to the onward stream until the link ends.
-func (l *link) read(ctx context.Context, dec *Decoder) {
-	for {
+// read applies client frames to the onward stream until the link ends
+// or, on a non-blocking connection (the event loop), until it is drained.
+// inline: it runs on the event loop's thread and must not wait; a frame
+// whose handling may wait is kept in l.pending (readBlock).
+func (l *link) read(ctx context.Context, dec *Decoder, inline bool) readResult {
+	for n := 0; ; n++ {
 		var msg Message
 		var err error
 		if l.pending != nil {
 			msg, l.pending = l.pending, nil
 		} else {
+			if inline && n >= frameYield {
+				return readYield
+			}
 			msg, err = dec.Next()
+			if err == evloop.ErrWouldBlock {
+				return readPark // a partial frame stays buffered, its clock running
+			}
 			l.frameDone(dec)
 		}
 		if err != nil {
@@ -642,16 +757,18 @@ func (l *link) read(ctx context.Context, dec *Decoder) {
 					l.close("read error", err)
 				}
 			}
-			return
+			return readEnd
 		}
-		l.yieldEvery()
+		if !inline {
+			l.yieldEvery()
+		}
 		switch m := msg.(type) {
 		case *StreamType:
 			l.close("second STREAMTYPE", nil)
-			return
+			return readEnd
 		case *Destroying:
 			l.closeAt(slog.LevelDebug, "client sent DESTROYING", nil)
-			return
+			return readEnd
 		case *OnwardConnect:
 			// Control frames are coalesced (control.go): a flood of them
 			// costs no memory and reaches the onward stream at ControlRate.
@@ -659,24 +776,38 @@ func (l *link) read(ctx context.Context, dec *Decoder) {
 		case *TxPayload:
 			if len(m.Payload) > l.info.ProxyBuflen {
 				l.close("TX_PAYLOAD larger than proxy_buflen", nil)
-				return
+				return readEnd
 			}
-			if len(m.Payload) == 0 {
-				if m.Flags&(event.SOM|event.EOM|event.RelatedStart|event.RelatedEnd) == 0 {
-					continue // carries nothing
+			empty := len(m.Payload) == 0
+			if empty && m.Flags&(event.SOM|event.EOM|event.RelatedStart|event.RelatedEnd) == 0 {
+				continue // carries nothing
+			}
+			// An empty chunk with flags costs a token (nothing else
+			// bounds them); a payload waits for pending control first.
+			if inline {
+				var ok bool
+				if ok, err = l.ctl.trySpend(empty); !ok {
+					l.pending = Clone(m)
+					return readBlock
 				}
-				// Nothing bounds empty chunks but this rate.
-				err = l.ctl.spend(ctx, true)
 			} else {
-				err = l.ctl.flush(ctx)
+				err = l.ctl.spend(ctx, empty)
 			}
 			if err == nil {
-				err = l.tx(ctx, dec, m)
+				if inline {
+					var ok bool
+					if ok, err = l.tryTx(dec, m); !ok {
+						l.pending = Clone(m)
+						return readBlock
+					}
+				} else {
+					err = l.tx(ctx, dec, m)
+				}
 			}
 		case *TxMetadata:
 			if reason, err := l.setMetadata(m); reason != "" {
 				l.close(reason, err)
-				return
+				return readEnd
 			}
 		case *TxCredit:
 			// docs/wire.md §3.6 asks for a WINDOW_UPDATE on h2/h3 onward streams;
@@ -699,11 +830,14 @@ func (l *link) read(ctx context.Context, dec *Decoder) {
 			// tolerated from a client, skipped
 		default:
 			l.close("unexpected "+msg.Code().String(), nil)
-			return
+			return readEnd
+		}
+		if err == evloop.ErrWouldBlock {
+			return readPark // tx joined what was there
 		}
 		if err != nil {
 			l.close("onward stream refused "+msg.Code().String(), err)
-			return
+			return readEnd
 		}
 	}
 }
@@ -789,12 +923,16 @@ func (l *link) tx(ctx context.Context, dec *Decoder, m *TxPayload) error {
 	join := append((*jp)[:0], m.Payload...)
 	for buffered() >= HeaderLen+PayloadHeaderLen && len(join) < l.info.ProxyBuflen {
 		msg, err := dec.Next()
-		l.frameDone(dec)
 		if err != nil {
+			// ErrWouldBlock (the event loop): the next piece is not
+			// here yet; what was joined goes now, the rest as it comes.
 			*jp = join
-			l.os.Write(ctx, join, flags)
+			if werr := l.os.Write(ctx, join, flags); werr != nil && err == evloop.ErrWouldBlock {
+				return werr
+			}
 			return err
 		}
+		l.frameDone(dec)
 		n, ok := msg.(*TxPayload)
 		var nf event.Flags
 		if ok {
@@ -820,6 +958,29 @@ func (l *link) tx(ctx context.Context, dec *Decoder, m *TxPayload) error {
 		flags &^= event.RelatedStart | event.RelatedEnd // the chunk is whole again
 	}
 	return l.os.Write(ctx, join, flags)
+}
+
+// tryWriter is an OnwardStream that can queue payload without waiting
+// (the event loop's inline path).
+type tryWriter interface {
+	TryWrite(p []byte, flags event.Flags) (bool, error)
+}
+
+// tryTx is tx without waiting, for the event loop: false, having queued
+// nothing, when the onward stream's transmit queue is full, when it cannot
+// tell (no TryWrite), or when the chunk's following pieces are buffered to
+// be joined; tx, on a goroutine, then does it.
+func (l *link) tryTx(dec *Decoder, m *TxPayload) (bool, error) {
+	flags := m.Flags &^ (event.RideshareFlag | event.PollFlag)
+	if flags&event.RelatedStart != 0 && flags&(event.RelatedEnd|event.EOM) == 0 &&
+		dec.Buffered()+l.br.buffered() >= HeaderLen+PayloadHeaderLen {
+		return false, nil
+	}
+	tw, ok := l.os.(tryWriter)
+	if !ok {
+		return false, nil
+	}
+	return tw.TryWrite(m.Payload, flags)
 }
 
 // deliver turns one onward event into frames and hands them to the
@@ -943,9 +1104,9 @@ func (l *link) enqueue(b batch) {
 		l.recycle(&b)
 		return
 	}
-	if !l.writing && len(l.queue) == 0 && l.rc != nil && len(b.segs) == 0 {
+	if !l.writing && len(l.queue) == 0 && l.tryWrite != nil && len(b.segs) == 0 {
 		l.srv.noteQueued(b.n)
-		n, err := writeNow(l.rc, b.buf)
+		n, err := l.tryWrite(b.buf)
 		if err != nil {
 			l.dead, l.wrErr = true, true
 			l.conn.Close()

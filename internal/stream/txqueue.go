@@ -107,8 +107,15 @@ func (t *txQueue) fireLocked() bool {
 // push queues c (taking ownership of c.Data), waiting for room. A ctx
 // already done queues nothing and returns its error.
 func (t *txQueue) push(ctx context.Context, c transport.Chunk) error {
+	_, err := t.pushWait(ctx, c, true)
+	return err
+}
+
+// pushWait is push; without wait it queues nothing and returns false when
+// the queue has no room for c.
+func (t *txQueue) pushWait(ctx context.Context, c transport.Chunk, wait bool) (bool, error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return false, err
 	}
 	budget := t.s.txBudget()
 	t.mu.Lock()
@@ -117,7 +124,7 @@ func (t *txQueue) push(ctx context.Context, c transport.Chunk) error {
 		// below: another writer may move the message state meanwhile).
 		if err := t.framing(t.openLocked(), c.Flags); err != nil {
 			t.mu.Unlock()
-			return err
+			return true, err
 		}
 	}
 	for !t.closed && t.bytes > 0 && t.bytes+chunkCost(c) > budget {
@@ -126,21 +133,24 @@ func (t *txQueue) push(ctx context.Context, c transport.Chunk) error {
 		}
 		space := t.space
 		t.mu.Unlock()
+		if !wait {
+			return false, nil
+		}
 		select {
 		case <-space:
 		case <-ctx.Done():
-			return ctx.Err()
+			return false, ctx.Err()
 		}
 		t.mu.Lock()
 	}
 	if t.closed {
 		t.mu.Unlock()
-		return t.s.gone()
+		return true, t.s.gone()
 	}
 	if t.framing != nil {
 		if err := t.framing(t.openLocked(), c.Flags); err != nil {
 			t.mu.Unlock()
-			return err
+			return true, err
 		}
 		t.open, t.openGen = c.Flags&event.EOM == 0, t.framingGen
 	}
@@ -158,7 +168,7 @@ func (t *txQueue) push(ctx context.Context, c transport.Chunk) error {
 	if kick {
 		t.s.tell(msgTx{})
 	}
-	return nil
+	return true, nil
 }
 
 // openLocked reports whether a message is open under the current framing

@@ -1,0 +1,37 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+
+	"github.com/securestreams/ss/internal/proxy"
+)
+
+func init() { register(eventLoopFeature) }
+
+// eventLoopFeature selects how links are read (docs/proxy.md, "Event
+// loop"): -event-loop on (the default on Linux) parks idle links in one
+// epoll set read inline by -pollers threads; off reads each link with a
+// goroutine of its own.
+func eventLoopFeature(fs *flag.FlagSet) hooks {
+	mode := fs.String("event-loop", "on", "read links with the event loop (`on`, Linux only) or one goroutine per link (off)")
+	pollers := fs.Int("pollers", 1, "event-loop threads (with -event-loop on)")
+	return hooks{
+		Check: func() error {
+			if *mode != "on" && *mode != "off" {
+				return fmt.Errorf("-event-loop %q: want on or off", *mode)
+			}
+			if *pollers < 1 {
+				return fmt.Errorf("-pollers %d: must be at least 1", *pollers)
+			}
+			return nil
+		},
+		Server: func(_ *daemon, srv *proxy.Server) error {
+			srv.Loop, srv.Pollers = proxy.LoopOn, *pollers
+			if *mode == "off" {
+				srv.Loop = proxy.LoopOff
+			}
+			return nil
+		},
+	}
+}

@@ -1,0 +1,471 @@
+//go:build linux
+
+package evloop
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Conn is a socket watched by a Poller. It is a net.Conn (reads and writes
+// wait for readiness through the Poller, deadlines work) with, besides:
+// non-blocking reads (SetNonblockingReads), TryWrite, and parking (Park):
+// while parked, the Poller calls the readable handler inline on its
+// thread instead of waking a goroutine.
+//
+// At most one goroutine reads and one writes at a time; Close, the
+// deadline setters and Park/Unpark may be called from any goroutine. The
+// descriptor is used under the Conn's lock, so Close never races a read or
+// write on it (a reused descriptor number is never read by mistake).
+type Conn struct {
+	p            *Poller
+	fd           int
+	laddr, raddr net.Addr
+
+	mu          sync.Mutex
+	closed      bool
+	gone        bool   // the Poller ended: no readiness will come
+	armed       uint32 // events fd is watched for (0: not in the set)
+	nonblock    bool   // reads return ErrWouldBlock instead of waiting
+	parked      bool   // readable → onReadable, inline on the Poller's thread
+	inHandler   bool   // onReadable is running
+	wakePending bool   // a wake-up came while onReadable ran
+	rwaiting    bool   // a blocking Read waits for readiness
+	wwaiting    bool   // a blocking Write waits for room
+	rsig, wsig  chan struct{}
+	rdl, wdl    time.Time
+	rt, wt      *time.Timer
+	onReadable  func()
+	onWake      func()
+}
+
+// Adopt takes over nc's socket: its descriptor is duplicated and nc is
+// closed, so that the Go runtime's netpoller no longer watches it and only
+// p reports its readiness. nc must provide syscall.Conn (TCP and Unix
+// sockets do).
+func (p *Poller) Adopt(nc net.Conn) (*Conn, error) {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return nil, errors.New("evloop: connection has no descriptor")
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	nfd := -1
+	var derr error
+	if err := rc.Control(func(fd uintptr) {
+		nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return nil, err
+	}
+	if derr != nil {
+		return nil, os.NewSyscallError("fcntl", derr)
+	}
+	if err := unix.SetNonblock(nfd, true); err != nil {
+		unix.Close(nfd)
+		return nil, os.NewSyscallError("fcntl", err)
+	}
+	c := &Conn{p: p, fd: nfd, laddr: nc.LocalAddr(), raddr: nc.RemoteAddr(),
+		rsig: make(chan struct{}, 1), wsig: make(chan struct{}, 1)}
+	nc.Close()
+	return c, nil
+}
+
+// SetHandlers sets what a parked Conn calls: onReadable, inline on the
+// Poller's thread, when the socket is readable (or at its end); onWake, on
+// a goroutine of its own, when the Conn is closed or its read deadline
+// passes while parked (the Conn is then no longer parked). Set them before
+// the first Park.
+func (c *Conn) SetHandlers(onReadable, onWake func()) {
+	c.mu.Lock()
+	c.onReadable, c.onWake = onReadable, onWake
+	c.mu.Unlock()
+}
+
+// SetNonblockingReads selects whether Read returns ErrWouldBlock (true) or
+// waits when no data is available.
+func (c *Conn) SetNonblockingReads(on bool) {
+	c.mu.Lock()
+	c.nonblock = on
+	c.mu.Unlock()
+}
+
+// Park hands the reading to the Poller: onReadable is called inline when
+// the socket is readable, until Unpark (or a wake-up). It returns false,
+// changing nothing, when the Conn is closed, its read deadline has passed
+// or the Poller is gone: the caller keeps reading (and sees why).
+func (c *Conn) Park() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || c.gone || c.expired(c.rdl) {
+		return false
+	}
+	c.parked = true
+	if c.rearmLocked() != nil {
+		c.parked = false
+		return false
+	}
+	return true
+}
+
+// Unpark takes the reading back from the Poller (called from onReadable,
+// or by anyone who will read next).
+func (c *Conn) Unpark() {
+	c.mu.Lock()
+	c.parked = false
+	c.rearmLocked()
+	c.mu.Unlock()
+}
+
+// rearmLocked makes the events fd is watched for match what is waited for.
+func (c *Conn) rearmLocked() error {
+	var want uint32
+	if !c.closed && !c.gone {
+		if c.parked || c.rwaiting {
+			want |= unix.EPOLLIN
+		}
+		if c.wwaiting {
+			want |= unix.EPOLLOUT
+		}
+	}
+	if want == c.armed {
+		return nil
+	}
+	err := c.p.ctl(c, c.armed, want)
+	if err == nil || want == 0 {
+		c.armed = want
+	}
+	return err
+}
+
+// ready handles one readiness report (on the Poller's thread).
+func (c *Conn) ready(ev uint32) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	hup := ev&(unix.EPOLLERR|unix.EPOLLHUP) != 0
+	if (ev&unix.EPOLLOUT != 0 || hup) && c.wwaiting {
+		c.wwaiting = false
+		signal(c.wsig)
+	}
+	var handler func()
+	if ev&unix.EPOLLIN != 0 || hup {
+		switch {
+		case c.parked:
+			handler = c.onReadable
+			c.inHandler = true
+		case c.rwaiting:
+			c.rwaiting = false
+			signal(c.rsig)
+		}
+	}
+	c.rearmLocked()
+	c.mu.Unlock()
+	if handler == nil {
+		return
+	}
+	handler()
+	c.mu.Lock()
+	c.inHandler = false
+	var wake func()
+	if c.wakePending && c.parked {
+		c.parked = false
+		c.rearmLocked()
+		wake = c.onWake
+	}
+	c.wakePending = false
+	c.mu.Unlock()
+	if wake != nil {
+		go wake()
+	}
+}
+
+// wakeLocked wakes whoever waits on c after a close or a deadline: blocked
+// reads and writes re-check, a parked Conn is unparked and its onWake
+// returned (to be run on a goroutine of its own).
+func (c *Conn) wakeLocked() func() {
+	if c.rwaiting {
+		signal(c.rsig)
+	}
+	if c.wwaiting {
+		signal(c.wsig)
+	}
+	if !c.parked {
+		return nil
+	}
+	if c.inHandler {
+		c.wakePending = true
+		return nil
+	}
+	c.parked = false
+	c.rearmLocked()
+	return c.onWake
+}
+
+// pollerGone is called once the Poller has stopped.
+func (c *Conn) pollerGone() {
+	c.mu.Lock()
+	c.gone = true
+	c.armed = 0
+	wake := c.wakeLocked()
+	c.mu.Unlock()
+	if wake != nil {
+		go wake()
+	}
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+func (c *Conn) expired(t time.Time) bool { return !t.IsZero() && !time.Now().Before(t) }
+
+// Read reads what is available; with no data it waits for readiness, or
+// returns ErrWouldBlock in non-blocking mode. io.EOF at the end.
+func (c *Conn) Read(p []byte) (int, error) {
+	for {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return 0, net.ErrClosed
+		}
+		if c.expired(c.rdl) {
+			c.mu.Unlock()
+			return 0, os.ErrDeadlineExceeded
+		}
+		n, err := ignoringEINTR(func() (int, error) { return unix.Read(c.fd, p) })
+		if err == unix.EAGAIN {
+			if c.nonblock {
+				c.mu.Unlock()
+				return 0, ErrWouldBlock
+			}
+			if c.gone {
+				c.mu.Unlock()
+				return 0, errPollerClosed
+			}
+			c.rwaiting = true
+			if err := c.rearmLocked(); err != nil {
+				c.rwaiting = false
+				c.mu.Unlock()
+				return 0, err
+			}
+			c.mu.Unlock()
+			<-c.rsig
+			continue
+		}
+		c.mu.Unlock()
+		switch {
+		case err != nil:
+			return 0, os.NewSyscallError("read", err)
+		case n == 0 && len(p) > 0:
+			return 0, io.EOF
+		}
+		return n, nil
+	}
+}
+
+// Write writes all of p, waiting for room as needed.
+func (c *Conn) Write(p []byte) (int, error) {
+	written := 0
+	for {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return written, net.ErrClosed
+		}
+		if c.expired(c.wdl) {
+			c.mu.Unlock()
+			return written, os.ErrDeadlineExceeded
+		}
+		n, err := ignoringEINTR(func() (int, error) { return unix.Write(c.fd, p[written:]) })
+		if n > 0 {
+			written += n
+		}
+		if err == nil && written == len(p) {
+			c.mu.Unlock()
+			return written, nil
+		}
+		if err == nil {
+			c.mu.Unlock()
+			continue
+		}
+		if err == unix.EAGAIN {
+			if c.gone {
+				c.mu.Unlock()
+				return written, errPollerClosed
+			}
+			c.wwaiting = true
+			if err := c.rearmLocked(); err != nil {
+				c.wwaiting = false
+				c.mu.Unlock()
+				return written, err
+			}
+			c.mu.Unlock()
+			<-c.wsig
+			continue
+		}
+		c.mu.Unlock()
+		return written, os.NewSyscallError("write", err)
+	}
+}
+
+// TryWrite writes what the socket takes at once (one write(2)): n < len(p)
+// with a nil error when its buffer is full.
+func (c *Conn) TryWrite(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return 0, net.ErrClosed
+	}
+	n, err := ignoringEINTR(func() (int, error) { return unix.Write(c.fd, p) })
+	if n < 0 {
+		n = 0
+	}
+	if err == unix.EAGAIN {
+		err = nil
+	}
+	if err != nil {
+		return n, os.NewSyscallError("write", err)
+	}
+	return n, nil
+}
+
+func ignoringEINTR(f func() (int, error)) (int, error) {
+	for {
+		n, err := f()
+		if err != unix.EINTR {
+			return n, err
+		}
+	}
+}
+
+// Close closes the socket, wakes blocked reads and writes, and a parked
+// Conn's onWake. It is idempotent.
+func (c *Conn) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	wake := c.wakeLocked()
+	if c.armed != 0 {
+		c.p.ctl(c, c.armed, 0)
+		c.armed = 0
+	}
+	if c.rt != nil {
+		c.rt.Stop()
+	}
+	if c.wt != nil {
+		c.wt.Stop()
+	}
+	err := unix.Close(c.fd)
+	c.mu.Unlock()
+	if wake != nil {
+		go wake()
+	}
+	if err != nil {
+		return os.NewSyscallError("close", err)
+	}
+	return nil
+}
+
+// SetReadDeadline sets when reads fail with os.ErrDeadlineExceeded (zero:
+// never). Passing it wakes a blocked Read, and a parked Conn's onWake.
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.rdl = t
+	c.rt = c.armTimer(c.rt, t, true)
+	return nil
+}
+
+// SetWriteDeadline sets when writes fail with os.ErrDeadlineExceeded
+// (zero: never); passing it wakes a blocked Write.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.wdl = t
+	c.wt = c.armTimer(c.wt, t, false)
+	return nil
+}
+
+// SetDeadline sets both deadlines.
+func (c *Conn) SetDeadline(t time.Time) error {
+	c.SetReadDeadline(t)
+	return c.SetWriteDeadline(t)
+}
+
+// armTimer (c.mu held) makes t wake the readers (read) or the writer at
+// deadline d, or stops it.
+func (c *Conn) armTimer(t *time.Timer, d time.Time, read bool) *time.Timer {
+	if d.IsZero() || c.closed {
+		if t != nil {
+			t.Stop()
+		}
+		return t
+	}
+	wait := time.Until(d)
+	if wait <= 0 {
+		if t != nil {
+			t.Stop()
+		}
+		if wake := c.expiredLocked(read); wake != nil {
+			go wake()
+		}
+		return t
+	}
+	if t == nil {
+		return time.AfterFunc(wait, func() { c.deadline(read) })
+	}
+	t.Reset(wait)
+	return t
+}
+
+// deadline runs when a deadline timer fires: it wakes the waiters if the
+// deadline (which may have moved since) has passed.
+func (c *Conn) deadline(read bool) {
+	c.mu.Lock()
+	d := c.wdl
+	if read {
+		d = c.rdl
+	}
+	if c.closed || !c.expired(d) {
+		c.mu.Unlock()
+		return
+	}
+	wake := c.expiredLocked(read)
+	c.mu.Unlock()
+	if wake != nil {
+		go wake()
+	}
+}
+
+// expiredLocked wakes who waits for the deadline that passed: a blocked
+// Read and a parked Conn's owner (read), or a blocked Write.
+func (c *Conn) expiredLocked(read bool) func() {
+	if read {
+		return c.wakeLocked()
+	}
+	signal(c.wsig)
+	return nil
+}
+
+// LocalAddr returns the adopted connection's local address.
+func (c *Conn) LocalAddr() net.Addr { return c.laddr }
+
+// RemoteAddr returns the adopted connection's remote address.
+func (c *Conn) RemoteAddr() net.Addr { return c.raddr }

@@ -1,0 +1,305 @@
+//go:build linux
+
+package evloop
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/securestreams/ss/internal/testutil"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, testutil.GoleakOptions()...)
+}
+
+func newPoller(t *testing.T) *Poller {
+	t.Helper()
+	p, err := NewPoller()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+// pair returns a connected Unix socket pair: an adopted *Conn (the server
+// side) and the plain client side.
+func pair(t *testing.T, p *Poller) (*Conn, net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("unix", "@evloop-test-"+t.Name()+"-"+time.Now().Format("150405.000000000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cc, err := net.Dial("unix", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := p.Adopt(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(); cc.Close() })
+	return c, cc
+}
+
+// echoInline parks c with a readable handler that echoes what it reads,
+// inline on the poller's thread, until the end of the stream.
+func echoInline(c *Conn, ended chan<- error) {
+	buf := make([]byte, 4096)
+	c.SetNonblockingReads(true)
+	c.SetHandlers(func() {
+		for {
+			n, err := c.Read(buf)
+			if errors.Is(err, ErrWouldBlock) {
+				return
+			}
+			if err != nil {
+				c.Unpark()
+				ended <- err
+				return
+			}
+			if _, err := c.Write(buf[:n]); err != nil {
+				c.Unpark()
+				ended <- err
+				return
+			}
+		}
+	}, func() { ended <- errors.New("woken") })
+}
+
+// TestManyParkedLinks: 500 parked sockets cost no goroutine each; every
+// one answers round trips inline, and reports its end once.
+func TestManyParkedLinks(t *testing.T) {
+	p := newPoller(t)
+	const n = 500
+	before := runtime.NumGoroutine()
+	ended := make(chan error, n)
+	clients := make([]net.Conn, n)
+	for i := range clients {
+		c, cc := pair(t, p)
+		echoInline(c, ended)
+		if !c.Park() {
+			t.Fatal("Park refused")
+		}
+		clients[i] = cc
+	}
+	if g := runtime.NumGoroutine() - before; g > 10 {
+		t.Errorf("%d goroutines for %d parked sockets", g, n)
+	}
+	for round := range 3 {
+		for i, cc := range clients {
+			msg := []byte{byte(i), byte(round), 1, 2, 3}
+			if _, err := cc.Write(msg); err != nil {
+				t.Fatal(err)
+			}
+			got := make([]byte, len(msg))
+			cc.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if _, err := io.ReadFull(cc, got); err != nil || !bytes.Equal(got, msg) {
+				t.Fatalf("link %d round %d: %q, %v", i, round, got, err)
+			}
+		}
+	}
+	for _, cc := range clients {
+		cc.Close()
+	}
+	for range n {
+		select {
+		case err := <-ended:
+			if err != io.EOF {
+				t.Errorf("end: %v, want EOF", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("not every link saw its end")
+		}
+	}
+}
+
+// TestWriteWaitsForSlowReader: TryWrite takes what the socket buffer takes
+// and no more; Write waits (EPOLLOUT) while the peer reads slowly, and
+// every byte arrives in order.
+func TestWriteWaitsForSlowReader(t *testing.T) {
+	p := newPoller(t)
+	c, cc := pair(t, p)
+	big := make([]byte, 4<<20)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	n, err := c.TryWrite(big)
+	if err != nil || n == 0 || n >= len(big) {
+		t.Fatalf("TryWrite of 4 MiB to an unread socket: %d, %v (want a short count)", n, err)
+	}
+	if m, err := c.TryWrite(big[n:]); m != 0 || err != nil {
+		t.Fatalf("TryWrite on a full socket: %d, %v, want 0, nil", m, err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Write(big[n:])
+		done <- err
+	}()
+	got := make([]byte, 0, len(big))
+	buf := make([]byte, 32<<10)
+	for len(got) < len(big) {
+		time.Sleep(time.Millisecond) // a slow reader
+		m, err := cc.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, buf[:m]...)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, big) {
+		t.Fatal("bytes differ")
+	}
+}
+
+// TestCloseDuringWrite: a Write blocked on a peer that does not read
+// returns net.ErrClosed when the Conn is closed; a write deadline ends it
+// too.
+func TestCloseDuringWrite(t *testing.T) {
+	p := newPoller(t)
+	big := make([]byte, 8<<20)
+	for _, how := range []string{"close", "deadline"} {
+		c, _ := pair(t, p)
+		done := make(chan error, 1)
+		go func() {
+			_, err := c.Write(big)
+			done <- err
+		}()
+		time.Sleep(50 * time.Millisecond)
+		select {
+		case err := <-done:
+			t.Fatalf("%s: Write returned before: %v", how, err)
+		default:
+		}
+		want := net.ErrClosed
+		if how == "close" {
+			c.Close()
+		} else {
+			c.SetWriteDeadline(time.Now())
+			want = os.ErrDeadlineExceeded
+		}
+		select {
+		case err := <-done:
+			if !errors.Is(err, want) {
+				t.Errorf("%s: %v, want %v", how, err, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: Write still blocked", how)
+		}
+	}
+}
+
+// TestParkedWake: closing a parked Conn, or its read deadline passing,
+// unparks it and calls onWake once; Park then refuses; a Park before the
+// deadline is kept.
+func TestParkedWake(t *testing.T) {
+	p := newPoller(t)
+	for _, how := range []string{"close", "deadline"} {
+		c, _ := pair(t, p)
+		var wakes atomic.Int32
+		woke := make(chan struct{}, 2)
+		c.SetNonblockingReads(true)
+		c.SetHandlers(func() { t.Error("readable without data") }, func() { wakes.Add(1); woke <- struct{}{} })
+		if how == "deadline" {
+			c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		}
+		if !c.Park() {
+			t.Fatal("Park refused")
+		}
+		if how == "close" {
+			c.Close()
+		}
+		select {
+		case <-woke:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: no wake", how)
+		}
+		if c.Park() {
+			t.Errorf("%s: Park accepted after", how)
+		}
+		_, err := c.Read(make([]byte, 1))
+		want := net.ErrClosed
+		if how == "deadline" {
+			want = os.ErrDeadlineExceeded
+		}
+		if !errors.Is(err, want) {
+			t.Errorf("%s: Read: %v, want %v", how, err, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+		if n := wakes.Load(); n != 1 {
+			t.Errorf("%s: %d wakes", how, n)
+		}
+	}
+}
+
+// TestBlockingReadDeadline: a blocking Read waits for data through the
+// poller and returns at its deadline.
+func TestBlockingReadDeadline(t *testing.T) {
+	p := newPoller(t)
+	c, cc := pair(t, p)
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		cc.Write([]byte("hi"))
+	}()
+	buf := make([]byte, 8)
+	n, err := c.Read(buf)
+	if err != nil || string(buf[:n]) != "hi" {
+		t.Fatalf("%q, %v", buf[:n], err)
+	}
+	c.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
+	start := time.Now()
+	if _, err := c.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("%v, want the deadline", err)
+	}
+	if d := time.Since(start); d < 20*time.Millisecond {
+		t.Errorf("returned after %v", d)
+	}
+}
+
+// TestPollerCloseEndsWaits: once the Poller is closed, blocked reads
+// return and parked Conns are woken.
+func TestPollerCloseEndsWaits(t *testing.T) {
+	p, err := NewPoller()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1, _ := pair(t, p)
+	c2, _ := pair(t, p)
+	woke := make(chan struct{}, 1)
+	c2.SetHandlers(func() {}, func() { woke <- struct{}{} })
+	c2.Park()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if _, err := c1.Read(make([]byte, 1)); err == nil {
+			t.Error("Read returned no error")
+		}
+	}()
+	time.Sleep(20 * time.Millisecond)
+	p.Close()
+	wg.Wait()
+	select {
+	case <-woke:
+	case <-time.After(5 * time.Second):
+		t.Fatal("parked Conn not woken")
+	}
+}

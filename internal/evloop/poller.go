@@ -1,0 +1,153 @@
+//go:build linux
+
+// Package evloop parks sockets in one shared epoll set, watched by a
+// goroutine on its own locked OS thread, so that an idle socket costs no
+// goroutine and a readable one is handled inline on that thread, without a
+// Go scheduler wake-up (docs/proxy.md, "Event loop").
+//
+// A Poller owns the epoll set; Adopt turns a net.Conn into a *Conn whose
+// descriptor only the Poller watches (the Go runtime's netpoller no longer
+// does). A Conn is read either inline (Park: the Poller calls the handler
+// when the socket is readable) or by a goroutine (Read, blocking or not);
+// writes are non-blocking (TryWrite) or wait for room (Write). Readiness
+// is level-triggered: a handler that leaves data unread is called again.
+//
+// Events for a descriptor that was closed are dropped; a descriptor
+// number reused by a newer Conn may see one spurious readiness, which
+// every path tolerates (a read then returns ErrWouldBlock).
+package evloop
+
+import (
+	"errors"
+	"os"
+	"runtime"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// Poller is one epoll set and the goroutine, locked to its OS thread, that
+// waits on it and dispatches readiness.
+type Poller struct {
+	epfd int
+	wake [2]int // pipe: writing to wake[1] makes the loop exit
+
+	mu     sync.Mutex
+	conns  map[int]*Conn // registered descriptors
+	closed bool
+	done   chan struct{}
+}
+
+// NewPoller creates a Poller and starts its goroutine.
+func NewPoller() (*Poller, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("epoll_create1", err)
+	}
+	p := &Poller{epfd: epfd, conns: map[int]*Conn{}, done: make(chan struct{})}
+	if err := unix.Pipe2(p.wake[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+		unix.Close(epfd)
+		return nil, os.NewSyscallError("pipe2", err)
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(p.wake[0])}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, p.wake[0], &ev); err != nil {
+		unix.Close(epfd)
+		unix.Close(p.wake[0])
+		unix.Close(p.wake[1])
+		return nil, os.NewSyscallError("epoll_ctl", err)
+	}
+	go p.loop()
+	return p, nil
+}
+
+// Close stops the Poller's goroutine and waits for it. Conns still open
+// keep working for non-blocking reads and writes; Park and blocking waits
+// fail on them. Close is idempotent.
+func (p *Poller) Close() error {
+	p.mu.Lock()
+	if !p.closed {
+		p.closed = true
+		unix.Write(p.wake[1], []byte{1})
+	}
+	p.mu.Unlock()
+	<-p.done
+	return nil
+}
+
+func (p *Poller) loop() {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	defer close(p.done)
+	defer func() {
+		unix.Close(p.epfd)
+		unix.Close(p.wake[0])
+		unix.Close(p.wake[1])
+	}()
+	events := make([]unix.EpollEvent, 128)
+	for {
+		n, err := unix.EpollWait(p.epfd, events, -1)
+		if err != nil {
+			if err == unix.EINTR {
+				continue
+			}
+			p.failAll()
+			return
+		}
+		for i := range n {
+			fd := int(events[i].Fd)
+			if fd == p.wake[0] {
+				p.failAll()
+				return
+			}
+			p.mu.Lock()
+			c := p.conns[fd]
+			p.mu.Unlock()
+			if c != nil {
+				c.ready(events[i].Events)
+			}
+		}
+	}
+}
+
+// failAll wakes every waiter and parked Conn once the loop ends: nothing
+// will report their readiness any more.
+func (p *Poller) failAll() {
+	p.mu.Lock()
+	p.closed = true
+	cs := make([]*Conn, 0, len(p.conns))
+	for _, c := range p.conns {
+		cs = append(cs, c)
+	}
+	p.mu.Unlock()
+	for _, c := range cs {
+		c.pollerGone()
+	}
+}
+
+// ctl sets the events fd is watched for: none removes it from the set.
+// was is what it was watched for (0: not in the set).
+func (p *Poller) ctl(c *Conn, was, events uint32) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return errPollerClosed
+	}
+	ev := unix.EpollEvent{Events: events, Fd: int32(c.fd)}
+	var err error
+	switch {
+	case events == 0:
+		delete(p.conns, c.fd)
+		err = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
+	case was == 0:
+		p.conns[c.fd] = c
+		err = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, c.fd, &ev)
+	default:
+		err = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, c.fd, &ev)
+	}
+	if err != nil {
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	return nil
+}
+
+var errPollerClosed = errors.New("evloop: poller closed")

@@ -1,0 +1,165 @@
+package proxy
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/securestreams/ss/internal/event"
+)
+
+// testLoopEnv, set to "off", makes startServer use LoopOff: TestNetPath
+// runs the server tests again that way in a child process.
+const testLoopEnv = "SS_PROXY_TEST_LOOP"
+
+// TestNetPath runs the server tests with LoopOff (one goroutine per link),
+// the path kept for other OSes and by -event-loop off.
+func TestNetPath(t *testing.T) {
+	if os.Getenv(testLoopEnv) != "" {
+		t.Skip("already the net path")
+	}
+	if testing.Short() {
+		t.Skip("short")
+	}
+	cmd := exec.Command(os.Args[0], "-test.count=1",
+		"-test.run", "^(TestServer|TestFrameTimeout|TestMaxLinks|TestMaxQueuedBytes|TestEmptyPayloads|TestControl|TestOneStreamPerLink|TestMetadataLimits|TestLoop)")
+	cmd.Env = append(os.Environ(), testLoopEnv+"=off")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("server tests with LoopOff: %v\n%s", err, out)
+	}
+}
+
+func testLoopMode() LoopMode {
+	if os.Getenv(testLoopEnv) == "off" {
+		return LoopOff
+	}
+	return LoopAuto
+}
+
+// TestLoopIdleLinks: with the event loop, idle links have no goroutine
+// (LoopOff: one each), and a parked link still applies what it is sent.
+func TestLoopIdleLinks(t *testing.T) {
+	const n = 200
+	f := &countOnward{info: OnwardInfo{Delivers: true}}
+	srv, name := startServer(t, f, nil)
+	before := runtime.NumGoroutine()
+	clients := make([]*rawClient, n)
+	for i := range clients {
+		c, ok := createResult(t, name)
+		if !ok {
+			t.Fatal("refused")
+		}
+		clients[i] = c
+	}
+	waitFor(t, "the links", func() bool { return srv.Links() == n })
+	time.Sleep(50 * time.Millisecond) // the setup goroutines exit
+	g := runtime.NumGoroutine() - before
+	if srv.Loop == LoopOff {
+		if g < n {
+			t.Errorf("LoopOff: %d goroutines for %d links, want one each", g, n)
+		}
+	} else if runtime.GOOS == "linux" && g > 20 {
+		t.Errorf("%d goroutines for %d idle links, want none per link", g, n)
+	}
+	for _, c := range clients {
+		c.send(&TxPayload{Flags: event.SOM | event.EOM, Payload: []byte("x")})
+	}
+	for i := range clients {
+		s := f.stream(i)
+		waitFor(t, "payload "+strconv.Itoa(i), func() bool { return s.tx.Load() == 1 })
+	}
+	for _, c := range clients {
+		c.c.Close()
+	}
+	waitFor(t, "every link gone", func() bool { return srv.Links() == 0 })
+}
+
+// gateOnward creates gateStreams.
+type gateOnward struct {
+	mu      sync.Mutex
+	streams []*gateStream
+}
+
+func (f *gateOnward) Create(ctx context.Context, req CreateRequest) (OnwardStream, OnwardInfo, error) {
+	s := &gateStream{countStream: countStream{ev: make(chan event.Event, 4), md: map[string]string{}}, open: make(chan struct{})}
+	f.mu.Lock()
+	f.streams = append(f.streams, s)
+	f.mu.Unlock()
+	return s, OnwardInfo{}, nil
+}
+
+// gateStream's transmit queue is full until open is closed: TryWrite
+// refuses, Write waits. It records the payloads in order.
+type gateStream struct {
+	countStream
+	open chan struct{}
+	mu   sync.Mutex
+	got  []string
+}
+
+func (s *gateStream) TryWrite(p []byte, flags event.Flags) (bool, error) {
+	select {
+	case <-s.open:
+		s.record(p)
+		return true, nil
+	default:
+		return false, nil
+	}
+}
+
+func (s *gateStream) Write(ctx context.Context, p []byte, flags event.Flags) error {
+	select {
+	case <-s.open:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	s.record(p)
+	return nil
+}
+
+func (s *gateStream) record(p []byte) {
+	s.mu.Lock()
+	s.got = append(s.got, string(p))
+	s.mu.Unlock()
+}
+
+func (s *gateStream) payloads() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.got...)
+}
+
+// TestLoopTxBackpressure: while the onward queue is full the link waits
+// (on a goroutine, not the event loop: other links keep working) without
+// reading on; once it has room every payload arrives, in order.
+func TestLoopTxBackpressure(t *testing.T) {
+	f := &gateOnward{}
+	_, name := startServer(t, f, nil)
+	full, _ := createResult(t, name)
+	other, _ := createResult(t, name)
+	for i := range 50 {
+		full.send(&TxPayload{Flags: event.SOM | event.EOM, Payload: []byte(strconv.Itoa(i))})
+	}
+	f.mu.Lock()
+	fs, ot := f.streams[0], f.streams[1]
+	f.mu.Unlock()
+	close(ot.open)
+	other.send(&TxPayload{Flags: event.SOM | event.EOM, Payload: []byte("other")})
+	waitFor(t, "the other link's payload while the first waits", func() bool { return len(ot.payloads()) == 1 })
+	if n := len(fs.payloads()); n != 0 {
+		t.Fatalf("%d payloads through a full queue", n)
+	}
+	close(fs.open)
+	waitFor(t, "every payload", func() bool { return len(fs.payloads()) == 50 })
+	for i, p := range fs.payloads() {
+		if p != strconv.Itoa(i) {
+			t.Fatalf("payload %d is %q", i, p)
+		}
+	}
+}
