@@ -54,49 +54,68 @@ func (r *runners) run(fn func()) {
 }
 
 // loop runs fn, then the attempts handed to it while it waits, until none
-// comes within runnerLinger, enough runners wait already, or close.
+// comes within runnerLinger, enough runners wait already, or close. Its
+// own frame is kept small (the waiting is in next): an attempt that ends
+// up a long-lived connection parks its reader under it, and the runtime
+// halves a parked goroutine's stack only while less than a quarter of it
+// is in use (PERFORMANCE.md "Connected raw stream").
 func (r *runners) loop(fn func()) {
 	defer r.wg.Done()
-	w := make(chan func(), 1)
-	var t *time.Timer
-	defer func() {
-		if t != nil {
-			t.Stop()
-		}
-	}()
-	for {
+	wt := &runnerWait{w: make(chan func(), 1)}
+	for fn != nil {
 		fn()
-		fn = nil
-		r.mu.Lock()
-		if r.closed || len(r.idle) >= maxIdleRunners {
-			r.mu.Unlock()
-			return
-		}
-		r.idle = append(r.idle, w)
-		r.mu.Unlock()
-		if t == nil {
-			t = time.NewTimer(runnerLinger)
-		} else {
-			t.Reset(runnerLinger)
-		}
-		select {
-		case fn = <-w:
-			t.Stop()
-			continue
-		case <-t.C:
-		case <-r.quit:
-		}
-		r.mu.Lock()
-		i := slices.Index(r.idle, w)
-		if i >= 0 {
-			r.idle = slices.Delete(r.idle, i, i+1)
-		}
-		r.mu.Unlock()
-		if i >= 0 {
-			return
-		}
-		fn = <-w // taken while the timer fired: its attempt is on the way
+		fn = r.next(wt)
 	}
+	wt.stop()
+}
+
+// runnerWait is one runner's hand-off and linger timer.
+type runnerWait struct {
+	w chan func() // capacity 1
+	t *time.Timer
+}
+
+func (wt *runnerWait) stop() {
+	if wt.t != nil {
+		wt.t.Stop()
+	}
+}
+
+// next parks the runner until an attempt is handed to it (returned) or it
+// should exit (nil).
+//
+//go:noinline
+func (r *runners) next(wt *runnerWait) func() {
+	w := wt.w
+	r.mu.Lock()
+	if r.closed || len(r.idle) >= maxIdleRunners {
+		r.mu.Unlock()
+		return nil
+	}
+	r.idle = append(r.idle, w)
+	r.mu.Unlock()
+	if wt.t == nil {
+		wt.t = time.NewTimer(runnerLinger)
+	} else {
+		wt.t.Reset(runnerLinger)
+	}
+	select {
+	case fn := <-w:
+		wt.t.Stop()
+		return fn
+	case <-wt.t.C:
+	case <-r.quit:
+	}
+	r.mu.Lock()
+	i := slices.Index(r.idle, w)
+	if i >= 0 {
+		r.idle = slices.Delete(r.idle, i, i+1)
+	}
+	r.mu.Unlock()
+	if i >= 0 {
+		return nil
+	}
+	return <-w // taken while the timer fired: its attempt is on the way
 }
 
 // close makes the idle runners exit and waits for every runner; attempts

@@ -31,12 +31,38 @@ func New(env *transport.Env) transport.Protocol { return &Client{env: env} }
 
 // Run implements transport.Protocol: dial (unix, TCP, TLS), CONNECTED, then
 // move bytes both ways until either side closes or ctx is cancelled.
+//
+// Its goroutine is the connection's reader, parked in the runtime poller
+// for as long as the connection is idle, so the frames under the parked
+// read are kept small (connect and pipeGoroutines are separate functions):
+// the runtime halves a parked goroutine's stack only while less than a
+// quarter of it is in use, and the dial grows it to 8 KiB
+// (PERFORMANCE.md "Connected raw stream").
 func (c *Client) Run(ctx context.Context, a *transport.Attempt, sink transport.Sink) transport.Result {
-	var timing transport.Timing
+	conn, timing, err := c.connect(ctx, a, sink)
+	if err != nil {
+		c.perf(a, sink, timing)
+		return transport.Result{Err: err}
+	}
+	if !a.Type.Perf {
+		timing = nil // not kept while the connection lives
+	}
+	sink.State(event.Connected, 0)
+	sink.ValidityConfirmed()
+	err = Pipe(ctx, conn, a.Tx, sink)
+	c.perf(a, sink, timing)
+	return transport.Result{Err: err}
+}
+
+// connect resolves and dials the attempt's endpoint; the Timing is for
+// perf reports.
+//
+//go:noinline
+func (c *Client) connect(ctx context.Context, a *transport.Attempt, sink transport.Sink) (net.Conn, *transport.Timing, error) {
+	timing := new(transport.Timing)
 	ep, err := transport.ResolveEndpoint(a)
 	if err != nil {
-		c.perf(a, sink, &timing)
-		return transport.Result{Err: err}
+		return nil, timing, err
 	}
 	env := a.Env
 	if env == nil {
@@ -46,20 +72,12 @@ func (c *Client) Run(ctx context.Context, a *transport.Attempt, sink transport.S
 	// child would allocate ctx's map of children, kept while the
 	// connection lives.
 	dctx, cancel := transport.CutTimeout(ctx, sink, env.ConnectTimeout)
-	conn, err := transport.Dial(dctx, a, ep, transport.DialOptions{}, &timing)
+	conn, err := transport.Dial(dctx, a, ep, transport.DialOptions{}, timing)
 	cancel()
-	if err != nil {
-		if ctx.Err() != nil {
-			err = context.Cause(ctx)
-		}
-		c.perf(a, sink, &timing)
-		return transport.Result{Err: err}
+	if err != nil && ctx.Err() != nil {
+		err = context.Cause(ctx)
 	}
-	sink.State(event.Connected, 0)
-	sink.ValidityConfirmed()
-	err = Pipe(ctx, conn, a.Tx, sink)
-	c.perf(a, sink, &timing)
-	return transport.Result{Err: err}
+	return conn, timing, err
 }
 
 func (c *Client) perf(a *transport.Attempt, sink transport.Sink, t *transport.Timing) {
@@ -89,6 +107,15 @@ func Pipe(parent context.Context, conn net.Conn, tx transport.TxSource, sink tra
 			}
 		}
 	}
+	return pipeGoroutines(parent, conn, tx, sink)
+}
+
+// pipeGoroutines is Pipe with a reader and a writer goroutine (TLS, or a
+// transmit queue without the direct path). A function of its own so that
+// its locals are not in Pipe's frame under pipeDirect's parked reader.
+//
+//go:noinline
+func pipeGoroutines(parent context.Context, conn net.Conn, tx transport.TxSource, sink transport.Sink) error {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
