@@ -67,6 +67,9 @@ B="$OUT/ssproxy-bench"
 "$B" -print-policy 127.0.0.1:7681 > "$OUT/proxy-policy.json"
 "$OUT/ssproxy" -policy "$OUT/proxy-policy.json" -listen unix:@ss-bench-ssproxy -max-links -1 \
 	-max-links-per-uid -1 -max-links-per-process -1 -max-queued-bytes -1 2>"$OUT/ssproxy.log" & ss_pid=$!; pids+=($ss_pid)
+# The same with one goroutine per link instead of the event loop (docs/proxy.md, "Event loop").
+"$OUT/ssproxy" -policy "$OUT/proxy-policy.json" -listen unix:@ss-bench-ssproxy-net -event-loop off -max-links -1 \
+	-max-links-per-uid -1 -max-links-per-process -1 -max-queued-bytes -1 2>"$OUT/ssproxy-net.log" & net_pid=$!; pids+=($net_pid)
 "$LWS_PROXY" -c "$OUT/proxy-policy.json" -i @ss-bench-lws -d 3 >"$OUT/lws-proxy.log" 2>&1 & lws_pid=$!; pids+=($lws_pid)
 sleep 1
 
@@ -77,9 +80,13 @@ echo "== ssproxy against the libwebsockets proxy ($head)"
 echo "   the same load client (cmd/ssproxy-bench), the same raw peer; direct = no proxy"
 "$B" -direct 127.0.0.1:7681 -label direct "${common[@]}" > "$OUT/direct.json" || true
 "$B" -proxy unix:@ss-bench-lws -pid "$lws_pid" -label lws "${common[@]}" > "$OUT/lws.json" || true
+"$B" -proxy unix:@ss-bench-ssproxy-net -pid "$net_pid" -label ssproxy-net "${common[@]}" > "$OUT/ssproxy-net.json" || true
 "$B" -proxy unix:@ss-bench-ssproxy -pid "$ss_pid" -label ssproxy "${common[@]}" > "$OUT/ssproxy.json" || true
-"$B" -compare "direct=$OUT/direct.json,lws=$OUT/lws.json,ssproxy=$OUT/ssproxy.json"
+"$B" -compare "direct=$OUT/direct.json,ssproxy-net=$OUT/ssproxy-net.json,lws=$OUT/lws.json,ssproxy=$OUT/ssproxy.json"
 echo
+if [ -n "${PROXY_ONLY:-}" ]; then
+	exit 0
+fi
 
 echo "== libwebsockets' Secure Streams client against ss, in-process ($head)"
 cat > "$OUT/client-policy.json" <<POLICY
