@@ -163,3 +163,30 @@ func TestLoopTxBackpressure(t *testing.T) {
 		}
 	}
 }
+
+// TestLoopPollers: links spread over several event-loop threads all work.
+func TestLoopPollers(t *testing.T) {
+	f := &countOnward{info: OnwardInfo{Delivers: true}}
+	srv, name := startServer(t, f, func(s *Server) { s.Pollers = 3 })
+	clients := make([]*rawClient, 9)
+	for i := range clients {
+		c, ok := createResult(t, name)
+		if !ok {
+			t.Fatal("refused")
+		}
+		clients[i] = c
+	}
+	for round := range 3 {
+		for _, c := range clients {
+			c.send(&TxPayload{Flags: event.SOM | event.EOM, Payload: []byte("x")})
+		}
+		for i := range clients {
+			s := f.stream(i)
+			waitFor(t, "payload "+strconv.Itoa(i), func() bool { return s.tx.Load() == int64(round+1) })
+		}
+	}
+	for _, c := range clients {
+		c.c.Close()
+	}
+	waitFor(t, "every link gone", func() bool { return srv.Links() == 0 })
+}
