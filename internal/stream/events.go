@@ -157,9 +157,69 @@ func (s *Stream) startPumpLocked() {
 		return
 	default:
 	}
+	if s.drainLocked() {
+		return
+	}
 	s.q.pumping = true
 	s.h.pumps.Add(1)
 	go s.pump()
+}
+
+// drainLocked delivers queued events in order for as long as the reader is
+// waiting on the channel (a non-blocking send, as pushLocked's fast path),
+// doing the pump's bookkeeping for each, so that they cost no pump
+// goroutine. It reports whether nothing deliverable is left (false: the
+// pump must run). It leaves to the pump a state whose delivery must tell
+// the actor (tellRoom), which the pump does outside the lock. The pump is
+// not running and s.mu is held.
+func (s *Stream) drainLocked() (done bool) {
+	q := &s.q
+	if q.deliver != nil || q.hold {
+		return false
+	}
+	for {
+		for q.head < len(q.items) && q.items[q.head].Kind == kindSkip {
+			q.items[q.head] = event.Event{}
+			q.head++
+		}
+		if q.head == len(q.items) {
+			q.resetLocked()
+			return true
+		}
+		ev := q.items[q.head]
+		if ev.Kind == kindReport {
+			return true // the actor starts delivery again once it decides
+		}
+		if ev.Kind == event.StateEvent && q.tellRoom {
+			return false
+		}
+		select {
+		case q.ch <- ev:
+		default:
+			return false
+		}
+		q.items[q.head] = event.Event{}
+		q.head++
+		if ev.Kind == event.PayloadEvent {
+			q.rxBytes -= len(ev.Payload) + rxOverhead
+			if q.space != nil && q.rxBytes < s.rxBudget() {
+				close(q.space)
+				q.space = nil
+			}
+			continue
+		}
+		q.states--
+		if q.states < StateBound/2 {
+			q.wakeRoomLocked()
+		}
+		if ev.State == event.Destroying {
+			close(q.ch)
+			q.resetLocked()
+			q.states = 0
+			q.wakeRoomLocked()
+			return true
+		}
+	}
 }
 
 // abandonLocked discards what is queued and closes the channel if
