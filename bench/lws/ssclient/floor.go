@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"slices"
 	"strconv"
 	"time"
 
@@ -107,16 +106,8 @@ func floorEcho(r *result, addr string) error {
 	if _, err := c.Write(append([]byte{'E'}, msg...)); err != nil {
 		return err
 	}
-	rtt := make([]time.Duration, r.N)
-	const warm = 100
-	var t0 time.Time
-	var ru0 time.Duration
-	for i := -warm; i < r.N; i++ {
-		if i == 0 {
-			t0, ru0 = time.Now(), rusage()
-		}
-		ts := time.Now()
-		if i > -warm {
+	return timeEcho(r, func(send bool) error {
+		if send {
 			if _, err := c.Write(msg); err != nil {
 				return err
 			}
@@ -124,13 +115,6 @@ func floorEcho(r *result, addr string) error {
 		if _, err := io.ReadFull(c, buf); err != nil {
 			return fmt.Errorf("echo: %w", err)
 		}
-		if i >= 0 {
-			rtt[i] = time.Since(ts)
-		}
-	}
-	r.rates(time.Since(t0), rusage()-ru0)
-	slices.Sort(rtt)
-	r.P50 = float64(rtt[r.N/2].Microseconds())
-	r.P99 = float64(rtt[r.N*99/100].Microseconds())
-	return nil
+		return nil
+	})
 }

@@ -243,16 +243,8 @@ func measureEcho(ctx context.Context, rt *ss.Runtime, r *result) error {
 	if err := s.Send(ctx, append([]byte{'E'}, msg...)); err != nil {
 		return err
 	}
-	rtt := make([]time.Duration, r.N)
-	const warm = 100
-	var t0 time.Time
-	var ru0 time.Duration
-	for i := -warm; i < r.N; i++ {
-		if i == 0 {
-			t0, ru0 = time.Now(), rusage()
-		}
-		ts := time.Now()
-		if i > -warm {
+	return timeEcho(r, func(send bool) error {
+		if send {
 			if err := s.Send(ctx, msg); err != nil {
 				return err
 			}
@@ -263,6 +255,26 @@ func measureEcho(ctx context.Context, rt *ss.Runtime, r *result) error {
 				return errors.New("echo: stream ended")
 			}
 			got += len(ev.Payload)
+		}
+		return nil
+	})
+}
+
+// timeEcho times r.N round trips after 100 warm-up ones and fills r's
+// rate, CPU and p50/p99. roundTrip sends one message (send false: the
+// first, already sent with the peer's mode byte) and waits for its echo.
+func timeEcho(r *result, roundTrip func(send bool) error) error {
+	rtt := make([]time.Duration, r.N)
+	const warm = 100
+	var t0 time.Time
+	var ru0 time.Duration
+	for i := -warm; i < r.N; i++ {
+		if i == 0 {
+			t0, ru0 = time.Now(), rusage()
+		}
+		ts := time.Now()
+		if err := roundTrip(i > -warm); err != nil {
+			return err
 		}
 		if i >= 0 {
 			rtt[i] = time.Since(ts)
