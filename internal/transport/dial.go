@@ -241,7 +241,7 @@ func applySocketOptions(a *Attempt, conn net.Conn) {
 			}
 		}
 		if st.AttrPriority != 0 {
-			if err := setsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_PRIORITY, int(st.AttrPriority)); err != nil {
+			if err := setPriority(fd, int(st.AttrPriority)); err != nil {
 				a.Env.Logger.Debug("ss: SO_PRIORITY not set", "stream", a.StreamID, "err", err)
 			}
 		}
