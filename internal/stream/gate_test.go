@@ -72,17 +72,7 @@ func (e *env) createGated(typ *policy.Streamtype, p transport.Protocol, gates ..
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	r := &rec{end: make(chan struct{})}
-	go func() {
-		defer close(r.end)
-		for ev := range s.Events() {
-			r.mu.Lock()
-			r.evs = append(r.evs, ev)
-			r.at = append(r.at, time.Since(e.start))
-			r.mu.Unlock()
-		}
-	}()
-	return s, r
+	return s, e.record(s)
 }
 
 // TestGateHoldsAttempts: while a gate is closed no attempt starts and its

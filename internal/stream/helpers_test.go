@@ -124,6 +124,11 @@ func (e *env) create(typ *policy.Streamtype, p transport.Protocol) (*Stream, *re
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	return s, e.record(s)
+}
+
+// record collects s's events until its channel closes.
+func (e *env) record(s *Stream) *rec {
 	r := &rec{end: make(chan struct{})}
 	go func() {
 		defer close(r.end)
@@ -134,7 +139,7 @@ func (e *env) create(typ *policy.Streamtype, p transport.Protocol) (*Stream, *re
 			r.mu.Unlock()
 		}
 	}()
-	return s, r
+	return r
 }
 
 // settle lets fake time pass and every goroutine block.

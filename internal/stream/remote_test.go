@@ -29,16 +29,7 @@ func (e *env) remote(typ *policy.Streamtype) (*Stream, *Remote, *rec) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	r := &rec{end: make(chan struct{})}
-	go func() {
-		defer close(r.end)
-		for ev := range s.Events() {
-			r.mu.Lock()
-			r.evs = append(r.evs, ev)
-			r.mu.Unlock()
-		}
-	}()
-	return s, d.r, r
+	return s, d.r, e.record(s)
 }
 
 // TestRemoteReportsDecided: a proxied stream's driver reports states; the
