@@ -14,13 +14,13 @@
 # takes each pair's ratio inside every pass and prints the median of those
 # ratios beside the goal, PASS or MISS: load that changes between passes
 # moves both sides of a ratio together. The memory benchmarks run once per
-# pass with -benchtime 1x. Knobs: COUNT, PAIRS, MEM, BENCHTIME, OUT.
+# pass with -benchtime 1x (MEM= skips them). Knobs: COUNT, PAIRS, MEM, BENCHTIME, OUT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 COUNT=${COUNT:-6}
 PAIRS=${PAIRS:-'^Benchmark(PairRaw64BEcho|PairWS64BEcho|PairProxyRaw64BRoundTrip|PairH[123]Get1KiB|Raw64BEcho|Raw16KiBReceive|Raw16KiBOneWay|H[123]Get1KiB|WS64BEcho|WS16KiBOneWay|MQTTQoS0|MQTTQoS1Windowed|ProxyRaw16KiB|ProxyRaw16KiBReceive|ProxyRaw64BRoundTrip)$'}
-MEM=${MEM:-'^Benchmark(IdleStreamHeap|Proxy1000Streams|ProxyStreamCycles)$'}
+MEM=${MEM-'^Benchmark(IdleStreamHeap|Proxy1000Streams|ProxyStreamCycles)$'}
 BENCHTIME=${BENCHTIME:-1s}
 OUT=${OUT:-$(mktemp -d /tmp/ss-bench.XXXXXX)}
 mkdir -p "$OUT"
