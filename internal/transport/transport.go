@@ -18,10 +18,9 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/securestreams/ss/actor"
-
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/securestreams/ss/actor"
 	"github.com/securestreams/ss/internal/event"
 	"github.com/securestreams/ss/policy"
 )
