@@ -61,7 +61,9 @@ func TestLoopIdleLinks(t *testing.T) {
 	time.Sleep(50 * time.Millisecond) // the setup goroutines exit
 	g := runtime.NumGoroutine() - before
 	if srv.Loop == LoopOff {
-		if g < n {
+		// One each, give or take goroutines of earlier work ending between
+		// the two counts (a clean CI run saw 199 for 200 links).
+		if g < n-10 {
 			t.Errorf("LoopOff: %d goroutines for %d links, want one each", g, n)
 		}
 	} else if runtime.GOOS == "linux" && g > 20 {
