@@ -167,6 +167,27 @@ func (r *recorder) since(t0 time.Time, st ss.State) []time.Duration {
 	return out
 }
 
+// connectDiscarding creates a stream of streamtype name, asks for a
+// transmit opportunity and waits for CONNECTED, then discards the stream's
+// events on a goroutine of its own until the channel closes: for tests
+// that only send.
+func connectDiscarding(t *testing.T, ctx context.Context, rt *ss.Runtime, name string) *ss.Stream {
+	t.Helper()
+	s, err := rt.Create(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RequestTx(); err != nil {
+		t.Fatal(err)
+	}
+	record(t, s).untilState(wait, ss.Connected)
+	go func() {
+		for range s.Events() {
+		}
+	}()
+	return s
+}
+
 // acceptWithin returns the next accepted stream, failing the test after d
 // instead of waiting for ever.
 func acceptWithin(t *testing.T, srv *ss.Server, d time.Duration) *ss.Stream {

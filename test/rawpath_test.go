@@ -134,19 +134,7 @@ func TestRawSendOrderUnderBackpressure(t *testing.T) {
 	rt := newRuntime(t, ss.Config{Policy: newPolicy(rawType("bulk", "127.0.0.1", srv.Port()), rawType("echo", "127.0.0.1", echo.Port()))})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	s, err := rt.Create(ctx, "bulk")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := record(t, s)
-	if err := s.RequestTx(); err != nil {
-		t.Fatal(err)
-	}
-	r.untilState(wait, ss.Connected)
-	go func() {
-		for range s.Events() {
-		}
-	}()
+	s := connectDiscarding(t, ctx, rt, "bulk")
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { // the echo stream, alongside

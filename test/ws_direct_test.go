@@ -66,19 +66,7 @@ func TestWSSendOrderUnderBackpressure(t *testing.T) {
 	rt := newRuntime(t, ss.Config{Policy: newPolicy(st)})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	s, err := rt.Create(ctx, "w")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := record(t, s)
-	if err := s.RequestTx(); err != nil {
-		t.Fatal(err)
-	}
-	r.untilState(wait, ss.Connected)
-	go func() {
-		for range s.Events() {
-		}
-	}()
+	s := connectDiscarding(t, ctx, rt, "w")
 	// A server-side mismatch ends the test at once with the server's
 	// finding, instead of leaving the client's Send parked until ctx ends.
 	server := make(chan error, 1)
