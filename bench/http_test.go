@@ -234,19 +234,7 @@ func benchHTTPss(b *testing.B, proto policy.Protocol, srv *httpBenchServer) {
 		benchHTTPTransport(b, proto, srv)
 		return
 	}
-	ctx := context.Background()
-	s, err := rt.Create(ctx, st.Name)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		s.Destroy(ctx)
-		for range s.Events() {
-		}
-	}()
-	<-s.Events() // CREATING
-	t := newSSTxn(s)
-	defer t.kick.Stop()
+	t := openSSTxn(b, rt, st.Name)
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := t.get(); err != nil {
@@ -263,7 +251,20 @@ type ssTxn struct {
 	kicks int
 }
 
-func newSSTxn(s *ss.Stream) *ssTxn {
+// openSSTxn creates a stream of streamtype name on rt and reads its
+// CREATING; the stream is destroyed (and its events drained) at cleanup.
+func openSSTxn(b *testing.B, rt *ss.Runtime, name string) *ssTxn {
+	ctx := context.Background()
+	s, err := rt.Create(ctx, name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		s.Destroy(ctx)
+		for range s.Events() {
+		}
+	})
+	<-s.Events() // CREATING
 	t := &ssTxn{s: s, kick: time.NewTimer(time.Hour)}
 	t.kick.Stop()
 	return t
@@ -496,17 +497,7 @@ func benchPairHTTP(b *testing.B, proto policy.Protocol) {
 	if rt == nil {
 		b.Skip("no " + proto.String() + " registration in the ss runtime")
 	}
-	s, err := rt.Create(ctx, st.Name)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		s.Destroy(ctx)
-		for range s.Events() {
-		}
-	}()
-	<-s.Events() // CREATING
-	t := newSSTxn(s)
+	t := openSSTxn(b, rt, st.Name)
 	ssSide := pairSide{"ss", func(n int) error {
 		for range n {
 			if err := t.get(); err != nil {
