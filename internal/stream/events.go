@@ -178,10 +178,7 @@ func (s *Stream) drainLocked() (done bool) {
 		return false
 	}
 	for {
-		for q.head < len(q.items) && q.items[q.head].Kind == kindSkip {
-			q.items[q.head] = event.Event{}
-			q.head++
-		}
+		q.skipDiscardedLocked()
 		if q.head == len(q.items) {
 			q.resetLocked()
 			return true
@@ -201,11 +198,7 @@ func (s *Stream) drainLocked() (done bool) {
 		q.items[q.head] = event.Event{}
 		q.head++
 		if ev.Kind == event.PayloadEvent {
-			q.rxBytes -= len(ev.Payload) + rxOverhead
-			if q.space != nil && q.rxBytes < s.rxBudget() {
-				close(q.space)
-				q.space = nil
-			}
+			q.releaseRxLocked(len(ev.Payload)+rxOverhead, s.rxBudget())
 			continue
 		}
 		q.states--
@@ -213,10 +206,7 @@ func (s *Stream) drainLocked() (done bool) {
 			q.wakeRoomLocked()
 		}
 		if ev.State == event.Destroying {
-			close(q.ch)
-			q.resetLocked()
-			q.states = 0
-			q.wakeRoomLocked()
+			q.endLocked()
 			return true
 		}
 	}
@@ -470,17 +460,10 @@ func (s *Stream) pump() {
 			s.mu.Lock()
 		}
 		if release > 0 {
-			q.rxBytes -= release
+			q.releaseRxLocked(release, budget)
 			release = 0
-			if q.space != nil && q.rxBytes < budget {
-				close(q.space)
-				q.space = nil
-			}
 		}
-		for q.head < len(q.items) && q.items[q.head].Kind == kindSkip {
-			q.items[q.head] = event.Event{}
-			q.head++
-		}
+		q.skipDiscardedLocked()
 		if q.head == len(q.items) {
 			// Drop the array: a stream whose queue is empty holds none
 			// (most are idle; a busy one allocates again per burst, less
@@ -520,16 +503,42 @@ func (s *Stream) pump() {
 		}
 		stateDone = true
 		if ev.State == event.Destroying {
-			close(q.ch)
 			s.mu.Lock()
 			q.pumping = false
-			q.resetLocked()
-			q.states = 0
-			q.wakeRoomLocked()
+			q.endLocked()
 			s.mu.Unlock()
 			return
 		}
 	}
+}
+
+// skipDiscardedLocked moves the head past discarded reports (kindSkip).
+// s.mu is held.
+func (q *eventQueue) skipDiscardedLocked() {
+	for q.head < len(q.items) && q.items[q.head].Kind == kindSkip {
+		q.items[q.head] = event.Event{}
+		q.head++
+	}
+}
+
+// releaseRxLocked returns n bytes of delivered payload to the receive
+// budget and wakes a producer waiting for room once the queue is below
+// budget. s.mu is held.
+func (q *eventQueue) releaseRxLocked(n, budget int) {
+	q.rxBytes -= n
+	if q.space != nil && q.rxBytes < budget {
+		close(q.space)
+		q.space = nil
+	}
+}
+
+// endLocked: DESTROYING has been delivered. The channel closes and the
+// queue empties. s.mu is held.
+func (q *eventQueue) endLocked() {
+	close(q.ch)
+	q.resetLocked()
+	q.states = 0
+	q.wakeRoomLocked()
 }
 
 // wakeRoomLocked releases Remote.WaitRoom callers. s.mu is held.
