@@ -291,6 +291,7 @@ func timeEcho(r *result, roundTrip func(send bool) error) error {
 // heap (live heap and stacks after GC) and RSS per stream, and the time to
 // all CONNECTED.
 func measureStreams(ctx context.Context, rt *ss.Runtime, r *result) error {
+	settle()
 	runtime.GC()
 	h0, rss0 := heap(), rss()
 	t0 := time.Now()
@@ -333,6 +334,22 @@ func measureStreams(ctx context.Context, rt *ss.Runtime, r *result) error {
 	r.Heap = float64(int64(heap())-int64(h0)) / float64(r.N)
 	r.RSS = float64(rss()-rss0) / float64(r.N)
 	return nil
+}
+
+// settle waits, at most 3 s, until the goroutine count has held for
+// 600 ms, so that goroutines of earlier work (an attempt runner lingers
+// 500 ms after its stream) do not end inside the measurement and take
+// their stacks out of it.
+func settle() {
+	n, held := runtime.NumGoroutine(), 0
+	for deadline := time.Now().Add(3 * time.Second); held < 6 && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		if m := runtime.NumGoroutine(); m == n {
+			held++
+		} else {
+			n, held = m, 0
+		}
+	}
 }
 
 func gomaxprocs() int { return runtime.GOMAXPROCS(0) }
