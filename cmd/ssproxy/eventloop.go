@@ -11,11 +11,11 @@ func init() { register(eventLoopFeature) }
 
 // eventLoopFeature selects how links are read (docs/proxy.md, "Event
 // loop"): -event-loop on (the default on Linux) parks idle links in one
-// epoll set read inline by -pollers threads; off reads each link with a
+// epoll set read inline by -pollers goroutines; off reads each link with a
 // goroutine of its own.
 func eventLoopFeature(fs *flag.FlagSet) hooks {
 	mode := fs.String("event-loop", "on", "read links with the event loop (`on`, Linux only) or one goroutine per link (off)")
-	pollers := fs.Int("pollers", 1, "event-loop threads (with -event-loop on)")
+	pollers := fs.Int("pollers", 1, "event-loop goroutines, each with an epoll set of its own (with -event-loop on)")
 	return hooks{
 		Check: func() error {
 			if *mode != "on" && *mode != "off" {

@@ -34,7 +34,7 @@ type Conn struct {
 	gone        bool   // the Poller ended: no readiness will come
 	armed       uint32 // events fd is watched for (0: not in the set)
 	nonblock    bool   // reads return ErrWouldBlock instead of waiting
-	parked      bool   // readable → onReadable, inline on the Poller's thread
+	parked      bool   // readable → onReadable, inline on the Poller's goroutine
 	inHandler   bool   // onReadable is running
 	wakePending bool   // a wake-up came while onReadable ran
 	rwaiting    bool   // a blocking Read waits for readiness
@@ -80,7 +80,7 @@ func (p *Poller) Adopt(nc net.Conn) (*Conn, error) {
 }
 
 // SetHandlers sets what a parked Conn calls: onReadable, inline on the
-// Poller's thread, when the socket is readable (or at its end); onWake, on
+// Poller's goroutine, when the socket is readable (or at its end); onWake, on
 // a goroutine of its own, when the Conn is closed or its read deadline
 // passes while parked (the Conn is then no longer parked). Set them before
 // the first Park.
@@ -146,7 +146,7 @@ func (c *Conn) rearmLocked() error {
 	return err
 }
 
-// ready handles one readiness report (on the Poller's thread).
+// ready handles one readiness report (on the Poller's goroutine).
 func (c *Conn) ready(ev uint32) {
 	c.mu.Lock()
 	if c.closed {

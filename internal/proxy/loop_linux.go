@@ -9,8 +9,8 @@ import (
 	"github.com/securestreams/ss/internal/evloop"
 )
 
-// loopState is a Server's event loop: its pollers, each on a locked OS
-// thread, and the next one to give a link.
+// loopState is a Server's event loop: its pollers (an epoll set and its
+// goroutine each) and the next one to give a link.
 type loopState struct {
 	pollers []*evloop.Poller
 	next    atomic.Uint32

@@ -166,7 +166,7 @@ func TestLoopTxBackpressure(t *testing.T) {
 	}
 }
 
-// TestLoopPollers: links spread over several event-loop threads all work.
+// TestLoopPollers: links spread over several event-loop goroutines all work.
 func TestLoopPollers(t *testing.T) {
 	f := &countOnward{info: OnwardInfo{Delivers: true}}
 	srv, name := startServer(t, f, func(s *Server) { s.Pollers = 3 })

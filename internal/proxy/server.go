@@ -106,7 +106,7 @@ type Server struct {
 	// Loop selects how links are read (zero value: LoopAuto, the event
 	// loop on Linux). Set before Serve.
 	Loop LoopMode
-	// Pollers is the number of event-loop threads (0: 1).
+	// Pollers is the number of event-loop goroutines, each with an epoll set (0: 1).
 	Pollers int
 
 	loop loopState
@@ -117,6 +117,8 @@ type Server struct {
 	live    atomic.Int64
 	peak    atomic.Int64 // most links open at once since TakePeakLinks
 	highQ   atomic.Int64
+
+	handoffs atomic.Uint64 // event loop → goroutine hand-offs (LoopHandoffs)
 
 	mu       sync.Mutex
 	lim      effectiveLimits
@@ -156,6 +158,11 @@ var testHookRxflow func(pause bool, queued int)
 // maxBatch bounds the bytes of one write to the client, so that the
 // queue drains (and the onward stream resumes) progressively.
 const maxBatch = 16 << 10
+
+// LoopHandoffs returns how many times the event loop handed a link it was
+// reading inline to a goroutine because a frame might wait (docs/proxy.md,
+// "Event loop"); links' ends are not counted.
+func (s *Server) LoopHandoffs() uint64 { return s.handoffs.Load() }
 
 // Links returns the number of open links.
 func (s *Server) Links() int { return int(s.live.Load()) }
@@ -655,7 +662,7 @@ func (l *link) serve() {
 	}
 }
 
-// step reads a parked link inline on the event loop's thread (the
+// step reads a parked link inline on the event loop's goroutine (the
 // readable handler): frames that can be applied without waiting are;
 // anything that may wait (a full transmit queue, the control rate, joining
 // a split chunk) and the link's end go to a goroutine.
@@ -673,6 +680,7 @@ func (l *link) step() {
 		return
 	}
 	l.lc.Unpark()
+	l.srv.handoffs.Add(1)
 	go l.serve()
 }
 
@@ -719,7 +727,7 @@ func (l *link) drain() {
 
 // read applies client frames to the onward stream until the link ends
 // or, on a non-blocking connection (the event loop), until it is drained.
-// inline: it runs on the event loop's thread and must not wait; a frame
+// inline: it runs on the event loop's goroutine and must not wait; a frame
 // whose handling may wait is kept in l.pending (readBlock).
 func (l *link) read(ctx context.Context, dec *Decoder, inline bool) readResult {
 	for n := 0; ; n++ {
