@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -44,7 +45,21 @@ type countStream struct {
 	destroyed                    atomic.Bool
 	mu                           sync.Mutex
 	md                           map[string]string
+	writes                       []countWrite // under mu
 	once                         sync.Once
+}
+
+// countWrite is one Write a countStream was given.
+type countWrite struct {
+	n     int
+	flags event.Flags
+}
+
+// written returns the Writes so far.
+func (s *countStream) written() []countWrite {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.writes)
 }
 
 func (s *countStream) Events() <-chan event.Event { return s.ev }
@@ -65,6 +80,9 @@ func (s *countStream) StartTimeout(d time.Duration) error {
 }
 func (s *countStream) Rideshare() string { return "" }
 func (s *countStream) Write(ctx context.Context, p []byte, flags event.Flags) error {
+	s.mu.Lock()
+	s.writes = append(s.writes, countWrite{len(p), flags})
+	s.mu.Unlock()
 	if s.tx.Add(1) == 1 && s.lens.Load() > 0 {
 		s.lenBeforeTx.Store(true)
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -191,4 +192,40 @@ func TestLoopPollers(t *testing.T) {
 		c.c.Close()
 	}
 	waitFor(t, "every link gone", func() bool { return srv.Links() == 0 })
+}
+
+// TestLoopJoinsSplitPieces: the pieces of a chunk the client split
+// (RELATED_START … RELATED_END) reach the onward stream joined as far as
+// they have arrived, the middle ones included: a first piece that came
+// alone, then the other three in one write, make two writes, not four.
+// Fragments that were not split (no RELATED flags) stay as they are.
+func TestLoopJoinsSplitPieces(t *testing.T) {
+	f := &countOnward{}
+	_, name := startServer(t, f, nil)
+	c, ok := createResult(t, name)
+	if !ok {
+		t.Fatal("refused")
+	}
+	s := f.stream(0)
+	piece := func(flags event.Flags) *TxPayload { return &TxPayload{Flags: flags, Payload: []byte("abcd")} }
+	c.send(piece(event.SOM | event.RelatedStart))
+	waitFor(t, "the first piece", func() bool { return s.tx.Load() == 1 })
+	c.send(piece(0), piece(0), piece(event.EOM|event.RelatedEnd))
+	waitFor(t, "the rest", func() bool {
+		n := 0
+		for _, w := range s.written() {
+			n += w.n
+		}
+		return n == 16
+	})
+	c.send(piece(event.SOM), piece(0), piece(event.EOM))
+	waitFor(t, "the fragments", func() bool { return s.tx.Load() >= 5 })
+	time.Sleep(20 * time.Millisecond) // a wrong join would show as fewer writes
+	want := []countWrite{
+		{4, event.SOM | event.RelatedStart}, {12, event.EOM | event.RelatedEnd},
+		{4, event.SOM}, {4, 0}, {4, event.EOM},
+	}
+	if got := s.written(); !slices.Equal(got, want) {
+		t.Errorf("onward writes %v, want %v", got, want)
+	}
 }

@@ -417,6 +417,9 @@ type link struct {
 	mdBytes  int            // reader: bytes of those names and values
 	txcrLogd bool           // a TXCR_UPDATE has been logged
 	frames   int            // reader: frames read (yieldEvery)
+	// splitOpen (reader): the client's last TX_PAYLOAD applied was a
+	// piece of a split chunk that more pieces follow (joinable).
+	splitOpen bool
 
 	os   OnwardStream
 	info OnwardInfo
@@ -918,9 +921,11 @@ var joinPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return 
 func (l *link) tx(ctx context.Context, dec *Decoder, m *TxPayload) error {
 	flags := m.Flags &^ (event.RideshareFlag | event.PollFlag)
 	buffered := func() int { return dec.Buffered() + l.br.buffered() }
-	if flags&event.RelatedStart == 0 || flags&(event.RelatedEnd|event.EOM) != 0 || buffered() < HeaderLen+PayloadHeaderLen {
+	if !l.joinable(flags) || buffered() < HeaderLen+PayloadHeaderLen {
+		l.noteSplit(flags)
 		return l.os.Write(ctx, m.Payload, flags)
 	}
+	l.splitOpen = true
 	jp := joinPool.Get().(*[]byte)
 	defer func() {
 		if cap(*jp) <= 64<<10 {
@@ -962,10 +967,35 @@ func (l *link) tx(ctx context.Context, dec *Decoder, m *TxPayload) error {
 		}
 	}
 	*jp = join
-	if flags&event.RelatedEnd != 0 {
+	l.noteSplit(flags)
+	if flags&(event.RelatedStart|event.RelatedEnd) == event.RelatedStart|event.RelatedEnd {
 		flags &^= event.RelatedStart | event.RelatedEnd // the chunk is whole again
 	}
 	return l.os.Write(ctx, join, flags)
+}
+
+// joinable reports whether a TX_PAYLOAD with flags is a piece of a chunk
+// the client split (docs/wire.md §3.4) that more pieces follow: the first
+// (RELATED_START) or, while such a chunk is open, a middle one (a piece the
+// link could not join with the ones before, as they had not arrived yet).
+func (l *link) joinable(flags event.Flags) bool {
+	if flags&(event.RelatedEnd|event.EOM) != 0 {
+		return false
+	}
+	return flags&event.RelatedStart != 0 || l.splitOpen && flags&event.SOM == 0
+}
+
+// noteSplit records whether a split chunk is open after the client's
+// piece with flags was applied (joinable reads it).
+func (l *link) noteSplit(flags event.Flags) {
+	switch {
+	case flags&(event.RelatedEnd|event.EOM) != 0:
+		l.splitOpen = false
+	case flags&event.RelatedStart != 0:
+		l.splitOpen = true
+	case flags&event.SOM != 0:
+		l.splitOpen = false
+	}
 }
 
 // tryWriter is an OnwardStream that can queue payload without waiting
@@ -980,15 +1010,18 @@ type tryWriter interface {
 // be joined; tx, on a goroutine, then does it.
 func (l *link) tryTx(dec *Decoder, m *TxPayload) (bool, error) {
 	flags := m.Flags &^ (event.RideshareFlag | event.PollFlag)
-	if flags&event.RelatedStart != 0 && flags&(event.RelatedEnd|event.EOM) == 0 &&
-		dec.Buffered()+l.br.buffered() >= HeaderLen+PayloadHeaderLen {
+	if l.joinable(flags) && dec.Buffered()+l.br.buffered() >= HeaderLen+PayloadHeaderLen {
 		return false, nil
 	}
 	tw, ok := l.os.(tryWriter)
 	if !ok {
 		return false, nil
 	}
-	return tw.TryWrite(m.Payload, flags)
+	ok, err := tw.TryWrite(m.Payload, flags)
+	if ok {
+		l.noteSplit(flags)
+	}
+	return ok, err
 }
 
 // deliver turns one onward event into frames and hands them to the
