@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/securestreams/ss"
+	"github.com/securestreams/ss/internal/proxy"
 	"github.com/securestreams/ss/internal/testutil"
 	"github.com/securestreams/ss/policy"
 )
@@ -57,16 +58,7 @@ func pxNew(b *testing.B, cfg ss.Config) *ss.Runtime {
 // pxServe runs an in-process proxy for pol and returns its address.
 func pxServe(b *testing.B, pol *policy.Policy) string {
 	b.Helper()
-	prt := pxNew(b, ss.Config{Policy: pol})
-	name := fmt.Sprintf("@ss-bench-proxy-%d-%d", os.Getpid(), pxSeq.Add(1))
-	ln, err := net.Listen("unix", name)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { prt.ServeProxy(ctx, ln); close(done) }()
-	b.Cleanup(func() { cancel(); <-done })
+	name, _ := pxServeRuntime(b, pxNew(b, ss.Config{Policy: pol}), proxy.LoopAuto)
 	return "unix:" + name
 }
 

@@ -1,16 +1,14 @@
 package bench
 
 import (
-	"context"
 	"fmt"
-	"github.com/securestreams/ss/internal/ssbridge"
 	"net"
-	"os"
 	"runtime"
 	"testing"
 	"time"
 
 	"github.com/securestreams/ss"
+	"github.com/securestreams/ss/internal/proxy"
 	"github.com/securestreams/ss/internal/testutil"
 )
 
@@ -34,16 +32,7 @@ func BenchmarkProxyStreamCycles(b *testing.B) {
 	pol := pxPolicy(srv.Port())
 	b.Run("inproc", func(b *testing.B) {
 		prt := pxNew(b, ss.Config{Policy: pol})
-		ps := ssbridge.ProxyServer(prt)
-		name := fmt.Sprintf("@ss-bench-cycles-%d-%d", os.Getpid(), pxSeq.Add(1))
-		ln, err := net.Listen("unix", name)
-		if err != nil {
-			b.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { ps.Serve(ctx, ln); close(done) }()
-		defer func() { cancel(); <-done }()
+		name, ps := pxServeRuntime(b, prt, proxy.LoopAuto)
 		runtime.GC()
 		h0 := pxHeap()
 		var ms0 runtime.MemStats

@@ -10,15 +10,14 @@ import (
 	"github.com/securestreams/ss"
 	"github.com/securestreams/ss/internal/proxy"
 	"github.com/securestreams/ss/internal/ssbridge"
-	"github.com/securestreams/ss/policy"
 )
 
-// pxServeLoop is pxServe with the server's read mode chosen (proxy.LoopOff:
-// a goroutine per link, as -event-loop off); it returns the server too, for
-// its counters.
-func pxServeLoop(b *testing.B, pol *policy.Policy, mode proxy.LoopMode) (string, *proxy.Server) {
+// pxServeRuntime serves prt as an in-process proxy whose links are read as
+// mode says (proxy.LoopOff: a goroutine per link, as -event-loop off) until
+// the benchmark ends; it returns the abstract socket name and the server,
+// for its counters.
+func pxServeRuntime(b *testing.B, prt *ss.Runtime, mode proxy.LoopMode) (string, *proxy.Server) {
 	b.Helper()
-	prt := pxNew(b, ss.Config{Policy: pol})
 	ps := ssbridge.ProxyServer(prt)
 	ps.Loop = mode
 	name := fmt.Sprintf("@ss-bench-proxy-%d-%d", os.Getpid(), pxSeq.Add(1))
@@ -30,7 +29,7 @@ func pxServeLoop(b *testing.B, pol *policy.Policy, mode proxy.LoopMode) (string,
 	done := make(chan struct{})
 	go func() { ps.Serve(ctx, ln); close(done) }()
 	b.Cleanup(func() { cancel(); <-done })
-	return "unix:" + name, ps
+	return name, ps
 }
 
 // BenchmarkPairProxyRaw16KiB: BenchmarkProxyRaw16KiB's sides interleaved
@@ -53,12 +52,12 @@ func BenchmarkPairProxyRaw16KiB(b *testing.B) {
 		var rt *ss.Runtime
 		switch mode {
 		case "proxied-net":
-			addr, _ := pxServeLoop(b, pol, proxy.LoopOff)
-			rt = pxNew(b, ss.Config{Proxy: addr})
+			name, _ := pxServeRuntime(b, pxNew(b, ss.Config{Policy: pol}), proxy.LoopOff)
+			rt = pxNew(b, ss.Config{Proxy: "unix:" + name})
 		case "proxied":
-			addr, srv := pxServeLoop(b, pol, proxy.LoopAuto)
+			name, srv := pxServeRuntime(b, pxNew(b, ss.Config{Policy: pol}), proxy.LoopAuto)
 			loopSrv = srv
-			rt = pxNew(b, ss.Config{Proxy: addr})
+			rt = pxNew(b, ss.Config{Proxy: "unix:" + name})
 		case "ssproxy-net":
 			addr, _ := pxBinary(b, pol, "-event-loop", "off")
 			rt = pxNew(b, ss.Config{Proxy: addr})
