@@ -27,6 +27,7 @@ import (
 type Conn struct {
 	p            *Poller
 	fd           int
+	gen          uint32 // in the epoll data of fd's registration (dispatch)
 	laddr, raddr net.Addr
 
 	mu          sync.Mutex
@@ -73,7 +74,7 @@ func (p *Poller) Adopt(nc net.Conn) (*Conn, error) {
 		unix.Close(nfd)
 		return nil, os.NewSyscallError("fcntl", err)
 	}
-	c := &Conn{p: p, fd: nfd, laddr: nc.LocalAddr(), raddr: nc.RemoteAddr(),
+	c := &Conn{p: p, fd: nfd, gen: p.nextGen(), laddr: nc.LocalAddr(), raddr: nc.RemoteAddr(),
 		rsig: make(chan struct{}, 1), wsig: make(chan struct{}, 1)}
 	nc.Close()
 	return c, nil
@@ -463,6 +464,9 @@ func (c *Conn) expiredLocked(read bool) func() {
 	signal(c.wsig)
 	return nil
 }
+
+// Poller returns the Poller that watches c.
+func (c *Conn) Poller() *Poller { return c.p }
 
 // LocalAddr returns the adopted connection's local address.
 func (c *Conn) LocalAddr() net.Addr { return c.laddr }

@@ -4,6 +4,7 @@ package evloop
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
 
 	"github.com/securestreams/ss/internal/testutil"
 )
@@ -301,5 +303,43 @@ func TestPollerCloseEndsWaits(t *testing.T) {
 	case <-woke:
 	case <-time.After(5 * time.Second):
 		t.Fatal("parked Conn not woken")
+	}
+}
+
+// TestStaleEventIgnored: an event reported for a closed Conn whose
+// descriptor number a newer Conn reuses (the epoll_wait batch held it
+// while the old Conn was closed and the new one adopted) is not the new
+// Conn's readiness: its handler is not called for it, and is for its own.
+func TestStaleEventIgnored(t *testing.T) {
+	p := newPoller(t)
+	old, _ := pair(t, p)
+	oldFd, oldGen := old.fd, old.gen
+	old.Close()
+	c, cc := pair(t, p)
+	if c.gen == oldGen {
+		t.Fatalf("new Conn has the closed one's generation %d", oldGen)
+	}
+	var calls atomic.Int32
+	c.SetNonblockingReads(true)
+	c.SetHandlers(func() { calls.Add(1); c.Unpark() }, func() {})
+	if !c.Park() {
+		t.Fatal("Park failed")
+	}
+	// The stale event, as the loop would dispatch it: the new Conn's
+	// descriptor (the old one's number when the kernel reused it, which
+	// it usually does: old fd %d) with the old registration's generation.
+	t.Logf("old fd %d, new fd %d", oldFd, c.fd)
+	p.dispatch(&unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(c.fd), Pad: int32(oldGen)})
+	if n := calls.Load(); n != 0 {
+		t.Fatalf("stale event reached the new Conn's handler (%d calls)", n)
+	}
+	// Its own readiness still arrives.
+	if _, err := cc.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if !testutil.WaitFor(ctx, func() bool { return calls.Load() == 1 }) {
+		t.Fatalf("own readiness: %d handler calls, want 1", calls.Load())
 	}
 }

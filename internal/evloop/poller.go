@@ -13,9 +13,10 @@
 // writes are non-blocking (TryWrite) or wait for room (Write). Readiness
 // is level-triggered: a handler that leaves data unread is called again.
 //
-// Events for a descriptor that was closed are dropped; a descriptor
-// number reused by a newer Conn may see one spurious readiness, which
-// every path tolerates (a read then returns ErrWouldBlock).
+// Events for a descriptor that was closed are dropped, also when its
+// number has been reused by a newer Conn meanwhile: each Conn's
+// registration carries a generation in the epoll data, and an event whose
+// generation is not the Conn's is ignored (dispatch).
 package evloop
 
 import (
@@ -32,10 +33,11 @@ type Poller struct {
 	epfd int
 	wake [2]int // pipe: writing to wake[1] makes the loop exit
 
-	mu     sync.Mutex
-	conns  map[int]*Conn // registered descriptors
-	closed bool
-	done   chan struct{}
+	mu      sync.Mutex
+	conns   map[int]*Conn // registered descriptors
+	lastGen uint32        // the generation given to the last adopted Conn
+	closed  bool
+	done    chan struct{}
 }
 
 // NewPoller creates a Poller and starts its goroutine.
@@ -120,19 +122,33 @@ func (p *Poller) loop() {
 			return
 		}
 		for i := range n {
-			fd := int(events[i].Fd)
-			if fd == p.wake[0] {
+			if int(events[i].Fd) == p.wake[0] {
 				p.failAll()
 				return
 			}
-			p.mu.Lock()
-			c := p.conns[fd]
-			p.mu.Unlock()
-			if c != nil {
-				c.ready(events[i].Events)
-			}
+			p.dispatch(&events[i])
 		}
 	}
+}
+
+// dispatch hands one event to the Conn registered for its descriptor,
+// unless the event is stale: reported for an earlier Conn whose
+// descriptor number the registered one reuses (the generations differ).
+func (p *Poller) dispatch(ev *unix.EpollEvent) {
+	p.mu.Lock()
+	c := p.conns[int(ev.Fd)]
+	p.mu.Unlock()
+	if c != nil && uint32(ev.Pad) == c.gen {
+		c.ready(ev.Events)
+	}
+}
+
+// nextGen returns the generation of a newly adopted Conn.
+func (p *Poller) nextGen() uint32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.lastGen++
+	return p.lastGen
 }
 
 // failAll wakes every waiter and parked Conn once the loop ends: nothing
@@ -158,7 +174,7 @@ func (p *Poller) ctl(c *Conn, was, events uint32) error {
 	if p.closed {
 		return errPollerClosed
 	}
-	ev := unix.EpollEvent{Events: events, Fd: int32(c.fd)}
+	ev := unix.EpollEvent{Events: events, Fd: int32(c.fd), Pad: int32(c.gen)}
 	var err error
 	switch {
 	case events == 0:

@@ -42,6 +42,14 @@ func (s *Server) stopLoop() {
 	s.loop.pollers = nil
 }
 
+// poller returns the event loop l's client connection is in (nil: none).
+func (l *link) poller() *evloop.Poller {
+	if c, ok := l.lc.(*evloop.Conn); ok {
+		return c.Poller()
+	}
+	return nil
+}
+
 // adopt moves c into a poller's epoll set; nil (c unchanged) without the
 // loop or when c has no descriptor.
 func (s *Server) adopt(c net.Conn) parker {

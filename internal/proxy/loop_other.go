@@ -2,7 +2,11 @@
 
 package proxy
 
-import "net"
+import (
+	"net"
+
+	"github.com/securestreams/ss/internal/evloop"
+)
 
 // loopState: there is no event loop on this OS.
 type loopState struct{}
@@ -10,3 +14,4 @@ type loopState struct{}
 func (s *Server) startLoop()              {}
 func (s *Server) stopLoop()               {}
 func (s *Server) adopt(c net.Conn) parker { return nil }
+func (l *link) poller() *evloop.Poller    { return nil }

@@ -44,6 +44,10 @@ type CreateRequest struct {
 	// them from the goroutine that produced them and needs no forwarding
 	// goroutine of its own.
 	Deliver func(ev event.Event, wait bool) bool
+	// Poller is the event loop the link is read in (nil: none, the link
+	// has a goroutine). The onward stream parks its plain connections in
+	// it (internal/stream Config.Poller), read inline on the same thread.
+	Poller *evloop.Poller
 }
 
 // OnwardInfo is what the proxy needs to know about a created stream's
@@ -563,7 +567,7 @@ func (l *link) setup(ctx context.Context) bool {
 			}
 		}
 	}
-	os, info, err := l.srv.Onward.Create(ctx, CreateRequest{Streamtype: stm.Name, Credit: stm.Credit, PID: stm.PID, Deliver: l.deliver})
+	os, info, err := l.srv.Onward.Create(ctx, CreateRequest{Streamtype: stm.Name, Credit: stm.Credit, PID: stm.PID, Deliver: l.deliver, Poller: l.poller()})
 	if err != nil {
 		b, _ := (&CreateResult{Result: ResultFailed}).AppendBinary(nil)
 		l.conn.Write(b)

@@ -291,15 +291,12 @@ func (s *Stream) startAttempt(poll bool) {
 	s.a.up = false
 	md, extra := s.metadataSnapshotLocked() // the application's values (mdSlot)
 	s.mu.Unlock()
-	a := &transport.Attempt{Policy: s.pol, Type: s.st, Metadata: md, Extra: extra, Tx: &s.tx, Env: s.h.Env, StreamID: s.id}
+	a := &transport.Attempt{Policy: s.pol, Type: s.st, Metadata: md, Extra: extra, Tx: &s.tx, Env: s.h.Env, StreamID: s.id, Poller: s.cfg().poller}
 	ctx, cancel := context.WithCancelCause(context.Background())
-	k := &sink{s: s, gen: s.a.gen}
+	k := &sink{s: s, gen: s.a.gen, cancel: cancel}
 	s.a.cancel, s.a.sink = cancel, k
-	gen := s.a.gen
-	pid := s.a.self
-	s.h.wg.Add(1)
+	s.h.wg.Add(1) // until k.End
 	s.h.runners.run(func() {
-		defer s.h.wg.Done()
 		var res transport.Result
 		if s.conn != nil {
 			res = s.conn.Serve(ctx, a, k)
@@ -308,9 +305,9 @@ func (s *Stream) startAttempt(poll bool) {
 		} else {
 			res = transport.Result{Err: errors.New("ss: no transport for protocol " + s.st.Protocol.String())}
 		}
-		k.done.Store(true)
-		cancel(nil)
-		s.h.Actors.Tell(pid, msgRunDone{gen: gen, res: res})
+		if !res.Parked { // else the parked connection calls End at its end
+			k.End(res)
+		}
 	})
 }
 

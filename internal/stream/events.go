@@ -358,7 +358,8 @@ func (s *Stream) emitCause(st event.State, ack uint32, cause error) {
 }
 
 // pushRx queues received payload, waiting while the queued payload exceeds
-// the budget. It returns an error when ctx is done or the stream is ending.
+// the budget (with a nil ctx it does not wait: errRxFull, nothing taken).
+// It returns an error when ctx is done or the stream is ending.
 // k is the attempt's sink (nil on remote streams): once the actor has cut
 // the attempt its payload is refused.
 func (s *Stream) pushRx(ctx context.Context, data []byte, flags event.Flags, force bool, k *sink) error {
@@ -367,6 +368,10 @@ func (s *Stream) pushRx(ctx context.Context, data []byte, flags event.Flags, for
 	s.mu.Lock()
 	q := &s.q
 	for !force && q.rxBytes > 0 && q.rxBytes+cost > budget && !q.final && !q.abandoned {
+		if ctx == nil {
+			s.mu.Unlock()
+			return errRxFull
+		}
 		if q.space == nil {
 			q.space = make(chan struct{})
 		}

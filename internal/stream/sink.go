@@ -38,9 +38,11 @@ type RideshareSetter interface {
 type sink struct {
 	s   *Stream
 	gen uint32
-	// done: Run has returned, ignore late calls. Written once, by the
-	// attempt's goroutine.
+	// done: Run has returned (or a parked connection ended), ignore late
+	// calls. Set once, by End.
 	done atomic.Bool
+	// cancel cancels the attempt's context once it has ended (End).
+	cancel context.CancelCauseFunc
 	// cut: the actor has ended this attempt (Disconnect, Destroy, a
 	// validity timeout, a restart): from then on the attempt's payload is
 	// refused, and its reports are marked so that the actor ignores a

@@ -8,6 +8,7 @@ import (
 
 	"github.com/securestreams/ss/actor"
 	"github.com/securestreams/ss/internal/event"
+	"github.com/securestreams/ss/internal/evloop"
 	"github.com/securestreams/ss/internal/transport"
 	"github.com/securestreams/ss/policy"
 )
@@ -52,6 +53,12 @@ type Config struct {
 	// goroutine that produced them, without a goroutine of its own per
 	// link (PERFORMANCE.md, "ssproxy"). See eventQueue for the contract.
 	Deliver func(ev event.Event, wait bool) bool
+	// Poller, when set, is the event loop the stream's plain connections
+	// are parked in once connected (transport.Attempt.Poller): the SS
+	// proxy passes the poller of the link the stream serves, so that the
+	// onward socket is read inline on the same thread as the link
+	// (docs/proxy.md, "Event loop"). nil: the standard net path.
+	Poller *evloop.Poller
 }
 
 // Metadata is one name/value pair.
@@ -65,16 +72,17 @@ type rareConfig struct {
 	txBud, rxBud   int                                      // Config.TxBudget, Config.RxBudget
 	upgradeFraming func(open bool, flags event.Flags) error // Config.UpgradeFraming
 	gates          []Gate                                   // Config.Gates
+	poller         *evloop.Poller                           // Config.Poller
 }
 
 // noRare is the rareConfig of streams that set none of it.
 var noRare rareConfig
 
 func newRareConfig(cfg Config) *rareConfig {
-	if cfg.OnEnd == nil && cfg.TxBudget == 0 && cfg.RxBudget == 0 && cfg.UpgradeFraming == nil && len(cfg.Gates) == 0 {
+	if cfg.OnEnd == nil && cfg.TxBudget == 0 && cfg.RxBudget == 0 && cfg.UpgradeFraming == nil && len(cfg.Gates) == 0 && cfg.Poller == nil {
 		return nil
 	}
-	return &rareConfig{onEnd: cfg.OnEnd, txBud: cfg.TxBudget, rxBud: cfg.RxBudget, upgradeFraming: cfg.UpgradeFraming, gates: cfg.Gates}
+	return &rareConfig{onEnd: cfg.OnEnd, txBud: cfg.TxBudget, rxBud: cfg.RxBudget, upgradeFraming: cfg.UpgradeFraming, gates: cfg.Gates, poller: cfg.Poller}
 }
 
 // cfg returns the stream's rareConfig (the zero one when it set none).

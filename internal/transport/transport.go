@@ -6,7 +6,8 @@
 // attempt the stream actor starts one goroutine that calls Protocol.Run; Run
 // performs the attempt and, once connected, the whole connection, reporting
 // progress through a Sink, and returns when the connection or attempt is over
-// (or its ctx is cancelled by Disconnect/Destroy).
+// (or its ctx is cancelled by Disconnect/Destroy), or, for a connection it
+// parks in an event loop (ParkedSink), once parked.
 package transport
 
 import (
@@ -22,6 +23,7 @@ import (
 
 	"github.com/securestreams/ss/actor"
 	"github.com/securestreams/ss/internal/event"
+	"github.com/securestreams/ss/internal/evloop"
 	"github.com/securestreams/ss/policy"
 )
 
@@ -92,6 +94,10 @@ type Attempt struct {
 	Env   *Env
 	// StreamID identifies the stream in logs.
 	StreamID uint64
+	// Poller, when set with a ParkedSink, is the event loop a plain
+	// socket may be parked in once connected (raw: Result.Parked); nil
+	// keeps the standard net path.
+	Poller *evloop.Poller
 }
 
 // Value returns the value of metadata index i ("" when unset); it is the
@@ -123,6 +129,10 @@ type Result struct {
 	// Completed is true when an HTTP transaction completed (response fully
 	// received): the stream goes idle instead of reconnecting.
 	Completed bool
+	// Parked: the connection goes on without Run's goroutine, parked in
+	// the attempt's event loop; its end comes later through
+	// ParkedSink.End (only a ParkedSink's Run may return it).
+	Parked bool
 }
 
 // Protocol is one wire protocol adapter, created once per runtime.

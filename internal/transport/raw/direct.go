@@ -42,8 +42,11 @@ func pipeDirect(ctx context.Context, conn net.Conn, rc syscall.RawConn, tx trans
 type directWriter struct {
 	conn net.Conn
 	rc   syscall.RawConn
-	tx   transport.DirectTx
-	wg   sync.WaitGroup // the writer goroutine
+	// try, when set, is the non-blocking write used instead of rc (a
+	// socket parked in an event loop: evloop.Conn.TryWrite, parked.go).
+	try func(p []byte) (int, error)
+	tx  transport.DirectTx
+	wg  sync.WaitGroup // the writer goroutine
 
 	mu     sync.Mutex
 	closed bool  // close was called: later write errors are its doing
@@ -86,6 +89,14 @@ func (w *directWriter) failed() error {
 
 // TryWrite implements transport.DirectWriter: one non-blocking write.
 func (w *directWriter) TryWrite(p []byte, _ event.Flags) (int, bool, error) {
+	if w.try != nil {
+		n, err := w.try(p)
+		if err != nil {
+			w.fail(err)
+			return 0, false, err
+		}
+		return n, false, nil
+	}
 	w.p = p
 	err := w.rc.Write(w.write)
 	n, errno := w.n, w.errno

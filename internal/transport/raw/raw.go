@@ -49,6 +49,9 @@ func (c *Client) Run(ctx context.Context, a *transport.Attempt, sink transport.S
 	}
 	sink.State(event.Connected, 0)
 	sink.ValidityConfirmed()
+	if park(ctx, a, conn, sink, timing) {
+		return transport.Result{Parked: true} // parked.go: the end comes through the sink
+	}
 	err = Pipe(ctx, conn, a.Tx, sink)
 	c.perf(a, sink, timing)
 	return transport.Result{Err: err}
@@ -206,19 +209,27 @@ func (r *polledRead) read(fd uintptr) bool {
 		bufpool.Put(buf)
 		return false // wait for readability
 	}
-	switch n := r.n; {
+	r.data = keepRead(buf, r.n)
+	return true
+}
+
+// keepRead returns the payload of a read of n bytes into buf, a pooled
+// readSize buffer (nil when n <= 0): buf itself when the read filled at
+// least half of it (its capacity stays readSize so that Event.Release can
+// pool it again), else a copy in a buffer of its size, buf going back to
+// the pool.
+func keepRead(buf []byte, n int) []byte {
+	switch {
 	case n <= 0:
 		bufpool.Put(buf)
+		return nil
 	case n >= readSize/2:
-		// The stream keeps the buffer (its capacity stays readSize so that
-		// Event.Release can pool it again).
-		r.data = buf[:n]
-	default:
-		r.data = bufpool.Get(n)
-		copy(r.data, buf[:n])
-		bufpool.Put(buf)
+		return buf[:n]
 	}
-	return true
+	data := bufpool.Get(n)
+	copy(data, buf[:n])
+	bufpool.Put(buf)
+	return data
 }
 
 // minRead and maxAdaptive bound the read buffer of connections that are not

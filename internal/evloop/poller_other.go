@@ -1,0 +1,8 @@
+//go:build !linux
+
+package evloop
+
+// Poller exists only on Linux; elsewhere this placeholder lets callers
+// name the type (a nil *Poller: no event loop) and keep the standard net
+// path.
+type Poller struct{}
