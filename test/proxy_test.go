@@ -25,6 +25,7 @@ import (
 
 	"github.com/securestreams/ss"
 	"github.com/securestreams/ss/internal/proxy"
+	"github.com/securestreams/ss/internal/ssbridge"
 	"github.com/securestreams/ss/internal/testutil"
 	"github.com/securestreams/ss/policy"
 )
@@ -55,7 +56,13 @@ func inProcessProxy(t *testing.T, pol *policy.Policy) (string, *ss.Runtime) {
 func serveProxy(t *testing.T, prt *ss.Runtime, ln net.Listener) func() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- prt.ServeProxy(ctx, ln) }()
+	serve := prt.ServeProxy
+	if proxyLoopOff() { // TestProxyNetPath
+		srv := ssbridge.ProxyServer(prt)
+		srv.Loop = proxy.LoopOff
+		serve = srv.Serve
+	}
+	go func() { done <- serve(ctx, ln) }()
 	return func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -168,6 +175,9 @@ func startSSProxyOn(t *testing.T, bin string, pol *policy.Policy, name string) (
 	}
 	var stderr bytes.Buffer
 	cmd := exec.Command(bin, "-policy", file, "-listen", "unix:"+name)
+	if proxyLoopOff() { // TestProxyNetPath
+		cmd.Args = append(cmd.Args, "-event-loop", "off")
+	}
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
