@@ -385,9 +385,12 @@ func pxRSS(b *testing.B, pid int) int64 {
 func pxBinary(b *testing.B, pol *policy.Policy, flags ...string) (addr string, pid int) {
 	b.Helper()
 	dir := b.TempDir()
-	bin := filepath.Join(dir, "ssproxy")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/ssproxy").CombinedOutput(); err != nil {
-		b.Fatalf("go build: %v\n%s", err, out)
+	bin := os.Getenv("SSPROXY_BIN") // another build to compare (A/B runs)
+	if bin == "" {
+		bin = filepath.Join(dir, "ssproxy")
+		if out, err := exec.Command("go", "build", "-o", bin, "../cmd/ssproxy").CombinedOutput(); err != nil {
+			b.Fatalf("go build: %v\n%s", err, out)
+		}
 	}
 	js, err := pol.MarshalJSON()
 	if err != nil {

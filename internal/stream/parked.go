@@ -12,7 +12,7 @@ import (
 // the socket is parked, its runner goroutine goes back to the host's
 // runners, and the connection reports its end with End, which does what
 // the runner does after an ordinary Run (docs/stream-states.md, "Who
-// reports what"). Until then the attempt is running for the actor (its
+// sends what"). Until then the attempt is running for the actor (its
 // phase, its context and OnCut, the host's wait group): nothing else in
 // the state machine changes.
 
