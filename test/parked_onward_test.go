@@ -352,10 +352,23 @@ func TestParkedOnwardClientSlow(t *testing.T) {
 	if behind := goroutinesIn("transport/raw.(*parkedConn).rxBehind"); !proxyLoopOff() && runtime.GOOS == "linux" && behind != 1 {
 		t.Fatalf("%d goroutines wait for the client's room, want the parked connection's one", behind)
 	}
+	readPatternRx(t, total, func() (proxy.Message, error) { return l.Next(wait) }, nil)
+	bound := 32768 + 64<<10 + 2*(proxy.HeaderLen+proxy.PayloadHeaderLen)
+	if hw := srv.QueueHighWater(); hw > bound {
+		t.Fatalf("link queue high water %d > on_above + one chunk (%d)", hw, bound)
+	}
+}
+
+// readPatternRx reads frames with next until RX_PAYLOADs have brought
+// total bytes of flowPattern, failing the test on a read error or bytes
+// out of order; each, when set, is called after every payload with the
+// bytes received so far and the payload's length.
+func readPatternRx(t *testing.T, total int, next func() (proxy.Message, error), each func(got, n int)) {
+	t.Helper()
 	got := 0
 	want := make([]byte, 0, 64<<10)
 	for got < total {
-		m, err := l.Next(wait)
+		m, err := next()
 		if err != nil {
 			t.Fatalf("after %d bytes: %v", got, err)
 		}
@@ -369,10 +382,9 @@ func TestParkedOnwardClientSlow(t *testing.T) {
 			t.Fatalf("payload differs at offset %d", got)
 		}
 		got += len(rx.Payload)
-	}
-	bound := 32768 + 64<<10 + 2*(proxy.HeaderLen+proxy.PayloadHeaderLen)
-	if hw := srv.QueueHighWater(); hw > bound {
-		t.Fatalf("link queue high water %d > on_above + one chunk (%d)", hw, bound)
+		if each != nil {
+			each(got, len(rx.Payload))
+		}
 	}
 }
 

@@ -146,28 +146,15 @@ func TestProxyRxflowSlowClient(t *testing.T) {
 	defer func() { cancel(); <-done }()
 
 	c, dec, _ := pxDial(t, "unix:"+name, "fh")
-	got := 0
-	want := make([]byte, 0, 64<<10)
-	for got < total {
+	next := func() (proxy.Message, error) {
 		c.SetReadDeadline(time.Now().Add(wait))
-		m, err := dec.Next()
-		if err != nil {
-			t.Fatalf("after %d bytes: %v", got, err)
-		}
-		rx, ok := m.(*proxy.RxPayload)
-		if !ok {
-			continue
-		}
-		want = want[:len(rx.Payload)]
-		flowPattern(got, want)
-		if !bytes.Equal(rx.Payload, want) {
-			t.Fatalf("payload differs at offset %d", got)
-		}
-		got += len(rx.Payload)
-		if got%(256<<10) < len(rx.Payload) {
+		return dec.Next()
+	}
+	readPatternRx(t, total, next, func(got, n int) {
+		if got%(256<<10) < n {
 			time.Sleep(5 * time.Millisecond) // slow client
 		}
-	}
+	})
 	bound := 16384 + 64<<10 + 2*(proxy.HeaderLen+proxy.PayloadHeaderLen)
 	hw := ps.QueueHighWater()
 	t.Logf("queue high water %d bytes (bound %d)", hw, bound)
