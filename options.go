@@ -77,6 +77,14 @@ type Config struct {
 	// bytes (0: 256 KiB each).
 	RxBuffer, TxBuffer int
 
+	// EventLoop parks the socket of every connected raw stream without
+	// TLS in an event loop the runtime owns (one thread, Linux only;
+	// ignored elsewhere): an idle connection then has no goroutine, and
+	// what arrives is read on the loop's thread and queued for the
+	// application (PERFORMANCE.md, "Connected raw stream"). Other
+	// protocols and TLS connections are not affected. Off by default.
+	EventLoop bool
+
 	// AcceptBacklog bounds, per Server, the accepted connections not yet
 	// taken from Server.Accepted (0: 64). Beyond it new connections are
 	// closed at once (logged at WARN once per episode, counted in

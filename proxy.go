@@ -73,7 +73,9 @@ func (o onward) Create(ctx context.Context, req iproxy.CreateRequest) (iproxy.On
 	cfg.Deliver = req.Deliver
 	info.Delivers = req.Deliver != nil
 	// Its plain onward connections are parked in the link's event loop.
-	cfg.Poller = req.Poller
+	if req.Poller != nil {
+		cfg.Poller = req.Poller
+	}
 	ss, err := stream.New(o.rt.host, cfg)
 	if err != nil {
 		return nil, info, err

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/securestreams/ss/actor"
+	"github.com/securestreams/ss/internal/evloop"
 	iproxy "github.com/securestreams/ss/internal/proxy"
 	"github.com/securestreams/ss/internal/stream"
 	"github.com/securestreams/ss/internal/transport"
@@ -36,6 +37,7 @@ type Runtime struct {
 	backlog int // Config.AcceptBacklog
 	// proxyLimits: Config.ProxyLimits, checked by New.
 	proxyLimits proxy.ServerLimits
+	poller      *evloop.Poller // Config.EventLoop: raw connections parked in it (nil: none)
 	done        chan struct{}
 	err         error
 }
@@ -87,6 +89,9 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	rt.host.Rand = cfg.Jitter
 	rt.host.Traits = traitsOf
 	rt.host.RxBudget, rt.host.TxBudget = cfg.RxBuffer, cfg.TxBuffer
+	if cfg.EventLoop && rt.proxy == nil {
+		rt.poller = newPoller(rt.env.Logger)
+	}
 	rt.backlog = cfg.AcceptBacklog
 	rt.proxyLimits = cfg.ProxyLimits
 	rt.pol.Store(cfg.Policy)
@@ -225,7 +230,7 @@ func (rt *Runtime) clientConfig(ctx context.Context, streamtype string, opts []O
 		return stream.Config{}, err
 	}
 	cfg := stream.Config{Policy: pol, Type: st, Protocol: proto, Metadata: o.metadata, Framing: txFraming[st.Protocol],
-		Gates: rt.gatesFor(st), CheckMetadata: metadataCheck(metadataChecks, st)}
+		Gates: rt.gatesFor(st), CheckMetadata: metadataCheck(metadataChecks, st), Poller: rt.poller}
 	if err := rt.checkCompatible(cfg); err != nil {
 		return stream.Config{}, err
 	}
@@ -327,6 +332,9 @@ func (rt *Runtime) Close(ctx context.Context) error {
 	}
 	if err := rt.host.Close(ctx); err != nil {
 		errs = append(errs, err)
+	}
+	if rt.poller != nil {
+		rt.poller.Close() // after the streams: their parked connections have ended
 	}
 	rt.sys.wait()
 	if rt.auth != nil {

@@ -37,7 +37,7 @@ import (
 // sub-benchmark per process, as below.
 //
 //	go test -c -o bench.test ./bench/
-//	for t in ss/1000 ss/10000 conn/1000 conn/10000; do
+//	for t in ss/1000 ss/10000 ss-loop/1000 ss-loop/10000 conn/1000 conn/10000; do
 //		./bench.test -test.run '^$' -test.bench "ConnectedRawStreamMem/$t\$" -test.benchtime 1x
 //	done
 func BenchmarkConnectedRawStreamMem(b *testing.B) {
@@ -45,53 +45,57 @@ func BenchmarkConnectedRawStreamMem(b *testing.B) {
 	host, portStr, _ := net.SplitHostPort(addr)
 	port, _ := strconv.Atoi(portStr)
 	for _, n := range []int{1000, 10000} {
-		b.Run(fmt.Sprintf("ss/%d", n), func(b *testing.B) {
-			st := &policy.Streamtype{Name: "raw", Protocol: policy.Raw, Endpoint: host, Port: uint16(port), ClientCert: -1, NailedUp: true}
-			rt, err := ss.New(context.Background(), ss.Config{Policy: &policy.Policy{Streamtypes: []*policy.Streamtype{st}}})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer func() {
-				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-				defer cancel()
-				rt.Close(ctx)
-			}()
-			ctx := context.Background()
-			for range b.N {
-				streams := make([]*ss.Stream, n)
-				m0 := memNow()
-				t0 := time.Now()
-				for i := range streams {
-					s, err := rt.Create(ctx, "raw")
-					if err != nil {
-						b.Fatal(err)
-					}
-					streams[i] = s
+		for _, side := range []string{"ss", "ss-loop"} {
+			b.Run(fmt.Sprintf("%s/%d", side, n), func(b *testing.B) {
+				st := &policy.Streamtype{Name: "raw", Protocol: policy.Raw, Endpoint: host, Port: uint16(port), ClientCert: -1, NailedUp: true}
+				// ss-loop: Config.EventLoop, the connections parked in the
+				// runtime's event loop (no reader goroutine each).
+				rt, err := ss.New(context.Background(), ss.Config{Policy: &policy.Policy{Streamtypes: []*policy.Streamtype{st}}, EventLoop: side == "ss-loop"})
+				if err != nil {
+					b.Fatal(err)
 				}
-				for _, s := range streams {
-					for ev := range s.Events() {
-						if ev.Kind == ss.StateEvent && ev.State == ss.Connected {
-							break
+				defer func() {
+					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+					defer cancel()
+					rt.Close(ctx)
+				}()
+				ctx := context.Background()
+				for range b.N {
+					streams := make([]*ss.Stream, n)
+					m0 := memNow()
+					t0 := time.Now()
+					for i := range streams {
+						s, err := rt.Create(ctx, "raw")
+						if err != nil {
+							b.Fatal(err)
 						}
-						if ev.Kind == ss.StateEvent && ev.State == ss.Unreachable {
-							b.Fatal(ev)
+						streams[i] = s
+					}
+					for _, s := range streams {
+						for ev := range s.Events() {
+							if ev.Kind == ss.StateEvent && ev.State == ss.Connected {
+								break
+							}
+							if ev.Kind == ss.StateEvent && ev.State == ss.Unreachable {
+								b.Fatal(ev)
+							}
+						}
+					}
+					b.ReportMetric(time.Since(t0).Seconds(), "connect-s")
+					time.Sleep(100 * time.Millisecond)
+					m1 := sample(false)
+					m1.report(b, m0, n)
+					runtime.KeepAlive(streams)
+					for _, s := range streams {
+						go s.Destroy(ctx)
+					}
+					for _, s := range streams {
+						for range s.Events() {
 						}
 					}
 				}
-				b.ReportMetric(time.Since(t0).Seconds(), "connect-s")
-				time.Sleep(100 * time.Millisecond)
-				m1 := sample(false)
-				m1.report(b, m0, n)
-				runtime.KeepAlive(streams)
-				for _, s := range streams {
-					go s.Destroy(ctx)
-				}
-				for _, s := range streams {
-					for range s.Events() {
-					}
-				}
-			}
-		})
+			})
+		}
 		b.Run(fmt.Sprintf("conn/%d", n), func(b *testing.B) {
 			for range b.N {
 				conns := make([]net.Conn, n)

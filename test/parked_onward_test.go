@@ -450,3 +450,71 @@ func TestParkedOnwardProxyClose(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRawEventLoop: with Config.EventLoop, connected raw streams of the
+// in-process runtime are parked in the runtime's event loop (no goroutine
+// of the raw transport each), carry payload both ways as without it, and
+// report the peer's reset as before; Close ends them (goleak in TestMain).
+func TestRawEventLoop(t *testing.T) {
+	const n = 40
+	echo := testutil.Listen(t, "tcp", "", nil, testutil.Echo)
+	st := rawType("loop", "127.0.0.1", echo.Port())
+	st.NailedUp = true
+	rt := newRuntime(t, ss.Config{Policy: newPolicy(st), EventLoop: true})
+	ctx := context.Background()
+	recs := make([]*recorder, n)
+	streams := make([]*ss.Stream, n)
+	for i := range streams {
+		s, err := rt.Create(ctx, "loop")
+		if err != nil {
+			t.Fatal(err)
+		}
+		streams[i], recs[i] = s, record(t, s)
+	}
+	for _, r := range recs {
+		r.untilState(wait, ss.Connected)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if got := goroutinesIn(rawReaders...); runtime.GOOS == "linux" && got != 0 {
+		t.Fatalf("%d raw transport goroutines for %d connected streams in the event loop, want none", got, n)
+	}
+	for i, s := range streams {
+		if err := s.Send(ctx, []byte("ping")); err != nil {
+			t.Fatalf("stream %d: %v", i, err)
+		}
+	}
+	for _, r := range recs {
+		r.untilBytes(wait, 4)
+	}
+	for i, r := range recs {
+		if p := r.payload(); p != "ping" {
+			t.Fatalf("stream %d echoed %q", i, p)
+		}
+	}
+
+	// The peer's reset, as TestRawPeerResets without the loop.
+	var srvp atomic.Pointer[testutil.Server]
+	srv := testutil.Listen(t, "tcp", "", nil, func(c net.Conn) {
+		c.Write([]byte("bye"))
+		time.Sleep(20 * time.Millisecond)
+		c.(*net.TCPConn).SetLinger(0) // RST
+		go srvp.Load().Close()
+	})
+	srvp.Store(srv)
+	reset := rawType("reset", "127.0.0.1", srv.Port())
+	reset.NailedUp = true
+	reset.Retry = retry(1, 0, 100)
+	rt2 := newRuntime(t, ss.Config{Policy: newPolicy(reset), EventLoop: true})
+	s, err := rt2.Create(ctx, "reset")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := record(t, s)
+	r.untilState(wait, ss.AllRetriesFailed)
+	if err := s.Destroy(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.closed(wait)
+	r.expect("CREATING", "CONNECTING", "CONNECTED", `rx(0,"bye")`, "DISCONNECTED", "POLL", "CONNECTING",
+		"UNREACHABLE", "ALL_RETRIES_FAILED", "DESTROYING")
+}

@@ -6,3 +6,6 @@ package evloop
 // name the type (a nil *Poller: no event loop) and keep the standard net
 // path.
 type Poller struct{}
+
+// Close does nothing: no Poller is ever made on this OS.
+func (p *Poller) Close() error { return nil }
