@@ -41,6 +41,9 @@ var (
 	ErrNotServer = stream.ErrNotServer
 	// ErrValidityTimeout ends a connection that failed its validity check.
 	ErrValidityTimeout = stream.ErrValidityTimeout
+	// ErrRecvBusy: Stream.Recv was called while another Recv on the
+	// same stream was under way.
+	ErrRecvBusy = stream.ErrRecvBusy
 	// ErrFraming: Write or Send on a ws stream broke the message framing
 	// (SOM while a message is open, no SOM while none is); nothing was
 	// queued (docs/ws.md).

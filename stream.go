@@ -132,6 +132,23 @@ func (s *Stream) ValidityConfirmed() { s.s.ValidityConfirmed() }
 // with SetMetadata, the body with SetTxLen and Send/Write. It never blocks.
 func (s *Stream) Respond(status int) error { return s.s.Respond(status) }
 
+// Recv returns the stream's next event, the one Events would give next,
+// waiting until there is one or ctx is done (then ctx.Err(), and no event
+// is lost: the next Recv returns it). It is the pull form of Events: the
+// first call switches the stream to pull mode for good (no goroutine
+// delivers its events from then on; do not read Events as well, though
+// the channel still closes after DESTROYING). After DESTROYING was
+// returned Recv returns io.EOF; after the runtime's Close gave up on the
+// stream, ErrClosed. One Recv at a time: a concurrent call returns
+// ErrRecvBusy.
+//
+// On a raw stream over a plain socket (no TLS), Recv with nothing queued
+// reads the socket itself on the calling goroutine, with no goroutine
+// hand-off: the socket is then read only inside Recv, as a net.Conn is,
+// so a peer closing is seen at the next Recv and what is received waits
+// in the socket until the application asks (docs/streams.md, "Recv").
+func (s *Stream) Recv(ctx context.Context) (Event, error) { return s.s.Recv(ctx) }
+
 // Destroy ends the stream (docs/streams.md §5.7): a connection is closed
 // (DISCONNECTED), timers are cancelled, DESTROYING is emitted and the event
 // channel closes after it. Destroy waits until DESTROYING is queued (not

@@ -3,6 +3,7 @@ package test
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -61,17 +62,36 @@ func newRuntime(t *testing.T, cfg ss.Config) *ss.Runtime { return sstest.NewRunt
 // states by name, payload as rx(FLAGS,"data") with consecutive raw chunks
 // merged.
 type recorder struct {
-	t  *testing.T
-	s  *ss.Stream
-	ev []ss.Event
-	at []time.Time
+	t    *testing.T
+	s    *ss.Stream
+	ev   []ss.Event
+	at   []time.Time
+	pull bool // read with Stream.Recv instead of Events
 }
 
 func record(t *testing.T, s *ss.Stream) *recorder { return &recorder{t: t, s: s} }
 
+// recordRecv is record reading with Stream.Recv (pull mode).
+func recordRecv(t *testing.T, s *ss.Stream) *recorder { return &recorder{t: t, s: s, pull: true} }
+
 // until reads events until pred is true for one (included), or fails after d.
 func (r *recorder) until(d time.Duration, pred func(ss.Event) bool) ss.Event {
 	r.t.Helper()
+	if r.pull {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		for {
+			ev, err := r.s.Recv(ctx)
+			if err != nil {
+				r.t.Fatalf("Recv: %v; events so far: %s", err, r.String())
+			}
+			r.ev = append(r.ev, ev)
+			r.at = append(r.at, time.Now())
+			if pred(ev) {
+				return ev
+			}
+		}
+	}
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	for {
@@ -106,6 +126,12 @@ func (r *recorder) untilBytes(d time.Duration, n int) {
 func (r *recorder) closed(d time.Duration) {
 	r.t.Helper()
 	r.untilState(d, ss.Destroying)
+	if r.pull {
+		if ev, err := r.s.Recv(context.Background()); err != io.EOF {
+			r.t.Fatalf("Recv after DESTROYING: %v, %v (want io.EOF)", ev, err)
+		}
+		return
+	}
 	select {
 	case ev, ok := <-r.s.Events():
 		if ok {

@@ -73,6 +73,9 @@ type eventQueue struct {
 	// pump tells it (msgGate) once they fall below StateBound/2.
 	tellRoom bool
 	room     chan struct{} // closed likewise, for Remote.WaitRoom
+	// pull is the stream's pull mode and offered read role (recv.go); nil
+	// until the first Recv or offer.
+	pull *pullState
 }
 
 // Internal event kinds that never reach the application: a transport's
@@ -125,7 +128,7 @@ func (s *Stream) pushLocked(ev event.Event) (queued bool) {
 		}
 		return false
 	}
-	if q.deliver == nil && !q.pumping && !q.hold && q.head == len(q.items) {
+	if q.deliver == nil && !q.pumping && !q.hold && q.head == len(q.items) && !q.pullOn() {
 		// Fast path: the reader is already waiting on the channel; hand the
 		// event over without a pump goroutine. Order holds: nothing is
 		// queued and no pump is running.
@@ -156,6 +159,10 @@ func (s *Stream) startPumpLocked() {
 		s.abandonLocked()
 		return
 	default:
+	}
+	if s.q.pullOn() {
+		s.q.wakePullLocked() // Recv takes it (recv.go)
+		return
 	}
 	if s.drainLocked() {
 		return
@@ -467,6 +474,13 @@ func (s *Stream) pump() {
 		if release > 0 {
 			q.releaseRxLocked(release, budget)
 			release = 0
+		}
+		if q.pullOn() {
+			// Recv was called: it takes the queue from here (recv.go).
+			q.pumping = false
+			q.wakePullLocked()
+			s.mu.Unlock()
+			return
 		}
 		q.skipDiscardedLocked()
 		if q.head == len(q.items) {

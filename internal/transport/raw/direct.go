@@ -23,8 +23,12 @@ func pipeDirect(ctx context.Context, conn net.Conn, rc syscall.RawConn, tx trans
 	w := &directWriter{conn: conn, rc: rc, tx: tx}
 	w.write = w.writeOnce
 	stop := transport.AfterCut(ctx, sink, w.close)
+	pr := offerPull(w, sink) // Stream.Recv may take the read role (pull.go)
 	tx.SetDirect(w)
 	rerr := readLoopPolled(ctx, rc, sink)
+	if pr != nil {
+		rerr = pr.handOver(ctx, sink, rerr)
+	}
 	tx.SetDirect(nil)
 	w.close() // ends a writer blocked on a full socket
 	w.wg.Wait()
