@@ -2,7 +2,11 @@ package test
 
 import (
 	"context"
+	"errors"
+	"net"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/securestreams/ss"
 	"github.com/securestreams/ss/internal/testutil"
@@ -60,4 +64,170 @@ func TestRecvOrderRaw(t *testing.T) {
 			}, "CREATING", "POLL", "CONNECTING", "CONNECTED", `rx(0,"onetwothree")`, "DISCONNECTED", "DESTROYING")
 		})
 	}
+}
+
+// recvStream creates a raw stream of st's policy and reads up to
+// CONNECTED with Recv.
+func recvStream(t *testing.T, rt *ss.Runtime, name string) (*ss.Stream, *recorder) {
+	t.Helper()
+	s, err := rt.Create(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RequestTx(); err != nil {
+		t.Fatal(err)
+	}
+	r := recordRecv(t, s)
+	r.untilState(wait, ss.Connected)
+	return s, r
+}
+
+// TestRecvDestroyWhileReading: Destroy from another goroutine ends a Recv
+// parked in the socket read: it returns DISCONNECTED, then DESTROYING,
+// then io.EOF.
+func TestRecvDestroyWhileReading(t *testing.T) {
+	srv := testutil.Listen(t, "tcp", "", nil, testutil.Echo)
+	rt := newRuntime(t, ss.Config{Policy: newPolicy(rawType("echo", "127.0.0.1", srv.Port()))})
+	s, r := recvStream(t, rt, "echo")
+	go func() {
+		time.Sleep(50 * time.Millisecond) // Recv is in the read by then, most likely
+		s.Destroy(context.Background())
+	}()
+	r.closed(wait)
+	r.expect("CREATING", "POLL", "CONNECTING", "CONNECTED", "DISCONNECTED", "DESTROYING")
+}
+
+// TestRecvContextMidRead: a ctx that ends while Recv is in the read
+// returns ctx's error; the data that arrives afterwards is returned by the
+// next Recv, and nothing is lost.
+func TestRecvContextMidRead(t *testing.T) {
+	srv := testutil.Listen(t, "tcp", "", nil, testutil.Echo)
+	rt := newRuntime(t, ss.Config{Policy: newPolicy(rawType("echo", "127.0.0.1", srv.Port()))})
+	s, r := recvStream(t, rt, "echo")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	if ev, err := s.Recv(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Recv with a ctx that ends: %v, %v, want context.DeadlineExceeded", ev, err)
+	}
+	done, cancel2 := context.WithCancel(context.Background())
+	cancel2()
+	if ev, err := s.Recv(done); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Recv with a done ctx: %v, %v, want context.Canceled", ev, err)
+	}
+	if err := s.Send(context.Background(), []byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	r.untilBytes(wait, 5)
+	s.Destroy(context.Background())
+	r.closed(wait)
+	r.expect("CREATING", "POLL", "CONNECTING", "CONNECTED", `rx(0,"after")`, "DISCONNECTED", "DESTROYING")
+}
+
+// TestRecvPeerClose: the peer's data and its close are seen at Recv; the
+// stream retries (nailed up) and the next connection is read by Recv too.
+func TestRecvPeerClose(t *testing.T) {
+	var n atomic.Int32
+	srv := testutil.Listen(t, "tcp", "", nil, func(c net.Conn) {
+		if n.Add(1) == 1 {
+			c.Write([]byte("bye"))
+			c.Close()
+			return
+		}
+		testutil.Echo(c)
+	})
+	st := rawType("peer", "127.0.0.1", srv.Port())
+	st.NailedUp = true
+	st.Retry = retry(3, 0, 20)
+	rt := newRuntime(t, ss.Config{Policy: newPolicy(st)})
+	s, err := rt.Create(context.Background(), "peer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := recordRecv(t, s)
+	r.untilBytes(wait, 3)
+	r.untilState(wait, ss.Connected)
+	if err := s.Send(context.Background(), []byte("again")); err != nil {
+		t.Fatal(err)
+	}
+	r.untilBytes(wait, 8)
+	s.Destroy(context.Background())
+	r.closed(wait)
+	r.expect("CREATING", "CONNECTING", "CONNECTED", `rx(0,"bye")`, "DISCONNECTED", "POLL", "CONNECTING",
+		"CONNECTED", `rx(0,"again")`, "DISCONNECTED", "DESTROYING")
+}
+
+// TestRecvConcurrent: a second Recv while one is under way is refused
+// with ErrRecvBusy; the first still returns the next event.
+func TestRecvConcurrent(t *testing.T) {
+	srv := testutil.Listen(t, "tcp", "", nil, testutil.Echo)
+	rt := newRuntime(t, ss.Config{Policy: newPolicy(rawType("echo", "127.0.0.1", srv.Port()))})
+	s, _ := recvStream(t, rt, "echo")
+	got := make(chan error, 1)
+	go func() {
+		ev, err := s.Recv(context.Background())
+		for errors.Is(err, ss.ErrRecvBusy) { // the test's own probe held it
+			time.Sleep(time.Millisecond)
+			ev, err = s.Recv(context.Background())
+		}
+		if err == nil && string(ev.Payload) != "x" {
+			err = errors.New("first Recv got " + ev.String())
+		}
+		got <- err
+	}()
+	deadline := time.Now().Add(wait)
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	for {
+		_, err := s.Recv(done)
+		if errors.Is(err, ss.ErrRecvBusy) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("second Recv: %v, want ErrRecvBusy", err)
+		}
+	}
+	if err := s.Send(context.Background(), []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(wait):
+		t.Fatal("first Recv did not return")
+	}
+	s.Destroy(context.Background())
+	r := recordRecv(t, s)
+	r.closed(wait)
+}
+
+// TestRecvAfterEvents: a stream read with Events first (a pump may hold
+// an event) and then with Recv sees every event once, in order.
+func TestRecvAfterEvents(t *testing.T) {
+	srv := testutil.Listen(t, "tcp", "", nil, testutil.Echo)
+	rt := newRuntime(t, ss.Config{Policy: newPolicy(rawType("echo", "127.0.0.1", srv.Port()))})
+	ctx := context.Background()
+	s, err := rt.Create(ctx, "echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := record(t, s)
+	if err := s.Send(ctx, []byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	r.untilState(wait, ss.Connecting)
+	if err := s.Send(ctx, []byte("b")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond) // CONNECTED and the echo queue behind the pump
+	r.pull = true
+	r.untilBytes(wait, 2)
+	if err := s.Send(ctx, []byte("c")); err != nil {
+		t.Fatal(err)
+	}
+	r.untilBytes(wait, 3)
+	s.Destroy(ctx)
+	r.closed(wait)
+	r.expect("CREATING", "POLL", "CONNECTING", "CONNECTED", `rx(0,"abc")`, "DISCONNECTED", "DESTROYING")
 }

@@ -38,10 +38,12 @@ type pullState struct {
 	// is on.
 	rd transport.PullReader
 	k  *sink
-	// reading: Recv is in rd.Read with s.mu released; interrupted: an
-	// event arrived meanwhile and rd.Interrupt was called (Recv calls
-	// rd.Resume after the read).
-	reading, interrupted bool
+	// reading is the reader Recv is in (Read, s.mu released), nil when
+	// none: the offer may be withdrawn meanwhile. interrupted: an event
+	// arrived meanwhile and reading.Interrupt was called (Recv calls
+	// Resume after the read).
+	reading     transport.PullReader
+	interrupted bool
 }
 
 // on reports whether the stream is in pull mode. s.mu is held.
@@ -56,9 +58,9 @@ func (q *eventQueue) wakePullLocked() {
 	case p.wake <- struct{}{}:
 	default:
 	}
-	if p.reading && !p.interrupted {
+	if p.reading != nil && !p.interrupted {
 		p.interrupted = true
-		p.rd.Interrupt()
+		p.reading.Interrupt()
 	}
 }
 
@@ -254,7 +256,7 @@ func (s *Stream) readLocked(ctx context.Context, p *pullState, rd transport.Pull
 		s.mu.Lock()
 		return event.Event{}, false, nil
 	}
-	p.reading = true
+	p.reading = rd
 	s.mu.Unlock()
 	var stop func() bool
 	if ctx.Done() != nil {
@@ -268,7 +270,7 @@ func (s *Stream) readLocked(ctx context.Context, p *pullState, rd transport.Pull
 	} else {
 		s.mu.Lock()
 	}
-	p.reading = false
+	p.reading = nil
 	if p.interrupted || errors.Is(err, transport.ErrInterrupted) {
 		// An interrupt that landed after the read returned is cleared here
 		// too; one that lands after this Resume costs one empty read.
