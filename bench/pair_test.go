@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/securestreams/ss"
 	"github.com/securestreams/ss/internal/testutil"
 )
 
@@ -81,6 +82,8 @@ func pairMedian(v []float64) float64 {
 // (net.Conn), one connection each to the same loopback echo server.
 // Metrics: ss/raw, ss/chan and chan/raw are time ratios (ss/raw = 1.25:
 // ss takes 1.25× raw's time per round trip; goal ≤ 1.2, or ss/chan ≤ 1.05).
+// A fourth side, ss-recv, reads its stream with Stream.Recv (the socket
+// read on the caller's goroutine): ss-recv/raw against the same goal.
 func BenchmarkPairRaw64BEcho(b *testing.B) {
 	srv := testutil.Listen(b, "tcp", "", nil, testutil.Echo)
 	msg := make([]byte, 64)
@@ -135,6 +138,10 @@ func BenchmarkPairRaw64BEcho(b *testing.B) {
 		return nil
 	}}
 
+	ps := rawConnected(b, rt)
+	defer ps.Destroy(ctx)
+	recvSide := pairSide{"ss-recv", func(n int) error { return recvEcho(ctx, ps, msg, n) }}
+
 	rc, err := net.Dial("tcp", srv.Addr().String())
 	if err != nil {
 		b.Fatal(err)
@@ -152,7 +159,25 @@ func BenchmarkPairRaw64BEcho(b *testing.B) {
 		}
 		return nil
 	}}
-	runPair(b, rawSide, chanSide, ssSide)
+	runPair(b, rawSide, chanSide, ssSide, recvSide)
+}
+
+// recvEcho does n round trips of msg on s, reading the echo with
+// Stream.Recv.
+func recvEcho(ctx context.Context, s *ss.Stream, msg []byte, n int) error {
+	for range n {
+		if err := s.Send(ctx, msg); err != nil {
+			return err
+		}
+		for got := 0; got < len(msg); {
+			ev, err := s.Recv(ctx)
+			if err != nil {
+				return err
+			}
+			got += len(ev.Payload)
+		}
+	}
+	return nil
 }
 
 // TestRunPairReportsRatios: a side that does twice the work per op is

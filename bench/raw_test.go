@@ -80,6 +80,20 @@ func BenchmarkRaw64BEcho(b *testing.B) {
 		b.StopTimer()
 		s.Destroy(ctx)
 	})
+	// ss-recv: the same stream read with Stream.Recv (pull mode: the echo
+	// is read on this goroutine).
+	b.Run("ss-recv", func(b *testing.B) {
+		rt := rawRuntime(b, srv.Port())
+		s := rawConnected(b, rt)
+		ctx := context.Background()
+		b.ReportAllocs()
+		b.ResetTimer()
+		if err := recvEcho(ctx, s, msg, b.N); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		s.Destroy(ctx)
+	})
 	// chan: the floor of any channel-delivery API, without ss: a reader
 	// goroutine hands each read (copied) to the caller over a channel.
 	b.Run("chan", func(b *testing.B) {
