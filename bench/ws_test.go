@@ -339,5 +339,8 @@ func BenchmarkPairWS64BEcho(b *testing.B) {
 		}
 		return nil
 	}}
-	runPair(b, rawSide, chanSide, ssSide)
+	// ss-recv: a stream of its own read with Stream.Recv.
+	ps := startStream(b, ssSrv.hostPort())
+	recvSide := pairSide{"ss-recv", func(n int) error { return recvEcho(ctx, ps, msg, n) }}
+	runPair(b, rawSide, chanSide, ssSide, recvSide)
 }
