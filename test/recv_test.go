@@ -3,7 +3,11 @@ package test
 import (
 	"context"
 	"errors"
+	"github.com/gorilla/websocket"
+	"github.com/securestreams/ss/policy"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -230,4 +234,93 @@ func TestRecvAfterEvents(t *testing.T) {
 	s.Destroy(ctx)
 	r.closed(wait)
 	r.expect("CREATING", "POLL", "CONNECTING", "CONNECTED", `rx(0,"abc")`, "DISCONNECTED", "DESTROYING")
+}
+
+// TestRecvOrderWS: a ws echo read with Recv gives what Events gives.
+func TestRecvOrderWS(t *testing.T) {
+	up := websocket.Upgrader{}
+	hts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			mt, p, err := c.ReadMessage()
+			if err != nil || c.WriteMessage(mt, p) != nil {
+				return
+			}
+		}
+	}))
+	defer hts.Close()
+	port := hts.Listener.Addr().(*net.TCPAddr).Port
+	st := &policy.Streamtype{Name: "w", Protocol: policy.WS, Endpoint: "127.0.0.1", Port: uint16(port), HTTPURL: "/", ClientCert: -1, WSBinary: true}
+	rt := newRuntime(t, ss.Config{Policy: newPolicy(st)})
+	recvBoth(t, func(t *testing.T, rec func(*testing.T, *ss.Stream) *recorder) *recorder {
+		ctx := context.Background()
+		s, err := rt.Create(ctx, "w")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := rec(t, s)
+		n := 0
+		for _, m := range []string{"one", "two"} {
+			if err := s.Send(ctx, []byte(m)); err != nil {
+				t.Fatal(err)
+			}
+			n += len(m)
+			r.untilBytes(wait, n)
+		}
+		s.Destroy(ctx)
+		r.closed(wait)
+		return r
+	}, "CREATING", "POLL", "CONNECTING", "CONNECTED", `rx(SOM|EOM,"one")`, `rx(SOM|EOM,"two")`, "DISCONNECTED", "DESTROYING")
+}
+
+// TestRecvOrderH1: an h1 transaction read with Recv gives what Events
+// gives.
+func TestRecvOrderH1(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("body"))
+	}))
+	defer srv.Close()
+	rt := newRuntime(t, ss.Config{Policy: newPolicy(sysH1("get", srv.Listener.Addr().String(), "/"))})
+	recvBoth(t, func(t *testing.T, rec func(*testing.T, *ss.Stream) *recorder) *recorder {
+		s, err := rt.Create(context.Background(), "get")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := rec(t, s)
+		s.RequestTx()
+		r.untilState(wait, ss.Disconnected)
+		s.Destroy(context.Background())
+		r.closed(wait)
+		return r
+	}, "CREATING", "POLL", "CONNECTING", "CONNECTED", `rx(SOM,"body")`, `rx(EOM,"")`, "QOS_ACK_REMOTE", "DISCONNECTED", "DESTROYING")
+}
+
+// TestRecvOrderMQTT: QoS 1 publishes read with Recv give what Events
+// gives.
+func TestRecvOrderMQTT(t *testing.T) {
+	b := mqttBroker(t, "127.0.0.1:0")
+	st := mqttType("pub", b.Addr, func(st *policy.Streamtype) { st.NailedUp, st.MQTTTopic, st.MQTTQoS = true, "up", 1 })
+	rt := newRuntime(t, ss.Config{Policy: newPolicy(st)})
+	recvBoth(t, func(t *testing.T, rec func(*testing.T, *ss.Stream) *recorder) *recorder {
+		ctx := context.Background()
+		s, err := rt.Create(ctx, "pub")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := rec(t, s)
+		r.untilState(wait, ss.Connected)
+		for _, m := range []string{"one", "two"} {
+			if err := s.Send(ctx, []byte(m)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r.until(wait, func(ev ss.Event) bool { return ev.Kind == ss.StateEvent && ev.Ack == 2 })
+		s.Destroy(ctx)
+		r.closed(wait)
+		return r
+	}, "CREATING", "CONNECTING", "CONNECTED", "QOS_ACK_REMOTE(ack=1)", "QOS_ACK_REMOTE(ack=2)", "DISCONNECTED", "DESTROYING")
 }

@@ -87,6 +87,7 @@ func (k *sink) OfferPull(r transport.PullReader) {
 	p.rd, p.k = r, k
 	if p.on {
 		r.Take()
+		q.wakePullLocked() // a Recv waiting with no reader reads now
 	}
 }
 
