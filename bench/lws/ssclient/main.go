@@ -47,6 +47,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	test := fs.String("test", "", "`test` to run: h1, echo, idle or connected")
 	n := fs.Int("n", 1000, "`count`: transactions, round trips or streams")
 	table := fs.String("table", "", "print the results `label=file.jsonl,...` side by side (the first is the reference)")
+	recv := fs.String("recv", "echo", "`tests` whose stream is read with Stream.Recv (on this goroutine; a raw socket is read inline) instead of the Events channel: echo, all or none (echo: Recv wins there, not on h1; PERFORMANCE.md)")
 	floor := fs.Bool("floor", false, "run -test h1 or echo with the Go standard library alone (a net.Conn per GET, one for the echo): the Go floor")
 	cpuProf := fs.String("cpuprofile", "", "write a CPU profile of the test to `file`")
 	traceOut := fs.String("trace", "", "write a runtime/trace of the test to `file` (go tool trace)")
@@ -71,7 +72,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if *floor {
 			r, err = measureFloor(*polFile, *test, *n)
 		} else {
-			r, err = measure(*polFile, *test, *n)
+			r, err = measure(*polFile, *test, *n, *recv == "all" || *recv == *test)
 		}
 		if perr := stop(); err == nil {
 			err = perr
@@ -149,7 +150,7 @@ func serveHTTP(addr string, stderr io.Writer) error {
 	return nil
 }
 
-func measure(file, test string, n int) (*result, error) {
+func measure(file, test string, n int, recv bool) (*result, error) {
 	pol, _, err := policy.ParseFile(file, policy.Options{})
 	if err != nil {
 		return nil, err
@@ -167,9 +168,9 @@ func measure(file, test string, n int) (*result, error) {
 	r := &result{Client: "ss", Test: test, N: n, GOMAXPROCS: gomaxprocs()}
 	switch test {
 	case "h1":
-		err = measureH1(ctx, rt, r)
+		err = measureH1(ctx, rt, r, recv)
 	case "echo":
-		err = measureEcho(ctx, rt, r)
+		err = measureEcho(ctx, rt, r, recv)
 	case "idle", "connected":
 		err = measureStreams(ctx, rt, r)
 	default:
@@ -178,9 +179,24 @@ func measure(file, test string, n int) (*result, error) {
 	return r, err
 }
 
+// eventsOf returns a function that reads s's next event (false: the
+// events ended): with Stream.Recv when recv is set, else from Events.
+func eventsOf(s *ss.Stream, recv bool) func() (ss.Event, bool) {
+	if !recv {
+		return func() (ss.Event, bool) {
+			ev, ok := <-s.Events()
+			return ev, ok
+		}
+	}
+	return func() (ss.Event, bool) {
+		ev, err := s.Recv(context.Background())
+		return ev, err == nil
+	}
+}
+
 // waitState reads events until state (payload bytes are added to *got).
-func waitState(s *ss.Stream, want ss.State, got *int) error {
-	for ev := range s.Events() {
+func waitState(s *ss.Stream, next func() (ss.Event, bool), want ss.State, got *int) error {
+	for ev, ok := next(); ok; ev, ok = next() {
 		if ev.Kind == ss.PayloadEvent {
 			if got != nil {
 				*got += len(ev.Payload)
@@ -200,22 +216,23 @@ func waitState(s *ss.Stream, want ss.State, got *int) error {
 // measureH1: one stream, a transaction (a new connection, as Secure Streams
 // makes for h1) per RequestTx, until DISCONNECTED: lws-ss-bench does the same
 // with lws_ss_client_connect.
-func measureH1(ctx context.Context, rt *ss.Runtime, r *result) error {
+func measureH1(ctx context.Context, rt *ss.Runtime, r *result, recv bool) error {
 	s, err := rt.Create(ctx, "get")
 	if err != nil {
 		return err
 	}
-	defer destroy(s)
+	next := eventsOf(s, recv)
+	defer destroy(s, next)
 	t0, ru0 := time.Now(), rusage()
 	for i := range r.N {
 		if err := s.RequestTx(); err != nil {
 			return err
 		}
 		body := 0
-		if err := waitState(s, ss.QoSAckRemote, &body); err != nil {
+		if err := waitState(s, next, ss.QoSAckRemote, &body); err != nil {
 			return fmt.Errorf("transaction %d: %w", i+1, err)
 		}
-		if err := waitState(s, ss.Disconnected, &body); err != nil {
+		if err := waitState(s, next, ss.Disconnected, &body); err != nil {
 			return fmt.Errorf("transaction %d: %w", i+1, err)
 		}
 		if body != 1024 {
@@ -226,16 +243,17 @@ func measureH1(ctx context.Context, rt *ss.Runtime, r *result) error {
 	return nil
 }
 
-func measureEcho(ctx context.Context, rt *ss.Runtime, r *result) error {
+func measureEcho(ctx context.Context, rt *ss.Runtime, r *result, recv bool) error {
 	s, err := rt.Create(ctx, "bench")
 	if err != nil {
 		return err
 	}
-	defer destroy(s)
+	next := eventsOf(s, recv)
+	defer destroy(s, next)
 	if err := s.Connect(); err != nil {
 		return err
 	}
-	if err := waitState(s, ss.Connected, nil); err != nil {
+	if err := waitState(s, next, ss.Connected, nil); err != nil {
 		return err
 	}
 	msg := make([]byte, 64)
@@ -250,7 +268,7 @@ func measureEcho(ctx context.Context, rt *ss.Runtime, r *result) error {
 			}
 		}
 		for got := 0; got < len(msg); {
-			ev, ok := <-s.Events()
+			ev, ok := next()
 			if !ok {
 				return errors.New("echo: stream ended")
 			}
@@ -300,7 +318,7 @@ func measureStreams(ctx context.Context, rt *ss.Runtime, r *result) error {
 		var wg sync.WaitGroup
 		for _, s := range streams {
 			wg.Add(1)
-			go func() { defer wg.Done(); destroy(s) }()
+			go func() { defer wg.Done(); destroy(s, eventsOf(s, false)) }()
 		}
 		wg.Wait()
 	}()
@@ -325,7 +343,7 @@ func measureStreams(ctx context.Context, rt *ss.Runtime, r *result) error {
 		if r.Test == "connected" {
 			want = ss.Connected
 		}
-		if err := waitState(s, want, nil); err != nil {
+		if err := waitState(s, eventsOf(s, false), want, nil); err != nil {
 			return err
 		}
 	}
@@ -354,9 +372,10 @@ func settle() {
 
 func gomaxprocs() int { return runtime.GOMAXPROCS(0) }
 
-func destroy(s *ss.Stream) {
+// destroy destroys s and reads its events to the end with next.
+func destroy(s *ss.Stream, next func() (ss.Event, bool)) {
 	go s.Destroy(context.Background())
-	for range s.Events() {
+	for _, ok := next(); ok; _, ok = next() {
 	}
 }
 
