@@ -73,9 +73,11 @@ type eventQueue struct {
 	// pump tells it (msgGate) once they fall below StateBound/2.
 	tellRoom bool
 	room     chan struct{} // closed likewise, for Remote.WaitRoom
-	// pull is the stream's pull mode and offered read role (recv.go); nil
-	// until the first Recv or offer.
-	pull *pullState
+	// pull is the stream's pull mode (recv.go), nil until the first Recv;
+	// offer is the attempt's sink whose transport offers its read role
+	// (sink.pr), nil when none does.
+	pull  *pullState
+	offer *sink
 }
 
 // Internal event kinds that never reach the application: a transport's

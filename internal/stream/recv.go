@@ -17,10 +17,11 @@ var ErrRecvBusy = errors.New("ss: another Recv is under way on this stream")
 // Config.Deliver.
 var ErrRecvDeliver = errors.New("ss: Recv on a stream whose events go to Config.Deliver")
 
-// pullState is a stream's pull mode (Recv) and the read role its current
-// connection offers (transport.PullOfferer). Allocated by the first Recv or
-// the first offer, whichever comes first; every field is guarded by
-// Stream.mu.
+// pullState is a stream's pull mode (Recv), allocated by the first Recv;
+// every field is guarded by Stream.mu. The read role the current
+// connection offers (transport.PullOfferer) is kept apart, in the
+// attempt's sink (sink.pr, eventQueue.offer), so that a stream that never
+// calls Recv allocates nothing for it.
 type pullState struct {
 	// on: Recv was called once; the stream is in pull mode for good: no
 	// pump is started, the events wait in the queue for Recv.
@@ -33,11 +34,6 @@ type pullState struct {
 	// wake holds a token when something may have become ready while Recv
 	// waited (capacity 1, made when pull mode starts).
 	wake chan struct{}
-	// rd is the read role the current connection offers (nil: none), k
-	// the attempt's sink that offered it; taken (rd.Take) once pull mode
-	// is on.
-	rd transport.PullReader
-	k  *sink
 	// reading is the reader Recv is in (Read, s.mu released), nil when
 	// none: the offer may be withdrawn meanwhile. interrupted: an event
 	// arrived meanwhile and reading.Interrupt was called (Recv calls
@@ -72,20 +68,17 @@ func (k *sink) OfferPull(r transport.PullReader) {
 	defer s.mu.Unlock()
 	q := &s.q
 	if r == nil {
-		if p := q.pull; p != nil && p.k == k {
-			p.rd, p.k = nil, nil
+		k.pr = nil
+		if q.offer == k {
+			q.offer = nil
 		}
 		return
 	}
 	if k.done.Load() || q.final || q.abandoned {
 		return
 	}
-	if q.pull == nil {
-		q.pull = &pullState{}
-	}
-	p := q.pull
-	p.rd, p.k = r, k
-	if p.on {
+	k.pr, q.offer = r, k
+	if q.pullOn() {
 		r.Take()
 		q.wakePullLocked() // a Recv waiting with no reader reads now
 	}
@@ -123,8 +116,8 @@ func (s *Stream) Recv(ctx context.Context) (event.Event, error) {
 	if !p.on {
 		p.on = true
 		p.wake = make(chan struct{}, 1)
-		if p.rd != nil {
-			p.rd.Take()
+		if q.offer != nil {
+			q.offer.pr.Take()
 		}
 	}
 	p.busy = true
@@ -172,8 +165,8 @@ func (s *Stream) recvLocked(ctx context.Context, p *pullState) (event.Event, err
 		if err := ctx.Err(); err != nil {
 			return event.Event{}, err
 		}
-		if rd := p.rd; rd != nil && !q.hold {
-			ev, ok, err := s.readLocked(ctx, p, rd)
+		if k := q.offer; k != nil && !q.hold {
+			ev, ok, err := s.readLocked(ctx, p, k)
 			if ok || err != nil {
 				return ev, err
 			}
@@ -241,9 +234,9 @@ func (s *Stream) popLocked(p *pullState) (event.Event, bool) {
 // event, or ok false when the read was interrupted or the connection
 // ended (the caller looks at the queue again). s.mu is
 // held on entry and on return, released during the read.
-func (s *Stream) readLocked(ctx context.Context, p *pullState, rd transport.PullReader) (event.Event, bool, error) {
+func (s *Stream) readLocked(ctx context.Context, p *pullState, k *sink) (event.Event, bool, error) {
 	q := &s.q
-	k := p.k
+	rd := k.pr
 	select {
 	case <-rd.Ready():
 	default:
@@ -278,10 +271,10 @@ func (s *Stream) readLocked(ctx context.Context, p *pullState, rd transport.Pull
 		p.interrupted = false
 		rd.Resume()
 	}
-	if err != nil && p.rd == rd && !errors.Is(err, transport.ErrInterrupted) {
+	if err != nil && q.offer == k && !errors.Is(err, transport.ErrInterrupted) {
 		// The connection ended: its Run returns, and the actor's states
 		// follow in the queue.
-		p.rd, p.k = nil, nil
+		q.offer = nil
 	}
 	if len(data) > 0 && s.takeReadLocked(data, k) && q.head == len(q.items) {
 		return event.Event{Kind: event.PayloadEvent, Payload: data}, true, nil

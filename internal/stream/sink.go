@@ -55,6 +55,9 @@ type sink struct {
 	// (OnCut, cuthook.go): set by the transport, taken by the actor as it
 	// sets cut; under Stream.mu.
 	onCut func()
+	// pr is the read role the transport offers (OfferPull, recv.go);
+	// under Stream.mu.
+	pr transport.PullReader
 	// ping sends the connection's keep-alive (PingSetter); written only
 	// by the transport, read by the actor's validity timer.
 	ping atomic.Pointer[func()]

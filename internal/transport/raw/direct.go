@@ -23,12 +23,9 @@ func pipeDirect(ctx context.Context, conn net.Conn, rc syscall.RawConn, tx trans
 	w := &directWriter{conn: conn, rc: rc, tx: tx}
 	w.write = w.writeOnce
 	stop := transport.AfterCut(ctx, sink, w.close)
-	pr := offerPull(w, sink) // Stream.Recv may take the read role (pull.go)
+	offerPull(w, sink) // Stream.Recv may take the read role (pull.go)
 	tx.SetDirect(w)
-	rerr := readLoopPolled(ctx, rc, sink)
-	if pr != nil {
-		rerr = pr.handOver(ctx, sink, rerr)
-	}
+	rerr := w.handOver(ctx, sink, readLoopPolled(ctx, rc, sink))
 	tx.SetDirect(nil)
 	w.close() // ends a writer blocked on a full socket
 	w.wg.Wait()
@@ -55,6 +52,10 @@ type directWriter struct {
 	mu     sync.Mutex
 	closed bool  // close was called: later write errors are its doing
 	werr   error // the first write error before that
+	// pull is the read role once the stream took it, pullOff set once
+	// the reader goroutine is past the point of handing it over (pull.go).
+	pull    *pullReader
+	pullOff bool
 
 	// One TryWrite at a time (the queue's write role): its argument and
 	// results, and the function handed to rc.Write, bound once so that a

@@ -14,19 +14,24 @@ import (
 // aLongTimeAgo is the read deadline that wakes a read at once.
 var aLongTimeAgo = time.Unix(1, 0)
 
-// pullReader is a plain connection's read role offered to the stream
-// (transport.PullReader): once the stream takes it (Stream.Recv), the
-// reader goroutine of pipeDirect stops reading (woken by a read deadline
-// in the past) and only waits for the end of the connection, which Read,
-// called on the application's goroutine, reports.
+// A plain connection offers its read role to the stream
+// (transport.PullReader, implemented by its directWriter so that the offer
+// allocates nothing): once the stream takes it (Stream.Recv), the reader
+// goroutine of pipeDirect stops reading (woken by a read deadline in the
+// past) and only waits for the end of the connection, which Read, called
+// on the application's goroutine, reports. The role's state (pullReader)
+// is allocated by Take.
+
+var _ transport.PullReader = (*directWriter)(nil)
+
+// pullReader is the state of a taken read role.
 type pullReader struct {
-	w *directWriter // the connection (conn, rc) and its closing
+	w *directWriter
 
 	mu        sync.Mutex
-	taken     bool          // Take was called
-	ready     chan struct{} // made by Take; closed by handOver or end
+	ready     chan struct{} // closed by handOver or finish
 	readyShut bool          // ready is closed
-	end       chan struct{} // made by Take; closed by end
+	end       chan struct{} // closed by finish
 	ended     bool          // the connection has ended (endErr)
 	endErr    error
 
@@ -35,55 +40,57 @@ type pullReader struct {
 	read func(fd uintptr) bool
 }
 
-var _ transport.PullReader = (*pullReader)(nil)
-
 // offerPull offers the connection's read role to the stream when its sink
-// takes one (nil otherwise).
-func offerPull(w *directWriter, sink transport.Sink) *pullReader {
-	o, ok := sink.(transport.PullOfferer)
-	if !ok {
-		return nil
+// takes one.
+func offerPull(w *directWriter, sink transport.Sink) {
+	if o, ok := sink.(transport.PullOfferer); ok {
+		o.OfferPull(w)
 	}
-	p := &pullReader{w: w}
-	o.OfferPull(p)
-	return p
 }
 
 // Take implements transport.PullReader.
-func (p *pullReader) Take() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.taken {
+func (w *directWriter) Take() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.pull != nil {
 		return
 	}
-	p.taken = true
-	p.ready, p.end = make(chan struct{}), make(chan struct{})
+	p := &pullReader{w: w, ready: make(chan struct{}), end: make(chan struct{})}
 	p.read = p.r.read
-	if p.ended {
-		close(p.end)
-		close(p.ready)
-		p.readyShut = true
+	w.pull = p
+	if w.pullOff {
+		// The reader goroutine has stopped on its own: the connection
+		// is over.
+		p.finish(errPullEnded)
 		return
 	}
-	p.w.conn.SetReadDeadline(aLongTimeAgo)
+	w.conn.SetReadDeadline(aLongTimeAgo)
+}
+
+// errPullEnded is what Read reports when the role was taken after the
+// connection ended.
+var errPullEnded = errors.New("ss: raw: connection ended")
+
+// taken returns the role's state; Take has been called.
+func (w *directWriter) taken() *pullReader {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.pull
 }
 
 // Ready implements transport.PullReader.
-func (p *pullReader) Ready() <-chan struct{} {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.ready
-}
+func (w *directWriter) Ready() <-chan struct{} { return w.taken().ready }
 
 // Interrupt implements transport.PullReader.
-func (p *pullReader) Interrupt() { p.w.conn.SetReadDeadline(aLongTimeAgo) }
+func (w *directWriter) Interrupt() { w.conn.SetReadDeadline(aLongTimeAgo) }
 
 // Resume implements transport.PullReader.
-func (p *pullReader) Resume() { p.w.conn.SetReadDeadline(time.Time{}) }
+func (w *directWriter) Resume() { w.conn.SetReadDeadline(time.Time{}) }
 
 // Read implements transport.PullReader: one read as readLoopPolled's, on
 // the caller's goroutine.
-func (p *pullReader) Read() ([]byte, error) {
+func (w *directWriter) Read() ([]byte, error) {
+	p := w.taken()
 	p.mu.Lock()
 	ended, err := p.ended, p.endErr
 	p.mu.Unlock()
@@ -91,7 +98,7 @@ func (p *pullReader) Read() ([]byte, error) {
 		return nil, err
 	}
 	p.r.data, p.r.n, p.r.err = nil, 0, nil
-	err = p.w.rc.Read(p.read)
+	err = w.rc.Read(p.read)
 	if err == nil && p.r.err != nil {
 		err = os.NewSyscallError("read", p.r.err)
 	}
@@ -118,10 +125,8 @@ func (p *pullReader) finish(err error) {
 		return
 	}
 	p.ended, p.endErr = true, err
-	if p.end != nil {
-		close(p.end)
-	}
-	if p.ready != nil && !p.readyShut {
+	close(p.end)
+	if !p.readyShut {
 		close(p.ready)
 		p.readyShut = true
 	}
@@ -132,11 +137,22 @@ func (p *pullReader) finish(err error) {
 // deadline) it hands the role over and waits until Read reports the end of
 // the connection or ctx is cut, and returns that end (nil when the peer
 // closed, as readLoopPolled); otherwise the connection ended by itself and
-// Read reports it. Either way the role is withdrawn.
-func (p *pullReader) handOver(ctx context.Context, sink transport.Sink, rerr error) error {
-	defer sink.(transport.PullOfferer).OfferPull(nil)
+// a Read reports it. Either way the offer is withdrawn.
+func (w *directWriter) handOver(ctx context.Context, sink transport.Sink, rerr error) error {
+	o, ok := sink.(transport.PullOfferer)
+	if !ok {
+		return rerr
+	}
+	defer o.OfferPull(nil)
+	w.mu.Lock()
+	w.pullOff = true
+	p := w.pull
+	w.mu.Unlock()
+	if p == nil {
+		return rerr
+	}
 	p.mu.Lock()
-	if !p.taken || p.ended || ctx.Err() != nil || !errors.Is(rerr, os.ErrDeadlineExceeded) {
+	if p.ended || ctx.Err() != nil || !errors.Is(rerr, os.ErrDeadlineExceeded) {
 		p.mu.Unlock()
 		end := rerr
 		if end == nil {
@@ -145,13 +161,12 @@ func (p *pullReader) handOver(ctx context.Context, sink transport.Sink, rerr err
 		p.finish(end)
 		return rerr
 	}
-	p.w.conn.SetReadDeadline(time.Time{})
+	w.conn.SetReadDeadline(time.Time{})
 	close(p.ready)
 	p.readyShut = true
-	end := p.end
 	p.mu.Unlock()
 	select {
-	case <-end:
+	case <-p.end:
 	case <-ctx.Done():
 		return context.Cause(ctx)
 	}

@@ -42,9 +42,10 @@ func TestPullHandOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	k := &pullSink{offers: make(chan transport.PullReader, 2)}
-	pr := offerPull(&directWriter{conn: conn, rc: rc}, k)
+	pr := &directWriter{conn: conn, rc: rc}
+	offerPull(pr, k)
 	if got := <-k.offers; got != pr {
-		t.Fatalf("offered %v, want the reader", got)
+		t.Fatalf("offered %v, want the connection's writer", got)
 	}
 	ctx := context.Background()
 	end := make(chan error, 1)
