@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -211,4 +212,62 @@ func Example_errors() {
 	// true
 	// UNREACHABLE 503 503 service unavailable
 	// ALL_RETRIES_FAILED 503 503 service unavailable
+}
+
+// Recv reads a stream's events on the caller's goroutine, one at a time,
+// in the order Events would give them. On a raw stream over a plain
+// socket, Recv with nothing queued reads the socket itself: an echo costs
+// no goroutine hand-off. After DESTROYING, Recv returns io.EOF.
+func ExampleStream_Recv() {
+	echo, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer echo.Close()
+	go func() {
+		for {
+			c, err := echo.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); io.Copy(c, c) }()
+		}
+	}()
+
+	ctx := context.Background()
+	p := loadPolicy(`{"s": [{"echo": {"protocol": "raw", "endpoint": "127.0.0.1", "port": %d}}]}`, port(echo.Addr()))
+	rt, err := ss.New(ctx, ss.Config{Policy: p})
+	if err != nil {
+		panic(err)
+	}
+	defer rt.Close(ctx)
+
+	s, err := rt.Create(ctx, "echo")
+	if err != nil {
+		panic(err)
+	}
+	s.Send(ctx, []byte("ping"))
+	for {
+		ev, err := s.Recv(ctx)
+		if err == io.EOF {
+			break // after DESTROYING
+		}
+		if err != nil {
+			panic(err)
+		}
+		if ev.Kind == ss.PayloadEvent {
+			fmt.Printf("payload %q\n", ev.Payload)
+			s.Destroy(ctx)
+			continue
+		}
+		fmt.Println(ev.State)
+	}
+	// Output:
+	// CREATING
+	// POLL
+	// CONNECTING
+	// CONNECTED
+	// payload "ping"
+	// DISCONNECTED
+	// DESTROYING
 }
