@@ -249,6 +249,7 @@ type ssTxn struct {
 	s     *ss.Stream
 	kick  *time.Timer
 	kicks int
+	pull  bool // read the events with Stream.Recv (set before the first get)
 }
 
 // openSSTxn creates a stream of streamtype name on rt and reads its
@@ -259,13 +260,18 @@ func openSSTxn(b *testing.B, rt *ss.Runtime, name string) *ssTxn {
 	if err != nil {
 		b.Fatal(err)
 	}
+	t := &ssTxn{s: s, kick: time.NewTimer(time.Hour)}
 	b.Cleanup(func() {
 		s.Destroy(ctx)
+		if t.pull {
+			for _, err := s.Recv(ctx); err == nil; _, err = s.Recv(ctx) {
+			}
+			return
+		}
 		for range s.Events() {
 		}
 	})
 	<-s.Events() // CREATING
-	t := &ssTxn{s: s, kick: time.NewTimer(time.Hour)}
 	t.kick.Stop()
 	return t
 }
@@ -274,6 +280,9 @@ func openSSTxn(b *testing.B, rt *ss.Runtime, name string) *ssTxn {
 // checking the body and QOS_ACK_REMOTE.
 func (t *ssTxn) get() error {
 	s := t.s
+	if t.pull {
+		return t.getRecv()
+	}
 	if err := s.RequestTx(); err != nil {
 		return err
 	}
@@ -300,6 +309,46 @@ func (t *ssTxn) get() error {
 			t.kicks++
 			s.RequestTx()
 		}
+	}
+}
+
+// getRecv is get reading with Stream.Recv: a ctx that ends after 50 ms
+// without the transaction's end kicks it as get's timer does.
+func (t *ssTxn) getRecv() error {
+	s := t.s
+	if err := s.RequestTx(); err != nil {
+		return err
+	}
+	n, ack := 0, false
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		for {
+			ev, err := s.Recv(ctx)
+			if errors.Is(err, context.DeadlineExceeded) {
+				t.kicks++
+				s.RequestTx()
+				break
+			}
+			if err != nil {
+				cancel()
+				return err
+			}
+			if ev.Kind == ss.PayloadEvent {
+				n += len(ev.Payload)
+				continue
+			}
+			switch ev.State {
+			case ss.QoSAckRemote:
+				ack = true
+			case ss.Disconnected, ss.AllRetriesFailed:
+				cancel()
+				if n != 1024 || !ack {
+					return fmt.Errorf("%d bytes, ack %v, last %v (%v)", n, ack, ev.State, ev.Err)
+				}
+				return nil
+			}
+		}
+		cancel()
 	}
 }
 
@@ -506,9 +555,21 @@ func benchPairHTTP(b *testing.B, proto policy.Protocol) {
 		}
 		return nil
 	}}
+	// ss-recv: another stream read with Stream.Recv (its events taken on
+	// this goroutine, no pump goroutine).
+	rt2 := openSSTxn(b, rt, st.Name)
+	rt2.pull = true
+	recvSide := pairSide{"ss-recv", func(n int) error {
+		for range n {
+			if err := rt2.get(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}}
 	b.ReportAllocs()
-	runPair(b, rawSide, chanSide, transportSide, ssSide)
-	b.ReportMetric(float64(t.kicks), "kicks")
+	runPair(b, rawSide, chanSide, transportSide, ssSide, recvSide)
+	b.ReportMetric(float64(t.kicks+rt2.kicks), "kicks")
 }
 
 // floorEvent is one event of the chan side; last marks DISCONNECTED.
