@@ -288,28 +288,44 @@ func (t *ssTxn) get() error {
 	}
 	t.kick.Reset(50 * time.Millisecond)
 	defer t.kick.Stop()
-	n, ack := 0, false
+	var g txnProgress
 	for {
 		select {
 		case ev := <-s.Events():
-			if ev.Kind == ss.PayloadEvent {
-				n += len(ev.Payload)
-				continue
-			}
-			switch ev.State {
-			case ss.QoSAckRemote:
-				ack = true
-			case ss.Disconnected, ss.AllRetriesFailed:
-				if n != 1024 || !ack {
-					return fmt.Errorf("%d bytes, ack %v, last %v (%v)", n, ack, ev.State, ev.Err)
-				}
-				return nil
+			if done, err := g.see(ev); done {
+				return err
 			}
 		case <-t.kick.C:
 			t.kicks++
 			s.RequestTx()
 		}
 	}
+}
+
+// txnProgress follows one transaction's events: the body's length and
+// QOS_ACK_REMOTE.
+type txnProgress struct {
+	n   int
+	ack bool
+}
+
+// see takes the next event; done at the transaction's end, with an error
+// unless it brought 1024 bytes and QOS_ACK_REMOTE.
+func (g *txnProgress) see(ev ss.Event) (done bool, err error) {
+	if ev.Kind == ss.PayloadEvent {
+		g.n += len(ev.Payload)
+		return false, nil
+	}
+	switch ev.State {
+	case ss.QoSAckRemote:
+		g.ack = true
+	case ss.Disconnected, ss.AllRetriesFailed:
+		if g.n != 1024 || !g.ack {
+			return true, fmt.Errorf("%d bytes, ack %v, last %v (%v)", g.n, g.ack, ev.State, ev.Err)
+		}
+		return true, nil
+	}
+	return false, nil
 }
 
 // getRecv is get reading with Stream.Recv: a ctx that ends after 50 ms
@@ -319,7 +335,7 @@ func (t *ssTxn) getRecv() error {
 	if err := s.RequestTx(); err != nil {
 		return err
 	}
-	n, ack := 0, false
+	var g txnProgress
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		for {
@@ -333,19 +349,9 @@ func (t *ssTxn) getRecv() error {
 				cancel()
 				return err
 			}
-			if ev.Kind == ss.PayloadEvent {
-				n += len(ev.Payload)
-				continue
-			}
-			switch ev.State {
-			case ss.QoSAckRemote:
-				ack = true
-			case ss.Disconnected, ss.AllRetriesFailed:
+			if done, err := g.see(ev); done {
 				cancel()
-				if n != 1024 || !ack {
-					return fmt.Errorf("%d bytes, ack %v, last %v (%v)", n, ack, ev.State, ev.Err)
-				}
-				return nil
+				return err
 			}
 		}
 		cancel()
