@@ -60,19 +60,21 @@ type eventQueue struct {
 	hold      bool          // the stream is being created: queue, do not deliver yet (cleared once, by release)
 	final     bool          // DESTROYING queued (set once, by whoever queues it)
 	abandoned bool          // Close gave up: drop everything, close the channel
-	states    int           // state events queued, not yet delivered
-	// reps are the undecided reports in queue order: appended by the sink,
-	// removed by the actor (decideLocked).
-	reps  []report
-	rhead int
 	// told: a msgReport is on its way to the actor (set by the sink,
 	// cleared by the actor as it decides), so a burst of reports costs
 	// one message.
 	told bool
 	// tellRoom: the actor parked because states reached StateBound; the
-	// pump tells it (msgGate) once they fall below StateBound/2.
+	// pump tells it (msgGate) once they fall below StateBound/2. (Both
+	// bools sit with the four above: Stream must stay within 760 bytes,
+	// its size class of 768 with the allocation header.)
 	tellRoom bool
-	room     chan struct{} // closed likewise, for Remote.WaitRoom
+	states   int // state events queued, not yet delivered
+	// reps are the undecided reports in queue order: appended by the sink,
+	// removed by the actor (decideLocked).
+	reps  []report
+	rhead int
+	room  chan struct{} // closed when states fall below StateBound/2, for Remote.WaitRoom
 	// pull is the stream's pull mode (recv.go), nil until the first Recv;
 	// offer is the attempt's sink whose transport offers its read role
 	// (sink.pr), nil when none does.

@@ -50,12 +50,12 @@ type directWriter struct {
 	wg  sync.WaitGroup // the writer goroutine
 
 	mu     sync.Mutex
-	closed bool  // close was called: later write errors are its doing
-	werr   error // the first write error before that
-	// pull is the read role once the stream took it, pullOff set once
-	// the reader goroutine is past the point of handing it over (pull.go).
-	pull    *pullReader
+	closed bool // close was called: later write errors are its doing
+	// pullOff is set once the reader goroutine is past the point of
+	// handing the read role over, pull once the stream took it (pull.go).
 	pullOff bool
+	werr    error // the first write error before that
+	pull    *pullReader
 
 	// One TryWrite at a time (the queue's write role): its argument and
 	// results, and the function handed to rc.Write, bound once so that a
