@@ -324,3 +324,82 @@ func TestRecvOrderMQTT(t *testing.T) {
 		return r
 	}, "CREATING", "CONNECTING", "CONNECTED", "QOS_ACK_REMOTE(ack=1)", "QOS_ACK_REMOTE(ack=2)", "DISCONNECTED", "DESTROYING")
 }
+
+// TestRecvStateInterruptsRead: a state the actor emits while Recv is in
+// the socket read (the stream timeout's TIMEOUT) is returned at once, and
+// the socket is read again by the next Recv.
+func TestRecvStateInterruptsRead(t *testing.T) {
+	srv := testutil.Listen(t, "tcp", "", nil, testutil.Echo)
+	rt := newRuntime(t, ss.Config{Policy: newPolicy(rawType("echo", "127.0.0.1", srv.Port()))})
+	s, r := recvStream(t, rt, "echo")
+	for i := range 3 {
+		if err := s.StartTimeout(20 * time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		r.untilState(wait, ss.Timeout)
+		if err := s.Send(context.Background(), []byte{'a' + byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+		r.untilBytes(wait, i+1)
+	}
+	s.Destroy(context.Background())
+	r.closed(wait)
+	r.expect("CREATING", "POLL", "CONNECTING", "CONNECTED", "TIMEOUT", `rx(0,"a")`, "TIMEOUT", `rx(0,"b")`,
+		"TIMEOUT", `rx(0,"c")`, "DISCONNECTED", "DESTROYING")
+}
+
+// TestRecvEchoUnderInterrupts: 300 echoes read with Recv while another
+// goroutine keeps queueing states (stream timeouts of 0-1 ms) that
+// interrupt the reads: every byte arrives once, in order.
+func TestRecvEchoUnderInterrupts(t *testing.T) {
+	srv := testutil.Listen(t, "tcp", "", nil, testutil.Echo)
+	rt := newRuntime(t, ss.Config{Policy: newPolicy(rawType("echo", "127.0.0.1", srv.Port()))})
+	s, _ := recvStream(t, rt, "echo")
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			s.StartTimeout(time.Duration(i%2) * time.Millisecond / 2)
+			time.Sleep(200 * time.Microsecond)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var got []byte
+	timeouts := 0
+	want := make([]byte, 0, 300)
+	for i := range 300 {
+		b := byte('0' + i%64)
+		want = append(want, b)
+		if err := s.Send(ctx, []byte{b}); err != nil {
+			t.Fatal(err)
+		}
+		for len(got) < len(want) {
+			ev, err := s.Recv(ctx)
+			if err != nil {
+				t.Fatalf("Recv after %d bytes: %v", len(got), err)
+			}
+			if ev.Kind == ss.PayloadEvent {
+				got = append(got, ev.Payload...)
+			} else if ev.State == ss.Timeout {
+				timeouts++
+			}
+		}
+	}
+	close(stop)
+	<-done
+	if string(got) != string(want) {
+		t.Fatalf("echoed %q, want %q", got, want)
+	}
+	if timeouts == 0 {
+		t.Fatal("no TIMEOUT came between the echoes: nothing interrupted a read")
+	}
+	s.Destroy(context.Background())
+	recordRecv(t, s).closed(wait)
+}
