@@ -92,6 +92,7 @@ type run struct {
 	txnStart time.Time
 	txnResp  time.Duration
 	status   int
+	h1req    http.Request // the request an h1 response is read for (readH1Response)
 }
 
 // Run performs one HTTP transaction for the attempt a (transport.Protocol).
@@ -206,34 +207,80 @@ func redirectTarget(req *outRequest, loc string) (*transport.Endpoint, error) {
 	return endpointFromURL(u)
 }
 
-// exchange is a response whose body belongs to the run, with what closes it.
+// exchange is a response whose body belongs to the run, with what ends it.
+// Its limits (response headers, body idle) and its release cost no
+// goroutine, closure or context per transaction beyond what the protocol
+// needs: h1 uses the connection's deadlines, h2/h3 one timer that cancels
+// the request's context (PERFORMANCE.md "h1/h2/h3 GET rate"). An exchange
+// is used by the run's goroutine only (its ping goroutine reads ctx and
+// ping).
 type exchange struct {
 	resp *http.Response
-	// close ends the exchange: stops its timers, closes the body, cancels
-	// the request and releases the connection. Idempotent.
-	close func()
-	// cause reports why the request context was cancelled, if it was.
-	cause func() error
-	// arm starts the body idle timer before a read and disarm stops it
-	// after (so a Sink.Rx blocked by backpressure is not idle time); nil
-	// when there is no limit.
-	arm, disarm func()
-	// ctx is the request's context.
+	// ctx is the request's context (h2/h3); for h1 the attempt's.
 	ctx context.Context
 	// ping sends a protocol keep-alive on the connection (h2 PING) and
 	// returns when it is answered; nil when the protocol has none.
 	ping func(ctx context.Context) error
+	// bodyIdle is the body idle limit, 0 for none.
+	bodyIdle time.Duration
+
+	h1 *h1Conn // h1: the connection and its deadlines
+
+	t     *timers // h2/h3: the request's limits
+	pool  *connPool
+	entry *poolEntry // h2/h3: the shared connection, released by close
+
+	closed bool
 }
 
-// timers handles the response-header and body-idle limits of one request
-// by cancelling its context.
-type timers struct {
-	mu      sync.Mutex
-	cancel  context.CancelCauseFunc
-	hdr     *time.Timer
-	body    *time.Timer
-	hdrTime time.Duration
-	stopped bool
+// close ends the exchange: stops its limits, closes the body, cancels the
+// request and releases the connection. Idempotent.
+func (ex *exchange) close() {
+	if ex.closed {
+		return
+	}
+	ex.closed = true
+	if c := ex.h1; c != nil {
+		c.close()
+		ex.resp.Body.Close() // after the connection: nothing left to read
+		c.release()
+		return
+	}
+	ex.t.stop()
+	ex.resp.Body.Close()
+	ex.t.cancel(context.Canceled)
+	ex.pool.release(ex.entry)
+}
+
+// armBody starts the body idle limit before a read; disarmBody stops it
+// after, so that a Sink.Rx blocked by backpressure is not idle time.
+func (ex *exchange) armBody() {
+	if ex.bodyIdle <= 0 {
+		return
+	}
+	if ex.h1 != nil {
+		ex.h1.limit(ex.bodyIdle, errBodyTimeout, false)
+		return
+	}
+	ex.t.arm(ex.bodyIdle, errBodyTimeout)
+}
+
+func (ex *exchange) disarmBody() {
+	if ex.bodyIdle > 0 && ex.h1 == nil {
+		ex.t.disarm()
+	}
+}
+
+// readErr says why a body read failed: a limit that expired, or the cut
+// of the attempt (its cause), around the I/O error.
+func (ex *exchange) readErr(err error) error {
+	if ex.h1 != nil {
+		return ex.h1.why(ex.ctx, err)
+	}
+	if c := context.Cause(ex.ctx); c != nil && !errors.Is(c, context.Canceled) && !errors.Is(err, c) {
+		return fmt.Errorf("%w (%v)", c, err)
+	}
+	return err
 }
 
 var (
@@ -241,43 +288,100 @@ var (
 	errBodyTimeout   = fmt.Errorf("%w: response body idle", ErrTimeout)
 )
 
+// timers is the response-header and body-idle limits of one h2/h3
+// request: one timer, armed for one limit at a time, that cancels the
+// request's context with the limit as cause. The header limit is armed
+// once the request body has been produced (by the round tripper's body
+// writer, on a goroutine of its own), the body limit around each read.
+type timers struct {
+	mu      sync.Mutex
+	cancel  context.CancelCauseFunc
+	timer   *time.Timer
+	limit   error     // what the armed timer means; nil: disarmed
+	due     time.Time // when it is due: an earlier firing is a stale one
+	hdrTime time.Duration
+	hdrDone bool // the header limit was armed, or the headers arrived
+	stopped bool
+	unhook  func() bool // unregisters the cut hook (transport.AfterCut)
+}
+
+// arm starts the timer for limit, due in d.
+func (t *timers) arm(d time.Duration, limit error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopped {
+		return
+	}
+	t.limit, t.due = limit, time.Now().Add(d)
+	if t.timer == nil {
+		t.timer = time.AfterFunc(d, t.fire)
+	} else {
+		t.timer.Reset(d)
+	}
+}
+
+func (t *timers) disarm() {
+	t.mu.Lock()
+	t.limit = nil
+	if t.timer != nil {
+		t.timer.Stop()
+	}
+	t.mu.Unlock()
+}
+
+// fire cancels the request with the armed limit. A firing of an earlier
+// arming that Stop or Reset came too late for finds the limit disarmed or
+// not yet due, and does nothing.
+func (t *timers) fire() {
+	t.mu.Lock()
+	limit := t.limit
+	if limit == nil || time.Now().Before(t.due) {
+		t.mu.Unlock()
+		return
+	}
+	t.mu.Unlock()
+	t.cancel(limit)
+}
+
 // armHeader starts the response-header limit (once the request is sent).
 func (t *timers) armHeader() {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.stopped || t.hdr != nil {
-		return
+	done := t.hdrDone
+	t.hdrDone = true
+	t.mu.Unlock()
+	if !done {
+		t.arm(t.hdrTime, errHeaderTimeout)
 	}
-	t.hdr = time.AfterFunc(t.hdrTime, func() { t.cancel(errHeaderTimeout) })
 }
 
 // headersArrived stops the header limit.
 func (t *timers) headersArrived() {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.stopped = true
-	if t.hdr != nil {
-		t.hdr.Stop()
-	}
+	t.hdrDone = true
+	t.mu.Unlock()
+	t.disarm()
 }
 
 func (t *timers) stop() {
 	t.mu.Lock()
 	t.stopped = true
-	if t.hdr != nil {
-		t.hdr.Stop()
-	}
-	if t.body != nil {
-		t.body.Stop()
+	t.limit = nil
+	if t.timer != nil {
+		t.timer.Stop()
 	}
 	t.mu.Unlock()
+	t.unhook()
 }
 
-// newRequestCtx returns the context of one request with its timers; the
-// header timer is armed when the body source ends (or now, without body).
+// newRequestCtx returns the context of one h2/h3 request with its limits;
+// the header limit is armed when the body source ends (or now, without
+// body). The context is not registered in the attempt's: a cut of the
+// attempt cancels it through the sink (transport.AfterCut), with the
+// attempt's cause.
 func (r *run) newRequestCtx(ctx context.Context, req *outRequest) (context.Context, *timers) {
-	rctx, cancel := context.WithCancelCause(ctx)
+	rctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	t := &timers{cancel: cancel, hdrTime: r.env.HeaderTimeout}
+	t.unhook = transport.AfterCut(ctx, r.sink, func() { cancel(context.Cause(ctx)) })
 	if req.body == nil {
 		t.armHeader()
 	} else {
@@ -295,7 +399,8 @@ func setOnEnd(src bodySource, f func()) {
 	}
 }
 
-// causeOf turns a cancelled request context into its timer error.
+// causeOf turns a cancelled request context into its limit's or cut's
+// error.
 func causeOf(rctx context.Context, err error) error {
 	if c := context.Cause(rctx); c != nil && !errors.Is(c, context.Canceled) && !errors.Is(err, c) {
 		return fmt.Errorf("%w (%v)", c, err)
@@ -317,32 +422,19 @@ func (r *run) exchange(ctx context.Context, req *outRequest) (*exchange, error) 
 	}
 }
 
-// finishExchange wires the body idle limit and cleanup for a response
-// obtained under rctx.
-func (r *run) finishExchange(rctx context.Context, t *timers, resp *http.Response, release func()) *exchange {
+// finishExchange wires the body idle limit and the release of an h2/h3
+// response obtained under rctx.
+func (r *run) finishExchange(rctx context.Context, t *timers, resp *http.Response, pool *connPool, e *poolEntry) *exchange {
 	t.headersArrived()
 	r.txnResp = time.Since(r.txnStart)
 	r.status = resp.StatusCode
-	ex := &exchange{resp: resp, ctx: rctx}
-	if d := r.env.BodyIdleTimeout; d > 0 && !r.a.Type.LongPoll {
-		t.mu.Lock()
-		t.body = time.AfterFunc(d, func() { t.cancel(errBodyTimeout) })
-		t.body.Stop()
-		t.mu.Unlock()
-		ex.arm = func() { t.body.Reset(d) }
-		ex.disarm = func() { t.body.Stop() }
+	return &exchange{resp: resp, ctx: rctx, bodyIdle: r.bodyIdle(), t: t, pool: pool, entry: e}
+}
+
+// bodyIdle is the body idle limit of the attempt, 0 for none.
+func (r *run) bodyIdle() time.Duration {
+	if r.a.Type.LongPoll {
+		return 0
 	}
-	var once sync.Once
-	ex.close = func() {
-		once.Do(func() {
-			t.stop()
-			resp.Body.Close()
-			t.cancel(context.Canceled)
-			if release != nil {
-				release()
-			}
-		})
-	}
-	ex.cause = func() error { return context.Cause(rctx) }
-	return ex
+	return r.env.BodyIdleTimeout
 }

@@ -22,10 +22,11 @@ var (
 // exchangeH1 sends req as HTTP/1.1 on its own connection (conn, or a new
 // one) and reads the response headers. The request is written by hand so
 // that exactly the headers of docs/streams.md §11.2.2 go out, with names as
-// given and in declaration order.
+// given and in declaration order. It runs on the attempt's goroutine and
+// starts none: the limits are the connection's deadlines (h1Conn).
 func (r *run) exchangeH1(ctx context.Context, req *outRequest, conn net.Conn) (*exchange, error) {
 	if conn == nil {
-		dctx, cancel := context.WithTimeout(ctx, r.env.ConnectTimeout)
+		dctx, cancel := transport.CutTimeout(ctx, r.sink, r.env.ConnectTimeout)
 		c, err := transport.Dial(dctx, r.a, req.ep, transport.DialOptions{ALPN: []string{"http/1.1"}}, &r.timing)
 		cancel()
 		if err != nil {
@@ -33,41 +34,120 @@ func (r *run) exchangeH1(ctx context.Context, req *outRequest, conn net.Conn) (*
 		}
 		conn = c
 	}
-	rctx, t := r.newRequestCtx(ctx, req)
-	// On cancellation unblock I/O at once (without a TLS close_notify that
-	// would let the peer end the body normally); release closes.
-	stopClose := context.AfterFunc(rctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	abort := func(err error) (*exchange, error) {
-		stopClose()
-		conn.Close()
-		err = causeOf(rctx, err)
-		t.stop()
-		t.cancel(nil)
-		return nil, err
-	}
+	c := &h1Conn{conn: conn}
+	c.unhook = transport.AfterCut(ctx, r.sink, c.cutNow)
 	r.txnStart = time.Now()
+	// The header limit runs from the end of the request body (or now,
+	// without one), over the rest of the write and the wait for the head.
+	if req.body == nil {
+		c.limit(r.env.HeaderTimeout, errHeaderTimeout, true)
+	} else {
+		d := r.env.HeaderTimeout
+		setOnEnd(req.body.src, func() { c.limit(d, errHeaderTimeout, true) })
+	}
 	bw := bwPool.Get().(*bufio.Writer)
 	bw.Reset(conn)
 	err := writeH1(bw, req)
 	bw.Reset(nil)
 	bwPool.Put(bw)
 	if err != nil {
-		return abort(err)
+		return nil, c.abort(ctx, err)
 	}
-	br := brPool.Get().(*bufio.Reader)
-	br.Reset(conn)
-	resp, err := readH1Response(br, &http.Request{Method: req.method})
+	c.br = brPool.Get().(*bufio.Reader)
+	c.br.Reset(conn)
+	r.h1req.Method = req.method
+	resp, err := readH1Response(c.br, &r.h1req)
 	if err != nil {
-		br.Reset(nil)
-		brPool.Put(br)
-		return abort(err)
+		return nil, c.abort(ctx, err)
 	}
-	return r.finishExchange(rctx, t, resp, func() {
-		stopClose()
-		conn.Close()
-		br.Reset(nil)
-		brPool.Put(br)
-	}), nil
+	r.txnResp = time.Since(r.txnStart)
+	r.status = resp.StatusCode
+	ex := &exchange{resp: resp, ctx: ctx, bodyIdle: r.bodyIdle(), h1: c}
+	if ex.bodyIdle <= 0 {
+		c.limit(0, nil, false) // no limit on body reads
+	}
+	return ex, nil
+}
+
+// h1Conn is the connection of one HTTP/1.1 exchange. Its limits are the
+// connection's deadlines, so they cost no timer, context or goroutine of
+// their own. A cut of the attempt sets a deadline in the past, which
+// unblocks any I/O at once (without a TLS close_notify that would let the
+// peer end the body normally) and which a later limit must not undo.
+type h1Conn struct {
+	conn   net.Conn
+	br     *bufio.Reader // the response's reader, from brPool
+	unhook func() bool   // unregisters cutNow (transport.AfterCut)
+
+	mu  sync.Mutex // guards the deadlines against cutNow, which runs on another goroutine
+	cut bool
+	lim error     // the limit the deadline set is for
+	due time.Time // its deadline, zero for none
+}
+
+// cutNow is run when the attempt is cut.
+func (c *h1Conn) cutNow() {
+	c.mu.Lock()
+	c.cut = true
+	c.conn.SetDeadline(time.Unix(1, 0))
+	c.mu.Unlock()
+}
+
+// limit sets the deadline of reads (and of writes, with write) to d from
+// now for the limit lim; d 0 clears it.
+func (c *h1Conn) limit(d time.Duration, lim error, write bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cut {
+		return
+	}
+	var due time.Time
+	if d > 0 {
+		due = time.Now().Add(d)
+	}
+	c.lim, c.due = lim, due
+	if write {
+		c.conn.SetDeadline(due)
+	} else {
+		c.conn.SetReadDeadline(due)
+	}
+}
+
+// why says why I/O failed with err: a limit whose deadline passed, or the
+// cut of the attempt (with ctx's cause).
+func (c *h1Conn) why(ctx context.Context, err error) error {
+	c.mu.Lock()
+	cut, lim, due := c.cut, c.lim, c.due
+	c.mu.Unlock()
+	if !cut && lim != nil && !due.IsZero() && !time.Now().Before(due) {
+		return fmt.Errorf("%w (%v)", lim, err)
+	}
+	return causeOf(ctx, err)
+}
+
+// close unregisters the cut hook and closes the connection.
+func (c *h1Conn) close() {
+	c.unhook()
+	c.conn.Close()
+}
+
+// release returns the reader to its pool; the response body must not be
+// read after.
+func (c *h1Conn) release() {
+	if c.br != nil {
+		c.br.Reset(nil)
+		brPool.Put(c.br)
+		c.br = nil
+	}
+}
+
+// abort ends an exchange that failed with err before its response, and
+// returns err with its reason.
+func (c *h1Conn) abort(ctx context.Context, err error) error {
+	err = c.why(ctx, err)
+	c.close()
+	c.release()
+	return err
 }
 
 // writeH1 writes the request line, headers and body.

@@ -57,7 +57,7 @@ func (r *run) exchangeH2(ctx context.Context, req *outRequest) (*exchange, error
 	}
 	p := r.c.h2
 	e, reused, err := p.pool.get(ctx, identityKey(r.a, ep), func() (sharedConn, string, error) {
-		dctx, cancel := context.WithTimeout(ctx, r.env.ConnectTimeout)
+		dctx, cancel := transport.CutTimeout(ctx, r.sink, r.env.ConnectTimeout)
 		defer cancel()
 		conn, err := transport.Dial(dctx, r.a, ep, transport.DialOptions{ALPN: []string{"h2", "http/1.1"}}, &r.timing)
 		if err != nil {
@@ -112,5 +112,5 @@ func (r *run) roundTripShared(ctx context.Context, req *outRequest, pool *connPo
 		pool.release(e)
 		return nil, err
 	}
-	return r.finishExchange(rctx, t, resp, func() { pool.release(e) }), nil
+	return r.finishExchange(rctx, t, resp, pool, e), nil
 }

@@ -121,7 +121,7 @@ func (r *run) exchangeH3(ctx context.Context, req *outRequest) (*exchange, error
 	ep.TLS = true // h3 is always TLS
 	req.ep = &ep
 	e, reused, err := p.pool.get(ctx, identityKey(r.a, &ep), func() (sharedConn, string, error) {
-		dctx, cancel := context.WithTimeout(ctx, r.env.ConnectTimeout)
+		dctx, cancel := transport.CutTimeout(ctx, r.sink, r.env.ConnectTimeout)
 		defer cancel()
 		c, err := r.dialH3(dctx, &ep)
 		if err != nil {

@@ -2,11 +2,11 @@ package httpc
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"time"
 
 	"github.com/securestreams/ss/internal/transport"
+	"github.com/securestreams/ss/policy"
 )
 
 // sharedConn is a multiplexed connection (h2 or h3) held by a connPool.
@@ -18,13 +18,17 @@ type sharedConn interface {
 
 // poolEntry is one connection identity's connection, or a dial in progress.
 type poolEntry struct {
-	key    string
+	key    connKey
 	ready  chan struct{} // closed when the dial is over
 	conn   sharedConn
 	err    error
 	peer   string
 	active int
-	idle   *time.Timer
+	// idle closes the connection once unused for the pool's idle time:
+	// made on the first release and reset on the next ones, and due at
+	// idleDue (an earlier firing that Stop came too late for is stale).
+	idle    *time.Timer
+	idleDue time.Time
 }
 
 // connPool shares connections per connection identity (docs/streams.md §12.1).
@@ -32,27 +36,38 @@ type poolEntry struct {
 // its last request is done, and on close.
 type connPool struct {
 	mu     sync.Mutex
-	m      map[string]*poolEntry
+	m      map[connKey]*poolEntry
 	idle   time.Duration
 	closed bool
 }
 
 func newConnPool(idle time.Duration) *connPool {
-	return &connPool{m: make(map[string]*poolEntry), idle: idle}
+	return &connPool{m: make(map[connKey]*poolEntry), idle: idle}
 }
 
-// identityKey is the connection identity of an attempt's endpoint: scheme,
-// host, port, TLS, trust store, client certificate slot and SOCKS5 proxy.
-func identityKey(a *transport.Attempt, ep *transport.Endpoint) string {
+// connKey is the connection identity of an attempt's endpoint: scheme,
+// host, port, TLS, trust store, client certificate slot and SOCKS5 proxy
+// (a comparable value: looking a connection up allocates nothing).
+type connKey struct {
+	network, address, serverName string
+	tls                          bool
+	trustName                    string
+	trust                        *policy.TrustStore
+	clientCert                   int
+	socks                        string
+}
+
+// identityKey is the connection identity of an attempt's endpoint.
+func identityKey(a *transport.Attempt, ep *transport.Endpoint) connKey {
 	st := a.Type
-	return fmt.Sprintf("%s|%s|%s|%t|%s|%p|%d|%s", ep.Network, ep.Address, ep.ServerName, ep.TLS,
-		st.TrustStoreName, st.TrustStore, st.ClientCert, st.ViaSOCKS5)
+	return connKey{network: ep.Network, address: ep.Address, serverName: ep.ServerName, tls: ep.TLS,
+		trustName: st.TrustStoreName, trust: st.TrustStore, clientCert: st.ClientCert, socks: st.ViaSOCKS5}
 }
 
 // get returns a usable connection for key, reusing one or dialing with
 // dial (one dial per key at a time; others wait for it). reused tells
 // whether the connection existed already. The caller must release it.
-func (p *connPool) get(ctx context.Context, key string, dial func() (sharedConn, string, error)) (e *poolEntry, reused bool, err error) {
+func (p *connPool) get(ctx context.Context, key connKey, dial func() (sharedConn, string, error)) (e *poolEntry, reused bool, err error) {
 	for {
 		p.mu.Lock()
 		if p.closed {
@@ -88,7 +103,6 @@ func (p *connPool) get(ctx context.Context, key string, dial func() (sharedConn,
 				e.active++
 				if e.idle != nil {
 					e.idle.Stop()
-					e.idle = nil
 				}
 				p.mu.Unlock()
 				return e, true, nil
@@ -134,17 +148,25 @@ func (p *connPool) release(e *poolEntry) {
 		e.conn.close()
 		return
 	}
-	e.idle = time.AfterFunc(p.idle, func() {
-		p.mu.Lock()
-		if e.active != 0 || p.m[e.key] != e {
-			p.mu.Unlock()
-			return
-		}
-		delete(p.m, e.key)
-		p.mu.Unlock()
-		e.conn.close()
-	})
+	e.idleDue = time.Now().Add(p.idle)
+	if e.idle == nil {
+		e.idle = time.AfterFunc(p.idle, func() { p.expire(e) })
+	} else {
+		e.idle.Reset(p.idle)
+	}
 	p.mu.Unlock()
+}
+
+// expire closes e's connection when it has been unused for the idle time.
+func (p *connPool) expire(e *poolEntry) {
+	p.mu.Lock()
+	if e.active != 0 || p.m[e.key] != e || time.Now().Before(e.idleDue) {
+		p.mu.Unlock()
+		return
+	}
+	delete(p.m, e.key)
+	p.mu.Unlock()
+	e.conn.close()
 }
 
 // close closes every connection; later gets fail with ErrClosed.

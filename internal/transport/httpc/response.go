@@ -3,7 +3,6 @@ package httpc
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -127,17 +126,11 @@ func headerValues(h http.Header, name string) []string {
 
 // readBody reads from the response body, keeping the idle limit fed.
 func (r *run) readBody(ex *exchange, buf []byte) (int, error) {
-	if ex.arm != nil {
-		ex.arm()
-	}
+	ex.armBody()
 	n, err := ex.resp.Body.Read(buf)
-	if ex.disarm != nil {
-		ex.disarm()
-	}
-	if err != nil {
-		if c := ex.cause(); c != nil && !errors.Is(c, context.Canceled) && !errors.Is(err, c) {
-			err = fmt.Errorf("%w (%v)", c, err)
-		}
+	ex.disarmBody()
+	if err != nil && err != io.EOF {
+		err = ex.readErr(err)
 	}
 	return n, err
 }
