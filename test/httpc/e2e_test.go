@@ -51,8 +51,26 @@ func e2eHandler(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "got "+strconv.Itoa(len(b))+" cl="+strconv.FormatInt(r.ContentLength, 10))
 	case "/redirect":
 		http.Redirect(w, r, "/get", http.StatusFound)
+	case "/hang-head", "/hang-body":
+		// Headers and part of a longer body (or nothing), then nothing
+		// more until the client goes (TestE2EDestroyMidExchange).
+		if r.URL.Path == "/hang-body" {
+			w.Header().Set("Content-Length", "100000")
+			w.WriteHeader(200)
+			io.WriteString(w, "partial")
+			w.(http.Flusher).Flush()
+		}
+		select {
+		case hangArrived <- struct{}{}:
+		default:
+		}
+		<-r.Context().Done()
 	}
 }
+
+// hangArrived receives a value when a /hang-* request has reached the
+// handler.
+var hangArrived = make(chan struct{}, 1)
 
 func startE2E(t *testing.T, proto policy.Protocol) *e2eServer {
 	t.Helper()
@@ -312,4 +330,58 @@ func TestE2ESecondTransaction(t *testing.T) {
 		r.expect(want...)
 	}
 	r.destroy()
+}
+
+// TestE2EDestroyMidExchange: Destroy while the response head is awaited,
+// or in the middle of the body, ends the transaction at once through the
+// attempt's cut (the transport's connection, not a timer): the body read
+// so far is delivered, then no EOM and no QOS_ACK_REMOTE, DESTROYING last,
+// and the channel closes.
+func TestE2EDestroyMidExchange(t *testing.T) {
+	for _, proto := range []policy.Protocol{policy.H1, policy.H2, policy.H3} {
+		for _, path := range []string{"/hang-head", "/hang-body"} {
+			t.Run(proto.String()+path, func(t *testing.T) {
+				srv := startE2E(t, proto)
+				rt := newRuntime(t, srv.streamtype("hang", proto, path))
+				r := create(t, rt, "hang")
+				if err := r.s.RequestTx(); err != nil {
+					t.Fatal(err)
+				}
+				if path == "/hang-body" {
+					r.until(`rx(SOM,"partial")`)
+				}
+				select {
+				case <-hangArrived:
+				case <-time.After(wait):
+					t.Fatalf("the request did not reach the server; events %s", r)
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), wait)
+				defer cancel()
+				t0 := time.Now()
+				if err := r.s.Destroy(ctx); err != nil {
+					t.Fatalf("Destroy: %v; events %s", err, r)
+				}
+				if d := time.Since(t0); d > wait/2 {
+					t.Fatalf("Destroy took %v", d)
+				}
+				r.until("DESTROYING")
+				for _, e := range r.ev {
+					if e == `rx(EOM,"")` || e == "QOS_ACK_REMOTE" || e == "QOS_NACK_REMOTE" {
+						t.Fatalf("%s delivered for a cut transaction; events %s", e, r)
+					}
+				}
+				if path == "/hang-body" && !strings.Contains(r.String(), `CONNECTED, rx(SOM,"partial")`) {
+					t.Fatalf("events %s", r)
+				}
+				select {
+				case ev, ok := <-r.s.Events():
+					if ok {
+						t.Fatalf("event after DESTROYING: %v", ev)
+					}
+				case <-time.After(wait):
+					t.Fatal("channel not closed after DESTROYING")
+				}
+			})
+		}
+	}
 }
