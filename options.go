@@ -78,11 +78,13 @@ type Config struct {
 	RxBuffer, TxBuffer int
 
 	// EventLoop parks the socket of every connected raw stream without
-	// TLS in an event loop the runtime owns (one thread, Linux only;
-	// ignored elsewhere): an idle connection then has no goroutine, and
-	// what arrives is read on the loop's thread and queued for the
-	// application (PERFORMANCE.md, "Connected raw stream"). Other
-	// protocols and TLS connections are not affected. Off by default.
+	// TLS in an event loop the runtime owns (one epoll set watched by one
+	// goroutine, Linux only; ignored elsewhere): an idle connection then
+	// has no goroutine, and what arrives is read by the loop and queued
+	// for the application (PERFORMANCE.md, "Connected raw stream"). Recv
+	// on such a stream returns what the loop queued; it does not read the
+	// socket itself. Other protocols and TLS connections are not
+	// affected. Off by default.
 	EventLoop bool
 
 	// AcceptBacklog bounds, per Server, the accepted connections not yet

@@ -25,11 +25,13 @@ func recvBoth(t *testing.T, scenario func(t *testing.T, rec func(*testing.T, *ss
 	}
 }
 
-// TestRecvOrderRaw: plain raw (Recv reads the socket itself) and raw over
-// TLS (Recv drains the queue) give the states and payload Events gives.
+// TestRecvOrderRaw: plain raw (Recv reads the socket itself), raw over
+// TLS and plain raw parked in the runtime's event loop (Recv drains the
+// queue) give the states and payload Events gives.
 func TestRecvOrderRaw(t *testing.T) {
-	for _, tlsOn := range []bool{false, true} {
-		t.Run(map[bool]string{false: "plain", true: "tls"}[tlsOn], func(t *testing.T) {
+	for _, mode := range []string{"plain", "tls", "loop"} {
+		t.Run(mode, func(t *testing.T) {
+			tlsOn := mode == "tls"
 			var srv *testutil.Server
 			var ca *testutil.CA
 			if tlsOn {
@@ -44,7 +46,7 @@ func TestRecvOrderRaw(t *testing.T) {
 				st.TrustStore = ca.TrustStore("ts")
 				st.TrustStoreName = "ts"
 			}
-			rt := newRuntime(t, ss.Config{Policy: newPolicy(st)})
+			rt := newRuntime(t, ss.Config{Policy: newPolicy(st), EventLoop: mode == "loop"})
 			recvBoth(t, func(t *testing.T, rec func(*testing.T, *ss.Stream) *recorder) *recorder {
 				ctx := context.Background()
 				s, err := rt.Create(ctx, "echo")
