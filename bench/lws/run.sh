@@ -99,16 +99,22 @@ cat > "$OUT/client-policy.json" <<POLICY
   ]
 }
 POLICY
-: > "$OUT/c-lws.jsonl"; : > "$OUT/c-ss.jsonl"; : > "$OUT/c-ss1.jsonl"; : > "$OUT/c-go.jsonl"
+: > "$OUT/c-lws.jsonl"; : > "$OUT/c-ss.jsonl"; : > "$OUT/c-ss1.jsonl"; : > "$OUT/c-go.jsonl"; : > "$OUT/c-ssloop.jsonl"
 for t in "h1 $H1_N" "echo $ECHO_N" "idle $IDLE_N" "connected $CONNECTED_N"; do
 	set -- $t
 	"$OUT/lws-ss-bench" "$OUT/client-policy.json" "$1" "$2" >> "$OUT/c-lws.jsonl" 2>>"$OUT/lws-client.log" || echo "lws-ss-bench $1 failed (see $OUT/lws-client.log)" >&2
 	"$OUT/ssclient" -policy "$OUT/client-policy.json" -test "$1" -n "$2" >> "$OUT/c-ss.jsonl" || echo "ssclient $1 failed" >&2
 	GOMAXPROCS=1 "$OUT/ssclient" -policy "$OUT/client-policy.json" -test "$1" -n "$2" >> "$OUT/c-ss1.jsonl" || echo "ssclient (GOMAXPROCS=1) $1 failed" >&2
-	case $1 in h1 | echo)
+	case $1 in
+	h1 | echo)
 		# The Go floor: the same work with net/http or a net.Conn alone.
 		"$OUT/ssclient" -policy "$OUT/client-policy.json" -floor -test "$1" -n "$2" >> "$OUT/c-go.jsonl" || echo "ssclient -floor $1 failed" >&2
+		;;
+	connected)
+		# ss.Config.EventLoop: the connected sockets parked in one epoll set.
+		"$OUT/ssclient" -policy "$OUT/client-policy.json" -event-loop -test "$1" -n "$2" >> "$OUT/c-ssloop.jsonl" || echo "ssclient -event-loop $1 failed" >&2
+		;;
 	esac
 done
-"$OUT/ssclient" -table "lws SS=$OUT/c-lws.jsonl,ss=$OUT/c-ss.jsonl,ss GOMAXPROCS 1=$OUT/c-ss1.jsonl,Go floor=$OUT/c-go.jsonl"
+"$OUT/ssclient" -table "lws SS=$OUT/c-lws.jsonl,ss=$OUT/c-ss.jsonl,ss GOMAXPROCS 1=$OUT/c-ss1.jsonl,Go floor=$OUT/c-go.jsonl,ss EventLoop=$OUT/c-ssloop.jsonl"
 echo "(raw results in $OUT; load at end $(cut -d' ' -f1-3 /proc/loadavg))"

@@ -48,6 +48,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	n := fs.Int("n", 1000, "`count`: transactions, round trips or streams")
 	table := fs.String("table", "", "print the results `label=file.jsonl,...` side by side (the first is the reference)")
 	recv := fs.String("recv", "echo", "`tests` whose stream is read with Stream.Recv (on this goroutine; a raw socket is read inline) instead of the Events channel: echo, all or none (echo: Recv wins there, not on h1; PERFORMANCE.md)")
+	loop := fs.Bool("event-loop", false, "run the runtime with ss.Config.EventLoop (a connected raw socket parked in one epoll set, no goroutine of its own; Linux)")
 	floor := fs.Bool("floor", false, "run -test h1 or echo with the Go standard library alone (a net.Conn per GET, one for the echo): the Go floor")
 	cpuProf := fs.String("cpuprofile", "", "write a CPU profile of the test to `file`")
 	traceOut := fs.String("trace", "", "write a runtime/trace of the test to `file` (go tool trace)")
@@ -72,7 +73,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if *floor {
 			r, err = measureFloor(*polFile, *test, *n)
 		} else {
-			r, err = measure(*polFile, *test, *n, *recv == "all" || *recv == *test)
+			r, err = measure(*polFile, *test, *n, *recv == "all" || *recv == *test, *loop)
 		}
 		if perr := stop(); err == nil {
 			err = perr
@@ -150,13 +151,13 @@ func serveHTTP(addr string, stderr io.Writer) error {
 	return nil
 }
 
-func measure(file, test string, n int, recv bool) (*result, error) {
+func measure(file, test string, n int, recv, loop bool) (*result, error) {
 	pol, _, err := policy.ParseFile(file, policy.Options{})
 	if err != nil {
 		return nil, err
 	}
 	ctx := context.Background()
-	rt, err := ss.New(ctx, ss.Config{Policy: pol})
+	rt, err := ss.New(ctx, ss.Config{Policy: pol, EventLoop: loop})
 	if err != nil {
 		return nil, err
 	}
