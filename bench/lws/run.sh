@@ -43,6 +43,7 @@ H1_N=${H1_N:-2000}
 ECHO_N=${ECHO_N:-20000}
 IDLE_N=${IDLE_N:-1000}
 CONNECTED_N=${CONNECTED_N:-1000}
+ROUNDS=${ROUNDS:-1}
 ulimit -n "$(ulimit -Hn)"
 
 pids=()
@@ -78,11 +79,31 @@ common=(-rtt-count "$RTT_COUNT" -bytes "$BYTES" -streams "$STREAMS" -duration "$
 
 echo "== ssproxy against the libwebsockets proxy ($head)"
 echo "   the same load client (cmd/ssproxy-bench), the same raw peer; direct = no proxy"
-"$B" -direct 127.0.0.1:7681 -label direct "${common[@]}" > "$OUT/direct.json" || true
-"$B" -proxy unix:@ss-bench-lws -pid "$lws_pid" -label lws "${common[@]}" > "$OUT/lws.json" || true
-"$B" -proxy unix:@ss-bench-ssproxy-net -pid "$net_pid" -label ssproxy-net "${common[@]}" > "$OUT/ssproxy-net.json" || true
-"$B" -proxy unix:@ss-bench-ssproxy -pid "$ss_pid" -label ssproxy "${common[@]}" > "$OUT/ssproxy.json" || true
-"$B" -compare "direct=$OUT/direct.json,ssproxy-net=$OUT/ssproxy-net.json,lws=$OUT/lws.json,ssproxy=$OUT/ssproxy.json"
+# One run of the load client against one side, written to $OUT/SIDE.ROUND.json.
+# The memory tests (-pid: RSS per stream, cycles) run in the first round
+# only: later rounds would measure a proxy warmed by the earlier ones.
+side() {
+	local mem=() more=()
+	[ "$2" = 0 ] && mem=(-pid) || more=(-tests latency,rx,tx,streams)
+	case $1 in
+	direct) "$B" -direct 127.0.0.1:7681 -label direct "${common[@]}" "${more[@]}" ;;
+	lws) "$B" -proxy unix:@ss-bench-lws ${mem[@]:+"${mem[@]}" "$lws_pid"} -label lws "${common[@]}" "${more[@]}" ;;
+	ssproxy-net) "$B" -proxy unix:@ss-bench-ssproxy-net ${mem[@]:+"${mem[@]}" "$net_pid"} -label ssproxy-net "${common[@]}" "${more[@]}" ;;
+	ssproxy) "$B" -proxy unix:@ss-bench-ssproxy ${mem[@]:+"${mem[@]}" "$ss_pid"} -label ssproxy "${common[@]}" "${more[@]}" ;;
+	esac > "$OUT/$1.$2.json" || true
+}
+# ROUNDS > 1 alternates the sides, each round starting with a different
+# one, and the table shows medians, the ratio column the median of the
+# per-round ratios (ssproxy-bench -compare label=a+b+...).
+sides=(direct lws ssproxy-net ssproxy)
+for ((k = 0; k < ROUNDS; k++)); do
+	for ((j = 0; j < ${#sides[@]}; j++)); do
+		side "${sides[(j + k) % ${#sides[@]}]}" "$k"
+	done
+done
+files() { local f=() k; for ((k = 0; k < ROUNDS; k++)); do f+=("$OUT/$1.$k.json"); done; local IFS=+; echo "${f[*]}"; }
+[ "$ROUNDS" -gt 1 ] && echo "   $ROUNDS rounds, sides alternated: medians; the ratio is the median of the per-round ratios"
+"$B" -compare "direct=$(files direct),ssproxy-net=$(files ssproxy-net),lws=$(files lws),ssproxy=$(files ssproxy)"
 echo
 if [ -n "${PROXY_ONLY:-}" ]; then
 	exit 0

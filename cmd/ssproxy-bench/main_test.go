@@ -230,3 +230,41 @@ func TestTestTimeout(t *testing.T) {
 		t.Errorf("took %v", el)
 	}
 }
+
+// TestCompareRounds: with several runs per label (label=a+b+c), -compare
+// prints each label's median and, in the last column, the median of the
+// per-round ratios (not the ratio of the medians).
+func TestCompareRounds(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, p50 float64) string {
+		b, _ := json.Marshal(&Result{Latency: &Latency{Size: 64, Count: 1, P50us: p50, P99us: p50}})
+		f := filepath.Join(dir, name)
+		if err := os.WriteFile(f, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	lws := []string{write("l1", 100), write("l2", 200), write("l3", 400)}
+	ss := []string{write("s1", 50), write("s2", 300), write("s3", 560)}
+	spec := "lws=" + strings.Join(lws, "+") + ",ss=" + strings.Join(ss, "+")
+	var out, errOut bytes.Buffer
+	if code := run([]string{"-compare", spec}, &out, &errOut); code != 0 {
+		t.Fatalf("-compare: exit %d: %s", code, errOut.String())
+	}
+	for _, line := range strings.Split(out.String(), "\n") {
+		if !strings.HasPrefix(line, "64 B round trip p50") {
+			continue
+		}
+		cells := strings.Split(line, "|")
+		if len(cells) < 4 {
+			t.Fatalf("p50 row %q", line)
+		}
+		// Medians 200 and 300; per-round ratios 0.5, 1.5, 1.4: median 1.40
+		// (the ratio of the medians would be 1.50).
+		if got := []string{strings.TrimSpace(cells[1]), strings.TrimSpace(cells[2]), strings.TrimSpace(cells[3])}; got[0] != "200.0" || got[1] != "300.0" || got[2] != "1.40×" {
+			t.Errorf("p50 row %q: cells %q, want 200.0, 300.0, 1.40×", line, got)
+		}
+		return
+	}
+	t.Errorf("no p50 row:\n%s", out.String())
+}

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -78,40 +80,78 @@ func (r *Result) cells() []resultCell {
 // printTable prints results side by side (a markdown table); with two or
 // more, the last column is the last result's value over the one before.
 func printTable(w io.Writer, rs []*Result) {
-	var order []string
-	vals := map[string][]*resultCell{}
+	rounds := make([][]*Result, len(rs))
 	for i, r := range rs {
-		for _, c := range r.cells() {
-			if vals[c.name] == nil {
-				order = append(order, c.name)
-				vals[c.name] = make([]*resultCell, len(rs))
+		rounds[i] = []*Result{r}
+	}
+	printRounds(w, rounds)
+}
+
+// printRounds prints labelled columns side by side, each column the runs
+// of one label (rounds[i][k]: label i's run in round k, all labelled the
+// same). A cell is the median of its runs; the last column is the median
+// of the per-round ratios of the last label over the one before (rounds
+// paired by index), so that runs made in the same round are compared with
+// each other, as interleaved benchmark pairs are.
+func printRounds(w io.Writer, rounds [][]*Result) {
+	var order []string
+	vals := map[string][][]float64{} // measure → label → one value per round (NaN: absent)
+	texts := map[string][]string{}   // a single run's own formatting
+	for i, runs := range rounds {
+		for k, r := range runs {
+			for _, c := range r.cells() {
+				if vals[c.name] == nil {
+					order = append(order, c.name)
+					vals[c.name] = make([][]float64, len(rounds))
+					texts[c.name] = make([]string, len(rounds))
+				}
+				v := vals[c.name]
+				for len(v[i]) <= k {
+					v[i] = append(v[i], math.NaN())
+				}
+				v[i][k] = c.v
+				texts[c.name][i] = c.text
 			}
-			vals[c.name][i] = &c
 		}
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', tabwriter.Debug)
 	hdr := []string{"measure"}
-	for _, r := range rs {
-		hdr = append(hdr, r.Label)
+	for _, runs := range rounds {
+		hdr = append(hdr, runs[0].Label)
 	}
-	n := len(rs)
+	n := len(rounds)
 	if n >= 2 {
-		hdr = append(hdr, rs[n-1].Label+" / "+rs[n-2].Label)
+		hdr = append(hdr, rounds[n-1][0].Label+" / "+rounds[n-2][0].Label)
 	}
 	fmt.Fprintln(tw, strings.Join(hdr, "\t")+"\t")
 	for _, name := range order {
 		row := []string{name}
-		for _, c := range vals[name] {
-			if c == nil {
+		for i, v := range vals[name] {
+			m, ok := median(v)
+			switch {
+			case !ok:
 				row = append(row, "–")
-			} else {
-				row = append(row, c.text)
+			case len(rounds[i]) == 1:
+				row = append(row, texts[name][i])
+			default:
+				// As many decimals as the measure's own formatting.
+				t, dec := texts[name][i], 0
+				if dot := strings.IndexByte(t, '.'); dot >= 0 {
+					dec = len(t) - dot - 1
+				}
+				row = append(row, strconv.FormatFloat(m, 'f', dec, 64))
 			}
 		}
 		if n >= 2 {
 			a, b := vals[name][n-1], vals[name][n-2]
-			if a != nil && b != nil && b.v != 0 {
-				row = append(row, strconv.FormatFloat(a.v/b.v, 'f', 2, 64)+"×")
+			var ratios []float64
+			for k := 0; k < len(a) && k < len(b); k++ {
+				if !math.IsNaN(a[k]) && !math.IsNaN(b[k]) && b[k] != 0 {
+					ratios = append(ratios, a[k]/b[k])
+				}
+			}
+			if m, ok := median(ratios); ok {
+				row = append(row, strconv.FormatFloat(m, 'f', 2, 64)+"×")
 			} else {
 				row = append(row, "–")
 			}
@@ -119,36 +159,63 @@ func printTable(w io.Writer, rs []*Result) {
 		fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
 	}
 	tw.Flush()
-	for _, r := range rs {
-		for _, e := range r.Errors {
-			fmt.Fprintf(w, "%s: FAILED %s\n", r.Label, e)
-		}
-		if r.LoadAvg != "" {
-			fmt.Fprintf(w, "%s: load average at start %s\n", r.Label, r.LoadAvg)
+	for _, runs := range rounds {
+		for _, r := range runs {
+			for _, e := range r.Errors {
+				fmt.Fprintf(w, "%s: FAILED %s\n", r.Label, e)
+			}
+			if r.LoadAvg != "" {
+				fmt.Fprintf(w, "%s: load average at start %s\n", r.Label, r.LoadAvg)
+			}
 		}
 	}
 }
 
-// compare reads -json outputs named label=file and prints them side by side.
+// median returns the median of the values that are not NaN, and whether
+// there was one.
+func median(v []float64) (float64, bool) {
+	var xs []float64
+	for _, x := range v {
+		if !math.IsNaN(x) {
+			xs = append(xs, x)
+		}
+	}
+	if len(xs) == 0 {
+		return 0, false
+	}
+	slices.Sort(xs)
+	if len(xs)%2 == 1 {
+		return xs[len(xs)/2], true
+	}
+	return (xs[len(xs)/2-1] + xs[len(xs)/2]) / 2, true
+}
+
+// compare reads -json outputs named label=file and prints them side by
+// side. A label may name several runs, label=a.json+b.json+...: one per
+// round of an alternated run; the table then shows medians (printRounds).
 func compare(w io.Writer, spec string) error {
-	var rs []*Result
+	var rounds [][]*Result
 	for _, item := range strings.Split(spec, ",") {
-		label, file, ok := strings.Cut(item, "=")
-		if !ok || label == "" || file == "" {
+		label, files, ok := strings.Cut(item, "=")
+		if !ok || label == "" || files == "" {
 			return usageError{fmt.Errorf("-compare: %q is not label=file", item)}
 		}
-		data, err := os.ReadFile(file)
-		if err != nil {
-			return err
+		var runs []*Result
+		for _, file := range strings.Split(files, "+") {
+			data, err := os.ReadFile(file)
+			if err != nil {
+				return err
+			}
+			r := &Result{}
+			if err := json.Unmarshal(data, r); err != nil {
+				return fmt.Errorf("-compare: %s: %v", file, err)
+			}
+			r.Label = label
+			runs = append(runs, r)
 		}
-		r := &Result{}
-		if err := json.Unmarshal(data, r); err != nil {
-			return fmt.Errorf("-compare: %s: %v", file, err)
-		}
-		r.Label = label
-		rs = append(rs, r)
+		rounds = append(rounds, runs)
 	}
-	printTable(w, rs)
+	printRounds(w, rounds)
 	return nil
 }
 
