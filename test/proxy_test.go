@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,8 +19,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/gorilla/websocket"
 
 	"github.com/securestreams/ss"
 	"github.com/securestreams/ss/internal/proxy"
@@ -665,25 +662,10 @@ func flowRun(t *testing.T, addr string, total int, mem func() int64) int64 {
 // metadata (proxied: forwarded as METADATA before CONNECTED), Send and a
 // fragmented Write.
 func scenarioWSEcho(t *testing.T, bin string) {
-	up := websocket.Upgrader{}
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := up.Upgrade(w, r, http.Header{"X-Srv": {"v1"}})
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		for {
-			mt, p, err := c.ReadMessage()
-			if err != nil {
-				return
-			}
-			c.WriteMessage(mt, p)
-		}
-	}))
-	t.Cleanup(hs.Close)
+	port := wsServer(t, http.Header{"X-Srv": {"v1"}}, wsEcho)
 	pol, _, err := policy.Parse([]byte(fmt.Sprintf(`{"schema-version": 1, "s": [{"wsecho": {
-		"protocol": "ws", "endpoint": %q, "ws_binary": true,
-		"metadata": [{"srv": "x-srv:"}]}}]}`, strings.TrimPrefix(hs.URL, "http://"))), policy.Options{})
+		"protocol": "ws", "endpoint": "127.0.0.1:%d", "ws_binary": true,
+		"metadata": [{"srv": "x-srv:"}]}}]}`, port)), policy.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -93,32 +93,38 @@ func TestRawRefusedThenConnect(t *testing.T) {
 func itoa(n int) string { return fmt.Sprint(n) }
 
 // TestRawPeerResets: the peer sends, then resets the connection and stops
-// listening (docs/streams.md §5.8 "raw client, peer closes").
+// listening (docs/streams.md §5.8 "raw client, peer closes"); the same with
+// the socket read by a goroutine of the transport and parked in the
+// runtime's event loop (Config.EventLoop).
 func TestRawPeerResets(t *testing.T) {
-	var srvp atomic.Pointer[testutil.Server]
-	srv := testutil.Listen(t, "tcp", "", nil, func(c net.Conn) {
-		c.Write([]byte("bye"))
-		time.Sleep(20 * time.Millisecond)
-		c.(*net.TCPConn).SetLinger(0) // RST
-		go srvp.Load().Close()
-	})
-	srvp.Store(srv)
-	st := rawType("reset", "127.0.0.1", srv.Port())
-	st.NailedUp = true
-	st.Retry = retry(1, 0, 100)
-	rt := newRuntime(t, ss.Config{Policy: newPolicy(st)})
-	s, err := rt.Create(context.Background(), "reset")
-	if err != nil {
-		t.Fatal(err)
+	for _, loop := range []bool{false, true} {
+		t.Run(map[bool]string{false: "goroutine", true: "loop"}[loop], func(t *testing.T) {
+			var srvp atomic.Pointer[testutil.Server]
+			srv := testutil.Listen(t, "tcp", "", nil, func(c net.Conn) {
+				c.Write([]byte("bye"))
+				time.Sleep(20 * time.Millisecond)
+				c.(*net.TCPConn).SetLinger(0) // RST
+				go srvp.Load().Close()
+			})
+			srvp.Store(srv)
+			st := rawType("reset", "127.0.0.1", srv.Port())
+			st.NailedUp = true
+			st.Retry = retry(1, 0, 100)
+			rt := newRuntime(t, ss.Config{Policy: newPolicy(st), EventLoop: loop})
+			s, err := rt.Create(context.Background(), "reset")
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := record(t, s)
+			r.untilState(wait, ss.AllRetriesFailed)
+			if err := s.Destroy(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			r.closed(wait)
+			r.expect("CREATING", "CONNECTING", "CONNECTED", `rx(0,"bye")`, "DISCONNECTED", "POLL", "CONNECTING",
+				"UNREACHABLE", "ALL_RETRIES_FAILED", "DESTROYING")
+		})
 	}
-	r := record(t, s)
-	r.untilState(wait, ss.AllRetriesFailed)
-	if err := s.Destroy(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	r.closed(wait)
-	r.expect("CREATING", "CONNECTING", "CONNECTED", `rx(0,"bye")`, "DISCONNECTED", "POLL", "CONNECTING",
-		"UNREACHABLE", "ALL_RETRIES_FAILED", "DESTROYING")
 }
 
 // hangingServer accepts and never answers: a TLS handshake against it never

@@ -3,8 +3,6 @@ package test
 import (
 	"context"
 	"errors"
-	"github.com/gorilla/websocket"
-	"github.com/securestreams/ss/policy"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/securestreams/ss"
 	"github.com/securestreams/ss/internal/testutil"
+	"github.com/securestreams/ss/policy"
 )
 
 // recvBoth runs scenario once reading with Events and once with Recv
@@ -240,22 +239,7 @@ func TestRecvAfterEvents(t *testing.T) {
 
 // TestRecvOrderWS: a ws echo read with Recv gives what Events gives.
 func TestRecvOrderWS(t *testing.T) {
-	up := websocket.Upgrader{}
-	hts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		for {
-			mt, p, err := c.ReadMessage()
-			if err != nil || c.WriteMessage(mt, p) != nil {
-				return
-			}
-		}
-	}))
-	defer hts.Close()
-	port := hts.Listener.Addr().(*net.TCPAddr).Port
+	port := wsServer(t, nil, wsEcho)
 	st := &policy.Streamtype{Name: "w", Protocol: policy.WS, Endpoint: "127.0.0.1", Port: uint16(port), HTTPURL: "/", ClientCert: -1, WSBinary: true}
 	rt := newRuntime(t, ss.Config{Policy: newPolicy(st)})
 	recvBoth(t, func(t *testing.T, rec func(*testing.T, *ss.Stream) *recorder) *recorder {

@@ -3,9 +3,6 @@ package test
 import (
 	"context"
 	"errors"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -23,13 +20,7 @@ import (
 // them arrive as the messages they form.
 func TestWSFramingRefusedAtSend(t *testing.T) {
 	got := make(chan string, 8)
-	up := websocket.Upgrader{}
-	hts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.Close()
+	port := wsServer(t, nil, func(c *websocket.Conn) {
 		for {
 			_, p, err := c.ReadMessage()
 			if err != nil {
@@ -37,9 +28,7 @@ func TestWSFramingRefusedAtSend(t *testing.T) {
 			}
 			got <- string(p)
 		}
-	}))
-	defer hts.Close()
-	port := hts.Listener.Addr().(*net.TCPAddr).Port
+	})
 	st := &policy.Streamtype{Name: "w", Protocol: policy.WS, Endpoint: "127.0.0.1", Port: uint16(port), HTTPURL: "/", ClientCert: -1}
 	rt := newRuntime(t, ss.Config{Policy: newPolicy(st)})
 	ctx := context.Background()
@@ -144,23 +133,7 @@ func TestWSFramingAfterServerUpgrade(t *testing.T) {
 // without a local policy the chunk goes to the proxy, whose onward stream
 // drops it (the transport logs it) and the link stays up.
 func TestWSFramingProxied(t *testing.T) {
-	up := websocket.Upgrader{}
-	hts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		for {
-			mt, p, err := c.ReadMessage()
-			if err != nil {
-				return
-			}
-			c.WriteMessage(mt, p)
-		}
-	}))
-	defer hts.Close()
-	port := hts.Listener.Addr().(*net.TCPAddr).Port
+	port := wsServer(t, nil, wsEcho)
 	pol := newPolicy(&policy.Streamtype{Name: "w", Protocol: policy.WS, Endpoint: "127.0.0.1", Port: uint16(port), HTTPURL: "/", ClientCert: -1})
 	addr, _ := inProcessProxy(t, pol)
 	ctx := context.Background()
