@@ -3,10 +3,15 @@ package bench
 import (
 	"fmt"
 	"net"
+	"os"
+	"runtime/pprof"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/securestreams/ss"
+	"github.com/securestreams/ss/internal/proxy"
 	"github.com/securestreams/ss/internal/testutil"
 )
 
@@ -63,4 +68,54 @@ func pxLinkMemory(b *testing.B, srv *testutil.Server, n int, netPath bool) {
 	b.ReportMetric(float64(idle-rss0)/float64(n), "idle-RSS-B/stream")
 	b.ReportMetric(float64(busy-rss0)/float64(n), "busy-RSS-B/stream")
 	b.ReportMetric(float64(closed-rss0)/float64(n), "closed-RSS-B/stream")
+}
+
+// BenchmarkProxyLinkHeap: the in-process proxy's heap and stacks per idle
+// proxied raw stream (event loop on), for 1000 hand-written SSSv1 links
+// whose onward peer is a child process (TestHoldServer), so that the
+// peer's side is not counted: heap-B/stream (HeapAlloc after two
+// collections, relative to before the links; the links' client ends, a
+// net.Conn each in this process, included), stack-B/stream,
+// goroutines/stream. With SS_BENCH_HEAPPROFILE=FILE it writes a heap
+// profile while the links are open (run with -test.memprofilerate 1 for
+// every allocation; PERFORMANCE.md, "Memory per proxied stream"):
+//
+//	go test -c -o bench.test ./bench/
+//	SS_BENCH_HEAPPROFILE=heap.out ./bench.test -test.run '^$' -test.bench 'ProxyLinkHeap' -test.benchtime 1x -test.memprofilerate 1
+//	go tool pprof -sample_index inuse_space -top bench.test heap.out
+func BenchmarkProxyLinkHeap(b *testing.B) {
+	const n = 1000
+	addr := holdServer(b)
+	_, portStr, _ := net.SplitHostPort(addr)
+	port, _ := strconv.Atoi(portStr)
+	prt := pxNew(b, ss.Config{Policy: pxPolicy(port)})
+	name, ps := pxServeRuntime(b, prt, proxy.LoopAuto)
+	for range b.N {
+		m0 := memNow()
+		links := make([]net.Conn, n)
+		for i := range links {
+			links[i] = pxLink(b, name)
+		}
+		time.Sleep(100 * time.Millisecond)
+		m1 := sample(false)
+		if f := os.Getenv("SS_BENCH_HEAPPROFILE"); f != "" {
+			out, err := os.Create(f)
+			if err != nil {
+				b.Fatal(err)
+			}
+			pprof.Lookup("heap").WriteTo(out, 0)
+			out.Close()
+		}
+		b.ReportMetric(float64(m1.heap-m0.heap)/n, "heap-B/stream")
+		b.ReportMetric(float64(m1.stack-m0.stack)/n, "stack-B/stream")
+		b.ReportMetric(float64(m1.goroutines-m0.goroutines)/n, "goroutines/stream")
+		for _, c := range links {
+			c.Close()
+		}
+		for start := time.Now(); ps.Links() > 0 || prt.Stats().Streams > 0; time.Sleep(5 * time.Millisecond) {
+			if time.Since(start) > 20*time.Second {
+				b.Fatalf("%d links, %d streams left", ps.Links(), prt.Stats().Streams)
+			}
+		}
+	}
 }

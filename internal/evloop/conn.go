@@ -25,26 +25,55 @@ import (
 // descriptor is used under the Conn's lock, so Close never races a read or
 // write on it (a reused descriptor number is never read by mistake).
 type Conn struct {
-	p            *Poller
-	fd           int
-	gen          uint32 // in the epoll data of fd's registration (dispatch)
-	laddr, raddr net.Addr
+	p    *Poller
+	fd   int
+	gen  uint32 // in the epoll data of fd's registration (dispatch)
+	kind addrKind
 
 	mu          sync.Mutex
 	closed      bool
-	gone        bool   // the Poller ended: no readiness will come
-	armed       uint32 // events fd is watched for (0: not in the set)
-	nonblock    bool   // reads return ErrWouldBlock instead of waiting
-	parked      bool   // readable → onReadable, inline on the Poller's goroutine
-	inHandler   bool   // onReadable is running
-	wakePending bool   // a wake-up came while onReadable ran
-	rwaiting    bool   // a blocking Read waits for readiness
-	wwaiting    bool   // a blocking Write waits for room
-	rsig, wsig  chan struct{}
+	gone        bool          // the Poller ended: no readiness will come
+	armed       uint32        // events fd is watched for (0: not in the set)
+	nonblock    bool          // reads return ErrWouldBlock instead of waiting
+	parked      bool          // readable → onReadable, inline on the Poller's goroutine
+	inHandler   bool          // onReadable is running
+	wakePending bool          // a wake-up came while onReadable ran
+	rwaiting    bool          // a blocking Read waits for readiness
+	wwaiting    bool          // a blocking Write waits for room
+	rsig, wsig  chan struct{} // made by the first Read / Write that waits (most Conns never wait)
 	rdl, wdl    time.Time
 	rt, wt      *time.Timer
 	onReadable  func()
 	onWake      func()
+	// laddr, raddr: the addresses, read from the socket on first use
+	// (TCP and Unix sockets: few callers ask, and each pair kept costs
+	// 100–200 bytes per connection); other kinds keep nc's from Adopt.
+	laddr, raddr net.Addr
+}
+
+// addrKind is how a Conn's addresses are made from the socket's.
+type addrKind uint8
+
+const (
+	addrKept       addrKind = iota // kept from Adopt
+	addrTCP                        // *net.TCPAddr
+	addrUnix                       // *net.UnixAddr, Net "unix"
+	addrUnixpacket                 // *net.UnixAddr, Net "unixpacket"
+)
+
+func kindOf(a net.Addr) addrKind {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		return addrTCP
+	case *net.UnixAddr:
+		switch a.Net {
+		case "unix":
+			return addrUnix
+		case "unixpacket":
+			return addrUnixpacket
+		}
+	}
+	return addrKept
 }
 
 // Adopt takes over nc's socket: its descriptor is duplicated and nc is
@@ -74,8 +103,10 @@ func (p *Poller) Adopt(nc net.Conn) (*Conn, error) {
 		unix.Close(nfd)
 		return nil, os.NewSyscallError("fcntl", err)
 	}
-	c := &Conn{p: p, fd: nfd, gen: p.nextGen(), laddr: nc.LocalAddr(), raddr: nc.RemoteAddr(),
-		rsig: make(chan struct{}, 1), wsig: make(chan struct{}, 1)}
+	c := &Conn{p: p, fd: nfd, gen: p.nextGen(), kind: kindOf(nc.LocalAddr())}
+	if c.kind == addrKept {
+		c.laddr, c.raddr = nc.LocalAddr(), nc.RemoteAddr()
+	}
 	nc.Close()
 	return c, nil
 }
@@ -225,7 +256,11 @@ func (c *Conn) pollerGone() {
 	}
 }
 
+// signal wakes the waiter on ch, if any (nil: nobody ever waited).
 func signal(ch chan struct{}) {
+	if ch == nil {
+		return
+	}
 	select {
 	case ch <- struct{}{}:
 	default:
@@ -263,8 +298,12 @@ func (c *Conn) Read(p []byte) (int, error) {
 				c.mu.Unlock()
 				return 0, err
 			}
+			if c.rsig == nil {
+				c.rsig = make(chan struct{}, 1)
+			}
+			sig := c.rsig
 			c.mu.Unlock()
-			<-c.rsig
+			<-sig
 			continue
 		}
 		c.mu.Unlock()
@@ -314,8 +353,12 @@ func (c *Conn) Write(p []byte) (int, error) {
 				c.mu.Unlock()
 				return written, err
 			}
+			if c.wsig == nil {
+				c.wsig = make(chan struct{}, 1)
+			}
+			sig := c.wsig
 			c.mu.Unlock()
-			<-c.wsig
+			<-sig
 			continue
 		}
 		c.mu.Unlock()
@@ -414,10 +457,13 @@ func (c *Conn) SetDeadline(t time.Time) error {
 // deadline d, or stops it.
 func (c *Conn) armTimer(t *time.Timer, d time.Time, read bool) *time.Timer {
 	if d.IsZero() || c.closed {
+		// Cleared: the timer goes (most Conns have a deadline once, a
+		// link's wait for STREAMTYPE, then none). A stopped timer's
+		// function that runs anyway finds no deadline passed.
 		if t != nil {
 			t.Stop()
 		}
-		return t
+		return nil
 	}
 	wait := time.Until(d)
 	if wait <= 0 {
@@ -468,8 +514,70 @@ func (c *Conn) expiredLocked(read bool) func() {
 // Poller returns the Poller that watches c.
 func (c *Conn) Poller() *Poller { return c.p }
 
-// LocalAddr returns the adopted connection's local address.
-func (c *Conn) LocalAddr() net.Addr { return c.laddr }
+// LocalAddr returns the adopted connection's local address (for a TCP or
+// Unix socket first asked after Close: the zero address of its kind).
+func (c *Conn) LocalAddr() net.Addr { return c.addr(false) }
 
-// RemoteAddr returns the adopted connection's remote address.
-func (c *Conn) RemoteAddr() net.Addr { return c.raddr }
+// RemoteAddr returns the adopted connection's remote address (for a TCP or
+// Unix socket first asked after Close: the zero address of its kind).
+func (c *Conn) RemoteAddr() net.Addr { return c.addr(true) }
+
+// addr returns the remote or local address, reading it from the socket
+// the first time.
+func (c *Conn) addr(remote bool) net.Addr {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := &c.laddr
+	if remote {
+		p = &c.raddr
+	}
+	if *p != nil || c.kind == addrKept {
+		return *p
+	}
+	var sa unix.Sockaddr
+	var err error
+	if !c.closed {
+		if remote {
+			sa, err = unix.Getpeername(c.fd)
+		} else {
+			sa, err = unix.Getsockname(c.fd)
+		}
+	}
+	if c.closed || err != nil {
+		sa = nil
+	}
+	a := c.kind.addr(sa)
+	if sa != nil {
+		*p = a
+	}
+	return a
+}
+
+// addr converts a socket address (nil: the zero address of the kind).
+func (k addrKind) addr(sa unix.Sockaddr) net.Addr {
+	switch k {
+	case addrTCP:
+		switch sa := sa.(type) {
+		case *unix.SockaddrInet4:
+			return &net.TCPAddr{IP: append(net.IP(nil), sa.Addr[:]...), Port: sa.Port}
+		case *unix.SockaddrInet6:
+			ta := &net.TCPAddr{IP: append(net.IP(nil), sa.Addr[:]...), Port: sa.Port}
+			if sa.ZoneId != 0 {
+				if ifi, err := net.InterfaceByIndex(int(sa.ZoneId)); err == nil {
+					ta.Zone = ifi.Name
+				}
+			}
+			return ta
+		}
+		return &net.TCPAddr{}
+	default:
+		ua := &net.UnixAddr{Net: "unix"}
+		if k == addrUnixpacket {
+			ua.Net = "unixpacket"
+		}
+		if sa, ok := sa.(*unix.SockaddrUnix); ok {
+			ua.Name = sa.Name
+		}
+		return ua
+	}
+}

@@ -343,3 +343,63 @@ func TestStaleEventIgnored(t *testing.T) {
 		t.Fatalf("own readiness: %d handler calls, want 1", calls.Load())
 	}
 }
+
+// TestAddrsFromSocket: an adopted TCP or Unix socket's addresses, read from
+// the socket on first use, equal those of the net.Conn it was adopted
+// from, and stay the same after Close; a clearing deadline drops its
+// timer, and a Conn that never waited has no wait channel.
+func TestAddrsFromSocket(t *testing.T) {
+	p := newPoller(t)
+	c, cc := pair(t, p)
+	if got, want := c.RemoteAddr().String(), cc.LocalAddr().String(); got != want || c.RemoteAddr().Network() != "unix" {
+		t.Errorf("unix remote %s %q, want %q", c.RemoteAddr().Network(), got, want)
+	}
+	if got, want := c.LocalAddr().String(), cc.RemoteAddr().String(); got != want {
+		t.Errorf("unix local %q, want %q", got, want)
+	}
+	if c.rsig != nil || c.wsig != nil {
+		t.Error("wait channels made before any wait")
+	}
+	c.SetReadDeadline(time.Now().Add(time.Hour))
+	if c.rt == nil {
+		t.Fatal("no timer for a deadline")
+	}
+	c.SetReadDeadline(time.Time{})
+	if c.rt != nil {
+		t.Error("timer kept after the deadline was cleared")
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	tc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	sc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	wantL, wantR := tc.LocalAddr().String(), tc.RemoteAddr().String()
+	ac, err := p.Adopt(tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, remote := ac.LocalAddr(), ac.RemoteAddr()
+	if _, ok := local.(*net.TCPAddr); !ok || local.String() != wantL || remote.String() != wantR {
+		t.Errorf("tcp local %T %v remote %v, want %s %s", local, local, remote, wantL, wantR)
+	}
+	ac.Close()
+	if got := ac.LocalAddr().String(); got != wantL {
+		t.Errorf("tcp local after Close %q, want %q", got, wantL)
+	}
+	c2, _ := pair(t, p)
+	c2.Close()
+	if got := c2.RemoteAddr(); got == nil || got.Network() != "unix" {
+		t.Errorf("remote address first asked after Close: %T %v", got, got)
+	}
+}

@@ -4,7 +4,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	mbits "math/bits"
 	"strconv"
+	"sync"
+	"unsafe"
 
 	"github.com/securestreams/ss/internal/bufpool"
 	"github.com/securestreams/ss/internal/evloop"
@@ -50,6 +53,13 @@ const (
 // a link waiting for data holds only the small buffer. In owning mode it
 // never grows: a frame that does not fit is read straight into its own
 // allocation.
+//
+// In borrow mode with a non-blocking reader (the event loop), a Decoder
+// holds no memory between frames: when Next returns evloop.ErrWouldBlock
+// with nothing of a frame buffered, its read buffer and its reused message
+// structs go back to pools (the messages of the previous Next are invalid
+// by then anyway), and the next read takes them again. An idle link costs
+// the Decoder struct alone (PERFORMANCE.md, "Memory per proxied stream").
 type Decoder struct {
 	r      io.Reader
 	dir    Direction
@@ -80,9 +90,6 @@ func (d *Decoder) SetLimits(lim Limits) { d.lim = lim }
 // messages are only valid until the next call.
 func (d *Decoder) SetBorrow(on bool) {
 	d.borrow = on
-	if on && d.sc == nil {
-		d.sc = new(scratch)
-	}
 }
 
 // SetBufferSize sets the read buffer size (at least MinBufferSize), taking
@@ -112,6 +119,62 @@ func (d *Decoder) Reset(r io.Reader) {
 	}
 }
 
+// releaseIdle hands a borrowing Decoder's buffers and message structs back
+// to their pools. Only when nothing is buffered (rd == wr) and no message
+// it returned is in use any more (inside Next).
+func (d *Decoder) releaseIdle() {
+	if d.pooled {
+		bufpool.Put(d.buf)
+		d.buf, d.small, d.pooled = d.small, nil, false
+	}
+	if d.buf != nil {
+		putReadBuf(d.buf)
+		d.buf = nil
+	}
+	d.rd, d.wr = 0, 0
+	if d.sc != nil {
+		*d.sc = scratch{}
+		scratchPool.Put(d.sc)
+		d.sc = nil
+	}
+}
+
+// scratchPool holds the message structs of borrowing Decoders that wait
+// for data.
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// readBufPools hold the small read buffers of borrowing Decoders (64 B to
+// 2 KiB, by power-of-two capacity; from 4 KiB on, internal/bufpool's
+// classes are used), each as a pointer to its first byte.
+var readBufPools [bufpool.MinClass]sync.Pool
+
+const minReadBufClass = 6 // 64 B, MinBufferSize
+
+// getReadBuf returns a buffer of length n for a borrowing Decoder.
+func getReadBuf(n int) []byte {
+	if n >= 1<<bufpool.MinClass {
+		return bufpool.Get(n)
+	}
+	c := max(mbits.Len(uint(n-1)), minReadBufClass)
+	if v := readBufPools[c].Get(); v != nil {
+		return unsafe.Slice(v.(*byte), 1<<c)[:n]
+	}
+	return make([]byte, n, 1<<c)
+}
+
+// putReadBuf hands back a buffer from getReadBuf.
+func putReadBuf(b []byte) {
+	c := cap(b)
+	if c >= 1<<bufpool.MinClass {
+		bufpool.Put(b)
+		return
+	}
+	if c < 1<<minReadBufClass || c&(c-1) != 0 {
+		return
+	}
+	readBufPools[mbits.Len(uint(c-1))].Put(unsafe.SliceData(b[:c]))
+}
+
 // Buffered returns the number of bytes read from the reader but not yet
 // decoded.
 func (d *Decoder) Buffered() int { return d.wr - d.rd }
@@ -128,6 +191,8 @@ func (d *Decoder) Next() (Message, error) {
 	if err != nil {
 		if err != evloop.ErrWouldBlock || !d.borrow {
 			d.err = err
+		} else if d.rd == d.wr {
+			d.releaseIdle() // between frames: hold nothing while idle
 		}
 		return nil, err
 	}
@@ -152,6 +217,9 @@ func (d *Decoder) next() (Message, error) {
 		return nil, d.readError(err, c, d.wr-d.rd)
 	}
 	body := d.buf[d.rd+HeaderLen : d.rd+total]
+	if d.borrow && d.sc == nil {
+		d.sc = scratchPool.Get().(*scratch)
+	}
 	msg, fe := decodeBody(d.dir, d.lim, c, body, d.sc, !d.borrow)
 	if fe != nil {
 		fe.Offset = d.pos
@@ -234,6 +302,8 @@ func (d *Decoder) fill(n int) error {
 				// The pooled capacity is a power of two: a frame
 				// over 64 KiB gets 128 KiB, of which MaxFrame is used.
 				nb = nb[:min(cap(nb), MaxFrame)]
+			} else if d.borrow {
+				nb = getReadBuf(size)
 			} else {
 				nb = make([]byte, size)
 			}

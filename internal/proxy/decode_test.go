@@ -10,6 +10,7 @@ import (
 	"testing/iotest"
 
 	"github.com/securestreams/ss/internal/event"
+	"github.com/securestreams/ss/internal/evloop"
 	"github.com/securestreams/ss/internal/testutil"
 )
 
@@ -649,3 +650,85 @@ func TestDecoderBorrowLwsFramesNoAlloc(t *testing.T) {
 type oneFrameReader struct{ r io.Reader }
 
 func (o oneFrameReader) Read(p []byte) (int, error) { return o.r.Read(p[:min(len(p), 4064)]) }
+
+// wouldBlockReader is a non-blocking reader (the event loop's): what was
+// fed, then evloop.ErrWouldBlock until more is fed.
+type wouldBlockReader struct{ data []byte }
+
+func (r *wouldBlockReader) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		return 0, evloop.ErrWouldBlock
+	}
+	n := copy(p, r.data)
+	r.data = r.data[n:]
+	return n, nil
+}
+
+// TestDecoderBorrowIdleHoldsNothing: a borrowing Decoder on a non-blocking
+// reader gives its read buffer and message structs back once it is drained
+// (Next returns ErrWouldBlock between frames) and takes them again for the
+// next frame; the bytes of a partial frame stay buffered across
+// ErrWouldBlock; and a message it returned stays intact while other
+// Decoders take pooled buffers, until its own next Next.
+func TestDecoderBorrowIdleHoldsNothing(t *testing.T) {
+	first := (&TxPayload{Flags: event.SOM | event.EOM, Payload: rep('a', 200)}).mustEncodeTx(t)
+	second := (&TxPayload{Flags: event.SOM | event.EOM, Payload: rep('b', 200)}).mustEncodeTx(t)
+	r := &wouldBlockReader{data: first}
+	d := NewDecoder(r, ClientToProxy, Limits{})
+	d.SetBorrow(true)
+	d.SetBufferSize(1024)
+	m, err := d.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := m.(*TxPayload).Payload
+	// Other links' decoders take buffers from the pool meanwhile: none
+	// may be the one held.
+	for range 50 {
+		o := NewDecoder(&wouldBlockReader{data: second}, ClientToProxy, Limits{})
+		o.SetBorrow(true)
+		o.SetBufferSize(1024)
+		if om, err := o.Next(); err != nil || !bytes.Equal(om.(*TxPayload).Payload, rep('b', 200)) {
+			t.Fatalf("other decoder: %v, %v", om, err)
+		}
+		if _, err := o.Next(); err != evloop.ErrWouldBlock {
+			t.Fatalf("other decoder drained: %v", err)
+		}
+	}
+	if !bytes.Equal(held, rep('a', 200)) {
+		t.Fatal("a borrowed payload changed before its decoder's next Next")
+	}
+	if _, err := d.Next(); err != evloop.ErrWouldBlock {
+		t.Fatalf("drained: %v, want ErrWouldBlock", err)
+	}
+	if d.buf != nil || d.sc != nil || d.small != nil {
+		t.Fatalf("idle decoder holds buf %d bytes, scratch %v, small %d bytes", len(d.buf), d.sc != nil, len(d.small))
+	}
+	// A frame arriving in two pieces: the first piece stays buffered.
+	r.data = second[:50]
+	if _, err := d.Next(); err != evloop.ErrWouldBlock {
+		t.Fatalf("partial frame: %v, want ErrWouldBlock", err)
+	}
+	if d.Buffered() != 50 || d.buf == nil {
+		t.Fatalf("partial frame: %d bytes buffered", d.Buffered())
+	}
+	r.data = second[50:]
+	m, err = d.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := m.(*TxPayload).Payload; !bytes.Equal(p, rep('b', 200)) {
+		t.Fatalf("frame across the wait: %q", p)
+	}
+	if _, err := d.Next(); err != evloop.ErrWouldBlock || d.buf != nil {
+		t.Fatalf("drained again: %v, buffer %d bytes", err, len(d.buf))
+	}
+}
+
+func (m *TxPayload) mustEncodeTx(t *testing.T) []byte {
+	b, err := m.AppendBinary(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -470,6 +470,10 @@ type link struct {
 	resume, idle      chan struct{} // closed when paused / writing end
 }
 
+// closedChan is a closed channel, shared: the fwdDone of every link whose
+// onward stream delivers its events (no forwarding goroutine to wait for).
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 8192); return &b }}
 
 // close logs why the link closes at WARN: the client broke the protocol
@@ -623,10 +627,10 @@ func (l *link) setup(ctx context.Context) bool {
 	dec.SetLimits(Limits{MaxTxPayload: l.info.ProxyBuflen, MaxMetadataValue: lim.maxMDBytes})
 	l.clock.timeout = lim.frameTimeout
 	close(l.ready)
-	l.fwdDone = make(chan struct{})
 	if info.Delivers {
-		close(l.fwdDone)
+		l.fwdDone = closedChan
 	} else {
+		l.fwdDone = make(chan struct{})
 		go func() {
 			defer close(l.fwdDone)
 			l.forward()
