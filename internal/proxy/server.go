@@ -425,9 +425,13 @@ type link struct {
 	// piece of a split chunk that more pieces follow (joinable).
 	splitOpen bool
 
-	os   OnwardStream
-	info OnwardInfo
-	own  string // the streamtype's own name
+	os OnwardStream
+	// From the OnwardInfo of the onward stream (the rest is used in setup
+	// only; kept out of the link, PERFORMANCE.md "Memory per proxied stream").
+	proxyBuflen int      // OnwardInfo.ProxyBuflen, DefaultProxyBuflen when unset
+	mdNames     []string // OnwardInfo.Metadata
+	delivers    bool     // OnwardInfo.Delivers
+	own         string   // the streamtype's own name
 
 	closing atomic.Bool // the onward stream is being destroyed: send nothing more
 
@@ -454,8 +458,7 @@ type link struct {
 	mark    int         // deliver: start of the open buffer segment
 	inPlace int         // deliver: payload bytes held in segs
 
-	fw     stateForwarder
-	states []event.State
+	fw stateForwarder
 
 	// Onward → client queue (docs/wire.md §7.2), shared by deliver and writeLoop.
 	onAbove, offBelow int // effective proxy_buflen_rxflow_on_above/_off_below
@@ -578,16 +581,17 @@ func (l *link) setup(ctx context.Context) bool {
 		l.closeAt(slog.LevelInfo, "create failed", err)
 		return false
 	}
-	l.os, l.info, l.own = os, info, stm.Name
+	l.os, l.own = os, stm.Name
+	l.proxyBuflen, l.mdNames, l.delivers = info.ProxyBuflen, info.Metadata, info.Delivers
 	l.fw.early = info.EarlyConnected
-	if l.info.ProxyBuflen <= 0 {
-		l.info.ProxyBuflen = DefaultProxyBuflen
+	if l.proxyBuflen <= 0 {
+		l.proxyBuflen = DefaultProxyBuflen
 	}
-	l.onAbove = l.info.RxflowOnAbove
+	l.onAbove = info.RxflowOnAbove
 	if l.onAbove <= 0 {
-		l.onAbove = l.info.ProxyBuflen
+		l.onAbove = l.proxyBuflen
 	}
-	if !l.srv.reserve(l, int64(l.info.ProxyBuflen+l.onAbove)) {
+	if !l.srv.reserve(l, int64(l.proxyBuflen+l.onAbove)) {
 		b, _ := (&CreateResult{Result: ResultFailed}).AppendBinary(nil)
 		l.conn.Write(b)
 		n := l.srv.refused.Add(1)
@@ -599,7 +603,7 @@ func (l *link) setup(ctx context.Context) bool {
 	}
 	lim := l.srv.lim
 	l.ctl = newControl(os, lim.controlRate, lim.controlBurst)
-	l.offBelow = l.info.RxflowOffBelow
+	l.offBelow = info.RxflowOffBelow
 	if l.offBelow <= 0 || l.offBelow > l.onAbove {
 		l.offBelow = max(l.onAbove/2, 1)
 	}
@@ -624,7 +628,7 @@ func (l *link) setup(ctx context.Context) bool {
 		return false
 	}
 	l.log.Debug("ss: proxy: link created", "link", l.id, "stream", l.name, "peer", l.peer.String())
-	dec.SetLimits(Limits{MaxTxPayload: l.info.ProxyBuflen, MaxMetadataValue: lim.maxMDBytes})
+	dec.SetLimits(Limits{MaxTxPayload: l.proxyBuflen, MaxMetadataValue: lim.maxMDBytes})
 	l.clock.timeout = lim.frameTimeout
 	close(l.ready)
 	if info.Delivers {
@@ -702,7 +706,7 @@ func (l *link) teardown() {
 	l.destroy()
 	l.conn.Close()
 	<-l.fwdDone
-	if l.info.Delivers {
+	if l.delivers {
 		l.drain() // until DESTROYING has been delivered
 	}
 	l.br.release()
@@ -793,7 +797,7 @@ func (l *link) read(ctx context.Context, dec *Decoder, inline bool) readResult {
 			// costs no memory and reaches the onward stream at ControlRate.
 			err = l.ctl.request(func(p *pendingControl) { p.connect = true })
 		case *TxPayload:
-			if len(m.Payload) > l.info.ProxyBuflen {
+			if len(m.Payload) > l.proxyBuflen {
 				l.close("TX_PAYLOAD larger than proxy_buflen", nil)
 				return readEnd
 			}
@@ -942,7 +946,7 @@ func (l *link) tx(ctx context.Context, dec *Decoder, m *TxPayload) error {
 		}
 	}()
 	join := append((*jp)[:0], m.Payload...)
-	for buffered() >= HeaderLen+PayloadHeaderLen && len(join) < l.info.ProxyBuflen {
+	for buffered() >= HeaderLen+PayloadHeaderLen && len(join) < l.proxyBuflen {
 		msg, err := dec.Next()
 		if err != nil {
 			// ErrWouldBlock (the event loop): the next piece is not
@@ -1334,17 +1338,17 @@ func monoUS() uint64 { return uint64(time.Since(monoStart).Microseconds()) }
 // appendEvent appends the frames for one onward event.
 func (l *link) appendEvent(b []byte, ev event.Event) []byte {
 	if ev.Kind == event.StateEvent {
-		if len(l.info.Metadata) > 0 && ev.State != event.Destroying {
+		if len(l.mdNames) > 0 && ev.State != event.Destroying {
 			b = l.appendMetadata(b)
 		}
-		var withheld bool
-		l.states, withheld = l.fw.forward(l.states[:0], ev.State)
+		var room [4]event.State
+		states, withheld := l.fw.forward(room[:0], ev.State)
 		if withheld {
 			n := l.srv.illegal.Add(1)
 			l.log.Error("ss: proxy: transition not forwarded (lws clients reject it)", "link", l.id,
 				"stream", l.name, "from", l.fw.last.String(), "to", ev.State.String(), "count", n)
 		}
-		for _, st := range l.states {
+		for _, st := range states {
 			ack := ev.Ack
 			if st != ev.State && st == event.Poll {
 				ack = 0
@@ -1406,7 +1410,7 @@ func (l *link) appendEvent(b []byte, ev event.Event) []byte {
 func (l *link) appendMetadata(b []byte) []byte {
 	l.mdMu.Lock()
 	defer l.mdMu.Unlock()
-	for _, name := range l.info.Metadata {
+	for _, name := range l.mdNames {
 		v, ok := l.os.Metadata(name)
 		if !ok || v == "" {
 			continue
