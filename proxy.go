@@ -72,6 +72,11 @@ func (o onward) Create(ctx context.Context, req iproxy.CreateRequest) (iproxy.On
 	// produced them (no forwarding goroutine per link).
 	cfg.Deliver = req.Deliver
 	info.Delivers = req.Deliver != nil
+	// Its lifecycle runs from a mailbox of its own, not a protoactor
+	// actor: nothing supervises an onward stream but its link, and an
+	// actor would be a third of its memory (PERFORMANCE.md, "Memory per
+	// proxied stream").
+	cfg.OwnMailbox = true
 	// Its plain onward connections are parked in the link's event loop.
 	if req.Poller != nil {
 		cfg.Poller = req.Poller

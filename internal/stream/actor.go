@@ -251,7 +251,11 @@ func (s *Stream) onDestroy() {
 // finish queues DISCONNECTED (if a connection was up) and DESTROYING, and
 // stops the actor.
 func (s *Stream) finish() {
-	if pid := s.finishEvents(); pid != nil {
+	pid := s.finishEvents()
+	switch {
+	case s.own:
+		s.h.remove(s) // what the actor's Stopped does (mailbox.go)
+	case pid != nil:
 		s.h.Actors.Stop(pid)
 	}
 }
@@ -537,7 +541,7 @@ func (s *Stream) armTimer(kind int, d time.Duration) {
 	s.a.timerGen[kind]++
 	msg := msgTimer{kind: uint8(kind), gen: s.a.timerGen[kind]}
 	pid := s.a.self
-	s.a.timers[kind] = time.AfterFunc(d, func() { s.h.Actors.Tell(pid, msg) })
+	s.a.timers[kind] = time.AfterFunc(d, func() { s.post(pid, msg) })
 }
 
 func (s *Stream) stopTimer(kind int) {

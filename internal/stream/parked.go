@@ -48,6 +48,6 @@ func (k *sink) End(res transport.Result) {
 	s.mu.Lock()
 	pid := s.pid
 	s.mu.Unlock()
-	s.h.Actors.Tell(pid, msgRunDone{gen: k.gen, res: res})
+	s.post(pid, msgRunDone{gen: k.gen, res: res})
 	s.h.wg.Done()
 }

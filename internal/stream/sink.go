@@ -108,7 +108,7 @@ func (k *sink) StateErr(st event.State, ack uint32, err error) {
 	pid := s.pid
 	s.mu.Unlock()
 	if tell {
-		s.h.Actors.Tell(pid, msgReport{})
+		s.post(pid, msgReport{})
 	}
 }
 

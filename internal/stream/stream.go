@@ -59,6 +59,10 @@ type Config struct {
 	// onward socket is read inline on the same thread as the link
 	// (docs/proxy.md, "Event loop"). nil: the standard net path.
 	Poller *evloop.Poller
+	// OwnMailbox: the stream's lifecycle runs from a mailbox of its own
+	// instead of a protoactor actor (mailbox.go): no actor's memory, and
+	// nothing to supervise it (New only; the SS proxy's onward streams).
+	OwnMailbox bool
 }
 
 // Metadata is one name/value pair.
@@ -114,6 +118,9 @@ type Stream struct {
 	// it (tell, spawnLazy; docs/supervision.md "When a stream's actor is
 	// spawned").
 	lazy bool
+	// own: Config.OwnMailbox: messages go to the stream's own mailbox
+	// (early, run by runOwn), never to a protoactor actor.
+	own bool
 
 	// tx is the transmit queue: data plus a budget, with its own lock and
 	// its writers named field by field (txqueue.go).
@@ -141,8 +148,11 @@ type Stream struct {
 	// goroutine), taken once by setPID or Started.
 	early []any
 	// spawning: tell is spawning a lazy stream's actor (set once, by the
-	// tell that spawns it).
+	// tell that spawns it); own-mailbox streams: the lifecycle started.
 	spawning bool
+	// running: own-mailbox streams: a goroutine is running the mailbox
+	// (runOwn); set by the tell that starts it, cleared by runOwn.
+	running bool
 	// upGen is the attempt whose CONNECTED the actor accepted and whose end
 	// it has not handled yet (0 none): the rule under which the sink may
 	// queue an acknowledgement without the actor (sink.StateErr). Written
@@ -197,7 +207,7 @@ type Stream struct {
 // With lazy, a stream that waits for the application (not nailed up, not
 // accepted) is marked to get its actor from the first message (New).
 func prepare(h *Host, cfg Config, lazy bool) (*Stream, error) {
-	s := &Stream{h: h, pol: cfg.Policy, st: cfg.Type, proto: cfg.Protocol, conn: cfg.Conn, rare: newRareConfig(cfg)}
+	s := &Stream{h: h, pol: cfg.Policy, st: cfg.Type, proto: cfg.Protocol, conn: cfg.Conn, rare: newRareConfig(cfg), own: cfg.OwnMailbox}
 	s.id = h.nextID.Add(1)
 	s.tx.s = s
 	s.tx.framing = cfg.Framing
@@ -242,6 +252,11 @@ func New(h *Host, cfg Config) (*Stream, error) {
 		s.release()
 		return s, nil
 	}
+	if s.own {
+		s.startOwn()
+		s.release()
+		return s, nil
+	}
 	pid, err := h.Actors.Spawn(actor.PropsInline(s), "ss-")
 	if err != nil {
 		s.abort()
@@ -257,6 +272,7 @@ func New(h *Host, cfg Config) (*Stream, error) {
 // system: for example as the child of an actor that supervises it. Until
 // it is spawned the stream only queues requests.
 func NewProps(h *Host, cfg Config) (*Stream, *actor.Props, error) {
+	cfg.OwnMailbox = false
 	s, err := prepare(h, cfg, false)
 	if err != nil {
 		return nil, nil, err
@@ -325,6 +341,10 @@ func (s *Stream) setPID(pid *actor.PID) {
 // is armed).
 func (s *Stream) tell(msg any) {
 	s.mu.Lock()
+	if s.own {
+		s.tellOwn(msg) // unlocks
+		return
+	}
 	pid := s.pid
 	if pid == nil {
 		spawn := s.lazy && !s.spawning && !s.ended
