@@ -41,15 +41,38 @@ type Conn struct {
 	rwaiting    bool          // a blocking Read waits for readiness
 	wwaiting    bool          // a blocking Write waits for room
 	rsig, wsig  chan struct{} // made by the first Read / Write that waits (most Conns never wait)
-	rdl, wdl    time.Time
+	rdl, wdl    deadline      // read and write deadlines
 	rt, wt      *time.Timer
 	onReadable  func()
 	onWake      func()
-	// laddr, raddr: the addresses, read from the socket on first use
-	// (TCP and Unix sockets: few callers ask, and each pair kept costs
-	// 100–200 bytes per connection); other kinds keep nc's from Adopt.
-	laddr, raddr net.Addr
+	// addrs: the addresses, read from the socket on first use (TCP and
+	// Unix sockets: few callers ask, and each pair kept costs 100–200
+	// bytes per connection); other kinds keep nc's from Adopt.
+	addrs *connAddrs
 }
+
+// connAddrs are a Conn's local and remote addresses, as far as known.
+type connAddrs struct{ local, remote net.Addr }
+
+// deadline is a deadline as nanoseconds on the monotonic clock since
+// monoBase (0: none); 8 bytes instead of a time.Time's 24 in every Conn.
+type deadline int64
+
+var monoBase = time.Now()
+
+func toDeadline(t time.Time) deadline {
+	if t.IsZero() {
+		return 0
+	}
+	d := deadline(t.Sub(monoBase))
+	if d == 0 {
+		d = -1 // a deadline at monoBase itself: passed
+	}
+	return d
+}
+
+// passed reports whether the deadline is set and has passed.
+func (d deadline) passed() bool { return d != 0 && deadline(time.Since(monoBase)) >= d }
 
 // addrKind is how a Conn's addresses are made from the socket's.
 type addrKind uint8
@@ -105,7 +128,7 @@ func (p *Poller) Adopt(nc net.Conn) (*Conn, error) {
 	}
 	c := &Conn{p: p, fd: nfd, gen: p.nextGen(), kind: kindOf(nc.LocalAddr())}
 	if c.kind == addrKept {
-		c.laddr, c.raddr = nc.LocalAddr(), nc.RemoteAddr()
+		c.addrs = &connAddrs{nc.LocalAddr(), nc.RemoteAddr()}
 	}
 	nc.Close()
 	return c, nil
@@ -137,7 +160,7 @@ func (c *Conn) SetNonblockingReads(on bool) {
 func (c *Conn) Park() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed || c.gone || c.expired(c.rdl) {
+	if c.closed || c.gone || c.rdl.passed() {
 		return false
 	}
 	c.parked = true
@@ -267,8 +290,6 @@ func signal(ch chan struct{}) {
 	}
 }
 
-func (c *Conn) expired(t time.Time) bool { return !t.IsZero() && !time.Now().Before(t) }
-
 // Read reads what is available; with no data it waits for readiness, or
 // returns ErrWouldBlock in non-blocking mode. io.EOF at the end.
 func (c *Conn) Read(p []byte) (int, error) {
@@ -278,7 +299,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 			c.mu.Unlock()
 			return 0, net.ErrClosed
 		}
-		if c.expired(c.rdl) {
+		if c.rdl.passed() {
 			c.mu.Unlock()
 			return 0, os.ErrDeadlineExceeded
 		}
@@ -326,7 +347,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 			c.mu.Unlock()
 			return written, net.ErrClosed
 		}
-		if c.expired(c.wdl) {
+		if c.wdl.passed() {
 			c.mu.Unlock()
 			return written, os.ErrDeadlineExceeded
 		}
@@ -432,7 +453,7 @@ func (c *Conn) Close() error {
 func (c *Conn) SetReadDeadline(t time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.rdl = t
+	c.rdl = toDeadline(t)
 	c.rt = c.armTimer(c.rt, t, true)
 	return nil
 }
@@ -442,7 +463,7 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 func (c *Conn) SetWriteDeadline(t time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.wdl = t
+	c.wdl = toDeadline(t)
 	c.wt = c.armTimer(c.wt, t, false)
 	return nil
 }
@@ -490,7 +511,7 @@ func (c *Conn) deadline(read bool) {
 	if read {
 		d = c.rdl
 	}
-	if c.closed || !c.expired(d) {
+	if c.closed || !d.passed() {
 		c.mu.Unlock()
 		return
 	}
@@ -527,9 +548,12 @@ func (c *Conn) RemoteAddr() net.Addr { return c.addr(true) }
 func (c *Conn) addr(remote bool) net.Addr {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	p := &c.laddr
+	if c.addrs == nil {
+		c.addrs = &connAddrs{}
+	}
+	p := &c.addrs.local
 	if remote {
-		p = &c.raddr
+		p = &c.addrs.remote
 	}
 	if *p != nil || c.kind == addrKept {
 		return *p

@@ -50,7 +50,7 @@ func park(ctx context.Context, a *transport.Attempt, conn net.Conn, sink transpo
 	if err != nil {
 		return false // conn is untouched: the net path serves it
 	}
-	p := &parkedConn{c: ec, ctx: ctx, sink: ps, tx: tx}
+	p := &parkedConn{c: ec, ctx: ctx, sink: ps}
 	if a.Type.Perf {
 		p.timing = timing
 	}
@@ -70,8 +70,7 @@ type parkedConn struct {
 	c      *evloop.Conn
 	ctx    context.Context // the attempt's: cut by the stream
 	sink   transport.ParkedSink
-	tx     transport.DirectTx
-	w      directWriter
+	w      directWriter      // its tx is the stream's transmit queue (kept once: 256 B size class)
 	timing *transport.Timing // kept for the perf report (Type.Perf), else nil
 	// pending is payload read inline that the stream's receive budget did
 	// not take: rxBehind's, handed over by readable.
@@ -139,7 +138,7 @@ func (p *parkedConn) finish(rerr error) {
 	if p.ended.Swap(true) {
 		return
 	}
-	p.tx.SetDirect(nil)
+	p.w.tx.SetDirect(nil)
 	p.w.close() // ends a writer waiting for room
 	p.w.wg.Wait()
 	err := rerr
