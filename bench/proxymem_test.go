@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -76,9 +77,11 @@ func pxLinkMemory(b *testing.B, srv *testutil.Server, n int, netPath bool) {
 // peer's side is not counted: heap-B/stream (HeapAlloc after two
 // collections, relative to before the links; the links' client ends, a
 // net.Conn each in this process, included), stack-B/stream,
-// goroutines/stream. With SS_BENCH_HEAPPROFILE=FILE it writes a heap
-// profile while the links are open (run with -test.memprofilerate 1 for
-// every allocation; PERFORMANCE.md, "Memory per proxied stream"):
+// goroutines/stream; left-heap-B/stream and left-stack-B/stream once
+// they are all closed and collected. With SS_BENCH_HEAPPROFILE=FILE it
+// writes a heap profile while the links are open, and FILE.closed after
+// (run with -test.memprofilerate 1 for every allocation; PERFORMANCE.md,
+// "Memory per proxied stream"):
 //
 //	go test -c -o bench.test ./bench/
 //	SS_BENCH_HEAPPROFILE=heap.out ./bench.test -test.run '^$' -test.bench 'ProxyLinkHeap' -test.benchtime 1x -test.memprofilerate 1
@@ -117,5 +120,19 @@ func BenchmarkProxyLinkHeap(b *testing.B) {
 				b.Fatalf("%d links, %d streams left", ps.Links(), prt.Stats().Streams)
 			}
 		}
+		// What the closed links left: heap and stacks after the pools'
+		// victim caches are gone too (two collections in sample).
+		runtime.GC()
+		m2 := sample(false)
+		if f := os.Getenv("SS_BENCH_HEAPPROFILE"); f != "" {
+			out, err := os.Create(f + ".closed")
+			if err != nil {
+				b.Fatal(err)
+			}
+			pprof.Lookup("heap").WriteTo(out, 0)
+			out.Close()
+		}
+		b.ReportMetric(float64(m2.heap-m0.heap)/n, "left-heap-B/stream")
+		b.ReportMetric(float64(m2.stack-m0.stack)/n, "left-stack-B/stream")
 	}
 }
