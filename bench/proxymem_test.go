@@ -101,14 +101,7 @@ func BenchmarkProxyLinkHeap(b *testing.B) {
 		}
 		time.Sleep(100 * time.Millisecond)
 		m1 := sample(false)
-		if f := os.Getenv("SS_BENCH_HEAPPROFILE"); f != "" {
-			out, err := os.Create(f)
-			if err != nil {
-				b.Fatal(err)
-			}
-			pprof.Lookup("heap").WriteTo(out, 0)
-			out.Close()
-		}
+		writeHeapProfile(b, "")
 		b.ReportMetric(float64(m1.heap-m0.heap)/n, "heap-B/stream")
 		b.ReportMetric(float64(m1.stack-m0.stack)/n, "stack-B/stream")
 		b.ReportMetric(float64(m1.goroutines-m0.goroutines)/n, "goroutines/stream")
@@ -124,15 +117,25 @@ func BenchmarkProxyLinkHeap(b *testing.B) {
 		// victim caches are gone too (two collections in sample).
 		runtime.GC()
 		m2 := sample(false)
-		if f := os.Getenv("SS_BENCH_HEAPPROFILE"); f != "" {
-			out, err := os.Create(f + ".closed")
-			if err != nil {
-				b.Fatal(err)
-			}
-			pprof.Lookup("heap").WriteTo(out, 0)
-			out.Close()
-		}
+		writeHeapProfile(b, ".closed")
 		b.ReportMetric(float64(m2.heap-m0.heap)/n, "left-heap-B/stream")
 		b.ReportMetric(float64(m2.stack-m0.stack)/n, "left-stack-B/stream")
+	}
+}
+
+// writeHeapProfile writes a heap profile to $SS_BENCH_HEAPPROFILE followed
+// by suffix, when that is set.
+func writeHeapProfile(b *testing.B, suffix string) {
+	f := os.Getenv("SS_BENCH_HEAPPROFILE")
+	if f == "" {
+		return
+	}
+	out, err := os.Create(f + suffix)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer out.Close()
+	if err := pprof.Lookup("heap").WriteTo(out, 0); err != nil {
+		b.Fatal(err)
 	}
 }

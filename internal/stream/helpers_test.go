@@ -62,6 +62,18 @@ func connectAndHold(_ int, ctx context.Context, _ *transport.Attempt, sink trans
 	return transport.Result{Err: context.Cause(ctx)}
 }
 
+// connectFor connects and the connection ends after d (or when cut).
+func connectFor(d time.Duration) func(int, context.Context, *transport.Attempt, transport.Sink) transport.Result {
+	return func(_ int, ctx context.Context, _ *transport.Attempt, sink transport.Sink) transport.Result {
+		sink.State(event.Connected, 0)
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+		}
+		return transport.Result{}
+	}
+}
+
 func hang(_ int, ctx context.Context, _ *transport.Attempt, _ transport.Sink) transport.Result {
 	<-ctx.Done()
 	return transport.Result{Err: context.Cause(ctx)}

@@ -126,14 +126,7 @@ func TestConnectDropLoopBacksOff(t *testing.T) {
 func TestHealthResetsCounter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
-		p := &fakeProto{run: func(_ int, ctx context.Context, _ *transport.Attempt, sink transport.Sink) transport.Result {
-			sink.State(event.Connected, 0)
-			select {
-			case <-time.After(150 * time.Millisecond):
-			case <-ctx.Done():
-			}
-			return transport.Result{}
-		}}
+		p := &fakeProto{run: connectFor(150 * time.Millisecond)}
 		typ := st("v", rtry(1, 0, 100, 5000))
 		typ.NailedUp = true
 		s, r := e.create(typ, p)

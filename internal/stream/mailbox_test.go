@@ -1,12 +1,10 @@
 package stream
 
 import (
-	"context"
 	"testing"
 	"testing/synctest"
 	"time"
 
-	"github.com/securestreams/ss/internal/event"
 	"github.com/securestreams/ss/internal/transport"
 	"github.com/securestreams/ss/policy"
 )
@@ -59,14 +57,7 @@ func TestOwnMailboxLifecycle(t *testing.T) {
 	})
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
-		p := &fakeProto{run: func(_ int, ctx context.Context, _ *transport.Attempt, sink transport.Sink) transport.Result {
-			sink.State(event.Connected, 0)
-			select {
-			case <-time.After(150 * time.Millisecond):
-			case <-ctx.Done():
-			}
-			return transport.Result{}
-		}}
+		p := &fakeProto{run: connectFor(150 * time.Millisecond)}
 		typ := st("v", rtry(1, 0, 100, 5000))
 		typ.NailedUp = true
 		s, r := e.createOwn(typ, p)
