@@ -91,3 +91,33 @@ func TestServerRxflowHysteresis(t *testing.T) {
 	}
 	t.Logf("%d pauses, %d resumes, high water %d", pauses, resumes, srv.QueueHighWater())
 }
+
+// TestDeliverWaitsForReady: a deliver that must wait for the link to have
+// written CREATE_RESULT (waitReady) waits until setReady, and a channel
+// is made only for such a wait, not per link.
+func TestDeliverWaitsForReady(t *testing.T) {
+	l := &link{}
+	if l.readyWait != nil {
+		t.Fatal("a wait channel before anyone waits")
+	}
+	done := make(chan struct{})
+	go func() {
+		l.waitReady()
+		close(done)
+	}()
+	select {
+	case <-done:
+		t.Fatal("waitReady returned before setReady")
+	case <-time.After(50 * time.Millisecond):
+	}
+	l.setReady()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("waitReady still waiting after setReady")
+	}
+	l.waitReady() // ready: returns at once
+	if l.readyWait != nil {
+		t.Error("the wait channel kept after setReady")
+	}
+}

@@ -416,7 +416,7 @@ type link struct {
 
 	reserved int64 // bytes of Server.reserved held (released by start's goroutine)
 	clock    *frameClock
-	ctl      *control
+	ctl      *control       // reader: made by control() on first use
 	mdSet    map[string]int // reader: value length per name the client set
 	mdBytes  int            // reader: bytes of those names and values
 	txcrLogd bool           // a TXCR_UPDATE has been logged
@@ -438,9 +438,6 @@ type link struct {
 	mdMu  sync.Mutex
 	mdVal map[string]string // last value known to the client per declared name
 
-	// ready is closed once CREATE_RESULT is written, or the link failed
-	// before: deliver writes nothing before it.
-	ready chan struct{}
 	// tryWrite writes without blocking, for the producer (nil: the
 	// writer goroutine writes).
 	tryWrite func(p []byte) (int, error)
@@ -466,10 +463,12 @@ type link struct {
 	qmu               sync.Mutex
 	queue             []batch       // batches waiting for the writer (none written yet)
 	queued            int           // their bytes, the one being written included
+	ready             bool          // CREATE_RESULT is written, or the link failed before: deliver writes nothing before (setReady)
 	paused            bool          // queued reached onAbove; not yet below offBelow
 	writing           bool          // a writeLoop goroutine is running
 	dead              bool          // a write failed or the link ends: discard
 	wrErr             bool          // a write failed
+	readyWait         chan struct{} // made by a deliver that waits for ready, closed by setReady
 	resume, idle      chan struct{} // closed when paused / writing end
 }
 
@@ -563,7 +562,6 @@ func (l *link) setup(ctx context.Context) bool {
 	l.conn.SetReadDeadline(time.Time{})
 	l.frameDone(dec)
 	l.name = stm.Name + "|v1|" + strconv.FormatUint(uint64(stm.PID), 10)
-	l.ready = make(chan struct{})
 	switch {
 	case l.lc != nil:
 		l.tryWrite = l.lc.TryWrite
@@ -597,12 +595,11 @@ func (l *link) setup(ctx context.Context) bool {
 		n := l.srv.refused.Add(1)
 		l.srv.refusals.log(l.log, "queued-bytes budget exhausted (MaxQueuedBytes "+strconv.FormatInt(l.srv.lim.maxQueued, 10)+")", l.peer, n)
 		l.destroy()
-		close(l.ready)
+		l.setReady()
 		l.drain()
 		return false
 	}
 	lim := l.srv.lim
-	l.ctl = newControl(os, lim.controlRate, lim.controlBurst)
 	l.offBelow = info.RxflowOffBelow
 	if l.offBelow <= 0 || l.offBelow > l.onAbove {
 		l.offBelow = max(l.onAbove/2, 1)
@@ -623,14 +620,14 @@ func (l *link) setup(ctx context.Context) bool {
 	if err != nil {
 		l.close("writing CREATE_RESULT", err)
 		l.destroy()
-		close(l.ready)
+		l.setReady()
 		l.drain()
 		return false
 	}
 	l.log.Debug("ss: proxy: link created", "link", l.id, "stream", l.name, "peer", l.peer.String())
 	dec.SetLimits(Limits{MaxTxPayload: l.proxyBuflen, MaxMetadataValue: lim.maxMDBytes})
 	l.clock.timeout = lim.frameTimeout
-	close(l.ready)
+	l.setReady()
 	if info.Delivers {
 		l.fwdDone = closedChan
 	} else {
@@ -702,7 +699,9 @@ func (l *link) step() {
 // teardown ends a link: destroys its onward stream, closes the client
 // connection and releases the link's place in the server.
 func (l *link) teardown() {
-	l.ctl.stop()
+	if l.ctl != nil {
+		l.ctl.stop()
+	}
 	l.destroy()
 	l.conn.Close()
 	<-l.fwdDone
@@ -795,7 +794,7 @@ func (l *link) read(ctx context.Context, dec *Decoder, inline bool) readResult {
 		case *OnwardConnect:
 			// Control frames are coalesced (control.go): a flood of them
 			// costs no memory and reaches the onward stream at ControlRate.
-			err = l.ctl.request(func(p *pendingControl) { p.connect = true })
+			err = l.control().request(func(p *pendingControl) { p.connect = true })
 		case *TxPayload:
 			if len(m.Payload) > l.proxyBuflen {
 				l.close("TX_PAYLOAD larger than proxy_buflen", nil)
@@ -807,14 +806,18 @@ func (l *link) read(ctx context.Context, dec *Decoder, inline bool) readResult {
 			}
 			// An empty chunk with flags costs a token (nothing else
 			// bounds them); a payload waits for pending control first.
-			if inline {
+			// Without control state (no control frame yet) nothing is
+			// pending and only an empty chunk needs a token.
+			switch {
+			case l.ctl == nil && !empty:
+			case inline:
 				var ok bool
-				if ok, err = l.ctl.trySpend(empty); !ok {
+				if ok, err = l.control().trySpend(empty); !ok {
 					l.pending = Clone(m)
 					return readBlock
 				}
-			} else {
-				err = l.ctl.spend(ctx, empty)
+			default:
+				err = l.control().spend(ctx, empty)
 			}
 			if err == nil {
 				if inline {
@@ -845,10 +848,10 @@ func (l *link) read(ctx context.Context, dec *Decoder, inline bool) readResult {
 			}
 		case *TimeoutUpdate:
 			ms := m.Millis
-			err = l.ctl.request(func(p *pendingControl) { p.timeout, p.millis = true, ms })
+			err = l.control().request(func(p *pendingControl) { p.timeout, p.millis = true, ms })
 		case *PayloadLengthHint:
 			n := int64(m.Length)
-			err = l.ctl.request(func(p *pendingControl) { p.txLen, p.n = true, n })
+			err = l.control().request(func(p *pendingControl) { p.txLen, p.n = true, n })
 		case *Perf:
 			// tolerated from a client, skipped
 		default:
@@ -863,6 +866,17 @@ func (l *link) read(ctx context.Context, dec *Decoder, inline bool) readResult {
 			return readEnd
 		}
 	}
+}
+
+// control returns the link's control state (control.go), made on the
+// first control frame or empty flagged chunk: most links never send one,
+// and a bucket made later is as full as one made at setup and left
+// alone (tokens are capped at the burst). Only the reader calls it.
+func (l *link) control() *control {
+	if l.ctl == nil {
+		l.ctl = newControl(l.os, l.srv.lim.controlRate, l.srv.lim.controlBurst)
+	}
+	return l.ctl
 }
 
 // yieldEvery lets other goroutines run after every frameYield frames: a
@@ -1052,20 +1066,15 @@ func (l *link) tryTx(dec *Decoder, m *TxPayload) (bool, error) {
 // frames.
 func (l *link) deliver(ev event.Event, wait bool) bool {
 	if wait {
-		<-l.ready
+		l.waitReady()
 		if _, alive := l.waitRoom(); !alive {
 			ev.Release()
 			l.ended(ev)
 			return true // discarded: nothing more is written
 		}
 	} else {
-		select {
-		case <-l.ready:
-		default:
-			return false
-		}
 		l.qmu.Lock()
-		stop := l.paused || l.dead
+		stop := !l.ready || l.paused || l.dead
 		l.qmu.Unlock()
 		if stop {
 			return false
@@ -1092,6 +1101,34 @@ func (l *link) deliver(ev event.Event, wait bool) bool {
 	l.enqueue(b)
 	l.ended(ev)
 	return true
+}
+
+// setReady lets deliver write: CREATE_RESULT is written, or the link
+// failed before.
+func (l *link) setReady() {
+	l.qmu.Lock()
+	l.ready = true
+	if l.readyWait != nil {
+		close(l.readyWait)
+		l.readyWait = nil
+	}
+	l.qmu.Unlock()
+}
+
+// waitReady waits until setReady (a channel is made only for a stream
+// that delivers before its link is ready, not for every link).
+func (l *link) waitReady() {
+	l.qmu.Lock()
+	for !l.ready {
+		if l.readyWait == nil {
+			l.readyWait = make(chan struct{})
+		}
+		w := l.readyWait
+		l.qmu.Unlock()
+		<-w
+		l.qmu.Lock()
+	}
+	l.qmu.Unlock()
 }
 
 // ended closes the link after DESTROYING, once what was queued before it
