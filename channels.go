@@ -10,6 +10,8 @@ import "iter"
 // bounded by Config.RxBuffer) and, once StateBound states wait, starts no
 // new connection attempt until the application reads. Read it until it is
 // closed (Runtime.Close closes it anyway, discarding what was not read).
+// An HTTP client stream's channel holds up to 4 events, counted as
+// delivered (docs/streams.md §1.3); every other stream's is unbuffered.
 func (s *Stream) Events() <-chan Event { return s.s.Events() }
 
 // All ranges over the stream's events until DESTROYING (inclusive). Breaking

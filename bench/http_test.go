@@ -244,6 +244,24 @@ func benchHTTPss(b *testing.B, proto policy.Protocol, srv *httpBenchServer) {
 	b.ReportMetric(float64(t.kicks), "kicks")
 }
 
+// benchHTTPssRecv is benchHTTPss reading the events with Stream.Recv.
+func benchHTTPssRecv(b *testing.B, proto policy.Protocol, srv *httpBenchServer) {
+	st := srv.streamtype(proto)
+	rt := httpRuntime(b, st)
+	if rt == nil {
+		b.Skip("no " + proto.String() + " registration in the ss runtime")
+	}
+	t := openSSTxn(b, rt, st.Name)
+	t.pull = true
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := t.get(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(t.kicks), "kicks")
+}
+
 // ssTxn runs GETs on one long-lived stream.
 type ssTxn struct {
 	s     *ss.Stream
@@ -462,6 +480,7 @@ func httpBenchURL(proto policy.Protocol, srv *httpBenchServer) string {
 func benchHTTPGet(b *testing.B, proto policy.Protocol) {
 	srv := newHTTPBenchServer(b, proto)
 	b.Run("ss", func(b *testing.B) { benchHTTPss(b, proto, srv) })
+	b.Run("ss-recv", func(b *testing.B) { benchHTTPssRecv(b, proto, srv) })
 	b.Run("ss-create", func(b *testing.B) { benchHTTPssCreate(b, proto, srv) })
 	b.Run("transport", func(b *testing.B) { benchHTTPTransport(b, proto, srv) })
 	b.Run("raw", func(b *testing.B) {

@@ -82,6 +82,24 @@ type eventQueue struct {
 	offer *sink
 }
 
+// chanRoom is how many events an HTTP client stream's channel holds
+// besides the one a waiting reader takes: a transaction's tail (the body,
+// its EOM, QOS_ACK_REMOTE, DISCONNECTED) is queued by the attempt's
+// goroutine while the application handles CONNECTED, and taken without a
+// pump goroutine or a goroutine switch per event (PERFORMANCE.md "h1/h2/h3
+// GET rate", 2026-12-03). Events in the channel count as delivered: the
+// receive budget and StateBound may be exceeded by that many events. Other
+// streams keep an unbuffered channel (an idle stream's memory).
+const chanRoom = 4
+
+// chanRoom is the capacity of the stream's event channel. s.traits is set.
+func (s *Stream) chanRoom() int {
+	if s.traits.Transactional && s.conn == nil && s.q.deliver == nil {
+		return chanRoom
+	}
+	return 0
+}
+
 // Internal event kinds that never reach the application: a transport's
 // report waiting for the actor's decision, and a slot the actor skipped.
 const (
@@ -238,8 +256,21 @@ func (s *Stream) abandonLocked() {
 		close(q.space)
 		q.space = nil
 	}
+	q.dropBufferedLocked()
 	if q.final {
 		close(q.ch)
+	}
+}
+
+// dropBufferedLocked discards what waits in the channel's buffer
+// (chanRoom): Close gave up on the reader. s.mu is held.
+func (q *eventQueue) dropBufferedLocked() {
+	for len(q.ch) > 0 {
+		select {
+		case <-q.ch:
+		default:
+			return // the reader took it meanwhile
+		}
 	}
 }
 

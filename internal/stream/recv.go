@@ -156,6 +156,21 @@ func (s *Stream) recvLocked(ctx context.Context, p *pullState) (event.Event, err
 			s.mu.Lock()
 			continue
 		}
+		if len(q.ch) > 0 {
+			// Events the channel holds (chanRoom) from before pull mode
+			// come first.
+			select {
+			case ev, ok := <-q.ch:
+				if !ok || (ev.Kind == event.StateEvent && ev.State == event.Destroying) {
+					p.over = true
+				}
+				if !ok {
+					return event.Event{}, io.EOF
+				}
+				return ev, nil
+			default:
+			}
+		}
 		if ev, ok := s.popLocked(p); ok {
 			return ev, nil
 		}

@@ -212,7 +212,6 @@ func prepare(h *Host, cfg Config, lazy bool) (*Stream, error) {
 	s.tx.s = s
 	s.tx.framing = cfg.Framing
 	s.checkMD = cfg.CheckMetadata
-	s.q.ch = make(chan event.Event)
 	s.q.deliver = cfg.Deliver
 	s.q.hold = true
 	if n := len(s.st.Metadata); n > 0 {
@@ -225,6 +224,7 @@ func prepare(h *Host, cfg Config, lazy bool) (*Stream, error) {
 	}
 	s.traits = h.traitsFor(s.st.Protocol)
 	s.tx.retain = s.traits.Transactional && s.conn == nil
+	s.q.ch = make(chan event.Event, s.chanRoom())
 	// Not nailed up: idle from the start, so tx wakes the actor.
 	if s.conn == nil && !s.st.NailedUp && !s.st.Server {
 		s.tx.armed, s.tx.armGen = true, 1
