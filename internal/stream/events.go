@@ -88,8 +88,9 @@ type eventQueue struct {
 // goroutine while the application handles CONNECTED, and taken without a
 // pump goroutine or a goroutine switch per event (PERFORMANCE.md "h1/h2/h3
 // GET rate", 2026-12-03). Events in the channel count as delivered: the
-// receive budget and StateBound may be exceeded by that many events. Other
-// streams keep an unbuffered channel (an idle stream's memory).
+// receive budget and StateBound may be exceeded by that many events, and
+// Close's discard (abandonLocked) leaves them to the reader. Other streams
+// keep an unbuffered channel (an idle stream's memory).
 const chanRoom = 4
 
 // chanRoom is the capacity of the stream's event channel. s.traits is set.
@@ -256,21 +257,8 @@ func (s *Stream) abandonLocked() {
 		close(q.space)
 		q.space = nil
 	}
-	q.dropBufferedLocked()
 	if q.final {
 		close(q.ch)
-	}
-}
-
-// dropBufferedLocked discards what waits in the channel's buffer
-// (chanRoom): Close gave up on the reader. s.mu is held.
-func (q *eventQueue) dropBufferedLocked() {
-	for len(q.ch) > 0 {
-		select {
-		case <-q.ch:
-		default:
-			return // the reader took it meanwhile
-		}
 	}
 }
 
