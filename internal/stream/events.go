@@ -95,7 +95,7 @@ const chanRoom = 4
 
 // chanRoom is the capacity of the stream's event channel. s.traits is set.
 func (s *Stream) chanRoom() int {
-	if s.traits.Transactional && s.conn == nil && s.q.deliver == nil {
+	if s.traits.Transactional && s.conn == nil && !s.st.Server && s.q.deliver == nil {
 		return chanRoom
 	}
 	return 0
