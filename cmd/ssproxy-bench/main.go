@@ -76,7 +76,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.servePeer, "serve-peer", "", "also run the onward peer in this process on `host:port` for the duration of the run")
 	fs.StringVar(&c.printPolicy, "print-policy", "", "print a policy whose -streamtype reaches a peer at `host:port`, and exit")
 	fs.IntVar(&c.proxyBuflen, "proxy-buflen", 65536, "proxy_buflen `bytes` written by -print-policy")
-	fs.StringVar(&c.compare, "compare", "", "print side by side the -json outputs `label=file,...`; the last column is the ratio of the last two")
+	fs.StringVar(&c.compare, "compare", "", "print side by side the -json outputs `label=file,...` (label=a.json+b.json+...: several rounds, shown as medians); the last column is the ratio of the last two (the median of the per-round ratios)")
 	fs.IntVar(&c.pid, "pid", 0, "proxy process `id` whose RSS (/proc/PID/status VmRSS) is reported; enables the cycles test")
 	fs.StringVar(&c.tests, "tests", "latency,rx,tx,streams,cycles", "comma-separated `list` of tests to run: latency, rx, tx, streams, cycles (cycles needs -pid)")
 	fs.StringVar(&c.label, "label", "", "`name` of this run in the output (default: proxy, or direct)")
