@@ -236,11 +236,10 @@ func TestParkedOnwardPeerCloses(t *testing.T) {
 	}
 	// The peer counts on its handler's goroutine, which may run after the
 	// client already saw CONNECTED: wait for the count, bounded.
-	for deadline := time.Now().Add(wait); accepted.Load() < 2 && time.Now().Before(deadline); {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if n := accepted.Load(); n < 2 {
-		t.Fatalf("peer accepted %d connections, want a reconnection", n)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if !testutil.WaitFor(ctx, func() bool { return accepted.Load() >= 2 }) {
+		t.Fatalf("peer accepted %d connections, want a reconnection", accepted.Load())
 	}
 }
 

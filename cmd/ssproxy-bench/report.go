@@ -15,24 +15,23 @@ import (
 
 // Result is one run's measurements (the -json output).
 type Result struct {
-	Label      string       `json:"label"`
-	Proxy      string       `json:"proxy,omitempty"`
-	Direct     string       `json:"direct,omitempty"`
-	Streamtype string       `json:"streamtype"`
-	PID        int          `json:"pid,omitempty"`
-	Frame      int          `json:"tx_frame_bytes"`
-	Window     int          `json:"tx_window_bytes"`
-	Time       string       `json:"time"`
-	LoadAvg    string       `json:"loadavg,omitempty"`
-	Latency    *Latency     `json:"latency,omitempty"`
-	Rx         *Throughput  `json:"rx,omitempty"`
-	Tx         *Throughput  `json:"tx,omitempty"`
-	Streams    []Streams    `json:"streams,omitempty"`
-	Cycles     *Cycles      `json:"cycles,omitempty"`
-	RSSStart   int64        `json:"rss_start_bytes,omitempty"`
-	RSSEnd     int64        `json:"rss_end_bytes,omitempty"`
-	Errors     []string     `json:"errors,omitempty"`
-	rows       []resultCell // filled by cells
+	Label      string      `json:"label"`
+	Proxy      string      `json:"proxy,omitempty"`
+	Direct     string      `json:"direct,omitempty"`
+	Streamtype string      `json:"streamtype"`
+	PID        int         `json:"pid,omitempty"`
+	Frame      int         `json:"tx_frame_bytes"`
+	Window     int         `json:"tx_window_bytes"`
+	Time       string      `json:"time"`
+	LoadAvg    string      `json:"loadavg,omitempty"`
+	Latency    *Latency    `json:"latency,omitempty"`
+	Rx         *Throughput `json:"rx,omitempty"`
+	Tx         *Throughput `json:"tx,omitempty"`
+	Streams    []Streams   `json:"streams,omitempty"`
+	Cycles     *Cycles     `json:"cycles,omitempty"`
+	RSSStart   int64       `json:"rss_start_bytes,omitempty"`
+	RSSEnd     int64       `json:"rss_end_bytes,omitempty"`
+	Errors     []string    `json:"errors,omitempty"`
 }
 
 type resultCell struct {
