@@ -271,7 +271,14 @@ func (s *Stream) readLocked(ctx context.Context, p *pullState, k *sink) (event.E
 	if ctx.Done() != nil {
 		stop = context.AfterFunc(ctx, rd.Interrupt)
 	}
-	data, err := rd.Read()
+	var data []byte
+	var flags event.Flags // a framed reader's SOM/EOM (ws)
+	var err error
+	if fr, ok := rd.(transport.FramedPullReader); ok {
+		data, flags, err = fr.ReadFramed()
+	} else {
+		data, err = rd.Read()
+	}
 	if stop != nil && !stop() {
 		// The interrupt ran (or runs): clear it below.
 		s.mu.Lock()
@@ -291,8 +298,8 @@ func (s *Stream) readLocked(ctx context.Context, p *pullState, k *sink) (event.E
 		// follow in the queue.
 		q.offer = nil
 	}
-	if len(data) > 0 && s.takeReadLocked(data, k) && q.head == len(q.items) {
-		return event.Event{Kind: event.PayloadEvent, Payload: data}, true, nil
+	if (len(data) > 0 || flags != 0) && s.takeReadLocked(data, flags, k) && q.head == len(q.items) {
+		return event.Event{Kind: event.PayloadEvent, Payload: data, Flags: flags}, true, nil
 	}
 	return event.Event{}, false, nil // the caller looks at the queue and ctx
 }
@@ -302,7 +309,7 @@ func (s *Stream) readLocked(ctx context.Context, p *pullState, k *sink) (event.E
 // with nothing queued it is not queued but handed over at once (the
 // caller checks). It reports false when the payload is dropped (the
 // attempt was cut or the stream is ending). s.mu is held.
-func (s *Stream) takeReadLocked(data []byte, k *sink) bool {
+func (s *Stream) takeReadLocked(data []byte, flags event.Flags, k *sink) bool {
 	q := &s.q
 	if q.final || q.abandoned || k == nil || k.cut || k.done.Load() {
 		return false
@@ -311,7 +318,7 @@ func (s *Stream) takeReadLocked(data []byte, k *sink) bool {
 	if q.head == len(q.items) && !q.hold {
 		return true
 	}
-	if s.pushLocked(event.Event{Kind: event.PayloadEvent, Payload: data}) {
+	if s.pushLocked(event.Event{Kind: event.PayloadEvent, Payload: data, Flags: flags}) {
 		q.rxBytes += len(data) + rxOverhead
 	}
 	return true

@@ -1,6 +1,10 @@
 package transport
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/securestreams/ss/internal/event"
+)
 
 // ErrInterrupted is what PullReader.Read returns when Interrupt stopped it
 // before anything was read.
@@ -43,4 +47,13 @@ type PullReader interface {
 	Interrupt()
 	// Resume clears an Interrupt, so that the next Read waits again.
 	Resume()
+}
+
+// FramedPullReader is a PullReader whose reads are parts of messages (a ws
+// connection): the stream reads with ReadFramed, which also gives the
+// chunk's SOM/EOM flags as the transport's Sink.Rx would have, instead of
+// Read. An empty chunk with flags is data too (an empty message).
+type FramedPullReader interface {
+	PullReader
+	ReadFramed() ([]byte, event.Flags, error)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"reflect"
 	"sync"
@@ -95,12 +94,13 @@ var validitySecond = time.Second
 // RunConn's goroutines have ended. The caller must not use c concurrently;
 // c's ping, pong and close handlers are replaced.
 func RunConn(ctx context.Context, c *websocket.Conn, a *transport.Attempt, sink transport.Sink) transport.Result {
+	client := isClient(c, a)
 	p := &pump{
 		c:    c,
 		a:    a,
 		sink: sink,
 		log:  sink.Logger(),
-		w:    newFrameWriter(c.NetConn(), isClient(c, a)),
+		w:    newFrameWriter(c.NetConn(), client),
 		// Buffered so neither reader nor writer blocks when RunConn has
 		// already stopped listening.
 		readDone:  make(chan error, 1),
@@ -111,7 +111,7 @@ func RunConn(ctx context.Context, c *websocket.Conn, a *transport.Attempt, sink 
 	if a.Type != nil && a.Type.WSMaxRxMessage > 0 {
 		limit = int64(a.Type.WSMaxRxMessage)
 	}
-	c.SetReadLimit(limit)
+	p.fr = newFrameReader(c, p.w, !client, limit, p.ponged)
 	return p.run(ctx)
 }
 
@@ -135,6 +135,15 @@ type pump struct {
 	sink transport.Sink
 	log  *slog.Logger
 	w    *frameWriter
+	fr   *frameReader
+
+	// The read role offered to the stream (pull.go): offered is set before
+	// the reader goroutine starts; pull (allocated by Take) and pullOff
+	// (the reader goroutine no longer reads) are guarded by pullMu.
+	offered bool
+	pullMu  sync.Mutex
+	pull    *pullRole
+	pullOff bool
 
 	readDone  chan error
 	writeDone chan error
@@ -151,30 +160,7 @@ func (p *pump) run(ctx context.Context) transport.Result {
 		wg.Wait()
 	}()
 
-	p.c.SetPingHandler(func(data string) error {
-		err := p.w.writeControl(opPong, []byte(data), time.Now().Add(controlWait))
-		if errors.Is(err, errCloseSent) {
-			return nil
-		}
-		return err
-	})
-	p.c.SetPongHandler(func(string) error {
-		p.sink.ValidityConfirmed()
-		select {
-		case p.confirmed <- struct{}{}:
-		default:
-		}
-		return nil
-	})
-	p.c.SetCloseHandler(func(code int, text string) error {
-		var msg []byte
-		if code != websocket.CloseNoStatusReceived {
-			msg = websocket.FormatCloseMessage(code, "")
-		}
-		_ = p.w.writeControl(opClose, msg, time.Now().Add(controlWait))
-		return nil
-	})
-
+	p.offered = p.offerPull()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -318,46 +304,25 @@ func (p *pump) readEnd(err error) error {
 // errSink wraps a sink.Rx failure (the stream is going away).
 var errSink = errors.New("ss: ws: rx not accepted")
 
-// reader delivers every data message as SOM…EOM chunks until an error.
+// ponged is the frame reader's PONG handler.
+func (p *pump) ponged() {
+	p.sink.ValidityConfirmed()
+	select {
+	case p.confirmed <- struct{}{}:
+	default:
+	}
+}
+
+// reader delivers every data message as SOM…EOM chunks until an error,
+// or until it hands the read role over to the stream (pull.go).
 func (p *pump) reader(ctx context.Context) error {
-	buf := make([]byte, rxInitial)
 	for {
-		_, r, err := p.c.NextReader()
+		data, flags, err := p.fr.next()
 		if err != nil {
-			return err
+			return p.handOver(ctx, err)
 		}
-		flags := event.SOM
-		var pending []byte // a full chunk waiting to learn whether it is the last
-		havePending := false
-		for {
-			var n int
-			var eom bool
-			n, eom, buf, err = fill(r, buf)
-			if err != nil {
-				return err
-			}
-			if havePending {
-				if eom && n == 0 {
-					if err := p.rx(ctx, pending, flags|event.EOM); err != nil {
-						return err
-					}
-					break
-				}
-				if err := p.rx(ctx, pending, flags); err != nil {
-					return err
-				}
-				flags = 0
-				havePending = false
-			}
-			chunk := make([]byte, n)
-			copy(chunk, buf[:n])
-			if eom {
-				if err := p.rx(ctx, chunk, flags|event.EOM); err != nil {
-					return err
-				}
-				break
-			}
-			pending, havePending = chunk, true
+		if err := p.rx(ctx, data, flags); err != nil {
+			return p.handOver(ctx, err)
 		}
 	}
 }
@@ -367,30 +332,6 @@ func (p *pump) rx(ctx context.Context, data []byte, flags event.Flags) error {
 		return fmt.Errorf("%w: %w", errSink, err)
 	}
 	return nil
-}
-
-// fill reads from the message reader r into buf until buf is full or the
-// message ends (eom). A full buf smaller than RxChunkSize is grown (doubled),
-// so the returned buf may be a new slice.
-func fill(r io.Reader, buf []byte) (n int, eom bool, _ []byte, _ error) {
-	for {
-		m, err := r.Read(buf[n:])
-		n += m
-		if err == io.EOF {
-			return n, true, buf, nil
-		}
-		if err != nil {
-			return n, false, buf, err
-		}
-		if n == len(buf) {
-			if len(buf) >= RxChunkSize {
-				return n, false, buf, nil
-			}
-			nb := make([]byte, min(2*len(buf), RxChunkSize))
-			copy(nb, buf[:n])
-			buf = nb
-		}
-	}
 }
 
 // writer sends every chunk from a.Tx as one frame until ctx is done or a
