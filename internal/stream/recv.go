@@ -93,8 +93,8 @@ func (k *sink) OfferPull(r transport.PullReader) {
 // Close has given up on the queue, ErrClosed. One Recv at a time: another
 // call meanwhile returns ErrRecvBusy.
 //
-// On a connection whose transport offers its read role (a plain raw
-// socket), Recv with nothing queued reads the socket itself on the
+// On a connection whose transport offers its read role (a plain raw or
+// ws socket), Recv with nothing queued reads the socket itself on the
 // caller's goroutine; in pull mode the socket is read only inside Recv, so
 // a peer closing is seen at the next Recv and the receive budget is the
 // application's pace.

@@ -56,7 +56,9 @@ var validitySecond = time.Second
 // a server-side upgrade. The caller has already reported CONNECTED (and, on a
 // client, captured the handshake response headers); RunConn reports no state.
 // It works for both roles (client frames are masked, server frames are not;
-// the role is gorilla's, fixed when c was created).
+// the role is gorilla's, fixed when c was created). gorilla did the
+// handshake; RunConn reads and writes the frames itself, starting with the
+// bytes gorilla's handshake read past its end.
 //
 //   - rx: every text or binary message is delivered through sink.Rx as
 //     chunks, SOM on the first and EOM on the last: one SOM|EOM chunk unless
@@ -78,6 +80,12 @@ var validitySecond = time.Second
 //     starts when RunConn starts.
 //   - ws_prioritize_reads needs nothing here: reading runs on its own
 //     goroutine and never waits for queued writes.
+//   - pull (Stream.Recv): on a plain socket, when sink is a
+//     transport.PullOfferer, the read role is offered to the stream
+//     (pull.go); once taken, the frames are read on the goroutine that
+//     calls ReadFramed, with the same frame reader.
+//   - the peer's frames are checked (RFC 6455 §5): a violation sends close
+//     1002 and gives an error wrapping ErrConnLost and ErrProtocol.
 //
 // The Result: ctx done → a close frame 1000 is sent (best effort, ≤ 1 s) and
 // Err is context.Cause(ctx). A close frame from the peer is answered; code 1000 or
@@ -91,8 +99,8 @@ var validitySecond = time.Second
 // caller does).
 //
 // RunConn takes ownership of c: it is closed when RunConn returns and all
-// RunConn's goroutines have ended. The caller must not use c concurrently;
-// c's ping, pong and close handlers are replaced.
+// RunConn's goroutines have ended. The caller must not use c concurrently
+// (gorilla's reader and writer are not used).
 func RunConn(ctx context.Context, c *websocket.Conn, a *transport.Attempt, sink transport.Sink) transport.Result {
 	client := isClient(c, a)
 	p := &pump{
@@ -286,7 +294,8 @@ func (p *pump) sendClose(wg *sync.WaitGroup, code int) {
 // readEnd turns the reader's error into the Result error, logging closes.
 func (p *pump) readEnd(err error) error {
 	var ce *websocket.CloseError
-	// gorilla reports a connection ending without a close frame as 1006.
+	// A connection ending without a close frame is not a CloseError
+	// (frameReader); 1006 is never sent, but kept out all the same.
 	if errors.As(err, &ce) && ce.Code != websocket.CloseAbnormalClosure {
 		p.log.Info("ss: ws: closed by peer", "stream", p.a.StreamID, "code", ce.Code, "reason", ce.Text)
 		if ce.Code == websocket.CloseNormalClosure || ce.Code == websocket.CloseNoStatusReceived {

@@ -39,8 +39,8 @@ func fuzzPeer(c net.Conn, data []byte) {
 }
 
 // FuzzReader feeds arbitrary bytes, as frames from a server after a valid
-// handshake, to the ws client's reader (gorilla's frame parser, the
-// message pump, the read limit): it must never panic, never deliver more
+// handshake, to the ws client's reader (frameReader, the message
+// pump, the read limit): it must never panic, never deliver more
 // payload than it was sent, and always end.
 func FuzzReader(f *testing.F) {
 	for _, s := range []string{
@@ -55,6 +55,12 @@ func FuzzReader(f *testing.F) {
 		"\x80\x01x",                                // continuation without start
 		"\x8f\x00",                                 // reserved opcode
 		"\xc1\x01x",                                // RSV1 without extension
+		"\x82\x7e\x00\x03abc",                      // 16-bit form of a short length
+		"\x82\x7f\x80\x00\x00\x00\x00\x00\x00\x01", // length ≥ 2^63
+		"\x09\x00",                                 // fragmented ping
+		"\x89\x7e\x00\x7e",                         // ping over 125 bytes
+		"\x88\x02\x03\xed",                         // close code 1005 may not be sent
+		"\x01\x01a\x89\x00\x80\x01b",               // ping inside a fragmented message
 	} {
 		f.Add([]byte(s))
 	}

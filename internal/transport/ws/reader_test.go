@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -187,6 +188,7 @@ func readerSteps(mask bool) (wire []byte, want []string) {
 func TestReaderResumesAtEveryByte(t *testing.T) {
 	for _, server := range []bool{false, true} {
 		t.Run(map[bool]string{false: "client", true: "server"}[server], func(t *testing.T) {
+			t.Parallel()
 			wire, want := readerSteps(server)
 			rc, peer := tcpPair(t)
 			var pongs atomic.Int32
@@ -211,7 +213,7 @@ func TestReaderResumesAtEveryByte(t *testing.T) {
 					t.Fatal(err)
 				}
 				for {
-					rc.SetReadDeadline(time.Now().Add(3 * time.Millisecond))
+					rc.SetReadDeadline(time.Now().Add(500 * time.Microsecond))
 					data, flags, err := fr.next()
 					if errors.Is(err, os.ErrDeadlineExceeded) {
 						timeouts++
@@ -353,4 +355,94 @@ func TestHandshakeBufferTaken(t *testing.T) {
 	if !ok || len(buf) < 256 || !strings.Contains(string(buf[r:n]), "hi") {
 		t.Fatalf("handshakeBuffer = %d bytes, [%d:%d] %q, %v; want gorilla's buffer holding the frame", len(buf), r, n, buf[r:n], ok)
 	}
+}
+
+// unixPair returns both ends of a Unix stream socket pair (no port: the
+// fuzz target makes thousands).
+func unixPair(t *testing.T) (a, b net.Conn) {
+	t.Helper()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns := make([]net.Conn, 2)
+	for i, fd := range fds {
+		f := os.NewFile(uintptr(fd), "socketpair")
+		conns[i], err = net.FileConn(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { conns[0].Close(); conns[1].Close() })
+	return conns[0], conns[1]
+}
+
+// readConversation runs a client frame reader over wire, written by a
+// peer (a Unix socket pair) in pieces whose sizes (1 to 4 bytes) come from cuts, or
+// in one write when cuts is 0; with cuts every read has a deadline of
+// 200 µs, so reads are interrupted wherever the pieces fall. It returns
+// the chunks and how the read ended.
+func readConversation(t *testing.T, wire []byte, cuts uint64) (chunks []string, end string) {
+	rc, peer := unixPair(t)
+	go io.Copy(io.Discard, peer) // PONGs and the close reply
+	go func() {
+		for c, rest := cuts, wire; len(rest) > 0; {
+			k := len(rest)
+			if cuts != 0 {
+				k = min(k, 1+int(c&3))
+				c = c>>2 | c<<62
+			}
+			if _, err := peer.Write(rest[:k]); err != nil {
+				return
+			}
+			rest = rest[k:]
+		}
+		peer.(*net.UnixConn).CloseWrite()
+	}()
+	var pongs atomic.Int32
+	fr := testReader(rc, false, 4<<10, &pongs)
+	for {
+		if cuts != 0 {
+			rc.SetReadDeadline(time.Now().Add(200 * time.Microsecond))
+		}
+		data, flags, err := fr.next()
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			continue
+		}
+		if err != nil {
+			return chunks, err.Error()
+		}
+		chunks = append(chunks, flags.String()+" "+string(data))
+	}
+}
+
+// FuzzReaderSplit: the frame reader gives the same chunks and the same end
+// whether the frames arrive at once or in pieces with reads interrupted
+// between them (the state kept across a deadline is complete).
+func FuzzReaderSplit(f *testing.F) {
+	wire, _ := readerSteps(false)
+	f.Add(wire, uint64(0x1b1b1b1b1b1b1b1b))
+	f.Add(wire, uint64(1))
+	for _, s := range []string{
+		"\x01\x03hel\x89\x00\x80\x02lo",
+		"\x82\x7e\x00\x03abc",
+		"\x82\x7f\x80\x00\x00\x00\x00\x00\x00\x01",
+		"\x09\x00",
+		"\x88\x01\x03",
+		"\x88\x02\x03\xed",
+		"\x82\x05ab",
+	} {
+		f.Add([]byte(s), uint64(0xe4e4e4e4e4e4e4e4))
+	}
+	f.Fuzz(func(t *testing.T, wire []byte, cuts uint64) {
+		if len(wire) > 4<<10 || cuts == 0 {
+			return
+		}
+		whole, wholeEnd := readConversation(t, wire, 0)
+		split, splitEnd := readConversation(t, wire, cuts)
+		if !equalStrings(whole, split) || wholeEnd != splitEnd {
+			t.Fatalf("in one write: %q, %s\nin pieces:    %q, %s", whole, wholeEnd, split, splitEnd)
+		}
+	})
 }
