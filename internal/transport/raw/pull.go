@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/securestreams/ss/internal/transport"
@@ -26,14 +25,8 @@ var _ transport.PullReader = (*directWriter)(nil)
 
 // pullReader is the state of a taken read role.
 type pullReader struct {
+	transport.PullRole
 	w *directWriter
-
-	mu        sync.Mutex
-	ready     chan struct{} // closed by handOver or finish
-	readyShut bool          // ready is closed
-	end       chan struct{} // closed by finish
-	ended     bool          // the connection has ended (endErr)
-	endErr    error
 
 	// Read's state, used by one Read at a time (the stream's Recv).
 	r    polledRead
@@ -55,13 +48,14 @@ func (w *directWriter) Take() {
 	if w.pull != nil {
 		return
 	}
-	p := &pullReader{w: w, ready: make(chan struct{}), end: make(chan struct{})}
+	p := &pullReader{w: w}
+	p.Init()
 	p.read = p.r.read
 	w.pull = p
 	if w.pullOff {
 		// The reader goroutine has stopped on its own: the connection
 		// is over.
-		p.finish(errPullEnded)
+		p.Finish(errPullEnded)
 		return
 	}
 	w.conn.SetReadDeadline(aLongTimeAgo)
@@ -79,7 +73,7 @@ func (w *directWriter) taken() *pullReader {
 }
 
 // Ready implements transport.PullReader.
-func (w *directWriter) Ready() <-chan struct{} { return w.taken().ready }
+func (w *directWriter) Ready() <-chan struct{} { return w.taken().Ready() }
 
 // Interrupt implements transport.PullReader.
 func (w *directWriter) Interrupt() { w.conn.SetReadDeadline(aLongTimeAgo) }
@@ -91,14 +85,11 @@ func (w *directWriter) Resume() { w.conn.SetReadDeadline(time.Time{}) }
 // the caller's goroutine.
 func (w *directWriter) Read() ([]byte, error) {
 	p := w.taken()
-	p.mu.Lock()
-	ended, err := p.ended, p.endErr
-	p.mu.Unlock()
-	if ended {
+	if ended, err := p.Ended(); ended {
 		return nil, err
 	}
 	p.r.data, p.r.n, p.r.err = nil, 0, nil
-	err = w.rc.Read(p.read)
+	err := w.rc.Read(p.read)
 	if err == nil && p.r.err != nil {
 		err = os.NewSyscallError("read", p.r.err)
 	}
@@ -112,24 +103,8 @@ func (w *directWriter) Read() ([]byte, error) {
 	if err == nil {
 		err = io.EOF
 	}
-	p.finish(err)
+	p.Finish(err)
 	return nil, err
-}
-
-// finish records the end of the connection and wakes the reader
-// goroutine waiting for it (handOver).
-func (p *pullReader) finish(err error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ended {
-		return
-	}
-	p.ended, p.endErr = true, err
-	close(p.end)
-	if !p.readyShut {
-		close(p.ready)
-		p.readyShut = true
-	}
 }
 
 // handOver is what pipeDirect's reader does once readLoopPolled has
@@ -151,28 +126,11 @@ func (w *directWriter) handOver(ctx context.Context, sink transport.Sink, rerr e
 	if p == nil {
 		return rerr
 	}
-	p.mu.Lock()
-	if p.ended || ctx.Err() != nil || !errors.Is(rerr, os.ErrDeadlineExceeded) {
-		p.mu.Unlock()
-		end := rerr
-		if end == nil {
-			end = io.EOF
-		}
-		p.finish(end)
-		return rerr
+	end := rerr
+	if end == nil {
+		end = io.EOF
 	}
-	w.conn.SetReadDeadline(time.Time{})
-	close(p.ready)
-	p.readyShut = true
-	p.mu.Unlock()
-	select {
-	case <-p.end:
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
-	p.mu.Lock()
-	err := p.endErr
-	p.mu.Unlock()
+	err := p.HandOver(ctx, rerr, end, func() { w.conn.SetReadDeadline(time.Time{}) })
 	if err == io.EOF {
 		return nil
 	}

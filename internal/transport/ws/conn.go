@@ -150,7 +150,7 @@ type pump struct {
 	// (the reader goroutine no longer reads) are guarded by pullMu.
 	offered bool
 	pullMu  sync.Mutex
-	pull    *pullRole
+	pull    *transport.PullRole
 	pullOff bool
 
 	readDone  chan error

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"sync"
 	"syscall"
 	"time"
 
@@ -19,8 +18,8 @@ import (
 // past, stops reading and only waits for the end of the connection, which
 // Read, called on the application's goroutine, reports. The frame reader
 // keeps its state across the deadline (reader.go), so the hand-over may
-// fall anywhere, inside a frame included. The role's state (pullRole) is
-// allocated by Take.
+// fall anywhere, inside a frame included. The role's state
+// (transport.PullRole) is allocated by Take.
 
 var _ transport.FramedPullReader = (*pump)(nil)
 
@@ -30,16 +29,6 @@ var aLongTimeAgo = time.Unix(1, 0)
 // errPullEnded is what Read reports when the role was taken after the
 // connection ended.
 var errPullEnded = errors.New("ss: ws: connection ended")
-
-// pullRole is the state of a taken read role.
-type pullRole struct {
-	mu        sync.Mutex
-	ready     chan struct{} // closed by handOver or finish
-	readyShut bool          // ready is closed
-	end       chan struct{} // closed by finish
-	ended     bool          // the connection has ended (endErr)
-	endErr    error
-}
 
 // offerPull offers the read role when the connection is a plain socket
 // and the sink takes one; it reports whether it did.
@@ -62,26 +51,27 @@ func (p *pump) Take() {
 	if p.pull != nil {
 		return
 	}
-	r := &pullRole{ready: make(chan struct{}), end: make(chan struct{})}
+	r := &transport.PullRole{}
+	r.Init()
 	p.pull = r
 	if p.pullOff {
 		// The reader goroutine has stopped on its own: the connection is
 		// over.
-		r.finish(errPullEnded)
+		r.Finish(errPullEnded)
 		return
 	}
 	_ = p.c.NetConn().SetReadDeadline(aLongTimeAgo)
 }
 
 // taken returns the role's state; Take has been called.
-func (p *pump) taken() *pullRole {
+func (p *pump) taken() *transport.PullRole {
 	p.pullMu.Lock()
 	defer p.pullMu.Unlock()
 	return p.pull
 }
 
 // Ready implements transport.PullReader.
-func (p *pump) Ready() <-chan struct{} { return p.taken().ready }
+func (p *pump) Ready() <-chan struct{} { return p.taken().Ready() }
 
 // Interrupt implements transport.PullReader.
 func (p *pump) Interrupt() { _ = p.c.NetConn().SetReadDeadline(aLongTimeAgo) }
@@ -102,10 +92,7 @@ func (p *pump) Read() ([]byte, error) {
 // goroutine would have returned it (RunConn's Result comes from it).
 func (p *pump) ReadFramed() ([]byte, event.Flags, error) {
 	r := p.taken()
-	r.mu.Lock()
-	ended, err := r.ended, r.endErr
-	r.mu.Unlock()
-	if ended {
+	if ended, err := r.Ended(); ended {
 		return nil, 0, err
 	}
 	data, flags, err := p.fr.next()
@@ -115,24 +102,8 @@ func (p *pump) ReadFramed() ([]byte, event.Flags, error) {
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return nil, 0, transport.ErrInterrupted
 	}
-	r.finish(err)
+	r.Finish(err)
 	return nil, 0, err
-}
-
-// finish records the end of the connection and wakes the reader goroutine
-// waiting for it (handOver).
-func (r *pullRole) finish(err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.ended {
-		return
-	}
-	r.ended, r.endErr = true, err
-	close(r.end)
-	if !r.readyShut {
-		close(r.ready)
-		r.readyShut = true
-	}
 }
 
 // handOver is what the reader goroutine does once its frame reader
@@ -153,22 +124,5 @@ func (p *pump) handOver(ctx context.Context, rerr error) error {
 	if r == nil {
 		return rerr
 	}
-	r.mu.Lock()
-	if r.ended || ctx.Err() != nil || !errors.Is(rerr, os.ErrDeadlineExceeded) {
-		r.mu.Unlock()
-		r.finish(rerr)
-		return rerr
-	}
-	_ = p.c.NetConn().SetReadDeadline(time.Time{})
-	close(r.ready)
-	r.readyShut = true
-	r.mu.Unlock()
-	select {
-	case <-r.end:
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.endErr
+	return r.HandOver(ctx, rerr, rerr, func() { _ = p.c.NetConn().SetReadDeadline(time.Time{}) })
 }

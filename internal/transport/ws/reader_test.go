@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -226,7 +227,7 @@ func TestReaderResumesAtEveryByte(t *testing.T) {
 					got = append(got, flags.String()+" "+string(data))
 				}
 			}
-			if !equalStrings(got, want) {
+			if !slices.Equal(got, want) {
 				t.Fatalf("messages\n got %q\nwant %q", got, want)
 			}
 			var ce *websocket.CloseError
@@ -248,18 +249,6 @@ func TestReaderResumesAtEveryByte(t *testing.T) {
 			}
 		})
 	}
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestReaderChunks: a message longer than RxChunkSize comes as several
@@ -441,7 +430,7 @@ func FuzzReaderSplit(f *testing.F) {
 		}
 		whole, wholeEnd := readConversation(t, wire, 0)
 		split, splitEnd := readConversation(t, wire, cuts)
-		if !equalStrings(whole, split) || wholeEnd != splitEnd {
+		if !slices.Equal(whole, split) || wholeEnd != splitEnd {
 			t.Fatalf("in one write: %q, %s\nin pieces:    %q, %s", whole, wholeEnd, split, splitEnd)
 		}
 	})
