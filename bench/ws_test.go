@@ -199,6 +199,17 @@ func BenchmarkWS64BEcho(b *testing.B) {
 			}
 		}
 	})
+	// ss-recv: a stream read with Stream.Recv (pull mode: on a plain socket
+	// the echo is read on this goroutine, by the ws frame reader).
+	b.Run("ss-recv", func(b *testing.B) {
+		srv := newWSBenchServer(b, true)
+		s := startStream(b, srv.hostPort())
+		b.ReportAllocs()
+		b.ResetTimer()
+		if err := recvEcho(context.Background(), s, msg, b.N); err != nil {
+			b.Fatal(err)
+		}
+	})
 	b.Run("transport", func(b *testing.B) {
 		srv := newWSBenchServer(b, true)
 		tx, rx := startSS(b, srv.hostPort())
