@@ -341,20 +341,7 @@ func TestRecvEchoUnderInterrupts(t *testing.T) {
 	srv := testutil.Listen(t, "tcp", "", nil, testutil.Echo)
 	rt := newRuntime(t, ss.Config{Policy: newPolicy(rawType("echo", "127.0.0.1", srv.Port()))})
 	s, _ := recvStream(t, rt, "echo")
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			s.StartTimeout(time.Duration(i%2) * time.Millisecond / 2)
-			time.Sleep(200 * time.Microsecond)
-		}
-	}()
+	stopInterrupting := keepInterrupting(s)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	var got []byte
@@ -378,8 +365,7 @@ func TestRecvEchoUnderInterrupts(t *testing.T) {
 			}
 		}
 	}
-	close(stop)
-	<-done
+	stopInterrupting()
 	if string(got) != string(want) {
 		t.Fatalf("echoed %q, want %q", got, want)
 	}

@@ -18,6 +18,30 @@ func wsRecvType(port int) *policy.Streamtype {
 	return &policy.Streamtype{Name: "w", Protocol: policy.WS, Endpoint: "127.0.0.1", Port: uint16(port), HTTPURL: "/", ClientCert: -1, WSBinary: true}
 }
 
+// keepInterrupting queues states on s (stream timeouts of 0-1 ms, one
+// every 200 µs) from another goroutine until the returned stop is called:
+// each interrupts a Recv that is in the read.
+func keepInterrupting(s *ss.Stream) (stop func()) {
+	quit := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-quit:
+				return
+			default:
+			}
+			s.StartTimeout(time.Duration(i%2) * time.Millisecond / 2)
+			time.Sleep(200 * time.Microsecond)
+		}
+	}()
+	return func() {
+		close(quit)
+		<-done
+	}
+}
+
 // TestRecvWSPeerClose: on ws, Recv reads the socket itself: the peer's
 // message and its close (code 4000) are seen at Recv, the close is
 // answered, and the retry's new connection is read by Recv too.
@@ -74,20 +98,7 @@ func TestRecvWSEchoUnderInterrupts(t *testing.T) {
 	port := wsServer(t, nil, wsEcho)
 	rt := newRuntime(t, ss.Config{Policy: newPolicy(wsRecvType(port))})
 	s, _ := recvStream(t, rt, "w")
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			s.StartTimeout(time.Duration(i%2) * time.Millisecond / 2)
-			time.Sleep(200 * time.Microsecond)
-		}
-	}()
+	stopInterrupting := keepInterrupting(s)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	timeouts := 0
@@ -112,8 +123,7 @@ func TestRecvWSEchoUnderInterrupts(t *testing.T) {
 			}
 		}
 	}
-	close(stop)
-	<-done
+	stopInterrupting()
 	if timeouts == 0 {
 		t.Fatal("no TIMEOUT came between the echoes: nothing interrupted a read")
 	}
