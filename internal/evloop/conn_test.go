@@ -6,9 +6,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
+	"fmt"
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -22,12 +25,54 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, testutil.GoleakOptions()...)
+	goleak.VerifyTestMain(busyPollRun{m}, testutil.GoleakOptions()...)
+}
+
+// testBusyPollEnv, set to a duration, makes newPoller busy-poll
+// (Config.BusyPoll): busyPollRun runs the tests again that way in a child
+// process, beside the parent's run.
+const testBusyPollEnv = "SS_EVLOOP_TEST_BUSY_POLL"
+
+// busyPollRun runs the package's tests, and the same tests with busy
+// polling on in a child process started first: the spin must not change
+// what a Poller does.
+type busyPollRun struct{ m *testing.M }
+
+func (r busyPollRun) Run() int {
+	if os.Getenv(testBusyPollEnv) != "" {
+		return r.m.Run()
+	}
+	flag.Parse()
+	args := []string{"-test.count=1", "-test.run", flag.Lookup("test.run").Value.String()}
+	if testing.Short() {
+		args = append(args, "-test.short")
+	}
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), testBusyPollEnv+"=200us")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "evloop: tests with busy polling:", err)
+		return 1
+	}
+	code := r.m.Run()
+	if err := cmd.Wait(); err != nil {
+		fmt.Fprintf(os.Stderr, "evloop: tests with busy polling (%s=200us): %v\n%s", testBusyPollEnv, err, out.Bytes())
+		return 1
+	}
+	return code
+}
+
+// testPollerConfig is the Config newPoller uses: busy polling as
+// testBusyPollEnv says.
+func testPollerConfig() Config {
+	d, _ := time.ParseDuration(os.Getenv(testBusyPollEnv))
+	return Config{BusyPoll: d}
 }
 
 func newPoller(t *testing.T) *Poller {
 	t.Helper()
-	p, err := NewPoller()
+	p, err := NewPollerConfig(testPollerConfig())
 	if err != nil {
 		t.Fatal(err)
 	}

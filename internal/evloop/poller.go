@@ -22,16 +22,37 @@ package evloop
 import (
 	"errors"
 	"os"
+	"runtime"
 	"sync"
+	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
+
+// Config configures a Poller; the zero value is the default (no busy
+// polling).
+type Config struct {
+	// BusyPoll, when positive, is how long the Poller keeps polling its
+	// set without sleeping after a wait that returned events: an answer
+	// that arrives meanwhile (the echo of what a handler just wrote) is
+	// dispatched without the thread going to sleep and being woken.
+	// Each poll that finds nothing yields twice: the goroutine's P
+	// (runtime.Gosched: goroutines queued on it run) and the thread's
+	// core (sched_yield: other runnable threads and processes run). Every
+	// batch found starts the time again, so under events closer together
+	// than BusyPoll the thread never sleeps. It pays only with a spare
+	// core; on a loaded machine it costs latency (docs/proxy.md, "Event
+	// loop").
+	BusyPoll time.Duration
+}
 
 // Poller is one epoll set and the goroutine that waits on it and
 // dispatches readiness.
 type Poller struct {
 	epfd int
-	wake [2]int // pipe: writing to wake[1] makes the loop exit
+	wake [2]int        // pipe: writing to wake[1] makes the loop exit
+	busy time.Duration // Config.BusyPoll
 
 	mu      sync.Mutex
 	conns   map[int]*Conn // registered descriptors
@@ -40,8 +61,13 @@ type Poller struct {
 	done    chan struct{}
 }
 
-// NewPoller creates a Poller and starts its goroutine.
-func NewPoller() (*Poller, error) {
+// NewPoller creates a Poller with the default Config and starts its
+// goroutine.
+func NewPoller() (*Poller, error) { return NewPollerConfig(Config{}) }
+
+// NewPollerConfig creates a Poller configured by cfg and starts its
+// goroutine.
+func NewPollerConfig(cfg Config) (*Poller, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, os.NewSyscallError("epoll_create1", err)
@@ -50,7 +76,7 @@ func NewPoller() (*Poller, error) {
 		unix.Close(epfd)
 		return nil, os.NewSyscallError("fcntl", err)
 	}
-	p := &Poller{epfd: epfd, conns: map[int]*Conn{}, done: make(chan struct{})}
+	p := &Poller{epfd: epfd, busy: max(cfg.BusyPoll, 0), conns: map[int]*Conn{}, done: make(chan struct{})}
 	if err := unix.Pipe2(p.wake[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
 		unix.Close(epfd)
 		return nil, os.NewSyscallError("pipe2", err)
@@ -121,14 +147,69 @@ func (p *Poller) loop() {
 			p.failAll()
 			return
 		}
-		for i := range n {
-			if int(events[i].Fd) == p.wake[0] {
-				p.failAll()
-				return
-			}
-			p.dispatch(&events[i])
+		if !p.dispatchAll(events[:n]) || !p.spin(events) {
+			p.failAll()
+			return
 		}
 	}
+}
+
+// dispatchAll dispatches a batch of events; false when the wake pipe is
+// among them (the Poller is closing).
+func (p *Poller) dispatchAll(events []unix.EpollEvent) bool {
+	for i := range events {
+		if int(events[i].Fd) == p.wake[0] {
+			return false
+		}
+		p.dispatch(&events[i])
+	}
+	return true
+}
+
+// spin busy-polls the set after a batch of events was dispatched
+// (Config.BusyPoll): it polls without blocking and dispatches what it
+// finds until BusyPoll has passed since the last batch, yielding the P
+// and the core between polls. It returns false when the loop must end
+// (the wake pipe, or a failed poll).
+func (p *Poller) spin(events []unix.EpollEvent) bool {
+	if p.busy <= 0 {
+		return true
+	}
+	until := time.Now().Add(p.busy)
+	for {
+		n, err := pollNow(p.epfd, events)
+		switch {
+		case err == unix.EINTR:
+		case err != nil:
+			return false
+		case n > 0:
+			if !p.dispatchAll(events[:n]) {
+				return false
+			}
+			until = time.Now().Add(p.busy)
+			continue
+		}
+		if !time.Now().Before(until) {
+			return true
+		}
+		// Yield both: with the P alone, a spinning thread took a core
+		// from the peer it waits for (2 cores, PERFORMANCE.md,
+		// "ssproxy": 1.5–2× the p50 and 2× the CPU per round trip).
+		runtime.Gosched()
+		unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
+	}
+}
+
+// pollNow is epoll_wait with a zero timeout, made as a raw system call: it
+// never blocks, so the runtime need not be told (no entersyscall /
+// exitsyscall, and the P stays with the goroutine, which a spin wants).
+func pollNow(epfd int, events []unix.EpollEvent) (int, error) {
+	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd),
+		uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
 }
 
 // dispatch hands one event to the Conn registered for its descriptor,

@@ -3,6 +3,8 @@
 package evloop
 
 import (
+	"bytes"
+	"io"
 	"runtime"
 	"strings"
 	"testing"
@@ -56,4 +58,57 @@ func pollerState() string {
 		return state
 	}
 	return ""
+}
+
+// TestBusyPollerParks: a Poller that busy-polls dispatches what arrives
+// while it spins (every round trip after the first lands in the spin),
+// parks in the netpoller ("IO wait") once the spin ends with nothing
+// found, and Close ends a spin at once rather than after BusyPoll.
+func TestBusyPollerParks(t *testing.T) {
+	for _, spin := range []time.Duration{20 * time.Millisecond, time.Minute} {
+		t.Run(spin.String(), func(t *testing.T) {
+			p, err := NewPollerConfig(Config{BusyPoll: spin})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			c, cc := pair(t, p)
+			ended := make(chan error, 1)
+			echoInline(c, ended)
+			if !c.Park() {
+				t.Fatal("Park failed")
+			}
+			cc.SetReadDeadline(time.Now().Add(10 * time.Second))
+			for i := range 50 {
+				msg := []byte{byte(i), 'x'}
+				got := make([]byte, len(msg))
+				if _, err := cc.Write(msg); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := io.ReadFull(cc, got); err != nil || !bytes.Equal(got, msg) {
+					t.Fatalf("round trip %d: %q, %v", i, got, err)
+				}
+			}
+			if spin == time.Minute {
+				// Still spinning: Close must end it through the wake pipe.
+				closed := make(chan struct{})
+				go func() { p.Close(); close(closed) }()
+				select {
+				case <-closed:
+				case <-time.After(10 * time.Second):
+					t.Fatal("Close waited for the busy poll to end")
+				}
+				return
+			}
+			var state string
+			for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+				if state = pollerState(); state == "IO wait" {
+					break
+				}
+			}
+			if state != "IO wait" {
+				t.Fatalf("idle busy-polling Poller goroutine is in state %q, want \"IO wait\"", state)
+			}
+		})
+	}
 }

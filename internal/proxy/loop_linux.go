@@ -24,7 +24,7 @@ func (s *Server) startLoop() {
 	}
 	n := max(s.Pollers, 1)
 	for range n {
-		p, err := evloop.NewPoller()
+		p, err := evloop.NewPollerConfig(evloop.Config{BusyPoll: s.BusyPoll})
 		if err != nil {
 			s.logger().Warn("ss: proxy: event loop not available, links are read by goroutines", "err", err)
 			s.stopLoop()

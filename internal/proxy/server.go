@@ -112,6 +112,11 @@ type Server struct {
 	Loop LoopMode
 	// Pollers is the number of event-loop goroutines, each with an epoll set (0: 1).
 	Pollers int
+	// BusyPoll is how long each event-loop goroutine keeps polling its set
+	// without sleeping after it found events (evloop.Config.BusyPoll; 0:
+	// it sleeps at once). Latency traded for CPU (docs/proxy.md, "Event
+	// loop").
+	BusyPoll time.Duration
 
 	loop loopState
 
