@@ -7,7 +7,8 @@
 # Without LWS_BUILD it prints why and exits 0 (CI has no libwebsockets).
 # Knobs (environment): STREAMS (100,1000), CYCLES (8), CYCLE_STREAMS (1000),
 # RTT_COUNT (5000), BYTES (67108864), DURATION (2s), H1_N (2000),
-# ECHO_N (20000), IDLE_N (1000), CONNECTED_N (1000), OUT (a temp dir).
+# ECHO_N (20000), IDLE_N (1000), CONNECTED_N (1000), OUT (a temp dir),
+# BUSY_POLL (unset; a duration adds an ssproxy -busy-poll side).
 set -euo pipefail
 
 if [ -z "${LWS_BUILD:-}" ]; then
@@ -71,6 +72,11 @@ B="$OUT/ssproxy-bench"
 # The same with one goroutine per link instead of the event loop (docs/proxy.md, "Event loop").
 "$OUT/ssproxy" -policy "$OUT/proxy-policy.json" -listen unix:@ss-bench-ssproxy-net -event-loop off -max-links -1 \
 	-max-links-per-uid -1 -max-links-per-process -1 -max-queued-bytes -1 2>"$OUT/ssproxy-net.log" & net_pid=$!; pids+=($net_pid)
+# BUSY_POLL=DURATION adds a side: ssproxy with -busy-poll (docs/proxy.md, "Event loop").
+if [ -n "${BUSY_POLL:-}" ]; then
+	"$OUT/ssproxy" -policy "$OUT/proxy-policy.json" -listen unix:@ss-bench-ssproxy-bp -busy-poll "$BUSY_POLL" -max-links -1 \
+		-max-links-per-uid -1 -max-links-per-process -1 -max-queued-bytes -1 2>"$OUT/ssproxy-bp.log" & bp_pid=$!; pids+=($bp_pid)
+fi
 "$LWS_PROXY" -c "$OUT/proxy-policy.json" -i @ss-bench-lws -d 3 >"$OUT/lws-proxy.log" 2>&1 & lws_pid=$!; pids+=($lws_pid)
 sleep 1
 
@@ -90,12 +96,14 @@ side() {
 	lws) "$B" -proxy unix:@ss-bench-lws ${mem[@]:+"${mem[@]}" "$lws_pid"} -label lws "${common[@]}" "${more[@]}" ;;
 	ssproxy-net) "$B" -proxy unix:@ss-bench-ssproxy-net ${mem[@]:+"${mem[@]}" "$net_pid"} -label ssproxy-net "${common[@]}" "${more[@]}" ;;
 	ssproxy) "$B" -proxy unix:@ss-bench-ssproxy ${mem[@]:+"${mem[@]}" "$ss_pid"} -label ssproxy "${common[@]}" "${more[@]}" ;;
+	ssproxy-bp) "$B" -proxy unix:@ss-bench-ssproxy-bp ${mem[@]:+"${mem[@]}" "$bp_pid"} -label ssproxy-bp "${common[@]}" "${more[@]}" ;;
 	esac > "$OUT/$1.$2.json" || true
 }
 # ROUNDS > 1 alternates the sides, each round starting with a different
 # one, and the table shows medians, the ratio column the median of the
 # per-round ratios (ssproxy-bench -compare label=a+b+...).
 sides=(direct lws ssproxy-net ssproxy)
+[ -n "${BUSY_POLL:-}" ] && sides+=(ssproxy-bp)
 for ((k = 0; k < ROUNDS; k++)); do
 	for ((j = 0; j < ${#sides[@]}; j++)); do
 		side "${sides[(j + k) % ${#sides[@]}]}" "$k"
@@ -103,7 +111,9 @@ for ((k = 0; k < ROUNDS; k++)); do
 done
 files() { local f=() k; for ((k = 0; k < ROUNDS; k++)); do f+=("$OUT/$1.$k.json"); done; local IFS=+; echo "${f[*]}"; }
 [ "$ROUNDS" -gt 1 ] && echo "   $ROUNDS rounds, sides alternated: medians; the ratio is the median of the per-round ratios"
-"$B" -compare "direct=$(files direct),ssproxy-net=$(files ssproxy-net),lws=$(files lws),ssproxy=$(files ssproxy)"
+bp=
+[ -n "${BUSY_POLL:-}" ] && bp="ssproxy-bp=$(files ssproxy-bp),"
+"$B" -compare "direct=$(files direct),ssproxy-net=$(files ssproxy-net),${bp}lws=$(files lws),ssproxy=$(files ssproxy)"
 echo
 if [ -n "${PROXY_ONLY:-}" ]; then
 	exit 0
