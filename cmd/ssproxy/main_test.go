@@ -70,6 +70,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"-policy", good, "-max-links", "0"}, "a limit of 0 would refuse everything"},
 		{[]string{"-policy", good, "-control-burst", "0"}, "-control-burst 0: must be at least 1"},
 		{[]string{"-policy", good, "-setup-timeout", "-1s"}, "-setup-timeout -1s: must be positive"},
+		{[]string{"-policy", good, "-busy-poll", "-1ms"}, "-busy-poll -1ms: must not be negative"},
 		{[]string{"-policy", good, "-allow-uid", "no-such-user-here"}, `"no-such-user-here" is neither a number nor a known name`},
 	} {
 		var stdout, stderr bytes.Buffer

@@ -14,25 +14,33 @@ import (
 	"github.com/securestreams/ss/internal/event"
 )
 
-// testLoopEnv, set to "off", makes startServer use LoopOff: TestNetPath
-// runs the server tests again that way in a child process.
+// testLoopEnv, set to "off", makes startServer use LoopOff, and set to
+// "busy" makes the loop busy-poll: TestNetPath runs the server tests
+// again both ways in child processes.
 const testLoopEnv = "SS_PROXY_TEST_LOOP"
 
-// TestNetPath runs the server tests with LoopOff (one goroutine per link),
-// the path kept for other OSes and by -event-loop off.
+// TestNetPath runs the server tests again in child processes, side by
+// side: with LoopOff (one goroutine per link, the path kept for other
+// OSes and by -event-loop off), and with the event loop busy polling
+// (Server.BusyPoll: the spin must not change what a link does).
 func TestNetPath(t *testing.T) {
 	if os.Getenv(testLoopEnv) != "" {
-		t.Skip("already the net path")
+		t.Skip("already a child run")
 	}
 	if testing.Short() {
 		t.Skip("short")
 	}
-	cmd := exec.Command(os.Args[0], "-test.count=1",
-		"-test.run", "^(TestServer|TestFrameTimeout|TestMaxLinks|TestMaxQueuedBytes|TestEmptyPayloads|TestControl|TestOneStreamPerLink|TestMetadataLimits|TestLoop)")
-	cmd.Env = append(os.Environ(), testLoopEnv+"=off")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("server tests with LoopOff: %v\n%s", err, out)
+	for _, mode := range []string{"off", "busy"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			cmd := exec.Command(os.Args[0], "-test.count=1",
+				"-test.run", "^(TestServer|TestFrameTimeout|TestMaxLinks|TestMaxQueuedBytes|TestEmptyPayloads|TestControl|TestOneStreamPerLink|TestMetadataLimits|TestLoop)")
+			cmd.Env = append(os.Environ(), testLoopEnv+"="+mode)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("server tests with %s=%s: %v\n%s", testLoopEnv, mode, err, out)
+			}
+		})
 	}
 }
 
@@ -41,6 +49,15 @@ func testLoopMode() LoopMode {
 		return LoopOff
 	}
 	return LoopAuto
+}
+
+// testBusyPoll is the Server.BusyPoll of the tests' servers: 200 µs in
+// TestNetPath's "busy" child run, else 0.
+func testBusyPoll() time.Duration {
+	if os.Getenv(testLoopEnv) == "busy" {
+		return 200 * time.Microsecond
+	}
+	return 0
 }
 
 // TestLoopIdleLinks: with the event loop, idle links have no goroutine

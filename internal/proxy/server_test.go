@@ -97,7 +97,7 @@ func startServer(t *testing.T, f Onward, tweak func(*Server)) (*Server, string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &Server{Onward: f, Loop: testLoopMode()}
+	srv := &Server{Onward: f, Loop: testLoopMode(), BusyPoll: testBusyPoll()}
 	if tweak != nil {
 		tweak(srv)
 	}
