@@ -147,7 +147,7 @@ func (s *Stream) pushLocked(ev event.Event) (queued bool) {
 	}
 	if q.abandoned {
 		if q.final {
-			close(q.ch)
+			q.closeLocked()
 		}
 		return false
 	}
@@ -258,7 +258,7 @@ func (s *Stream) abandonLocked() {
 		q.space = nil
 	}
 	if q.final {
-		close(q.ch)
+		q.closeLocked()
 	}
 }
 
@@ -577,11 +577,32 @@ func (q *eventQueue) releaseRxLocked(n, budget int) {
 // endLocked: DESTROYING has been delivered. The channel closes and the
 // queue empties. s.mu is held.
 func (q *eventQueue) endLocked() {
-	close(q.ch)
+	q.closeLocked()
 	q.resetLocked()
 	q.states = 0
 	q.wakeRoomLocked()
 }
+
+// closeLocked closes the event channel. A stream with Config.Deliver has
+// none until Events is called (the channel only closes there, and an idle
+// SS proxy onward stream would carry it for nothing: PERFORMANCE.md,
+// "Memory per proxied stream"): it gets the shared closed one. s.mu is
+// held.
+func (q *eventQueue) closeLocked() {
+	if q.ch == nil {
+		q.ch = closedEvents
+		return
+	}
+	close(q.ch)
+}
+
+// closedEvents is the Events channel of a Deliver stream that ended
+// before anyone asked for it.
+var closedEvents = func() chan event.Event {
+	ch := make(chan event.Event)
+	close(ch)
+	return ch
+}()
 
 // wakeRoomLocked releases Remote.WaitRoom callers. s.mu is held.
 func (q *eventQueue) wakeRoomLocked() {

@@ -224,7 +224,9 @@ func prepare(h *Host, cfg Config, lazy bool) (*Stream, error) {
 	}
 	s.traits = h.traitsFor(s.st.Protocol)
 	s.tx.retain = s.traits.Transactional && s.conn == nil
-	s.q.ch = make(chan event.Event, s.chanRoom())
+	if s.q.deliver == nil {
+		s.q.ch = make(chan event.Event, s.chanRoom())
+	} // else made by the first Events, if any (closeLocked)
 	// Not nailed up: idle from the start, so tx wakes the actor.
 	if s.conn == nil && !s.st.NailedUp && !s.st.Server {
 		s.tx.armed, s.tx.armGen = true, 1
@@ -288,7 +290,7 @@ func (s *Stream) abort() {
 	s.q.abandoned = true
 	s.q.items, s.q.head = nil, 0 // held: never delivered
 	s.ended = true
-	close(s.q.ch)
+	s.q.closeLocked()
 	s.mu.Unlock()
 	s.h.remove(s)
 }
@@ -298,7 +300,7 @@ func (s *Stream) abort() {
 // anything of): DESTROYING, channel closed. It reports whether it did.
 func (s *Stream) endUnstarted() bool {
 	s.mu.Lock()
-	if s.pid != nil || s.spawning || s.ended || s.q.ch == nil {
+	if s.pid != nil || s.spawning || s.ended || (s.q.ch == nil && s.q.deliver == nil) {
 		s.mu.Unlock()
 		return false
 	}
@@ -415,8 +417,19 @@ func (s *Stream) Type() *policy.Streamtype { return s.st }
 func (s *Stream) Policy() *policy.Policy { return s.pol }
 
 // Events returns the stream's ordered event channel: CREATING first,
-// DESTROYING last, then closed.
-func (s *Stream) Events() <-chan event.Event { return s.q.ch }
+// DESTROYING last, then closed. With Config.Deliver it only closes, after
+// DESTROYING was delivered; it is made by the first call.
+func (s *Stream) Events() <-chan event.Event {
+	if s.q.deliver == nil {
+		return s.q.ch // set before the stream is shared
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.q.ch == nil {
+		s.q.ch = make(chan event.Event)
+	}
+	return s.q.ch
+}
 
 // Accepted reports whether the stream is an accepted server stream.
 func (s *Stream) Accepted() bool { return s.conn != nil }
