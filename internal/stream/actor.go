@@ -28,7 +28,6 @@ const (
 	tRetry = iota
 	tTimeout
 	tValidity
-	tHealth
 	nTimers
 )
 
@@ -74,6 +73,7 @@ type (
 	}
 	msgRunDone struct {
 		gen uint32
+		at  int64 // UnixNano when the attempt ended (the health time, resetHealthy)
 		res transport.Result
 	}
 )
@@ -164,7 +164,7 @@ func (s *Stream) handle(msg any) {
 		// Decided above.
 	case msgRunDone:
 		if m.gen == s.a.gen {
-			s.onRunDone(m.res)
+			s.onRunDone(m.at, m.res)
 		}
 	}
 }
@@ -364,7 +364,7 @@ func (s *Stream) acceptLocked(r report, st event.State) bool {
 			s.a.phase = connected
 			if !s.a.stopping && !s.a.destroy {
 				s.armValidity()
-				s.armTimer(tHealth, BackoffFor(s.st.Retry).Health())
+				s.armHealthy()
 			}
 		}
 	case event.ServerUpgrade:
@@ -391,7 +391,7 @@ func (s *Stream) acceptLocked(r report, st event.State) bool {
 // §5.4). The attempt's error is the Err of the UNREACHABLE or DISCONNECTED
 // it causes (and of ALL_RETRIES_FAILED after it), Stats.LastError, and is
 // logged once (docs/errors.md).
-func (s *Stream) onRunDone(res transport.Result) {
+func (s *Stream) onRunDone(at int64, res transport.Result) {
 	defer func() { s.failures.Store(uint32(s.a.failures)) }()
 	cause := attemptCause(res.Err)
 	consumed := s.tx.attemptEnded(res.Completed) && res.Completed
@@ -402,7 +402,7 @@ func (s *Stream) onRunDone(res transport.Result) {
 	s.upGen = 0 // the sink queues nothing of this attempt by itself any more
 	s.mu.Unlock()
 	s.stopTimer(tValidity)
-	s.stopTimer(tHealth)
+	s.endHealthy(at)
 	wasConnected := s.a.up
 	if s.a.destroy {
 		s.finish()
@@ -526,11 +526,6 @@ func (s *Stream) onTimer(kind int) {
 		}
 	case tTimeout:
 		s.emitErr(event.Timeout, 0, &TimeoutError{After: s.a.timeout})
-	case tHealth:
-		if s.a.phase == connected {
-			s.a.failures = 0
-			s.failures.Store(0)
-		}
 	case tValidity:
 		s.onValidity()
 	}

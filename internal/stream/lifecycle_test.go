@@ -138,6 +138,33 @@ func TestHealthResetsCounter(t *testing.T) {
 	})
 }
 
+// TestHealthStatsFailures: Stats.Failures reads 0 once a connection has
+// been up for the health time, though no timer runs for it (health.go).
+func TestHealthStatsFailures(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		p := &fakeProto{run: func(i int, ctx context.Context, a *transport.Attempt, sink transport.Sink) transport.Result {
+			if i <= 2 { // attempts count from 1
+				return refuse(i, ctx, a, sink)
+			}
+			return connectAndHold(i, ctx, a, sink)
+		}}
+		typ := st("v", rtry(5, 0, 100, 1000))
+		typ.NailedUp = true
+		s, r := e.create(typ, p)
+		settle(1150 * time.Millisecond) // attempts at 0 and 100 failed; CONNECTED at 1100
+		if got := s.Stats().Failures; got != 2 {
+			t.Fatalf("50 ms into the connection: Failures %d, want 2", got)
+		}
+		settle(100 * time.Millisecond)
+		if got := s.Stats().Failures; got != 0 {
+			t.Fatalf("150 ms into the connection (health time 100 ms): Failures %d, want 0", got)
+		}
+		r.expectTimed(t, "CREATING@0 CONNECTING@0 UNREACHABLE@0 POLL@100 CONNECTING@100 UNREACHABLE@100 POLL@1100 CONNECTING@1100 CONNECTED@1100")
+		destroy(t, s, r)
+	})
+}
+
 func TestOpportunisticAndNailedUp(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)

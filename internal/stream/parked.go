@@ -48,6 +48,6 @@ func (k *sink) End(res transport.Result) {
 	s.mu.Lock()
 	pid := s.pid
 	s.mu.Unlock()
-	s.post(pid, msgRunDone{gen: k.gen, res: res})
+	s.post(pid, msgRunDone{gen: k.gen, at: nowNano(), res: res})
 	s.h.wg.Done()
 }

@@ -135,7 +135,7 @@ func (s *Stream) inlineState(st event.State) bool {
 // last stored, and while connected it only ever drops to 0.
 func (s *Stream) qosNeedsActor(st event.State) bool {
 	return (s.traits.endsTimeout(st) && s.timeoutUsed.Load()) ||
-		(s.traits.resetsFailures(st) && s.failures.Load() != 0)
+		(s.traits.resetsFailures(st) && s.failuresNow() != 0)
 }
 
 // SetMetadata implements transport.Sink: the received half of the item

@@ -187,6 +187,9 @@ type Stream struct {
 	rxBytes     atomic.Uint64 // payload received (perf reports excluded); written only by pushRx (the transport, the driver)
 	txBytes     atomic.Uint64 // payload accepted; written only by Send/Write (push, sendDirect)
 	timeoutUsed atomic.Bool   // StartTimeout was called once (set by the caller, never cleared): see qosNeedsActor
+	// healthyAt: UnixNano when the running connection resets the failure
+	// counter (the health time, health.go), 0 none; written only by the actor.
+	healthyAt atomic.Int64
 
 	// Validity (docs/streams.md §7). lastConfirm: UnixNano of the last
 	// confirmation, written only by ValidityConfirmed. pings counts the
@@ -403,7 +406,7 @@ func (s *Stream) Stats() Stats {
 	s.mu.Lock()
 	last := s.lastErr
 	s.mu.Unlock()
-	return Stats{Attempts: s.attempts.Load(), Failures: s.failures.Load(), RxBytes: s.rxBytes.Load(), TxBytes: s.txBytes.Load(),
+	return Stats{Attempts: s.attempts.Load(), Failures: s.failuresNow(), RxBytes: s.rxBytes.Load(), TxBytes: s.txBytes.Load(),
 		LastError: last}
 }
 
