@@ -122,6 +122,14 @@ type Stream struct {
 	// (early, run by runOwn), never to a protoactor actor.
 	own bool
 
+	// Counters (their writers beside them), kept here where they fill the
+	// bools' padding (Stream must stay within 760 bytes, its size class of
+	// 768 with the allocation header: PERFORMANCE.md "Memory per proxied
+	// stream").
+	attempts    atomic.Uint32 // connection attempts started; written only by the actor
+	failures    atomic.Uint32 // mirror of the actor's consecutive-failure counter; written only by the actor
+	timeoutUsed atomic.Bool   // StartTimeout was called once (set by the caller, never cleared): see qosNeedsActor
+
 	// tx is the transmit queue: data plus a budget, with its own lock and
 	// its writers named field by field (txqueue.go).
 	tx txQueue
@@ -140,6 +148,11 @@ type Stream struct {
 	// an acknowledgement under the actor's upGen rule), the remote
 	// stream's actor on remote streams (acceptRemoteLocked, finish).
 	cur event.State
+	// upGen is the attempt whose CONNECTED the actor accepted and whose end
+	// it has not handled yet (0 none): the rule under which the sink may
+	// queue an acknowledgement without the actor (sink.StateErr). Written
+	// only by the actor.
+	upGen uint32
 	// pid is the stream's actor: set once, by setPID or the actor's
 	// Started, whichever runs first.
 	pid *actor.PID
@@ -153,14 +166,17 @@ type Stream struct {
 	// running: own-mailbox streams: a goroutine is running the mailbox
 	// (runOwn); set by the tell that starts it, cleared by runOwn.
 	running bool
-	// upGen is the attempt whose CONNECTED the actor accepted and whose end
-	// it has not handled yet (0 none): the rule under which the sink may
-	// queue an acknowledgement without the actor (sink.StateErr). Written
-	// only by the actor.
-	upGen uint32
 	// remoteUp: remote streams: CONNECTED decided and not ended. Written
 	// only by the remote stream's actor (acceptRemoteLocked).
 	remoteUp bool
+	// ended: DESTROYING is queued. Set once, by whoever queues it: the
+	// actor (endLocked), or endUnstarted / abort for a stream whose actor
+	// never ran (pid nil), remoteActor.finish on remote streams.
+	ended bool
+	// destroyTold: msgDestroy was sent; set once, by the first Destroy
+	// (or Host.Close) to get here.
+	destroyTold    bool
+	added, removed bool // Host bookkeeping, under Host.mu: written by Host.add and Host.remove
 	// md holds the declared metadata items (nil when none is declared):
 	// each has an application half and a received half, with one writer
 	// each (mdSlot in metadata.go).
@@ -169,24 +185,12 @@ type Stream struct {
 	extraRx   map[string]string // direct_proto_str headers received; written only by the transport (setReceived, clearReceived)
 	rideshare string            // written only by the transport (sink.SetRideshare; Remote.SetRideshare on remote streams)
 	lastErr   error             // Stats.LastError; written only by the actor (acceptRemoteLocked on remote streams)
-	// ended: DESTROYING is queued. Set once, by whoever queues it: the
-	// actor (endLocked), or endUnstarted / abort for a stream whose actor
-	// never ran (pid nil), remoteActor.finish on remote streams.
-	ended bool
-	// destroyTold: msgDestroy was sent; set once, by the first Destroy
-	// (or Host.Close) to get here.
-	destroyTold bool
 	// destroyed is what Destroy callers wait on: made by the first Destroy
 	// to wait, closed once by endLocked (endUnstarted).
 	destroyed chan struct{}
 
-	added, removed bool // Host bookkeeping, under Host.mu: written by Host.add and Host.remove
-
-	attempts    atomic.Uint32 // connection attempts started; written only by the actor
-	failures    atomic.Uint32 // mirror of the actor's consecutive-failure counter; written only by the actor
-	rxBytes     atomic.Uint64 // payload received (perf reports excluded); written only by pushRx (the transport, the driver)
-	txBytes     atomic.Uint64 // payload accepted; written only by Send/Write (push, sendDirect)
-	timeoutUsed atomic.Bool   // StartTimeout was called once (set by the caller, never cleared): see qosNeedsActor
+	rxBytes atomic.Uint64 // payload received (perf reports excluded); written only by pushRx (the transport, the driver)
+	txBytes atomic.Uint64 // payload accepted; written only by Send/Write (push, sendDirect)
 	// healthyAt: UnixNano when the running connection resets the failure
 	// counter (the health time, health.go), 0 none; written only by the actor.
 	healthyAt atomic.Int64
