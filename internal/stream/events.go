@@ -66,8 +66,8 @@ type eventQueue struct {
 	told bool
 	// tellRoom: the actor parked because states reached StateBound; the
 	// pump tells it (msgGate) once they fall below StateBound/2. (Both
-	// bools sit with the four above: Stream must stay within 760 bytes,
-	// its size class of 768 with the allocation header.)
+	// bools sit with the four above: Stream must stay within 696 bytes,
+	// TestStreamSize.)
 	tellRoom bool
 	states   int // state events queued, not yet delivered
 	// reps are the undecided reports in queue order: appended by the sink,

@@ -58,10 +58,11 @@ func (s *Stream) SetMetadata(name, value string) error {
 		return nil
 	}
 	if s.st.DirectProtoStr && strings.HasSuffix(name, ":") && len(name) > 1 {
-		if s.extraTx == nil {
-			s.extraTx = map[string]string{}
+		x := s.headersLocked()
+		if x.tx == nil {
+			x.tx = map[string]string{}
 		}
-		s.extraTx[name] = value
+		x.tx[name] = value
 		return nil
 	}
 	return &MetadataError{Name: name, Streamtype: s.st.Name}
@@ -80,7 +81,10 @@ func (s *Stream) Metadata(name string) (string, bool, error) {
 		return v.Value, v.Set, nil
 	}
 	if s.st.DirectProtoStr && strings.HasSuffix(name, ":") {
-		v, ok := s.extraRx[strings.ToLower(name)]
+		if s.extra == nil {
+			return "", false, nil
+		}
+		v, ok := s.extra.rx[strings.ToLower(name)]
 		return v, ok, nil
 	}
 	return "", false, &MetadataError{Name: name, Streamtype: s.st.Name}
@@ -99,10 +103,11 @@ func (s *Stream) setReceived(name, value string) {
 		return
 	}
 	if strings.HasSuffix(name, ":") {
-		if s.extraRx == nil {
-			s.extraRx = map[string]string{}
+		x := s.headersLocked()
+		if x.rx == nil {
+			x.rx = map[string]string{}
 		}
-		s.extraRx[strings.ToLower(name)] = value
+		x.rx[strings.ToLower(name)] = value
 	}
 }
 
@@ -117,7 +122,9 @@ func (s *Stream) clearReceived(name string) {
 		s.md[i].rx = transport.MetadataValue{}
 		return
 	}
-	delete(s.extraRx, strings.ToLower(name))
+	if s.extra != nil {
+		delete(s.extra.rx, strings.ToLower(name))
+	}
 }
 
 // metadataSnapshot copies what the application set: the declared values
@@ -138,11 +145,27 @@ func (s *Stream) metadataSnapshotLocked() ([]transport.MetadataValue, map[string
 		}
 	}
 	var extra map[string]string
-	if len(s.extraTx) > 0 {
-		extra = make(map[string]string, len(s.extraTx))
-		for k, v := range s.extraTx {
+	if s.extra != nil && len(s.extra.tx) > 0 {
+		extra = make(map[string]string, len(s.extra.tx))
+		for k, v := range s.extra.tx {
 			extra[k] = v
 		}
 	}
 	return md, extra
+}
+
+// extraHeaders are a direct_proto_str stream's "name:" headers, made by
+// the first one (Stream.extra; most streams have none).
+type extraHeaders struct {
+	tx map[string]string // sent; written only by SetMetadata (the application)
+	rx map[string]string // received; written only by the transport (setReceived, clearReceived)
+}
+
+// headersLocked returns the stream's extraHeaders, making them. s.mu is
+// held.
+func (s *Stream) headersLocked() *extraHeaders {
+	if s.extra == nil {
+		s.extra = &extraHeaders{}
+	}
+	return s.extra
 }

@@ -123,9 +123,7 @@ type Stream struct {
 	own bool
 
 	// Counters (their writers beside them), kept here where they fill the
-	// bools' padding (Stream must stay within 760 bytes, its size class of
-	// 768 with the allocation header: PERFORMANCE.md "Memory per proxied
-	// stream").
+	// bools' padding (Stream must stay within 696 bytes, TestStreamSize).
 	attempts    atomic.Uint32 // connection attempts started; written only by the actor
 	failures    atomic.Uint32 // mirror of the actor's consecutive-failure counter; written only by the actor
 	timeoutUsed atomic.Bool   // StartTimeout was called once (set by the caller, never cleared): see qosNeedsActor
@@ -181,10 +179,9 @@ type Stream struct {
 	// each has an application half and a received half, with one writer
 	// each (mdSlot in metadata.go).
 	md        []mdSlot
-	extraTx   map[string]string // direct_proto_str headers; written only by SetMetadata (the application)
-	extraRx   map[string]string // direct_proto_str headers received; written only by the transport (setReceived, clearReceived)
-	rideshare string            // written only by the transport (sink.SetRideshare; Remote.SetRideshare on remote streams)
-	lastErr   error             // Stats.LastError; written only by the actor (acceptRemoteLocked on remote streams)
+	extra     *extraHeaders // direct_proto_str headers, sent and received (nil until the first; metadata.go)
+	rideshare string        // written only by the transport (sink.SetRideshare; Remote.SetRideshare on remote streams)
+	lastErr   error         // Stats.LastError; written only by the actor (acceptRemoteLocked on remote streams)
 	// destroyed is what Destroy callers wait on: made by the first Destroy
 	// to wait, closed once by endLocked (endUnstarted).
 	destroyed chan struct{}

@@ -48,13 +48,14 @@ type txQueue struct {
 	hintAt     uint64 // asks when hint was given; 0 none (request)
 	dropAsks   uint64 // asks when Disconnect was last called (disconnect)
 	dropPushes uint64 // pushes likewise (disconnect)
-	cuts       uint32 // Disconnect calls (disconnect)
 	fired      uint64 // the armGen whose notification push/request sent (push, request)
-	open       bool   // a message is open, under framing framingGen (push)
-	openGen    uint32 // the framingGen open was computed under (push)
 	status     int    // Respond status (accepted HTTP streams) (respond)
-	statusSet  bool   // Respond was called (respond)
+	cuts       uint32 // Disconnect calls (disconnect)
+	openGen    uint32 // the framingGen open was computed under (push)
 	statusTxn  uint32 // txn when Respond was called (respond)
+	open       bool   // a message is open, under framing framingGen (push)
+	statusSet  bool   // Respond was called (respond)
+	retain     bool   // set at creation: see sent below
 
 	// Written by the transport's writer only (taken: by whoever holds the
 	// write role, the writer or a direct sender, txdirect.go).
@@ -64,28 +65,28 @@ type txQueue struct {
 
 	// Written by the actor only (on remote streams, armed and armGen by
 	// the driver, through Remote.ArmTx; the actor never arms them there).
-	armed       bool                                     // the stream is idle: the next request or push tells the actor (msgTx) ...
+	attemptCuts uint32                                   // cuts when the running attempt began
 	armGen      uint64                                   // ... once per arming: it fires when armed && armGen > fired
 	askSeen     uint64                                   // asks served by an attempt or dropped by Disconnect
 	pushSeen    uint64                                   // pushes likewise
-	attemptCuts uint32                                   // cuts when the running attempt began
-	serving     bool                                     // the running attempt is CONNECTED on raw/ws/mqtt: a bare RequestTx is served at once
-	framingGen  uint32                                   // setFraming calls (the actor at SERVER_UPGRADE)
 	framing     func(open bool, flags event.Flags) error // set at creation, then by setFraming (ws: docs/streams.md §11.6)
+	framingGen  uint32                                   // setFraming calls (the actor at SERVER_UPGRADE)
+	armed       bool                                     // the stream is idle: the next request or push tells the actor (msgTx) ...
+	serving     bool                                     // the running attempt is CONNECTED on raw/ws/mqtt: a bare RequestTx is served at once
 
 	closed bool // written once, by whoever ends the stream (the actor; endUnstarted; remoteActor.finish)
+	// writing: the direct path's write role is held (txdirect.go).
+	writing bool
 
 	// retain: HTTP client streams keep the chunks an attempt consumed
 	// (sent) until its transaction completes, so that a failed attempt
 	// sends the whole body again (docs/streams.md §11.2.3). Set at
 	// creation. sent is appended by popLocked and emptied by the actor
 	// (attemptEnded).
-	retain bool
-	sent   []transport.Chunk
+	sent []transport.Chunk
 
-	// The direct path (txdirect.go).
-	dw      transport.DirectWriter
-	writing bool
+	// The direct path (txdirect.go); writing sits with the bools above.
+	dw transport.DirectWriter
 }
 
 var (
