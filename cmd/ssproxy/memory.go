@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"time"
@@ -17,6 +18,13 @@ func init() { register(memoryFeature) }
 // (-release-idle). A check is one atomic load; a release (a garbage
 // collection and the return of the free pages) happens only after a drop.
 const DefaultReleaseIdle = time.Second
+
+// DefaultGOGC is ssproxy's garbage collector target (-gogc): the heap may
+// grow by this percentage of the live heap between collections. Go's
+// default, 100, lets an idle proxy hold about twice its live heap; 50
+// holds 1.5 times (PERFORMANCE.md, "Memory per proxied stream", has the
+// resident set and the CPU cost measured with each).
+const DefaultGOGC = 50
 
 // minReleaseDrop is the fewest links that must have gone since the peak
 // for a release: a few links free too little to be worth a collection.
@@ -36,6 +44,8 @@ func memoryFeature(fs *flag.FlagSet) hooks {
 		"every `interval`, return memory to the OS if the open links fell to half the most seen since the last release, by 32 at least (0: never; the Go scavenger still returns it, over minutes)")
 	limit := fs.Int64("memory-limit", 0,
 		"soft memory limit of the Go runtime in `bytes` (0: GOMEMLIMIT if set, else none)")
+	gogc := fs.Int("gogc", DefaultGOGC,
+		"garbage collector target `percent`: the heap grows by this much of the live heap between collections (GOGC in the environment wins when this flag is not given)")
 	var srv *proxy.Server
 	return hooks{
 		Check: func() error {
@@ -45,6 +55,9 @@ func memoryFeature(fs *flag.FlagSet) hooks {
 			if *limit < 0 {
 				return fmt.Errorf("-memory-limit %d: must be 0 or positive", *limit)
 			}
+			if *gogc <= 0 {
+				return fmt.Errorf("-gogc %d: must be positive", *gogc)
+			}
 			return nil
 		},
 		Server: func(_ *daemon, s *proxy.Server) error { srv = s; return nil },
@@ -52,6 +65,14 @@ func memoryFeature(fs *flag.FlagSet) hooks {
 			if *limit > 0 {
 				debug.SetMemoryLimit(*limit)
 			}
+			given := false
+			fs.Visit(func(f *flag.Flag) { given = given || f.Name == "gogc" })
+			if given || os.Getenv("GOGC") == "" {
+				debug.SetGCPercent(*gogc)
+			}
+			pct := debug.SetGCPercent(-1)
+			debug.SetGCPercent(pct)
+			d.Logger.Debug("ssproxy: garbage collector target", "gogc", pct)
 			if *every == 0 {
 				return nil, nil
 			}

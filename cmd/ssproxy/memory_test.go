@@ -1,7 +1,9 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -75,9 +77,35 @@ func TestDaemonReleasesMemory(t *testing.T) {
 	}
 }
 
+// TestGOGCFlag: the collector's target is -gogc when given, else GOGC
+// from the environment, else DefaultGOGC; the daemon logs the one it runs
+// with.
+func TestGOGCFlag(t *testing.T) {
+	echo := testutil.Listen(t, "tcp", "", nil, testutil.Echo)
+	file := filepath.Join(t.TempDir(), "p.json")
+	writeFile(t, file, rawPolicy(echo.Port(), "x"))
+	for _, c := range []struct {
+		env  string
+		args []string
+		want string
+	}{
+		{"GOGC=", nil, "gogc=" + strconv.Itoa(DefaultGOGC)},
+		{"GOGC=70", nil, "gogc=70"},
+		{"GOGC=70", []string{"-gogc", "30"}, "gogc=30"},
+	} {
+		addr := ssproxytest.AbstractAddress()
+		args := append([]string{"-policy", file, "-listen", addr, "-log-level", "debug"}, c.args...)
+		d := ssproxytest.Start(t, os.Args[0], addr, []string{asDaemon + "=1", c.env}, args...)
+		d.WaitLog(t, 10*time.Second, "garbage collector target", c.want)
+		if code, _ := d.Stop(t, syscall.SIGTERM, 10*time.Second); code != 0 {
+			t.Errorf("%s %v: SIGTERM: exit %d", c.env, c.args, code)
+		}
+	}
+}
+
 // TestMemoryFlagsChecked: negative values are usage errors.
 func TestMemoryFlagsChecked(t *testing.T) {
-	for _, args := range [][]string{{"-release-idle", "-1s"}, {"-memory-limit", "-5"}} {
+	for _, args := range [][]string{{"-release-idle", "-1s"}, {"-memory-limit", "-5"}, {"-gogc", "0"}} {
 		var out, errb strings.Builder
 		if code := run(append([]string{"-policy", "x.json"}, args...), &out, &errb); code != 2 || !strings.Contains(errb.String(), args[0]) {
 			t.Errorf("%v: exit %d, stderr %q: want 2 naming the flag", args, code, errb.String())
