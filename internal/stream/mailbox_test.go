@@ -33,7 +33,7 @@ func noActor(t *testing.T, s *Stream) {
 // TestOwnMailboxLifecycle: a stream whose lifecycle runs from its own
 // mailbox instead of an actor gets every state in the same order and at
 // the same times as an actor's stream: retries and their timers, a nailed-up
-// stream's reconnects with the health timer, Disconnect then Connect, a
+// stream's reconnects with the health time, Disconnect then Connect, a
 // lazy stream started by its first request, Destroy while connected.
 func TestOwnMailboxLifecycle(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {

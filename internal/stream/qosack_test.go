@@ -63,7 +63,7 @@ func TestQoSAckResetsFailures(t *testing.T) {
 				}
 			}
 		}}
-		// Retries 10 s apart: the health timer (the first backoff, 10 s
+		// Retries 10 s apart: the health time (the first backoff, 10 s
 		// after CONNECTED at 20 s) cannot reset the counter first.
 		typ := st("h", rtry(5, 0, 10_000))
 		typ.Protocol = policy.H1
