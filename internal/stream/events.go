@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"slices"
+	"sync"
 
 	"github.com/securestreams/ss/internal/event"
 )
@@ -121,11 +122,40 @@ type report struct {
 }
 
 // resetLocked drops the slice once everything in it was delivered or
-// discarded, keeping slot numbers valid. s.mu is held.
+// discarded, keeping slot numbers valid; an array of queueArray events goes
+// back to queueArrays. s.mu is held.
 func (q *eventQueue) resetLocked() {
 	q.off += len(q.items)
+	if cap(q.items) == queueArray {
+		a := (*[queueArray]event.Event)(q.items[:queueArray])
+		clear(a[:]) // no payload or error kept alive by the pool
+		queueArrays.Put(a)
+	}
 	q.items = nil
 	q.head = 0
+}
+
+// queueArray is the length of the arrays HTTP client streams queue their
+// events in. A transaction read with Recv queues about seven (POLL,
+// CONNECTING, CONNECTED, the body, EOM, QOS_ACK_REMOTE, DISCONNECTED);
+// growing a new slice for them each time, from nil as resetLocked leaves
+// it, cost 3.5 allocations and about 860 bytes per h2 GET (PERFORMANCE.md
+// "h1/h2/h3 GET rate", 2026-12-03 h2pull). queueArrays recycles them
+// between streams instead, so an idle stream still holds no array.
+const queueArray = 8
+
+var queueArrays = sync.Pool{New: func() any { return new([queueArray]event.Event) }}
+
+// appendLocked queues ev at the end. An HTTP client stream (the only kind
+// whose channel has room, chanRoom) starts an empty queue with an array
+// from queueArrays; other streams grow theirs as before, since a stream
+// with one event queued holds the whole array while it waits. s.mu is
+// held.
+func (q *eventQueue) appendLocked(ev event.Event) {
+	if q.items == nil && cap(q.ch) > 0 {
+		q.items = queueArrays.Get().(*[queueArray]event.Event)[:0]
+	}
+	q.items = append(q.items, ev)
 }
 
 // ready reports whether the pump has something it may deliver now: the
@@ -164,7 +194,7 @@ func (s *Stream) pushLocked(ev event.Event) (queued bool) {
 		default:
 		}
 	}
-	q.items = append(q.items, ev)
+	q.appendLocked(ev)
 	if ev.Kind == event.StateEvent {
 		q.states++
 	}
@@ -315,7 +345,7 @@ func (s *Stream) reportLocked(r report, st event.State, ack uint32, err error) (
 	}
 	r.slot = q.off + len(q.items)
 	q.reps = append(q.reps, r)
-	q.items = append(q.items, event.Event{Kind: kindReport, State: st, Ack: ack, Err: err})
+	q.appendLocked(event.Event{Kind: kindReport, State: st, Ack: ack, Err: err})
 	tell = !q.told
 	q.told = true
 	return tell

@@ -198,6 +198,10 @@ func (r *run) storeCookies(req *outRequest, resp *http.Response) {
 	}
 }
 
+// noUserAgent is the User-Agent value that keeps the h2 and h3 round
+// trippers from sending their default one; shared, never written.
+var noUserAgent = []string{""}
+
 // httpRequest converts req into a net/http request for the h2 and h3
 // round trippers (no User-Agent, no Accept-Encoding).
 func httpRequest(ctx context.Context, req *outRequest, failed *errBox, abort func(error)) *http.Request {
@@ -206,8 +210,10 @@ func httpRequest(ctx context.Context, req *outRequest, failed *errBox, abort fun
 		k := strings.ToLower(x.name)
 		h[k] = append(h[k], x.value)
 	}
-	h["User-Agent"] = []string{""}
-	hr := &http.Request{
+	h["User-Agent"] = noUserAgent
+	// A value, not a pointer: WithContext copies it to the heap, so the
+	// request costs one allocation rather than two.
+	hr := http.Request{
 		Method:     req.method,
 		URL:        requestURL(req.ep, req.host),
 		Proto:      "HTTP/2.0",
