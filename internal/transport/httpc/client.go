@@ -93,6 +93,7 @@ type run struct {
 	txnResp  time.Duration
 	status   int
 	h1req    http.Request // the request an h1 response is read for (readH1Response)
+	pings    pinger       // deliver's keep-alive pings
 }
 
 // Run performs one HTTP transaction for the attempt a (transport.Protocol).
@@ -226,9 +227,12 @@ type exchange struct {
 
 	h1 *h1Conn // h1: the connection and its deadlines
 
-	t     *timers // h2/h3: the request's limits
+	t     *timers // h2/h3: the request's limits (&limits)
 	pool  *connPool
 	entry *poolEntry // h2/h3: the shared connection, released by close
+
+	limits  timers // h2/h3: what t points to, in the same allocation
+	bodyErr errBox // h2/h3: the request body source's error (bodyReader)
 
 	closed bool
 }
@@ -373,21 +377,22 @@ func (t *timers) stop() {
 	t.unhook()
 }
 
-// newRequestCtx returns the context of one h2/h3 request with its limits;
+// newRequestCtx returns the context of one h2/h3 request, its limits set
+// up in t;
 // the header limit is armed when the body source ends (or now, without
 // body). The context is not registered in the attempt's: a cut of the
 // attempt cancels it through the sink (transport.AfterCut), with the
 // attempt's cause.
-func (r *run) newRequestCtx(ctx context.Context, req *outRequest) (context.Context, *timers) {
+func (r *run) newRequestCtx(ctx context.Context, req *outRequest, t *timers) context.Context {
 	rctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
-	t := &timers{cancel: cancel, hdrTime: r.env.HeaderTimeout}
+	t.cancel, t.hdrTime = cancel, r.env.HeaderTimeout
 	t.unhook = transport.AfterCut(ctx, r.sink, func() { cancel(context.Cause(ctx)) })
 	if req.body == nil {
 		t.armHeader()
 	} else {
 		setOnEnd(req.body.src, t.armHeader)
 	}
-	return rctx, t
+	return rctx
 }
 
 func setOnEnd(src bodySource, f func()) {
@@ -424,11 +429,11 @@ func (r *run) exchange(ctx context.Context, req *outRequest) (*exchange, error) 
 
 // finishExchange wires the body idle limit and the release of an h2/h3
 // response obtained under rctx.
-func (r *run) finishExchange(rctx context.Context, t *timers, resp *http.Response, pool *connPool, e *poolEntry) *exchange {
-	t.headersArrived()
+func (r *run) finishExchange(ex *exchange, rctx context.Context, resp *http.Response, pool *connPool, e *poolEntry) {
+	ex.limits.headersArrived()
 	r.txnResp = time.Since(r.txnStart)
 	r.status = resp.StatusCode
-	return &exchange{resp: resp, ctx: rctx, bodyIdle: r.bodyIdle(), t: t, pool: pool, entry: e}
+	ex.resp, ex.ctx, ex.bodyIdle, ex.t, ex.pool, ex.entry = resp, rctx, r.bodyIdle(), &ex.limits, pool, e
 }
 
 // bodyIdle is the body idle limit of the attempt, 0 for none.

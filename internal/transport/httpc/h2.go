@@ -95,11 +95,14 @@ func (r *run) roundTripShared(ctx context.Context, req *outRequest, pool *connPo
 	if reused {
 		r.timing.Peer = e.peer
 	}
-	rctx, t := r.newRequestCtx(ctx, req)
+	// One allocation holds the exchange, its limits and the request
+	// body's error box (PERFORMANCE.md "h1/h2/h3 GET rate", 2026-12-03 h2pull).
+	ex := &exchange{}
+	t := &ex.limits
+	rctx := r.newRequestCtx(ctx, req, t)
 	r.txnStart = time.Now()
-	var bodyErr errBox
-	resp, err := rt(httpRequest(rctx, req, &bodyErr, t.cancel))
-	if be := bodyErr.get(); be != nil {
+	resp, err := rt(httpRequest(rctx, req, &ex.bodyErr, t.cancel))
+	if be := ex.bodyErr.get(); be != nil {
 		if err == nil {
 			resp.Body.Close()
 		}
@@ -112,5 +115,6 @@ func (r *run) roundTripShared(ctx context.Context, req *outRequest, pool *connPo
 		pool.release(e)
 		return nil, err
 	}
-	return r.finishExchange(rctx, t, resp, pool, e), nil
+	r.finishExchange(ex, rctx, resp, pool, e)
+	return ex, nil
 }

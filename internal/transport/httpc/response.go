@@ -24,7 +24,7 @@ var rxBufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b
 // deliver reports a final response (docs/streams.md §11.2.4 steps 3–6): captured
 // metadata, the mapped user state, CONNECTED, the body, QOS_ACK/NACK_REMOTE.
 func (r *run) deliver(ctx context.Context, ex *exchange) transport.Result {
-	var pings pinger
+	pings := &r.pings // in the run's allocation: no allocation of its own
 	defer pings.stop()
 	defer ex.close()
 	st, sink := r.a.Type, r.sink
