@@ -297,54 +297,78 @@ var (
 // request's context with the limit as cause. The header limit is armed
 // once the request body has been produced (by the round tripper's body
 // writer, on a goroutine of its own), the body limit around each read.
+//
+// The timer is lazy: disarming only forgets the limit, and arming leaves a
+// pending timer alone when it fires no later than the new limit is due.
+// A firing before the armed limit is due sets the timer again for the
+// rest, so a limit still fires when it is due, never earlier; a firing
+// with nothing armed does nothing. An h2 GET thus costs one timer and its
+// final Stop instead of an arm and a disarm per read (a Reset and a Stop
+// with the lock cost about 0.5 µs here), and times are read from the
+// monotonic clock only (PERFORMANCE.md "h1/h2/h3 GET rate", 2026-12-03
+// h2pull).
 type timers struct {
 	mu      sync.Mutex
 	cancel  context.CancelCauseFunc
 	timer   *time.Timer
-	limit   error     // what the armed timer means; nil: disarmed
-	due     time.Time // when it is due: an earlier firing is a stale one
+	base    time.Time     // when the timer was made; due and fireAt count from it
+	limit   error         // what is armed; nil: disarmed
+	due     time.Duration // when the armed limit is due
+	fireAt  time.Duration // when the pending timer fires
+	pending bool          // the timer is set and has not fired yet
 	hdrTime time.Duration
 	hdrDone bool // the header limit was armed, or the headers arrived
 	stopped bool
 	unhook  func() bool // unregisters the cut hook (transport.AfterCut)
 }
 
-// arm starts the timer for limit, due in d.
+// arm starts the limit, due in d.
 func (t *timers) arm(d time.Duration, limit error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.stopped {
 		return
 	}
-	t.limit, t.due = limit, time.Now().Add(d)
 	if t.timer == nil {
+		t.base = time.Now()
+		t.limit, t.due, t.fireAt, t.pending = limit, d, d, true
 		t.timer = time.AfterFunc(d, t.fire)
-	} else {
+		return
+	}
+	t.limit, t.due = limit, time.Since(t.base)+d
+	if !t.pending || t.fireAt > t.due {
+		t.fireAt, t.pending = t.due, true
 		t.timer.Reset(d)
 	}
 }
 
+// disarm forgets the armed limit; the timer, if pending, fires for
+// nothing (or for a limit armed by then).
 func (t *timers) disarm() {
 	t.mu.Lock()
 	t.limit = nil
-	if t.timer != nil {
-		t.timer.Stop()
-	}
 	t.mu.Unlock()
 }
 
-// fire cancels the request with the armed limit. A firing of an earlier
-// arming that Stop or Reset came too late for finds the limit disarmed or
-// not yet due, and does nothing.
+// fire cancels the request with the armed limit once it is due; before
+// that it sets the timer again for the rest.
 func (t *timers) fire() {
 	t.mu.Lock()
+	t.pending = false
 	limit := t.limit
-	if limit == nil || time.Now().Before(t.due) {
+	if limit == nil || t.stopped {
 		t.mu.Unlock()
 		return
 	}
+	if rest := t.due - time.Since(t.base); rest > 0 {
+		t.fireAt, t.pending = t.due, true
+		t.timer.Reset(rest)
+		t.mu.Unlock()
+		return
+	}
+	cancel := t.cancel
 	t.mu.Unlock()
-	t.cancel(limit)
+	cancel(limit)
 }
 
 // armHeader starts the response-header limit (once the request is sent).

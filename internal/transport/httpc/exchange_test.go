@@ -298,6 +298,41 @@ func TestTimersOneLimitAtATime(t *testing.T) {
 	})
 }
 
+// TestLazyLimitFiresWhenDue: the h2/h3 limits' timer is lazy (a pending
+// timer is left alone when it fires no later than the new limit is due),
+// yet each limit fires exactly when due: a firing before the armed limit
+// is due sets the timer again for the rest, and a limit due before the
+// pending firing sets it earlier.
+func TestLazyLimitFiresWhenDue(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		body time.Duration // the body limit, armed 1 s in, after the headers
+	}{
+		{"later than the pending firing", 30 * time.Second},
+		{"earlier than the pending firing", 2 * time.Second},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ctx, cancel := context.WithCancelCause(context.Background())
+				tm := &timers{cancel: cancel, hdrTime: 15 * time.Second, unhook: func() bool { return true }}
+				tm.armHeader() // the timer fires at 15 s
+				time.Sleep(time.Second)
+				tm.headersArrived()
+				tm.arm(c.body, errBodyTimeout)
+				time.Sleep(c.body - time.Millisecond)
+				if ctx.Err() != nil {
+					t.Fatalf("fired %v early: %v", time.Millisecond, context.Cause(ctx))
+				}
+				time.Sleep(2 * time.Millisecond)
+				if !errors.Is(context.Cause(ctx), errBodyTimeout) {
+					t.Fatalf("cause %v, want the body limit once due", context.Cause(ctx))
+				}
+				tm.stop()
+			})
+		})
+	}
+}
+
 // fakeShared is a sharedConn that records its close.
 type fakeShared struct {
 	mu     sync.Mutex
