@@ -333,6 +333,44 @@ func TestLazyLimitFiresWhenDue(t *testing.T) {
 	}
 }
 
+// TestPoolIdleTimerInUse: the pool's idle timer is lazy (a get does not
+// stop it): when it fires while the connection is in use nothing closes,
+// and the connection closes an idle time after its last release.
+func TestPoolIdleTimerInUse(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newConnPool(time.Second)
+		fc := &fakeShared{}
+		key := connKey{network: "tcp", address: "127.0.0.1:1"}
+		get := func() *poolEntry {
+			e, _, err := p.get(context.Background(), key, func() (sharedConn, string, error) { return fc, "", nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			return e
+		}
+		p.release(get()) // idle timer due at 1 s
+		time.Sleep(500 * time.Millisecond)
+		e := get()
+		time.Sleep(time.Second) // the timer fires at 1 s, in use
+		synctest.Wait()
+		if fc.isClosed() {
+			t.Fatal("closed while in use")
+		}
+		p.release(e) // at 1.5 s: due at 2.5 s
+		time.Sleep(999 * time.Millisecond)
+		synctest.Wait()
+		if fc.isClosed() {
+			t.Fatal("closed before an idle time after the last release")
+		}
+		time.Sleep(2 * time.Millisecond)
+		synctest.Wait()
+		if !fc.isClosed() {
+			t.Fatal("not closed an idle time after the last release")
+		}
+		p.close()
+	})
+}
+
 // fakeShared is a sharedConn that records its close.
 type fakeShared struct {
 	mu     sync.Mutex

@@ -36,7 +36,7 @@ func (r *run) exchangeH1(ctx context.Context, req *outRequest, conn net.Conn) (*
 	}
 	c := &h1Conn{conn: conn}
 	c.unhook = transport.AfterCut(ctx, r.sink, c.cutNow)
-	r.txnStart = time.Now()
+	r.startTxn()
 	// The header limit runs from the end of the request body (or now,
 	// without one), over the rest of the write and the wait for the head.
 	if req.body == nil {
@@ -60,7 +60,7 @@ func (r *run) exchangeH1(ctx context.Context, req *outRequest, conn net.Conn) (*
 	if err != nil {
 		return nil, c.abort(ctx, err)
 	}
-	r.txnResp = time.Since(r.txnStart)
+	r.endTxn()
 	r.status = resp.StatusCode
 	ex := &exchange{resp: resp, ctx: ctx, bodyIdle: r.bodyIdle(), h1: c}
 	if ex.bodyIdle <= 0 {

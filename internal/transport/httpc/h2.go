@@ -100,7 +100,7 @@ func (r *run) roundTripShared(ctx context.Context, req *outRequest, pool *connPo
 	ex := &exchange{}
 	t := &ex.limits
 	rctx := r.newRequestCtx(ctx, req, t)
-	r.txnStart = time.Now()
+	r.startTxn()
 	resp, err := rt(httpRequest(rctx, req, &ex.bodyErr, t.cancel))
 	if be := ex.bodyErr.get(); be != nil {
 		if err == nil {

@@ -25,10 +25,14 @@ type poolEntry struct {
 	peer   string
 	active int
 	// idle closes the connection once unused for the pool's idle time:
-	// made on the first release and reset on the next ones, and due at
-	// idleDue (an earlier firing that Stop came too late for is stale).
-	idle    *time.Timer
-	idleDue time.Time
+	// made on the first release, due at idleDue. It is lazy, as the
+	// request limits are (timers): a release while it is pending only
+	// moves idleDue, and a firing before idleDue (or while the
+	// connection is in use) sets it again for the rest, or leaves it to
+	// the next release. Under the pool's lock.
+	idle        *time.Timer
+	idleDue     time.Time
+	idlePending bool // idle is set and has not fired yet
 }
 
 // connPool shares connections per connection identity (docs/streams.md §12.1).
@@ -100,10 +104,7 @@ func (p *connPool) get(ctx context.Context, key connKey, dial func() (sharedConn
 		select {
 		case <-e.ready:
 			if e.err == nil && e.conn.usable() {
-				e.active++
-				if e.idle != nil {
-					e.idle.Stop()
-				}
+				e.active++ // a pending idle timer that fires meanwhile finds it in use
 				p.mu.Unlock()
 				return e, true, nil
 			}
@@ -114,6 +115,7 @@ func (p *connPool) get(ctx context.Context, key connKey, dial func() (sharedConn
 			if e.err == nil && e.active == 0 {
 				if e.idle != nil {
 					e.idle.Stop()
+					e.idlePending = false
 				}
 				stale = e.conn
 			}
@@ -149,10 +151,13 @@ func (p *connPool) release(e *poolEntry) {
 		return
 	}
 	e.idleDue = time.Now().Add(p.idle)
-	if e.idle == nil {
+	switch {
+	case e.idle == nil:
 		e.idle = time.AfterFunc(p.idle, func() { p.expire(e) })
-	} else {
+		e.idlePending = true
+	case !e.idlePending:
 		e.idle.Reset(p.idle)
+		e.idlePending = true
 	}
 	p.mu.Unlock()
 }
@@ -160,7 +165,14 @@ func (p *connPool) release(e *poolEntry) {
 // expire closes e's connection when it has been unused for the idle time.
 func (p *connPool) expire(e *poolEntry) {
 	p.mu.Lock()
-	if e.active != 0 || p.m[e.key] != e || time.Now().Before(e.idleDue) {
+	e.idlePending = false
+	if e.active != 0 || p.m[e.key] != e {
+		p.mu.Unlock()
+		return // in use (its last release sets the timer again), or gone
+	}
+	if rest := time.Until(e.idleDue); rest > 0 {
+		e.idle.Reset(rest)
+		e.idlePending = true
 		p.mu.Unlock()
 		return
 	}
