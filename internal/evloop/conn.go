@@ -16,9 +16,10 @@ import (
 
 // Conn is a socket watched by a Poller. It is a net.Conn (reads and writes
 // wait for readiness through the Poller, deadlines work) with, besides:
-// non-blocking reads (SetNonblockingReads), TryWrite, and parking (Park):
-// while parked, the Poller calls the readable handler inline on its
-// thread instead of waking a goroutine.
+// non-blocking reads (SetNonblockingReads), TryWrite and TryWritev,
+// parking (Park): while parked, the Poller calls the readable handler
+// inline on its thread instead of waking a goroutine; and WaitWritable:
+// the Poller calls the write handler inline once the socket has room.
 //
 // At most one goroutine reads and one writes at a time; Close, the
 // deadline setters and Park/Unpark may be called from any goroutine. The
@@ -40,11 +41,13 @@ type Conn struct {
 	wakePending bool          // a wake-up came while onReadable ran
 	rwaiting    bool          // a blocking Read waits for readiness
 	wwaiting    bool          // a blocking Write waits for room
+	wparked     bool          // WaitWritable: room → onWritable, inline on the Poller's goroutine
 	rsig, wsig  chan struct{} // made by the first Read / Write that waits (most Conns never wait)
 	rdl, wdl    deadline      // read and write deadlines
 	rt, wt      *time.Timer
 	onReadable  func()
 	onWake      func()
+	onWritable  func()
 	// addrs: the addresses, read from the socket on first use (TCP and
 	// Unix sockets: few callers ask, and each pair kept costs 100–200
 	// bytes per connection); other kinds keep nc's from Adopt.
@@ -145,6 +148,35 @@ func (c *Conn) SetHandlers(onReadable, onWake func()) {
 	c.mu.Unlock()
 }
 
+// SetWriteHandler sets what WaitWritable asks for: onWritable, called once
+// per WaitWritable, inline on the Poller's goroutine when the socket has
+// room (or has failed), or on a goroutine of its own when the Conn is
+// closed, its write deadline passes or the Poller ends first. Set it
+// before the first WaitWritable.
+func (c *Conn) SetWriteHandler(onWritable func()) {
+	c.mu.Lock()
+	c.onWritable = onWritable
+	c.mu.Unlock()
+}
+
+// WaitWritable asks for one call of the write handler once the socket has
+// room, instead of a goroutine blocked in Write. It returns false, asking
+// nothing, when the Conn is closed, its write deadline has passed or the
+// Poller is gone: the caller writes (and sees why).
+func (c *Conn) WaitWritable() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || c.gone || c.wdl.passed() {
+		return false
+	}
+	c.wparked = true
+	if c.rearmLocked() != nil {
+		c.wparked = false
+		return false
+	}
+	return true
+}
+
 // SetNonblockingReads selects whether Read returns ErrWouldBlock (true) or
 // waits when no data is available.
 func (c *Conn) SetNonblockingReads(on bool) {
@@ -187,7 +219,7 @@ func (c *Conn) rearmLocked() error {
 		if c.parked || c.rwaiting {
 			want |= unix.EPOLLIN
 		}
-		if c.wwaiting {
+		if c.wwaiting || c.wparked {
 			want |= unix.EPOLLOUT
 		}
 	}
@@ -213,6 +245,11 @@ func (c *Conn) ready(ev uint32) {
 		c.wwaiting = false
 		signal(c.wsig)
 	}
+	var whandler func()
+	if (ev&unix.EPOLLOUT != 0 || hup) && c.wparked {
+		c.wparked = false
+		whandler = c.onWritable
+	}
 	var handler func()
 	if ev&unix.EPOLLIN != 0 || hup {
 		switch {
@@ -226,6 +263,9 @@ func (c *Conn) ready(ev uint32) {
 	}
 	c.rearmLocked()
 	c.mu.Unlock()
+	if whandler != nil {
+		whandler() // first: the room it makes may let the readable handler's work through
+	}
 	if handler == nil {
 		return
 	}
@@ -267,16 +307,36 @@ func (c *Conn) wakeLocked() func() {
 	return c.onWake
 }
 
+// wakeWriterLocked returns the write handler when WaitWritable waits (to
+// be run on a goroutine of its own, after a close, the write deadline or
+// the Poller's end), and stops waiting.
+func (c *Conn) wakeWriterLocked() func() {
+	if !c.wparked {
+		return nil
+	}
+	c.wparked = false
+	c.rearmLocked()
+	return c.onWritable
+}
+
+// goAll runs each non-nil f on a goroutine of its own.
+func goAll(fs ...func()) {
+	for _, f := range fs {
+		if f != nil {
+			go f()
+		}
+	}
+}
+
 // pollerGone is called once the Poller has stopped.
 func (c *Conn) pollerGone() {
 	c.mu.Lock()
 	c.gone = true
 	c.armed = 0
 	wake := c.wakeLocked()
+	wwake := c.wakeWriterLocked()
 	c.mu.Unlock()
-	if wake != nil {
-		go wake()
-	}
+	goAll(wake, wwake)
 }
 
 // signal wakes the waiter on ch, if any (nil: nobody ever waited).
@@ -408,6 +468,34 @@ func (c *Conn) TryWrite(p []byte) (int, error) {
 	return n, nil
 }
 
+// maxIovecs bounds the buffers of one writev(2) (IOV_MAX is 1024).
+const maxIovecs = 1024
+
+// TryWritev writes what the socket takes at once of bufs, in order (one
+// writev(2)): fewer bytes than bufs hold, with a nil error, when its
+// buffer is full.
+func (c *Conn) TryWritev(bufs [][]byte) (int, error) {
+	if len(bufs) > maxIovecs {
+		bufs = bufs[:maxIovecs]
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return 0, net.ErrClosed
+	}
+	n, err := ignoringEINTR(func() (int, error) { return unix.Writev(c.fd, bufs) })
+	if n < 0 {
+		n = 0
+	}
+	if err == unix.EAGAIN {
+		err = nil
+	}
+	if err != nil {
+		return n, os.NewSyscallError("writev", err)
+	}
+	return n, nil
+}
+
 func ignoringEINTR(f func() (int, error)) (int, error) {
 	for {
 		n, err := f()
@@ -417,8 +505,8 @@ func ignoringEINTR(f func() (int, error)) (int, error) {
 	}
 }
 
-// Close closes the socket, wakes blocked reads and writes, and a parked
-// Conn's onWake. It is idempotent.
+// Close closes the socket, wakes blocked reads and writes, a parked
+// Conn's onWake and a waiting write handler. It is idempotent.
 func (c *Conn) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -427,6 +515,7 @@ func (c *Conn) Close() error {
 	}
 	c.closed = true
 	wake := c.wakeLocked()
+	wwake := c.wakeWriterLocked()
 	if c.armed != 0 {
 		c.p.ctl(c, c.armed, 0)
 		c.armed = 0
@@ -439,9 +528,7 @@ func (c *Conn) Close() error {
 	}
 	err := unix.Close(c.fd)
 	c.mu.Unlock()
-	if wake != nil {
-		go wake()
-	}
+	goAll(wake, wwake)
 	if err != nil {
 		return os.NewSyscallError("close", err)
 	}
@@ -459,7 +546,8 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 }
 
 // SetWriteDeadline sets when writes fail with os.ErrDeadlineExceeded
-// (zero: never); passing it wakes a blocked Write.
+// (zero: never); passing it wakes a blocked Write and a write handler
+// waiting (WaitWritable).
 func (c *Conn) SetWriteDeadline(t time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -523,13 +611,14 @@ func (c *Conn) deadline(read bool) {
 }
 
 // expiredLocked wakes who waits for the deadline that passed: a blocked
-// Read and a parked Conn's owner (read), or a blocked Write.
+// Read and a parked Conn's owner (read), or a blocked Write and a waiting
+// write handler.
 func (c *Conn) expiredLocked(read bool) func() {
 	if read {
 		return c.wakeLocked()
 	}
 	signal(c.wsig)
-	return nil
+	return c.wakeWriterLocked()
 }
 
 // Poller returns the Poller that watches c.

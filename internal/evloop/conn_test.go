@@ -448,3 +448,126 @@ func TestAddrsFromSocket(t *testing.T) {
 		t.Errorf("remote address first asked after Close: %T %v", got, got)
 	}
 }
+
+// TestWaitWritable: a writer that fills the socket with TryWritev and asks
+// WaitWritable is called back on the poller's goroutine once a slow
+// reader makes room, one call per WaitWritable, until every byte arrived
+// in order; no goroutine waits meanwhile.
+func TestWaitWritable(t *testing.T) {
+	p := newPoller(t)
+	c, cc := pair(t, p)
+	big := make([]byte, 4<<20)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	// What is left goes in pieces of 100,003 bytes, so that partial
+	// writes end inside one.
+	off := 0
+	pieces := func() [][]byte {
+		var bufs [][]byte
+		for rest := big[off:]; len(rest) > 0; {
+			k := min(len(rest), 100_003)
+			bufs = append(bufs, rest[:k])
+			rest = rest[k:]
+		}
+		return bufs
+	}
+	var calls, waits atomic.Int32
+	done := make(chan error, 1)
+	var write func()
+	write = func() {
+		calls.Add(1)
+		for off < len(big) {
+			n, err := c.TryWritev(pieces())
+			if err != nil {
+				done <- err
+				return
+			}
+			off += n
+			if n == 0 || off < len(big) {
+				if !c.WaitWritable() {
+					done <- errors.New("WaitWritable refused on an open Conn")
+					return
+				}
+				waits.Add(1)
+				return
+			}
+		}
+		done <- nil
+	}
+	c.SetWriteHandler(write)
+	write()
+	if waits.Load() == 0 {
+		t.Fatal("4 MiB to an unread socket did not fill it")
+	}
+	before := runtime.NumGoroutine()
+	cc.SetReadDeadline(time.Now().Add(20 * time.Second)) // a handler never called fails, not hangs
+	got := make([]byte, 0, len(big))
+	buf := make([]byte, 32<<10)
+	for len(got) < len(big) {
+		time.Sleep(time.Millisecond) // a slow reader
+		if g := runtime.NumGoroutine(); g > before {
+			t.Fatalf("%d goroutines while the writer waits, %d before", g, before)
+		}
+		m, err := cc.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, buf[:m]...)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, big) {
+		t.Fatal("bytes differ")
+	}
+	if calls.Load() != waits.Load()+1 {
+		t.Fatalf("%d calls of the write handler for %d waits (+1 first)", calls.Load(), waits.Load())
+	}
+}
+
+// TestWaitWritableWakes: a write handler waiting on a peer that does not
+// read is called (on a goroutine) when the Conn is closed, its write
+// deadline passes or the Poller closes; WaitWritable then refuses.
+func TestWaitWritableWakes(t *testing.T) {
+	big := make([]byte, 8<<20)
+	for _, how := range []string{"close", "deadline", "poller"} {
+		p := newPoller(t)
+		c, _ := pair(t, p)
+		called := make(chan struct{}, 2)
+		c.SetWriteHandler(func() { called <- struct{}{} })
+		if n, err := c.TryWrite(big); err != nil || n == len(big) {
+			t.Fatalf("%s: TryWrite: %d, %v", how, n, err)
+		}
+		if !c.WaitWritable() {
+			t.Fatalf("%s: WaitWritable refused", how)
+		}
+		time.Sleep(20 * time.Millisecond)
+		select {
+		case <-called:
+			t.Fatalf("%s: called with the socket full", how)
+		default:
+		}
+		switch how {
+		case "close":
+			c.Close()
+		case "deadline":
+			c.SetWriteDeadline(time.Now().Add(10 * time.Millisecond))
+		case "poller":
+			p.Close()
+		}
+		select {
+		case <-called:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: the write handler was not called", how)
+		}
+		if c.WaitWritable() {
+			t.Fatalf("%s: WaitWritable accepted afterwards", how)
+		}
+		select {
+		case <-called:
+			t.Fatalf("%s: called twice", how)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}

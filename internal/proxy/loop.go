@@ -17,7 +17,9 @@ const (
 )
 
 // parker is a link's connection in the event loop (*evloop.Conn): read
-// without blocking, parked while idle, read inline when readable.
+// without blocking, parked while idle, read inline when readable; written
+// without blocking, and from the loop when it has room again
+// (WaitWritable; docs/proxy.md "Event loop").
 type parker interface {
 	net.Conn
 	SetHandlers(onReadable, onWake func())
@@ -25,4 +27,7 @@ type parker interface {
 	Park() bool
 	Unpark()
 	TryWrite(p []byte) (int, error)
+	TryWritev(bufs [][]byte) (int, error)
+	SetWriteHandler(onWritable func())
+	WaitWritable() bool
 }

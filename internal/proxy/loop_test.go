@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -245,4 +246,172 @@ func TestLoopJoinsSplitPieces(t *testing.T) {
 	if got := s.written(); !slices.Equal(got, want) {
 		t.Errorf("onward writes %v, want %v", got, want)
 	}
+}
+
+// deliverOnward creates countStreams whose events the test hands to the
+// link itself (OnwardInfo.Delivers), as the stream package does: a payload
+// is offered without waiting, and offered again waiting when refused.
+type deliverOnward struct {
+	info     OnwardInfo
+	mu       sync.Mutex
+	delivers []func(event.Event, bool) bool
+	streams  []*countStream
+}
+
+func (f *deliverOnward) Create(ctx context.Context, req CreateRequest) (OnwardStream, OnwardInfo, error) {
+	s := &countStream{ev: make(chan event.Event), md: map[string]string{}}
+	f.mu.Lock()
+	f.delivers = append(f.delivers, req.Deliver)
+	f.streams = append(f.streams, s)
+	f.mu.Unlock()
+	info := f.info
+	info.Delivers = true
+	return s, info, nil
+}
+
+// stream returns the i-th stream created and its link's deliver.
+func (f *deliverOnward) stream(i int) (*countStream, func(event.Event, bool) bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.streams[i], f.delivers[i]
+}
+
+// offer delivers ev as the stream package does; it reports whether the
+// link refused it at first (its queue for the client was full).
+func offer(deliver func(event.Event, bool) bool, ev event.Event) (refused bool) {
+	if deliver(ev, false) {
+		return false
+	}
+	deliver(ev, true)
+	return true
+}
+
+// rxPattern is the content of byte i of the rx tests' stream.
+func rxPattern(i int) byte { return byte(i*7 + i>>13) }
+
+// countWriteLoops counts the writeLoop goroutines started until the test
+// ends (after its server has stopped).
+func countWriteLoops(t *testing.T) *atomic.Int64 {
+	var n atomic.Int64
+	testHookWriteLoop = func() { n.Add(1) }
+	t.Cleanup(func() { testHookWriteLoop = nil })
+	return &n
+}
+
+// TestLoopRxSlowReader: 16 KiB payloads (written in place, vectored)
+// delivered faster than a slow client reads. In the event loop the link
+// writes them from the loop (inline, then on EPOLLOUT) with no writer
+// goroutine; either way deliver is refused while on_above bytes wait (the
+// queue never holds more than on_above and one event), and every byte
+// arrives, in order.
+func TestLoopRxSlowReader(t *testing.T) {
+	const (
+		onAbove  = 64 << 10
+		offBelow = 16 << 10
+		chunk    = 16 << 10
+		events   = 400 // 6.4 MiB, well beyond the socket buffers
+	)
+	loops := countWriteLoops(t)
+	f := &deliverOnward{info: OnwardInfo{RxflowOnAbove: onAbove, RxflowOffBelow: offBelow}}
+	srv, name := startServer(t, f, nil)
+	r, ok := createResult(t, name)
+	if !ok {
+		t.Fatal("refused")
+	}
+	_, deliver := f.stream(0)
+	var refused atomic.Int64
+	go func() {
+		for i := range events {
+			p := make([]byte, chunk)
+			for j := range p {
+				p[j] = rxPattern(i*chunk + j)
+			}
+			if offer(deliver, event.Event{Kind: event.PayloadEvent, Payload: p}) {
+				refused.Add(1)
+			}
+		}
+	}()
+	got := 0
+	for got < events*chunk {
+		m := r.next()
+		rx, ok := m.(*RxPayload)
+		if !ok {
+			t.Fatalf("got %#v, want RX_PAYLOAD", m)
+		}
+		for j, b := range rx.Payload {
+			if b != rxPattern(got+j) {
+				t.Fatalf("byte %d: got %d want %d", got+j, b, rxPattern(got+j))
+			}
+		}
+		got += len(rx.Payload)
+		if got%(128<<10) < len(rx.Payload) {
+			time.Sleep(2 * time.Millisecond) // slow client
+		}
+	}
+	if refused.Load() == 0 {
+		t.Fatal("the slow client never filled the queue: no back-pressure tested")
+	}
+	bound := onAbove + chunk + HeaderLen + PayloadHeaderLen
+	if hw := srv.QueueHighWater(); hw > bound || hw < onAbove {
+		t.Fatalf("QueueHighWater %d, want in [%d, %d]", hw, onAbove, bound)
+	}
+	if testLoopMode() == LoopOff {
+		if loops.Load() == 0 {
+			t.Fatal("the net path wrote without a writeLoop goroutine")
+		}
+	} else if n := loops.Load(); n != 0 {
+		t.Fatalf("%d writeLoop goroutines in the event loop", n)
+	}
+	t.Logf("%d of %d events refused, high water %d, %d writeLoops", refused.Load(), events, srv.QueueHighWater(), loops.Load())
+}
+
+// TestLoopRxClientCloses: the client stops reading, so data waits for it
+// and deliver waits; then the client closes. The waiting deliver returns
+// (discarding from then on), the link and its onward stream end, and
+// nothing is left (goleak).
+func TestLoopRxClientCloses(t *testing.T) {
+	const chunk = 16 << 10
+	loops := countWriteLoops(t)
+	f := &deliverOnward{info: OnwardInfo{RxflowOnAbove: 64 << 10}}
+	srv, name := startServer(t, f, nil)
+	r, ok := createResult(t, name)
+	if !ok {
+		t.Fatal("refused")
+	}
+	s, deliver := f.stream(0)
+	var offered atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for !s.destroyed.Load() {
+			offer(deliver, event.Event{Kind: event.PayloadEvent, Payload: make([]byte, chunk)})
+			offered.Add(1)
+		}
+	}()
+	// The socket buffers fill, then the queue: deliver waits.
+	for end, last := time.Now().Add(10*time.Second), int64(-1); ; time.Sleep(100 * time.Millisecond) {
+		n := offered.Load()
+		if n == last && n > 0 {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("deliver never waited with the client not reading (%d events taken)", n)
+		}
+		last = n
+	}
+	if srv.Links() != 1 {
+		t.Fatalf("%d links while the client is there", srv.Links())
+	}
+	taken := offered.Load()
+	r.c.Close()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("deliver still waits after the client closed")
+	}
+	waitFor(t, "the link gone", func() bool { return srv.Links() == 0 })
+	if testLoopMode() != LoopOff && loops.Load() != 0 {
+		t.Fatalf("%d writeLoop goroutines in the event loop", loops.Load())
+	}
+	t.Logf("%d events taken before the client closed", taken)
 }

@@ -164,6 +164,10 @@ func (s *Server) noteQueued(n int) {
 // stream, with the bytes then queued for the client.
 var testHookRxflow func(pause bool, queued int)
 
+// testHookWriteLoop, when set by a test, is called as a link starts a
+// writeLoop goroutine.
+var testHookWriteLoop func()
+
 // maxBatch bounds the bytes of one write to the client, so that the
 // queue drains (and the onward stream resumes) progressively.
 const maxBatch = 16 << 10
@@ -470,7 +474,7 @@ type link struct {
 	queued            int           // their bytes, the one being written included
 	ready             bool          // CREATE_RESULT is written, or the link failed before: deliver writes nothing before (setReady)
 	paused            bool          // queued reached onAbove; not yet below offBelow
-	writing           bool          // a writeLoop goroutine is running
+	writing           bool          // a writer is active: a writeLoop goroutine, or flushLoop (waiting for room)
 	dead              bool          // a write failed or the link ends: discard
 	wrErr             bool          // a write failed
 	readyWait         chan struct{} // made by a deliver that waits for ready, closed by setReady
@@ -570,6 +574,7 @@ func (l *link) setup(ctx context.Context) bool {
 	switch {
 	case l.lc != nil:
 		l.tryWrite = l.lc.TryWrite
+		l.lc.SetWriteHandler(l.flushLoop)
 	case nonBlockingWrites:
 		if sc, ok := l.conn.(syscall.Conn); ok {
 			if rc, err := sc.SyscallConn(); err == nil {
@@ -1162,7 +1167,7 @@ type batch struct {
 	buf  []byte
 	segs []seg
 	n    int // bytes
-	off  int // bytes of buf already written (a batch without segs)
+	off  int // bytes already written
 	// release is the event whose payload segs write in place: its buffer
 	// goes back to the pool (event.Event.Release) once written.
 	release event.Event
@@ -1190,8 +1195,10 @@ func (l *link) waitRoom() (int, bool) {
 
 // enqueue writes a batch at once when nothing is queued or being written
 // and the socket takes it without blocking; else (or what is left of it)
-// it joins the queue, starting the writer if idle. Small batches queued
-// behind the writer are joined into one write.
+// it joins the queue, and an idle writer is started: in the event loop,
+// the loop is asked to call flushLoop once the socket has room (no
+// goroutine); else a writeLoop goroutine. Small batches queued behind the
+// writer are joined into one write.
 func (l *link) enqueue(b batch) {
 	l.qmu.Lock()
 	if l.dead || l.closing.Load() {
@@ -1199,19 +1206,18 @@ func (l *link) enqueue(b batch) {
 		l.recycle(&b)
 		return
 	}
-	if !l.writing && len(l.queue) == 0 && l.tryWrite != nil && len(b.segs) == 0 {
+	if !l.writing && len(l.queue) == 0 && l.tryWrite != nil && (len(b.segs) == 0 || l.lc != nil) {
 		l.srv.noteQueued(b.n)
-		n, err := l.tryWrite(b.buf)
+		err := l.writeSome(&b)
 		if err != nil {
 			l.dead, l.wrErr = true, true
 			l.conn.Close()
 		}
-		if err != nil || n == len(b.buf) {
+		if err != nil || b.off == b.n {
 			l.qmu.Unlock()
 			l.recycle(&b)
 			return
 		}
-		b.off = n
 	}
 	joined := false
 	if k := len(l.queue); k > 0 && len(b.segs) == 0 {
@@ -1235,12 +1241,115 @@ func (l *link) enqueue(b batch) {
 	}
 	start := !l.writing
 	l.writing = true
+	if start && l.lc != nil && l.lc.WaitWritable() {
+		start = false // flushLoop writes, from the event loop
+	}
 	l.qmu.Unlock()
 	if joined {
 		l.recycle(&b)
 	}
 	if start {
-		go l.writeLoop()
+		l.startWriteLoop()
+	}
+}
+
+// startWriteLoop starts a writeLoop goroutine.
+func (l *link) startWriteLoop() {
+	if testHookWriteLoop != nil {
+		testHookWriteLoop()
+	}
+	go l.writeLoop()
+}
+
+// writeSome writes what the socket takes at once of what is left of b
+// (l.qmu held; l.tryWrite is set), advancing b.off.
+func (l *link) writeSome(b *batch) error {
+	var n int
+	var err error
+	if len(b.segs) == 0 {
+		n, err = l.tryWrite(b.buf[b.off:])
+	} else {
+		bufs := l.iovecs(b)
+		n, err = l.lc.TryWritev(bufs)
+		l.doneIovecs(bufs)
+	}
+	b.off += n
+	return err
+}
+
+// flushLoop is the write handler of a link in the event loop: called on
+// the loop's goroutine once the client socket has room (or on a goroutine
+// of its own when the connection closed or its write deadline passed
+// meanwhile), it writes the queued batches in order without blocking.
+// When the socket is full again it asks the loop for the next call and
+// returns; once the queue is empty the writer is idle. Back-pressure is
+// writeLoop's: the queue pauses deliver at on_above and resumes it below
+// off_below.
+func (l *link) flushLoop() {
+	var done []batch
+	l.qmu.Lock()
+	for len(l.queue) > 0 {
+		b := &l.queue[0]
+		if !l.dead && !l.closing.Load() {
+			if err := l.writeSome(b); err != nil {
+				l.dead, l.wrErr = true, true
+				l.conn.Close()
+			} else if b.off < b.n {
+				if l.lc.WaitWritable() {
+					l.qmu.Unlock()
+					l.recycleAll(done)
+					return
+				}
+				// Closed, or the write deadline passed: writeLoop
+				// writes (and fails) with the usual errors.
+				l.qmu.Unlock()
+				l.recycleAll(done)
+				l.startWriteLoop()
+				return
+			}
+		}
+		done = append(done, *b)
+		l.queued -= b.n
+		l.queue[0] = batch{}
+		l.queue = l.queue[1:]
+		l.unpauseLocked()
+	}
+	l.idleLocked()
+	l.qmu.Unlock()
+	l.recycleAll(done)
+}
+
+// recycleAll recycles the batches written or discarded.
+func (l *link) recycleAll(bs []batch) {
+	for i := range bs {
+		l.recycle(&bs[i])
+	}
+}
+
+// unpauseLocked resumes deliver once the queue fell below off_below (or
+// the link is dead).
+func (l *link) unpauseLocked() {
+	if l.paused && (l.dead || l.queued < l.offBelow) {
+		l.paused = false
+		if testHookRxflow != nil {
+			testHookRxflow(false, l.queued)
+		}
+		if l.resume != nil {
+			close(l.resume)
+			l.resume = nil
+		}
+	}
+}
+
+// idleLocked marks the writer idle, the queue being empty.
+func (l *link) idleLocked() {
+	l.writing = false
+	if l.idle != nil {
+		close(l.idle)
+		l.idle = nil
+	}
+	if cap(l.queue) > 16 {
+		l.queue = nil
 	}
 }
 
@@ -1273,14 +1382,7 @@ func (l *link) writeLoop() {
 	for {
 		l.qmu.Lock()
 		if len(l.queue) == 0 {
-			l.writing = false
-			if l.idle != nil {
-				close(l.idle)
-				l.idle = nil
-			}
-			if cap(l.queue) > 16 {
-				l.queue = nil
-			}
+			l.idleLocked()
 			l.qmu.Unlock()
 			return
 		}
@@ -1300,16 +1402,7 @@ func (l *link) writeLoop() {
 			l.dead, l.wrErr = true, true
 			l.conn.Close()
 		}
-		if l.paused && (l.dead || l.queued < l.offBelow) {
-			l.paused = false
-			if testHookRxflow != nil {
-				testHookRxflow(false, l.queued)
-			}
-			if l.resume != nil {
-				close(l.resume)
-				l.resume = nil
-			}
-		}
+		l.unpauseLocked()
 		l.qmu.Unlock()
 	}
 }
@@ -1346,7 +1439,7 @@ func (l *link) appendLarge(buf, p []byte) {
 	l.inPlace += len(p)
 }
 
-// write writes one batch (only ever called by writeLoop).
+// write writes what is left of one batch (only ever called by writeLoop).
 func (l *link) write(b *batch) error {
 	if len(b.segs) == 0 {
 		if len(b.buf) == b.off {
@@ -1355,22 +1448,41 @@ func (l *link) write(b *batch) error {
 		_, err := l.conn.Write(b.buf[b.off:])
 		return err
 	}
-	bufs := l.bufs[:0]
-	for _, sg := range b.segs {
-		if sg.p != nil {
-			bufs = append(bufs, sg.p)
-		} else if sg.end > sg.off {
-			bufs = append(bufs, b.buf[sg.off:sg.end])
-		}
-	}
+	bufs := l.iovecs(b)
 	keep := bufs
 	_, err := bufs.WriteTo(l.conn)
-	clear(keep)
-	l.bufs = keep[:0]
+	l.doneIovecs(keep)
+	return err
+}
+
+// iovecs returns the pieces of batch b (with segments) not yet written,
+// in l.bufs (one writer at a time uses it: writeLoop, or enqueue and
+// flushLoop under l.qmu; give it back with doneIovecs).
+func (l *link) iovecs(b *batch) net.Buffers {
+	bufs := l.bufs[:0]
+	skip := b.off
+	for _, sg := range b.segs {
+		p := sg.p
+		if p == nil {
+			p = b.buf[sg.off:sg.end]
+		}
+		if skip >= len(p) {
+			skip -= len(p)
+			continue
+		}
+		bufs = append(bufs, p[skip:])
+		skip = 0
+	}
+	return bufs
+}
+
+// doneIovecs gives back the slice iovecs returned.
+func (l *link) doneIovecs(bufs net.Buffers) {
+	clear(bufs)
+	l.bufs = bufs[:0]
 	if cap(l.bufs) > 64 {
 		l.bufs = nil
 	}
-	return err
 }
 
 var monoStart = time.Now()
