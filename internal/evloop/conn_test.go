@@ -199,20 +199,31 @@ func TestWriteWaitsForSlowReader(t *testing.T) {
 		_, err := c.Write(big[n:])
 		done <- err
 	}()
-	got := make([]byte, 0, len(big))
+	slowRead(t, cc, big, nil)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// slowRead reads len(want) bytes from cc, pausing 1 ms before each read
+// (a slow reader), calling each (when set) before each read too, and
+// checks they are want.
+func slowRead(t *testing.T, cc net.Conn, want []byte, each func()) {
+	t.Helper()
+	got := make([]byte, 0, len(want))
 	buf := make([]byte, 32<<10)
-	for len(got) < len(big) {
-		time.Sleep(time.Millisecond) // a slow reader
+	for len(got) < len(want) {
+		time.Sleep(time.Millisecond)
+		if each != nil {
+			each()
+		}
 		m, err := cc.Read(buf)
 		if err != nil {
 			t.Fatal(err)
 		}
 		got = append(got, buf[:m]...)
 	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, big) {
+	if !bytes.Equal(got, want) {
 		t.Fatal("bytes differ")
 	}
 }
@@ -502,24 +513,13 @@ func TestWaitWritable(t *testing.T) {
 	}
 	before := runtime.NumGoroutine()
 	cc.SetReadDeadline(time.Now().Add(20 * time.Second)) // a handler never called fails, not hangs
-	got := make([]byte, 0, len(big))
-	buf := make([]byte, 32<<10)
-	for len(got) < len(big) {
-		time.Sleep(time.Millisecond) // a slow reader
+	slowRead(t, cc, big, func() {
 		if g := runtime.NumGoroutine(); g > before {
 			t.Fatalf("%d goroutines while the writer waits, %d before", g, before)
 		}
-		m, err := cc.Read(buf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, buf[:m]...)
-	}
+	})
 	if err := <-done; err != nil {
 		t.Fatal(err)
-	}
-	if !bytes.Equal(got, big) {
-		t.Fatal("bytes differ")
 	}
 	if calls.Load() != waits.Load()+1 {
 		t.Fatalf("%d calls of the write handler for %d waits (+1 first)", calls.Load(), waits.Load())

@@ -46,23 +46,7 @@ func TestServerRxflowHysteresis(t *testing.T) {
 			s.ev <- event.Event{Kind: event.PayloadEvent, Payload: p}
 		}
 	}()
-	got := 0
-	for got < events*chunk {
-		m := r.next()
-		rx, ok := m.(*RxPayload)
-		if !ok {
-			t.Fatalf("got %#v, want RX_PAYLOAD", m)
-		}
-		for j, b := range rx.Payload {
-			if b != byte(got+j) {
-				t.Fatalf("byte %d: got %d want %d", got+j, b, byte(got+j))
-			}
-		}
-		got += len(rx.Payload)
-		if got%(64<<10) < len(rx.Payload) {
-			time.Sleep(2 * time.Millisecond) // slow client
-		}
-	}
+	r.slowRx(events*chunk, 64<<10, func(i int) byte { return byte(i) })
 	mu.Lock()
 	defer mu.Unlock()
 	pauses, resumes := 0, 0
@@ -90,6 +74,30 @@ func TestServerRxflowHysteresis(t *testing.T) {
 		t.Fatalf("QueueHighWater %d, want in [%d, %d]", hw, onAbove, bound)
 	}
 	t.Logf("%d pauses, %d resumes, high water %d", pauses, resumes, srv.QueueHighWater())
+}
+
+// slowRx reads RX_PAYLOAD frames until total payload bytes came, pausing
+// 2 ms after every pause bytes (a slow client), and checks byte i is
+// want(i).
+func (r *rawClient) slowRx(total, pause int, want func(i int) byte) {
+	r.t.Helper()
+	got := 0
+	for got < total {
+		m := r.next()
+		rx, ok := m.(*RxPayload)
+		if !ok {
+			r.t.Fatalf("got %#v, want RX_PAYLOAD", m)
+		}
+		for j, b := range rx.Payload {
+			if b != want(got+j) {
+				r.t.Fatalf("byte %d: got %d want %d", got+j, b, want(got+j))
+			}
+		}
+		got += len(rx.Payload)
+		if got%pause < len(rx.Payload) {
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
 }
 
 // TestDeliverWaitsForReady: a deliver that must wait for the link to have

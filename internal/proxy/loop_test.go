@@ -331,23 +331,7 @@ func TestLoopRxSlowReader(t *testing.T) {
 			}
 		}
 	}()
-	got := 0
-	for got < events*chunk {
-		m := r.next()
-		rx, ok := m.(*RxPayload)
-		if !ok {
-			t.Fatalf("got %#v, want RX_PAYLOAD", m)
-		}
-		for j, b := range rx.Payload {
-			if b != rxPattern(got+j) {
-				t.Fatalf("byte %d: got %d want %d", got+j, b, rxPattern(got+j))
-			}
-		}
-		got += len(rx.Payload)
-		if got%(128<<10) < len(rx.Payload) {
-			time.Sleep(2 * time.Millisecond) // slow client
-		}
-	}
+	r.slowRx(events*chunk, 128<<10, rxPattern)
 	if refused.Load() == 0 {
 		t.Fatal("the slow client never filled the queue: no back-pressure tested")
 	}
