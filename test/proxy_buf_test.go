@@ -2,17 +2,14 @@ package test
 
 import (
 	"bytes"
-	"context"
 	"encoding/hex"
 	"errors"
-	"github.com/securestreams/ss/internal/ssbridge"
 	"io"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/securestreams/ss"
 	"github.com/securestreams/ss/internal/event"
 	"github.com/securestreams/ss/internal/proxy"
 	"github.com/securestreams/ss/internal/testutil"
@@ -133,19 +130,9 @@ func TestProxyRxflowSlowClient(t *testing.T) {
 	st := rawType("fh", "127.0.0.1", srv.Port())
 	st.NailedUp = true
 	st.ProxyBuflen, st.ProxyBuflenRxflowOnAbove, st.ProxyBuflenRxflowOffBelow = 8192, 16384, 4096
-	prt := newRuntime(t, ss.Config{Policy: newPolicy(st)})
-	ps := ssbridge.ProxyServer(prt)
-	name := abstractName()
-	ln, err := net.Listen("unix", name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- ps.Serve(ctx, ln) }()
-	defer func() { cancel(); <-done }()
+	addr, ps := parkedProxy(t, newPolicy(st))
 
-	c, dec, _ := pxDial(t, "unix:"+name, "fh")
+	c, dec, _ := pxDial(t, addr, "fh")
 	next := func() (proxy.Message, error) {
 		c.SetReadDeadline(time.Now().Add(wait))
 		return dec.Next()
