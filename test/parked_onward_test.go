@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -110,8 +109,8 @@ func startParkedProxy(t *testing.T, pol *policy.Policy) (string, *proxy.Server, 
 			return fmt.Errorf("runtime Close: %w", err)
 		}
 		leftover := append([]string{"internal/evloop."}, rawReaders...)
-		if !testutil.WaitFor(cctx, func() bool { return goroutinesIn(leftover...) == 0 }) {
-			return fmt.Errorf("%d goroutines of the event loop or the raw transport left", goroutinesIn(leftover...))
+		if !testutil.WaitFor(cctx, func() bool { return testutil.GoroutinesIn(leftover...) == 0 }) {
+			return fmt.Errorf("%d goroutines of the event loop or the raw transport left", testutil.GoroutinesIn(leftover...))
 		}
 		return nil
 	}
@@ -127,30 +126,6 @@ func connectedLink(t *testing.T, addr, name string) *ssproxytest.Link {
 		t.Fatal(err)
 	}
 	return l
-}
-
-// goroutinesIn counts the goroutines with a frame in a function whose
-// name contains one of fns.
-func goroutinesIn(fns ...string) int {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	count := 0
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		for _, f := range fns {
-			if strings.Contains(g, f) {
-				count++
-				break
-			}
-		}
-	}
-	return count
 }
 
 // rawReaders are the raw transport's functions a goroutine reading or
@@ -176,7 +151,7 @@ func TestParkedOnwardNoReader(t *testing.T) {
 		}
 	}
 	time.Sleep(20 * time.Millisecond) // writers started for a burst end
-	got := goroutinesIn(rawReaders...)
+	got := testutil.GoroutinesIn(rawReaders...)
 	switch {
 	case proxyLoopOff():
 		if got < n {
@@ -353,7 +328,7 @@ func TestParkedOnwardClientSlow(t *testing.T) {
 		t.Fatalf("the peer wrote %d bytes to a client that reads nothing: no back-pressure", w)
 	}
 	t.Logf("written while the client was not reading: %d bytes", written.Load())
-	if behind := goroutinesIn("transport/raw.(*parkedConn).rxBehind"); !proxyLoopOff() && runtime.GOOS == "linux" && behind != 1 {
+	if behind := testutil.GoroutinesIn("transport/raw.(*parkedConn).rxBehind"); !proxyLoopOff() && runtime.GOOS == "linux" && behind != 1 {
 		t.Fatalf("%d goroutines wait for the client's room, want the parked connection's one", behind)
 	}
 	readPatternRx(t, total, func() (proxy.Message, error) { return l.Next(wait) }, nil)
@@ -424,7 +399,7 @@ func TestParkedOnwardDestroyMidWrite(t *testing.T) {
 	defer cancel()
 	writing := "transport/raw.(*directWriter).writeQueued"
 	// Stalled: the onward writer waits for room.
-	if !testutil.WaitFor(ctx, func() bool { return goroutinesIn(writing) > 0 && srv.Links() == 1 }) {
+	if !testutil.WaitFor(ctx, func() bool { return testutil.GoroutinesIn(writing) > 0 && srv.Links() == 1 }) {
 		t.Fatal("no writer waiting on the full onward socket")
 	}
 	time.Sleep(100 * time.Millisecond)
@@ -480,7 +455,7 @@ func TestRawEventLoop(t *testing.T) {
 		r.untilState(wait, ss.Connected)
 	}
 	time.Sleep(20 * time.Millisecond)
-	if got := goroutinesIn(rawReaders...); runtime.GOOS == "linux" && got != 0 {
+	if got := testutil.GoroutinesIn(rawReaders...); runtime.GOOS == "linux" && got != 0 {
 		t.Fatalf("%d raw transport goroutines for %d connected streams in the event loop, want none", got, n)
 	}
 	for i, s := range streams {

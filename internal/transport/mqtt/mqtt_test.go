@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,6 +51,80 @@ func TestQoS0TwoPublishes(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.stop(t)
+}
+
+// holdConn passes bytes through; once armed, it holds the next PUBLISH
+// write after its bytes are on the wire, until release: paho's writer has
+// sent the packet but not yet completed its token.
+type holdConn struct {
+	net.Conn
+	arm     *atomic.Bool
+	held    chan struct{}
+	release chan struct{}
+}
+
+func (c *holdConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	if err == nil && len(p) > 0 && p[0]&0xf0 == 0x30 && c.arm.CompareAndSwap(true, false) {
+		close(c.held)
+		<-c.release
+	}
+	return n, err
+}
+
+// TestQoS0EndWhileWriteCompletes: the stream ends (Disconnect, Destroy) just
+// after a QoS 0 PUBLISH went on the wire (the broker has it) but before
+// paho's writer completed its token. The message was sent: QOS_ACK_LOCAL,
+// not the QOS_NACK_LOCAL a drain that did not wait for the token gave (seen
+// in BenchmarkMQTTQoS0, which destroys its streams right after the last
+// message arrives).
+func TestQoS0EndWhileWriteCompletes(t *testing.T) {
+	f := newFixture(t)
+	col, _ := f.broker.Collect("up/#")
+	var arm atomic.Bool
+	held, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(free) // before the fixture's cleanup (LIFO): the writer must finish
+	env := *f.env
+	d := &net.Dialer{}
+	env.MQTTAckTimeout = time.Minute // the ack deadline never decides here
+	env.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &holdConn{Conn: c, arm: &arm, held: held, release: release}, nil
+	}
+	st := streamtype("end0", f.broker.Addr, func(st *policy.Streamtype) { st.MQTTTopic = "up/e" })
+	r := start(f.p, &env, st, nil)
+	r.sink.waitN(t, 1)
+	arm.Store(true)
+	r.tx.send("a")
+	<-held
+	if _, err := col.Wait(ctx10(t), 1); err != nil {
+		t.Fatal(err)
+	}
+	r.cancel()
+	// Release the write once Run has returned (the old drain) or waits for
+	// the token (the fix).
+	var res *transport.Result
+	if !testutil.WaitFor(ctx10(t), func() bool {
+		select {
+		case x := <-r.done:
+			res = &x
+			return true
+		default:
+			return testutil.GoroutinesIn("mqtt.(*session).await") > 0
+		}
+	}) {
+		t.Fatal("Run neither returned nor waited for the token")
+	}
+	free()
+	if res == nil {
+		r.wait(t)
+	}
+	equal(t, r.sink.events(), []string{"CONNECTED", "QOS_ACK_LOCAL(1)"})
 }
 
 func TestQoS2ManyInFlight(t *testing.T) {

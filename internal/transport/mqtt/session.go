@@ -239,12 +239,12 @@ func (s *session) run(ctx context.Context) transport.Result {
 		case <-ctx.Done():
 			joined := stop(txGrace)
 			s.p.unsubscribe(s.att, s.env)
-			s.drainFIFO(joined)
+			s.drainFIFO(joined, true)
 			return transport.Result{Err: context.Cause(ctx)}
 		case <-s.att.Done():
 			joined := stop(txGrace)
 			spare = s.deliver(ctx, spare) // data received before the loss comes first
-			s.drainFIFO(joined)
+			s.drainFIFO(joined, false)
 			err := s.att.Err()
 			if err == nil {
 				err = connmgr.ErrConnectionLost
@@ -280,8 +280,13 @@ func (s *session) deliver(ctx context.Context, spare []connmgr.Message) []connmg
 
 // drainFIFO reports every entry still queued once the tx goroutine has
 // stopped: acknowledged ones as such, the rest as not acknowledged, then a
-// message left half-assembled.
-func (s *session) drainFIFO(joined bool) {
+// message left half-assembled. With live (the stream ends while its broker
+// connection is up), a message already handed to paho is reported as it
+// would be while connected: when its token completes, or NACKed when its ack
+// deadline passes or the connection is lost first. (A QoS 0 PUBLISH may be
+// on the wire, even delivered, a moment before paho's writer completes its
+// token: reporting it unacknowledged at once would be false.)
+func (s *session) drainFIFO(joined, live bool) {
 	for {
 		e, ok := s.peek()
 		if !ok {
@@ -289,6 +294,9 @@ func (s *session) drainFIFO(joined bool) {
 		}
 		s.pop()
 		if e.kind == sent {
+			if live {
+				live = s.await(e)
+			}
 			select {
 			case <-e.tok.Done():
 			default:
@@ -301,6 +309,29 @@ func (s *session) drainFIFO(joined bool) {
 		s.sink.State(s.nack(), s.partial)
 		s.partial = 0
 	}
+}
+
+// await waits for e's token until its ack deadline; false when the broker
+// connection ended first.
+func (s *session) await(e entry) bool {
+	select {
+	case <-e.tok.Done():
+		return true
+	default:
+	}
+	d := time.Until(e.deadline)
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-e.tok.Done():
+	case <-t.C:
+	case <-s.att.Done():
+		return false
+	}
+	return true
 }
 
 // tx assembles chunks SOM..EOM into messages and publishes them.
