@@ -255,3 +255,27 @@ func TestErrProxyLinkLost(t *testing.T) {
 	s.Destroy(ctx)
 	r.closed(wait)
 }
+
+// TestErrMQTTNack: an MQTT NACK carries its cause in Event.Err (here a
+// topic holding a wildcard, which is not sent).
+func TestErrMQTTNack(t *testing.T) {
+	b := mqttBroker(t, "127.0.0.1:0")
+	st := mqttType("pub", b.Addr, func(st *policy.Streamtype) { st.NailedUp, st.MQTTTopic = true, "up/+" })
+	rt := newRuntime(t, ss.Config{Policy: newPolicy(st)})
+	ctx := context.Background()
+	s, err := rt.Create(ctx, "pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := record(t, s)
+	r.untilState(wait, ss.Connected)
+	if err := s.Send(ctx, []byte("abc")); err != nil {
+		t.Fatal(err)
+	}
+	ev := r.untilState(wait, ss.QoSNackLocal)
+	if ev.Ack != 1 || ev.Err == nil || !strings.Contains(ev.Err.Error(), "not sent") {
+		t.Fatalf("NACK %v, Err %v", ev, ev.Err)
+	}
+	s.Destroy(ctx)
+	r.closed(wait)
+}

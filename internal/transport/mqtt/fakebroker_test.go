@@ -3,6 +3,7 @@ package mqtt
 import (
 	"errors"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -113,6 +114,9 @@ func TestAckTimeoutNacks(t *testing.T) {
 	r.tx.send("a")
 	r.tx.send("b")
 	equal(t, r.sink.waitN(t, 3), []string{"CONNECTED", "QOS_NACK_REMOTE(1)", "QOS_NACK_REMOTE(2)"})
+	if err := r.sink.err(2); !errors.Is(err, connmgr.ErrTimeout) {
+		t.Errorf("NACK cause %v, want ErrTimeout", err)
+	}
 	r.stop(t)
 }
 
@@ -136,6 +140,10 @@ func TestConnectionLossNacksUnacknowledged(t *testing.T) {
 		t.Fatalf("result %v", res.Err)
 	}
 	equal(t, r.sink.events(), []string{"CONNECTED", "QOS_NACK_REMOTE(1)", "QOS_NACK_REMOTE(2)"})
+	// paho's token error or the attachment's loss, whichever came first.
+	if err := r.sink.err(1); err == nil || !strings.Contains(err.Error(), "connection lost") {
+		t.Errorf("NACK cause %v, want the connection loss", err)
+	}
 }
 
 func TestConnackRefused(t *testing.T) {

@@ -72,7 +72,8 @@ type recSink struct {
 	evs  []string
 	rx   [][]byte
 	ch   chan struct{}
-	hold chan struct{} // when not nil, Rx waits for it (slow consumer)
+	hold chan struct{}    // when not nil, Rx waits for it (slow consumer)
+	errs map[uint32]error // the causes of states with an ack (StateErr)
 }
 
 func newSink() *recSink { return &recSink{ch: make(chan struct{}, 1)} }
@@ -94,6 +95,26 @@ func (r *recSink) State(s event.State, ack uint32) {
 	}
 	r.add(s.String())
 }
+
+// StateErr records the cause beside the state (the runtime's sink puts it
+// in Event.Err).
+func (r *recSink) StateErr(s event.State, ack uint32, err error) {
+	r.mu.Lock()
+	if r.errs == nil {
+		r.errs = map[uint32]error{}
+	}
+	r.errs[ack] = err
+	r.mu.Unlock()
+	r.State(s, ack)
+}
+
+// err is the cause recorded for message ack.
+func (r *recSink) err(ack uint32) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.errs[ack]
+}
+
 func (r *recSink) SetMetadata(name, value string) { r.add(fmt.Sprintf("meta(%s=%s)", name, value)) }
 func (r *recSink) Rx(ctx context.Context, data []byte, flags event.Flags) error {
 	if r.hold != nil {

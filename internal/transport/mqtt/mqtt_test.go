@@ -186,6 +186,9 @@ func TestTopicChecksNackLocal(t *testing.T) {
 		r := start(f.p, f.env, st, nil)
 		r.tx.send("x")
 		equal(t, r.sink.waitN(t, 2), []string{"CONNECTED", "QOS_NACK_LOCAL(1)"})
+		if err := r.sink.err(1); err == nil || !strings.Contains(err.Error(), "not sent") {
+			t.Errorf("topic %q: NACK cause %v", tc.topic, err)
+		}
 		r.stop(t)
 	}
 	// 256 bytes is fine with aws_iot; 257 is fine without.

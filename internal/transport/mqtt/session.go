@@ -2,6 +2,8 @@ package mqtt
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -60,7 +62,12 @@ type entry struct {
 	kind     entryKind
 	tok      connmgr.Token
 	deadline time.Time
+	err      error // local: why it was refused
 }
+
+// errUnsent is the cause of a NACK for a message the end of the stream's
+// connection kept from being sent.
+var errUnsent = errors.New("ss: mqtt message not sent: the connection ended first")
 
 func newSession(p *Protocol, a *transport.Attempt, env *transport.Env, sink transport.Sink, att *connmgr.Attachment) *session {
 	max := topicMax(a.Type)
@@ -112,29 +119,31 @@ func (s *session) pop() {
 }
 
 // report emits the QoS state of a finished entry and frees its window slot.
+// A NACK carries its cause (Event.Err, docs/errors.md).
 func (s *session) report(e entry) {
 	var st event.State
+	var err error
 	switch e.kind {
 	case local:
-		st = event.QoSNackLocal
+		st, err = event.QoSNackLocal, e.err
 	case sent:
 		<-s.slots
-		if e.tok.Error() == nil {
+		if terr := e.tok.Error(); terr == nil {
 			st = event.QoSAckRemote
 			if s.qos == 0 {
 				st = event.QoSAckLocal
 			}
 			s.sink.ValidityConfirmed()
 		} else {
-			st = s.nack()
+			st, err = s.nack(), fmt.Errorf("ss: mqtt publish: %w", terr)
 		}
 	case timedOut:
 		<-s.slots
-		st = s.nack()
+		st, err = s.nack(), s.lostOr(fmt.Errorf("%w: message %d: none within %v", connmgr.ErrTimeout, e.seq, s.env.MQTTAckTimeout))
 	default: // unsent
-		st = s.nack()
+		st, err = s.nack(), s.lostOr(errUnsent)
 	}
-	s.sink.State(st, e.seq)
+	s.state(st, e.seq, err)
 	if st == event.QoSNackRemote || st == event.QoSNackLocal {
 		s.mu.Lock()
 		if s.shadow != nil && s.shadow.seq == e.seq {
@@ -142,6 +151,26 @@ func (s *session) report(e entry) {
 		}
 		s.mu.Unlock()
 	}
+}
+
+// state reports st with its cause in Event.Err when the sink takes one (the
+// stream runtime's does).
+func (s *session) state(st event.State, seq uint32, err error) {
+	if se, ok := s.sink.(interface {
+		StateErr(st event.State, ack uint32, err error)
+	}); ok && err != nil {
+		se.StateErr(st, seq, err)
+		return
+	}
+	s.sink.State(st, seq)
+}
+
+// lostOr is the broker connection's loss when it was lost, else err.
+func (s *session) lostOr(err error) error {
+	if lost := s.att.Err(); lost != nil {
+		return lost
+	}
+	return err
 }
 
 func (s *session) nack() event.State {
@@ -306,7 +335,7 @@ func (s *session) drainFIFO(joined, live bool) {
 		s.report(e)
 	}
 	if joined && s.partial != 0 { // else still owned by the tx goroutine
-		s.sink.State(s.nack(), s.partial)
+		s.state(s.nack(), s.partial, s.lostOr(errUnsent))
 		s.partial = 0
 	}
 }
@@ -334,6 +363,8 @@ func (s *session) await(e entry) bool {
 	return true
 }
 
+var errNoEOM = errors.New("ss: mqtt message not sent: a new message began before its EOM")
+
 // tx assembles chunks SOM..EOM into messages and publishes them.
 func (s *session) tx(ctx context.Context) {
 	defer func() { s.p.seqs.put(s.a.StreamID, s.seq) }()
@@ -352,7 +383,7 @@ func (s *session) tx(ctx context.Context) {
 		}
 		if cur != 0 && ch.Flags&event.SOM != 0 {
 			// A new message starts before the previous one ended.
-			s.push(entry{seq: cur, kind: local})
+			s.push(entry{seq: cur, kind: local, err: errNoEOM})
 			cur = 0
 		}
 		if cur == 0 {
@@ -379,7 +410,7 @@ func (s *session) tx(ctx context.Context) {
 		seq := cur
 		cur, buf = 0, nil
 		if bad || (want >= 0 && int64(len(payload)) != want) {
-			s.push(entry{seq: seq, kind: local})
+			s.push(entry{seq: seq, kind: local, err: fmt.Errorf("ss: mqtt message not sent: %d bytes, announced %d", len(payload), want)})
 			continue
 		}
 		if !s.publish(ctx, seq, payload) {
@@ -393,7 +424,7 @@ func (s *session) publish(ctx context.Context, seq uint32, payload []byte) bool 
 	topic := expand(s.a.Type.MQTTTopicTmpl, s.a.Type.MQTTTopic, s.a)
 	if err := connmgr.ValidTopic(topic, s.max); err != nil {
 		s.env.Logger.Debug("ss: mqtt message not sent", "stream", s.a.StreamID, "err", err)
-		s.push(entry{seq: seq, kind: local})
+		s.push(entry{seq: seq, kind: local, err: fmt.Errorf("ss: mqtt message not sent: %w", err)})
 		return true
 	}
 	select {
