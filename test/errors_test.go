@@ -279,3 +279,40 @@ func TestErrMQTTNack(t *testing.T) {
 	s.Destroy(ctx)
 	r.closed(wait)
 }
+
+// TestMQTTTxLenMismatch: SetTxLen announces the next message's length; a
+// Send of another length is not published (QOS_NACK_LOCAL with its cause),
+// and the announced length does not carry over to the message after it
+// (docs/streams.md §11.5.3).
+func TestMQTTTxLenMismatch(t *testing.T) {
+	b := mqttBroker(t, "127.0.0.1:0")
+	st := mqttType("pub", b.Addr, func(st *policy.Streamtype) { st.NailedUp, st.MQTTTopic = true, "up/x" })
+	rt := newRuntime(t, ss.Config{Policy: newPolicy(st)})
+	ctx := context.Background()
+	s, err := rt.Create(ctx, "pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := record(t, s)
+	r.untilState(wait, ss.Connected)
+	if err := s.SetTxLen(5); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Send(ctx, []byte("abc")); err != nil {
+		t.Fatal(err)
+	}
+	ev := r.untilState(wait, ss.QoSNackLocal)
+	if ev.Ack != 1 || ev.Err == nil {
+		t.Fatalf("NACK %v, Err %v: want message 1 refused with a cause", ev, ev.Err)
+	}
+	if err := s.Send(ctx, []byte("abc")); err != nil {
+		t.Fatal(err)
+	}
+	// QoS 0: a message written is QOS_ACK_LOCAL.
+	ev = r.until(wait, func(ev ss.Event) bool { return ev.Kind == ss.StateEvent && ev.Ack == 2 })
+	if ev.State != ss.QoSAckLocal {
+		t.Fatalf("message 2: %v (Err %v), want QOS_ACK_LOCAL", ev, ev.Err)
+	}
+	s.Destroy(ctx)
+	r.closed(wait)
+}

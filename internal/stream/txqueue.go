@@ -360,7 +360,11 @@ func (t *txQueue) popLocked() transport.Chunk {
 		t.space = nil
 	}
 	t.taken = t.asks
-	if c.Flags&event.SOM != 0 && c.Len < 0 && t.hintAt > t.hintUsed {
+	// RequestTxLen announces the next message's length: it is that
+	// message's length even when Send gave one of its own, so that a Send
+	// of another length is a mismatch the transport refuses (docs/streams.md
+	// §11.5.3) rather than a stale hint for a later message.
+	if c.Flags&event.SOM != 0 && t.hintAt > t.hintUsed {
 		c.Len = t.hint
 		t.hintUsed = t.hintAt
 	}
