@@ -259,16 +259,8 @@ func TestErrProxyLinkLost(t *testing.T) {
 // TestErrMQTTNack: an MQTT NACK carries its cause in Event.Err (here a
 // topic holding a wildcard, which is not sent).
 func TestErrMQTTNack(t *testing.T) {
-	b := mqttBroker(t, "127.0.0.1:0")
-	st := mqttType("pub", b.Addr, func(st *policy.Streamtype) { st.NailedUp, st.MQTTTopic = true, "up/+" })
-	rt := newRuntime(t, ss.Config{Policy: newPolicy(st)})
 	ctx := context.Background()
-	s, err := rt.Create(ctx, "pub")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := record(t, s)
-	r.untilState(wait, ss.Connected)
+	s, r := mqttPublisher(t, "up/+")
 	if err := s.Send(ctx, []byte("abc")); err != nil {
 		t.Fatal(err)
 	}
@@ -285,16 +277,8 @@ func TestErrMQTTNack(t *testing.T) {
 // and the announced length does not carry over to the message after it
 // (docs/streams.md §11.5.3).
 func TestMQTTTxLenMismatch(t *testing.T) {
-	b := mqttBroker(t, "127.0.0.1:0")
-	st := mqttType("pub", b.Addr, func(st *policy.Streamtype) { st.NailedUp, st.MQTTTopic = true, "up/x" })
-	rt := newRuntime(t, ss.Config{Policy: newPolicy(st)})
 	ctx := context.Background()
-	s, err := rt.Create(ctx, "pub")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := record(t, s)
-	r.untilState(wait, ss.Connected)
+	s, r := mqttPublisher(t, "up/x")
 	if err := s.SetTxLen(5); err != nil {
 		t.Fatal(err)
 	}

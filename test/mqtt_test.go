@@ -35,6 +35,22 @@ func mqttType(name, addr string, edit func(*policy.Streamtype)) *policy.Streamty
 	return st
 }
 
+// mqttPublisher starts a broker and a nailed-up stream "pub" publishing on
+// topic, and reads its events until CONNECTED.
+func mqttPublisher(t *testing.T, topic string) (*ss.Stream, *recorder) {
+	t.Helper()
+	b := mqttBroker(t, "127.0.0.1:0")
+	st := mqttType("pub", b.Addr, func(st *policy.Streamtype) { st.NailedUp, st.MQTTTopic = true, topic })
+	rt := newRuntime(t, ss.Config{Policy: newPolicy(st)})
+	s, err := rt.Create(context.Background(), "pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := record(t, s)
+	r.untilState(wait, ss.Connected)
+	return s, r
+}
+
 // mqttPublishTwice runs docs/streams.md §5.8 "MQTT QoS n, nailed_up, two publishes".
 func mqttPublishTwice(t *testing.T, qos uint8, ack string) {
 	b := mqttBroker(t, "127.0.0.1:0")
